@@ -1,0 +1,220 @@
+/**
+ * GitPort over isomorphic-git: a shared bare object store per upstream, and per service a sparse
+ * checkout whose `.git/objects` is a symlink to that store.
+ *
+ * Layout (ours; gitopper used one full `git clone --sparse` per service):
+ *   <stateDir>/upstreams/<host-path>-<sha256(url)[0:12]>.git   bare repo; one fetch per pass fills it
+ *   <mount>/<service>/.git/objects -> that store's objects      so every checkout sees the history
+ *   <mount>/<service>/.git/HEAD -> refs/heads/<branch>          = the deployed commit
+ *   <mount>/<service>/<link>...                                  only the service's links (sparse)
+ * Credentials come from `token_file` at each fetch through `onAuth`; never written to `.git/config`.
+ */
+import fs from 'node:fs';
+import { chown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import git from 'isomorphic-git';
+import http from 'isomorphic-git/http/node';
+import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
+import { KeyedLock } from './keyed-lock.js';
+
+/** A tree entry as isomorphic-git reports it. */
+interface Entry {
+  readonly oid: string;
+  readonly type: string;
+}
+
+/** Thrown when a checkout directory holds something this agent did not make. */
+export class NotOurCheckoutError extends Error {
+  readonly code = 'NOT_OUR_CHECKOUT';
+  constructor(readonly data: { dir: string }) {
+    super(`${data.dir} exists, is not empty and is not a git checkout: move it away or point "mount" elsewhere (nothing was changed)`);
+  }
+}
+
+/** isomorphic-git implementation of {@link GitPort}. */
+export class IsoGit implements GitPort {
+  private readonly lock = new KeyedLock();
+
+  /**
+   * @param stateDir absolute directory for the shared object stores (`--state-dir`)
+   * @param onNotice called for things an operator should read in the log (an old objects dir kept aside)
+   */
+  constructor(private readonly stateDir: string, private readonly onNotice: (msg: string, data: object) => void = () => {}) {}
+
+  /** Directory of the bare store for `upstream`: `<stateDir>/upstreams/<host-path>-<hash>.git`. */
+  storeOf(upstream: string): string {
+    const u = new URL(upstream);
+    const slug = `${u.host}${u.pathname}`.replace(/\.git$/, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 80);
+    const hash = createHash('sha256').update(upstream).digest('hex').slice(0, 12);
+    return path.join(this.stateDir, 'upstreams', `${slug}-${hash}.git`);
+  }
+
+  async fetch(source: SourceRef, pass: Pass): Promise<string> {
+    const gitdir = this.storeOf(source.upstream);
+    return this.lock.run(gitdir, async () => {
+      if (!(await exists(path.join(gitdir, 'HEAD')))) {
+        await mkdir(gitdir, { recursive: true, mode: 0o700 });
+        await git.init({ fs, gitdir, bare: true, defaultBranch: source.branch });
+      }
+      const token = source.tokenFile === undefined ? undefined : await readToken(source.tokenFile);
+      const result = await git.fetch({
+        fs,
+        http,
+        gitdir,
+        url: source.upstream,
+        ref: source.branch,
+        singleBranch: true,
+        tags: false,
+        cache: pass.cache,
+        ...(token ? { onAuth: () => token } : {}),
+      });
+      if (!result.fetchHead) throw new Error(`branch "${source.branch}" not found upstream`);
+      return result.fetchHead;
+    });
+  }
+
+  async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
+    const objects = path.join(this.storeOf(co.upstream), 'objects');
+    const gitdir = path.join(co.dir, '.git');
+    await mkdir(co.dir, { recursive: true, mode: 0o755 });
+    if (owner) await chown(co.dir, owner.uid, owner.gid);
+    if (!(await exists(gitdir))) {
+      const entries = await readdir(co.dir);
+      if (entries.length > 0) throw new NotOurCheckoutError({ dir: co.dir });
+      await git.init({ fs, dir: co.dir, defaultBranch: co.branch });
+      await rm(path.join(gitdir, 'objects'), { recursive: true });
+      await symlink(objects, path.join(gitdir, 'objects'));
+      return;
+    }
+    const link = path.join(gitdir, 'objects');
+    const st = await lstat(link);
+    if (st.isSymbolicLink()) {
+      if ((await readlink(link)) !== objects) {
+        await rm(link);
+        await symlink(objects, link);
+        this.onNotice('checkout re-pointed at the object store of its new upstream', { dir: co.dir, upstream: co.upstream });
+      }
+      return;
+    }
+    // A full clone made by something else (gitopper's CLI clone): keep its objects aside, say so.
+    const aside = `${link}.pre-gitopper-${Date.now()}`;
+    await rename(link, aside);
+    await symlink(objects, link);
+    this.onNotice('existing git checkout adopted: its own objects were kept aside', { dir: co.dir, keptAt: aside });
+  }
+
+  async deployed(co: CheckoutRef, pass: Pass): Promise<string | undefined> {
+    const gitdir = path.join(co.dir, '.git');
+    let oid: string;
+    try {
+      oid = await git.resolveRef({ fs, gitdir, ref: 'HEAD' });
+    } catch {
+      return undefined; // unborn HEAD: nothing deployed yet
+    }
+    try {
+      await git.readCommit({ fs, gitdir, oid, cache: pass.cache });
+    } catch {
+      return undefined; // HEAD names a commit the store does not have (adopted or re-pointed checkout)
+    }
+    return oid;
+  }
+
+  async changedPaths(co: CheckoutRef, from: string, to: string, pass: Pass): Promise<string[]> {
+    const gitdir = path.join(co.dir, '.git');
+    const out: string[] = [];
+    for (const link of co.links) {
+      const [a, b] = await Promise.all([entryAt(gitdir, from, link, pass), entryAt(gitdir, to, link, pass)]);
+      await diffEntries(gitdir, link, a, b, pass, out);
+    }
+    return out;
+  }
+
+  async checkout(co: CheckoutRef, commit: string, owner: Owner | undefined, pass: Pass): Promise<void> {
+    const gitdir = path.join(co.dir, '.git');
+    await this.lock.run(co.dir, async () => {
+      await this.point(gitdir, co.branch, commit);
+      const present: string[] = [];
+      for (const link of co.links) if (await entryAt(gitdir, commit, link, pass)) present.push(link);
+      if (present.length > 0) {
+        await git.checkout({ fs, dir: co.dir, gitdir, ref: co.branch, filepaths: present, force: true, cache: pass.cache });
+      }
+      if (owner) for (const link of present) await chownTree(path.join(co.dir, link), owner);
+    });
+  }
+
+  async markDeployed(co: CheckoutRef, commit: string): Promise<void> {
+    await this.lock.run(co.dir, () => this.point(path.join(co.dir, '.git'), co.branch, commit));
+  }
+
+  private async point(gitdir: string, branch: string, commit: string): Promise<void> {
+    await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
+    await git.writeRef({ fs, gitdir, ref: 'HEAD', value: `refs/heads/${branch}`, symbolic: true, force: true });
+  }
+}
+
+/** The tree entry at `filepath` in `commit`, or undefined when absent. */
+async function entryAt(gitdir: string, commit: string, filepath: string, pass: Pass): Promise<Entry | undefined> {
+  const parent = path.posix.dirname(filepath);
+  const base = path.posix.basename(filepath);
+  try {
+    const { tree } = await git.readTree({ fs, gitdir, oid: commit, ...(parent === '.' ? {} : { filepath: parent }), cache: pass.cache });
+    const e = tree.find((t) => t.path === base);
+    return e ? { oid: e.oid, type: e.type } : undefined;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'NotFoundError') return undefined;
+    throw err;
+  }
+}
+
+/** Append to `out` the paths under `prefix` that differ between entries `a` and `b`, descending only into unequal trees. */
+async function diffEntries(gitdir: string, prefix: string, a: Entry | undefined, b: Entry | undefined, pass: Pass, out: string[]): Promise<void> {
+  if (a?.oid === b?.oid && a?.type === b?.type) return;
+  if (a?.type === 'tree' && b?.type === 'tree') {
+    const [ta, tb] = await Promise.all([readTreeOid(gitdir, a.oid, pass), readTreeOid(gitdir, b.oid, pass)]);
+    const names = [...new Set([...ta.keys(), ...tb.keys()])].sort();
+    for (const name of names) await diffEntries(gitdir, `${prefix}/${name}`, ta.get(name), tb.get(name), pass, out);
+    return;
+  }
+  // added, removed, or a change of kind (blob <-> tree): every path on either side changed
+  const paths = new Set<string>();
+  for (const e of [a, b]) {
+    if (e?.type === 'tree') await listTree(gitdir, prefix, e.oid, pass, paths);
+    else if (e) paths.add(prefix);
+  }
+  out.push(...[...paths].sort());
+}
+
+async function listTree(gitdir: string, prefix: string, oid: string, pass: Pass, out: Set<string>): Promise<void> {
+  for (const [name, e] of await readTreeOid(gitdir, oid, pass)) {
+    if (e.type === 'tree') await listTree(gitdir, `${prefix}/${name}`, e.oid, pass, out);
+    else out.add(`${prefix}/${name}`);
+  }
+}
+
+async function readTreeOid(gitdir: string, oid: string, pass: Pass): Promise<Map<string, Entry>> {
+  const { tree } = await git.readTree({ fs, gitdir, oid, cache: pass.cache });
+  return new Map(tree.map((t) => [t.path, { oid: t.oid, type: t.type }]));
+}
+
+async function chownTree(p: string, owner: Owner): Promise<void> {
+  const st = await lstat(p).catch(() => undefined);
+  if (!st) return;
+  await fs.promises.lchown(p, owner.uid, owner.gid);
+  if (st.isDirectory()) for (const name of await readdir(p)) await chownTree(path.join(p, name), owner);
+}
+
+/**
+ * Credentials from a token file, read at each fetch so rotation needs no restart.
+ * `user:password` → Basic with both; a bare token → username = token (GitHub/Gitea convention).
+ */
+async function readToken(file: string): Promise<{ username: string; password?: string }> {
+  const text = (await readFile(file, 'utf8')).trim();
+  if (text === '') throw new Error(`token_file ${file} is empty`);
+  const i = text.indexOf(':');
+  return i > 0 ? { username: text.slice(0, i), password: text.slice(i + 1) } : { username: text, password: 'x-oauth-basic' };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return lstat(p).then(() => true, () => false);
+}

@@ -1,0 +1,161 @@
+/**
+ * The daemon's command line: gitopper's flags with their defaults and meaning (DESIGN.md §2),
+ * plus ours (`--user`, `--state-dir`, `--help`). Parsed with node's `util.parseArgs`.
+ * Pure: argv in, options out; `cmd/gitopper.ts` supplies argv and acts on errors.
+ */
+import { parseArgs } from 'node:util';
+import { parseDuration } from './duration.js';
+
+/** Parsed daemon options. Durations in seconds; addresses as `host:port` (`:port` = all interfaces). */
+export interface DaemonOptions {
+  readonly help: boolean;
+  /** Names this host answers to (`-h`, repeatable, comma-separated); the real hostname is added by the caller. */
+  readonly hosts: readonly string[];
+  readonly config: string;
+  readonly metric: string;
+  readonly api: string;
+  readonly debug: boolean;
+  readonly restart: boolean;
+  readonly root: boolean;
+  readonly durationSeconds: number;
+  readonly upstream: string;
+  readonly directory: string;
+  readonly branch: string;
+  readonly mount: string;
+  readonly pull: boolean;
+  /** Talk to a systemd user manager on the session bus instead of the system bus. */
+  readonly user: boolean;
+  readonly stateDir: string;
+}
+
+/** Thrown for a bad command line; the message says what to fix. */
+export class FlagError extends Error {
+  readonly code = 'FLAGS';
+}
+
+/** Usage text for `--help`. */
+export const USAGE = `Usage: gitopper -c CONFIG [flags]
+
+Keeps services' files equal to a git repository (sparse checkouts + bind mounts) and
+tells systemd over D-Bus when they change. See docs/daemon.md.
+
+  -c, --config FILE      config file (required unless -U); relative to the checkout with -U
+  -h, --hosts NAME       act as this host too (repeatable, comma-separated); the hostname is always included
+  -t, --duration DUR     pull interval, Go syntax (default 5m); jittered in [d, 1.5d)
+  -m, --metric ADDR      Prometheus /metrics address (default :9222)
+  -s, --api ADDR         REST API address (default :2222)
+  -d, --debug            debug logging
+  -o, --root BOOL        require running as root (default true)
+  -r, --restart          exit 2 (systemd restarts us) when the config file changes
+  -U, --upstream URL     self-bootstrap: repository holding the config
+  -D, --directory DIR    self-bootstrap: directory in that repository (default gitopper)
+  -B, --branch NAME      self-bootstrap: branch (default main)
+  -M, --mount DIR        self-bootstrap: where to check it out
+  -P, --pull             self-bootstrap: pull the config repository before starting
+      --user             use the session bus of a systemd user manager (tests, demos)
+      --state-dir DIR    where object stores and state live (default /var/lib/gitopper)
+      --help             this text`;
+
+/** Parse daemon argv (without node and script). Throws FlagError. */
+export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
+  let v;
+  try {
+    v = parseArgs({
+      args: normaliseBoolFlag(argv, ['-o', '--root']),
+      allowPositionals: false,
+      strict: true,
+      options: {
+        help: { type: 'boolean' },
+        hosts: { type: 'string', short: 'h', multiple: true },
+        config: { type: 'string', short: 'c' },
+        metric: { type: 'string', short: 'm' },
+        api: { type: 'string', short: 's' },
+        debug: { type: 'boolean', short: 'd' },
+        restart: { type: 'boolean', short: 'r' },
+        root: { type: 'string', short: 'o' },
+        duration: { type: 'string', short: 't' },
+        upstream: { type: 'string', short: 'U' },
+        directory: { type: 'string', short: 'D' },
+        branch: { type: 'string', short: 'B' },
+        mount: { type: 'string', short: 'M' },
+        pull: { type: 'boolean', short: 'P' },
+        user: { type: 'boolean' },
+        'state-dir': { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    throw new FlagError(`${(err as Error).message} (see --help)`);
+  }
+  const durationText = v.duration ?? '5m';
+  let durationSeconds: number;
+  try {
+    durationSeconds = parseDuration(durationText);
+  } catch (err) {
+    throw new FlagError(`-t/--duration: ${(err as Error).message}`);
+  }
+  if (durationSeconds < 1) throw new FlagError(`-t/--duration ${durationText} is below 1s: use 1s or more`);
+  const root = parseBool(v.root ?? 'true', '-o/--root');
+  const help = v.help ?? false;
+  if (!help && !v.config && !v.upstream) throw new FlagError('-c/--config is required: gitopper -c /etc/gitopper/config.toml');
+  return {
+    help,
+    hosts: (v.hosts ?? []).flatMap((h) => h.split(',')).map((h) => h.trim()).filter((h) => h !== ''),
+    config: v.config ?? '',
+    metric: checkAddr(v.metric ?? ':9222', '-m/--metric'),
+    api: checkAddr(v.api ?? ':2222', '-s/--api'),
+    debug: v.debug ?? false,
+    restart: v.restart ?? false,
+    root,
+    durationSeconds,
+    upstream: v.upstream ?? '',
+    directory: v.directory ?? 'gitopper',
+    branch: v.branch ?? 'main',
+    mount: v.mount ?? '',
+    pull: v.pull ?? false,
+    user: v.user ?? false,
+    stateDir: v['state-dir'] ?? '/var/lib/gitopper',
+  };
+}
+
+/** Split `host:port` (`:port` = all interfaces; `[::1]:port` for IPv6). Throws FlagError. */
+export function splitAddr(addr: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d{1,5})$/.exec(addr);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new FlagError(`bad address "${addr}": use host:port or :port`);
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+function checkAddr(addr: string, flag: string): string {
+  try {
+    splitAddr(addr);
+  } catch (err) {
+    throw new FlagError(`${flag}: ${(err as Error).message}`);
+  }
+  return addr;
+}
+
+/**
+ * Go's flag package writes booleans as `-o`, `-o=false` or `-o false` is NOT Go syntax but is
+ * common; turn all into `--root=VALUE` so parseArgs sees one form.
+ */
+function normaliseBoolFlag(argv: readonly string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = names.find((n) => a === n || a.startsWith(`${n}=`));
+    if (!name) {
+      out.push(a);
+      continue;
+    }
+    if (a.includes('=')) out.push(`${names[names.length - 1]}=${a.slice(a.indexOf('=') + 1)}`);
+    else if (/^(true|false|1|0|t|f)$/i.test(argv[i + 1] ?? '')) out.push(`${names[names.length - 1]}=${argv[++i]}`);
+    else out.push(`${names[names.length - 1]}=true`);
+  }
+  return out;
+}
+
+function parseBool(text: string, flag: string): boolean {
+  if (/^(true|1|t|yes)$/i.test(text)) return true;
+  if (/^(false|0|f|no)$/i.test(text)) return false;
+  throw new FlagError(`${flag} takes true or false, not "${text}"`);
+}

@@ -1,0 +1,110 @@
+/**
+ * The small interfaces through which the core (reconcile, tracker, agent) talks to the outside:
+ * git, bind mounts, systemd, users, and time. Adapters in `src/adapters/` implement them; tests
+ * implement them with fakes. Nothing here does I/O.
+ */
+
+/**
+ * State shared by every git operation of one pass (one fetch and the reconciles that follow it).
+ * `cache` is handed to the git adapter unchanged (isomorphic-git's object cache) and dropped after
+ * the pass, so memory stays bounded (RECIPES.md: one cache per pass).
+ */
+export interface Pass {
+  readonly cache: object;
+}
+
+/** Where a service's upstream lives: one fetch per distinct value per pass. */
+export interface SourceRef {
+  /** http(s) URL. */
+  readonly upstream: string;
+  readonly branch: string;
+  /** Absolute path of a file holding a token for https, read at every fetch; undefined = anonymous. */
+  readonly tokenFile: string | undefined;
+}
+
+/** One service's sparse checkout: `dir` = `<mount>/<service>`, holding only `links`. */
+export interface CheckoutRef extends SourceRef {
+  /** Absolute directory of the checkout (gitopper: `<mount>/<service>`). */
+  readonly dir: string;
+  /** Repository paths to materialise (the service's `dirs[].link`). */
+  readonly links: readonly string[];
+}
+
+/** Numeric owner of files created for a service (from its `user`). */
+export interface Owner {
+  readonly user: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * Git, as the core needs it. Every method throws on failure (the tracker turns that into DIFF).
+ * Implementations serialise work per repository themselves.
+ */
+export interface GitPort {
+  /** Fetch `branch` of `upstream` into the shared object store; returns the tip commit id (40 hex). */
+  fetch(source: SourceRef, pass: Pass): Promise<string>;
+  /**
+   * Make sure the checkout directory is a repository wired to the shared object store of its
+   * upstream; creates it when missing. Throws when `dir` holds something that is not ours.
+   */
+  prepare(checkout: CheckoutRef, owner: Owner | undefined): Promise<void>;
+  /** The deployed commit (the checkout's HEAD), or undefined before the first checkout. */
+  deployed(checkout: CheckoutRef, pass: Pass): Promise<string | undefined>;
+  /**
+   * Repository paths under `checkout.links` that differ between commits `from` and `to`, found by
+   * comparing tree ids under each link (equal subtrees are never descended).
+   */
+  changedPaths(checkout: CheckoutRef, from: string, to: string, pass: Pass): Promise<string[]>;
+  /** Write the links' files at `commit` into the checkout (sparse, forced) and move HEAD there. */
+  checkout(checkout: CheckoutRef, commit: string, owner: Owner | undefined, pass: Pass): Promise<void>;
+  /** Move HEAD to `commit` without touching files (a change outside the links). */
+  markDeployed(checkout: CheckoutRef, commit: string): Promise<void>;
+}
+
+/** Result of {@link MountPort.ensure}: a mount was made now, or the right one was already there. */
+export type MountResult = 'mounted' | 'present';
+
+/** Bind mounts. Throws on failure (the tracker turns that into BROKEN). */
+export interface MountPort {
+  /**
+   * Make `target` a bind mount of `source`: create `target` (directory, or empty file when `file`)
+   * owned by `owner` if missing; re-make a mount of ours whose source inode was replaced; throw if
+   * `target` is mounted from somewhere else.
+   */
+  ensure(source: string, target: string, opts: { file: boolean; owner: Owner | undefined }): Promise<MountResult>;
+}
+
+/** Outcome of a systemd job (`JobRemoved` result: done, failed, timeout, canceled, dependency, skipped). */
+export interface JobOutcome {
+  readonly result: string;
+  /** The unit's `ActiveState` and `Result` after the job, for the state info. */
+  readonly activeState: string;
+  readonly unitResult: string;
+}
+
+/** systemd's manager, as the core needs it. Methods throw on D-Bus errors (keeping the error name). */
+export interface UnitPort {
+  /** `daemon-reload`. */
+  daemonReload(): Promise<void>;
+  /** Run `action` (a config `action`: reload, restart, …, start, stop) on `unit` and wait for the job. */
+  run(unit: string, action: string): Promise<JobOutcome>;
+  /** True when the unit's ActiveState is `active`, `reloading` or `activating`. */
+  isActive(unit: string): Promise<boolean>;
+  /** Enable a unit file (for template instances `name@inst`), then daemon-reload. */
+  enable(unit: string): Promise<void>;
+}
+
+/** Looks up local users (NSS). */
+export interface UserPort {
+  /** The user's uid/gid, or undefined when no such user exists on this host. */
+  lookup(name: string): Promise<Owner | undefined>;
+}
+
+/** Time, injectable for tests. */
+export interface Clock {
+  /** Current time. */
+  now(): Date;
+  /** Resolve after `ms` milliseconds, or reject with the signal's reason when it aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}

@@ -1,0 +1,166 @@
+/**
+ * One reconcile pass for one service, over the ports: bring the checkout to the upstream tip,
+ * bind-mount its links, and tell systemd when files changed. Pure logic: no I/O imports.
+ *
+ * Flow (DESIGN.md §1): changed paths under the links → checkout → mounts → daemon-reload + action,
+ * waiting for the job. Git failures give DIFF; user, mount and systemd failures give BROKEN.
+ */
+import type { CheckoutRef, GitPort, MountPort, Owner, Pass, UnitPort, UserPort } from './ports.js';
+import type { ServiceSpec } from './config.js';
+import type { PassState } from './state.js';
+
+/** The ports one pass needs. */
+export interface ReconcileDeps {
+  readonly git: GitPort;
+  readonly mounts: MountPort;
+  readonly units: UnitPort;
+  readonly users: UserPort;
+}
+
+/**
+ * What a service remembers between passes (in memory). `pendingAction` is set while files changed
+ * but the unit was not yet told successfully, so a failed reload is retried on the next pass
+ * instead of being forgotten once HEAD equals the tip.
+ */
+export interface Runtime {
+  readonly pendingAction: boolean;
+}
+
+/** What a pass did and how it ended. */
+export interface Outcome {
+  readonly state: PassState;
+  /** Reason for BROKEN/DIFF; "" when OK. */
+  readonly info: string;
+  /** Deployed commit after the pass ("" when nothing is deployed). */
+  readonly commit: string;
+  /** Repository paths under the links that changed in this pass. */
+  readonly changed: readonly string[];
+  /** Number of bind mounts made in this pass. */
+  readonly mounted: number;
+  /** The systemd actions run in this pass, in order (`daemon-reload`, `enable`, `start`, `reload`, …). */
+  readonly actions: readonly string[];
+  readonly runtime: Runtime;
+}
+
+/** Unit name systemd knows: gitopper's service names omit `.service`. */
+export function unitName(service: string): string {
+  return /\.(service|socket|target|timer|path|mount|slice|scope)$/.test(service) ? service : `${service}.service`;
+}
+
+/** True for a template instance (`name@inst`), which gitopper enables once its mounts exist. */
+export function isTemplateInstance(service: string): boolean {
+  return /^[^@]+@[^@.]+/.test(service) && !service.includes('@.');
+}
+
+/** The checkout of a service: `<mount>/<service>` holding its links (gitopper's layout). */
+export function checkoutOf(spec: ServiceSpec): CheckoutRef {
+  return {
+    upstream: spec.upstream,
+    branch: spec.branch,
+    tokenFile: spec.tokenFile,
+    dir: `${spec.mount.replace(/\/+$/, '')}/${spec.service}`,
+    links: spec.dirs.map((d) => d.link),
+  };
+}
+
+class StepError extends Error {
+  constructor(readonly state: PassState, message: string) {
+    super(message);
+  }
+}
+
+function reason(err: unknown): string {
+  if (err instanceof Error) {
+    const name = (err as { type?: string; code?: string }).type ?? (err as { code?: string }).code;
+    return name && !err.message.includes(name) ? `${name}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+async function step<T>(state: PassState, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new StepError(state, `${what}: ${reason(err)}`);
+  }
+}
+
+/**
+ * Run one pass of `spec` towards `tip` (the fetched upstream commit).
+ * Never throws: every failure becomes an Outcome (DIFF for git, BROKEN for user/mount/systemd).
+ */
+export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime, deps: ReconcileDeps, pass: Pass): Promise<Outcome> {
+  const co = checkoutOf(spec);
+  const actions: string[] = [];
+  let commit = '';
+  let changed: string[] = [];
+  let mounted = 0;
+  let pendingAction = runtime.pendingAction;
+  try {
+    const owner = await resolveOwner(spec, deps.users);
+    await step('DIFF', `preparing checkout ${co.dir}`, () => deps.git.prepare(co, owner));
+    const deployed = await step('DIFF', 'reading deployed commit', () => deps.git.deployed(co, pass));
+    commit = deployed ?? '';
+    const firstSetup = deployed === undefined;
+    if (firstSetup) changed = [...co.links];
+    else if (deployed !== tip) changed = await step('DIFF', `comparing ${short(deployed)}..${short(tip)}`, () => deps.git.changedPaths(co, deployed, tip, pass));
+    if (firstSetup || changed.length > 0) {
+      await step('DIFF', `checking out ${short(tip)}`, () => deps.git.checkout(co, tip, owner, pass));
+      if (!firstSetup) pendingAction = true;
+    } else if (deployed !== tip) {
+      await step('DIFF', `moving HEAD to ${short(tip)}`, () => deps.git.markDeployed(co, tip));
+    }
+    commit = tip;
+    for (const dir of spec.dirs) {
+      const source = `${co.dir}/${dir.link}`;
+      const made = await step('BROKEN', `bind-mounting ${source} on ${dir.local}`, () => deps.mounts.ensure(source, dir.local, { file: dir.file, owner }));
+      if (made === 'mounted') mounted++;
+    }
+    if (spec.action !== '') {
+      await tellSystemd(spec, mounted > 0, pendingAction, deps.units, actions);
+    }
+    pendingAction = false;
+    return { state: 'OK', info: '', commit, changed, mounted, actions, runtime: { pendingAction } };
+  } catch (err) {
+    const e = err instanceof StepError ? err : new StepError('BROKEN', reason(err));
+    return { state: e.state, info: e.message, commit, changed, mounted, actions, runtime: { pendingAction } };
+  }
+}
+
+async function resolveOwner(spec: ServiceSpec, users: UserPort): Promise<Owner | undefined> {
+  if (spec.user === '') return undefined;
+  const owner = await step('BROKEN', `looking up user ${spec.user}`, () => users.lookup(spec.user));
+  if (!owner) {
+    throw new StepError('BROKEN', `user "${spec.user}" does not exist on this host: nothing is checked out (create the user or change "user")`);
+  }
+  return owner;
+}
+
+/**
+ * Mounts made (first setup, reboot) start the unit, or run the action when it is already active;
+ * changed files run the action. daemon-reload comes first so changed unit files are seen.
+ */
+async function tellSystemd(spec: ServiceSpec, mountsMade: boolean, filesChanged: boolean, units: UnitPort, actions: string[]): Promise<void> {
+  if (!mountsMade && !filesChanged) return;
+  const unit = unitName(spec.service);
+  await step('BROKEN', 'systemd daemon-reload', () => units.daemonReload());
+  actions.push('daemon-reload');
+  let verb = spec.action as string;
+  if (mountsMade) {
+    if (isTemplateInstance(spec.service)) {
+      await step('BROKEN', `enabling ${unit}`, () => units.enable(unit));
+      actions.push('enable');
+    }
+    const active = await step('BROKEN', `reading state of ${unit}`, () => units.isActive(unit));
+    if (!active && spec.action !== 'stop') verb = 'start';
+  }
+  const job = await step('BROKEN', `systemd ${verb} ${unit}`, () => units.run(unit, verb));
+  actions.push(verb);
+  if (job.result !== 'done') {
+    throw new StepError('BROKEN', `systemd ${verb} ${unit}: job ${job.result} (ActiveState=${job.activeState}, Result=${job.unitResult})`);
+  }
+}
+
+function short(commit: string): string {
+  return commit.slice(0, 8);
+}

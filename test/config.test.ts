@@ -1,0 +1,518 @@
+/**
+ * config.ts: gitopper's own config files (../shared/fixtures/configs) and every validation rule.
+ * Run from the repository root (fixtures are found relative to process.cwd()).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ACTIONS, ConfigError, mergeConfig, parseConfig, servicesForHost, type ConfigSpec } from '../src/config.js';
+
+const FIXTURES = path.resolve('..', 'shared', 'fixtures', 'configs');
+const FILE = '/etc/gitopper/config.toml';
+
+function fixture(name: string): { text: string; file: string } {
+  const file = path.join(FIXTURES, name);
+  return { text: fs.readFileSync(file, 'utf8'), file };
+}
+
+const GLOBAL = `[global]
+upstream = "https://git.example.org/ops/config"
+mount = "/var/lib/gitopper"
+keys = [{ path = "keys/op.pub" }]
+`;
+
+/** A `[[services]]` entry for machine web1, service caddy, plus `extra` lines. */
+function svc(extra = '', service = 'caddy', machine = 'web1'): string {
+  return `\n[[services]]\nmachine = ${JSON.stringify(machine)}\nservice = ${JSON.stringify(service)}\n${extra}\n`;
+}
+
+function parse(text: string, file = FILE): ConfigSpec {
+  return parseConfig(text, file);
+}
+
+/** Runs `fn`, asserts it throws a ConfigError located at `entry`/`key`, whose message matches every `match`. */
+function configError(fn: () => unknown, want: { entry?: string; key?: string; match?: readonly RegExp[] }): ConfigError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
+  assert.equal(caught.code, 'CONFIG');
+  assert.ok(caught.message.startsWith(`${caught.data.file}: `), caught.message);
+  if (want.entry !== undefined) {
+    assert.equal(caught.data.entry, want.entry);
+    assert.ok(caught.message.includes(want.entry), caught.message);
+  }
+  if (want.key !== undefined) {
+    assert.equal(caught.data.key, want.key);
+    assert.ok(caught.message.includes(`key "${want.key}"`), caught.message);
+  }
+  assert.ok(caught.data.fix !== undefined && caught.data.fix.length > 0, 'every error says how to fix it');
+  assert.ok(caught.message.includes(`Fix: ${caught.data.fix}`), caught.message);
+  for (const re of want.match ?? []) assert.match(caught.message, re);
+  return caught;
+}
+
+// ---------------------------------------------------------------- fixtures: gitopper's own files
+
+test('fixture gitopper-root-config.toml: valid, keys resolved against the config directory', () => {
+  const { text, file } = fixture('gitopper-root-config.toml');
+  const cfg = parseConfig(text, file);
+  assert.equal(cfg.file, file);
+  assert.deepEqual(cfg.global.keys, [
+    { path: path.join(FIXTURES, 'keys/miek_id_ed25519_gitopper.pub'), ro: true },
+    { path: '/local/home/miek/.ssh/id_ed25519_gitopper.pub', ro: false },
+  ]);
+  assert.equal(cfg.global.branch, 'main');
+  assert.equal(cfg.global.mount, '/tmp/gitopper');
+  assert.equal(cfg.services.length, 2);
+});
+
+test('fixture gitopper-root-config.toml: -h localhost manages prometheus only', () => {
+  const { text, file } = fixture('gitopper-root-config.toml');
+  const mine = servicesForHost(parseConfig(text, file), ['localhost']);
+  assert.deepEqual(mine.map((s) => s.service), ['prometheus']);
+  const [p] = mine;
+  assert.equal(p!.action, 'reload');
+  assert.equal(p!.user, 'prometheus');
+  assert.equal(p!.upstream, 'https://github.com/miekg/gitopper-config');
+  assert.equal(p!.mount, '/tmp/gitopper');
+  assert.deepEqual(p!.dirs, [{ local: '/etc/prometheus', link: 'prometheus/etc', file: false }]);
+});
+
+test('fixture gitopper-root-config.toml: host docker-test gets the template unit with a single-file dir', () => {
+  const { text, file } = fixture('gitopper-root-config.toml');
+  const mine = servicesForHost(parseConfig(text, file), ['docker-test']);
+  assert.equal(mine.length, 1);
+  assert.equal(mine[0]!.service, 'docker-compose@caddy');
+  assert.equal(mine[0]!.package, '', 'package is commented out in the fixture');
+  assert.deepEqual(mine[0]!.dirs, [{ local: '/tmp/docker-compose.yml', link: 'docker-compose/caddy/docker-compose.yml', file: true }]);
+});
+
+test('fixture quickstart.toml: valid', () => {
+  const { text, file } = fixture('quickstart.toml');
+  const cfg = parseConfig(text, file);
+  assert.deepEqual(cfg.global.keys, [{ path: path.join(FIXTURES, 'keys/id_ed25519_gitopper.pub'), ro: true }]);
+  assert.equal(cfg.services.length, 1);
+  const s = cfg.services[0]!;
+  assert.deepEqual([s.machine, s.service, s.branch, s.mount], ['localhost', 'prometheus', 'main', '/tmp/gitopper']);
+  assert.equal(s.tokenFile, undefined);
+});
+
+test('fixture annotated.toml: valid, branch defaults to main, one dir is a single file', () => {
+  const { text, file } = fixture('annotated.toml');
+  const cfg = parseConfig(text, file);
+  assert.equal(cfg.global.branch, 'main', '[global] sets no branch');
+  assert.deepEqual(cfg.global.keys.map((k) => k.ro), [false, true]);
+  const s = cfg.services[0]!;
+  assert.equal(s.branch, 'main');
+  assert.deepEqual(s.dirs, [
+    { local: '/etc/prometheus', link: 'prometheus/etc', file: false },
+    { local: '/etc/caddy/Caddyfile', link: 'caddy/etc/Caddyfile', file: true },
+  ]);
+});
+
+test('fixture gitopper-config-repo.toml: per-service mount override, upstream inherited', () => {
+  const { text, file } = fixture('gitopper-config-repo.toml');
+  const cfg = parseConfig(text, file);
+  assert.equal(cfg.global.mount, '/tmp');
+  const [g] = servicesForHost(cfg, ['grafana.atoom.net']);
+  assert.equal(g!.service, 'grafana-server');
+  assert.equal(g!.mount, '/tmp/grafana1');
+  assert.equal(path.posix.join(g!.mount, g!.service), '/tmp/grafana1/grafana-server');
+  assert.equal(g!.upstream, 'https://github.com/miekg/blah-origin');
+  assert.equal(g!.action, 'restart');
+  assert.deepEqual(g!.dirs.map((d) => d.local), ['/etc/grafana', '/var/lib/grafana/dashboards']);
+});
+
+test('fixture canary-override.toml: merges (branch canary, mount and upstream inherited), fails only for keys', () => {
+  const { text, file } = fixture('canary-override.toml');
+  const merged = mergeConfig(text, file);
+  const s = merged.services[0]!;
+  assert.equal(s.branch, 'canary');
+  assert.equal(s.mount, '/tmp');
+  assert.equal(s.upstream, 'https://github.com/miekg/gitopper-config');
+  configError(() => parseConfig(text, file), { entry: 'global', key: 'keys', match: [/at least one public key should be specified/] });
+  // With a key added, the same file is valid: nothing else was wrong.
+  const fixed = parseConfig(text.replace('branch = "main"', 'branch = "main"\nkeys = [{ path = "k.pub" }]'), file);
+  assert.equal(fixed.services[0]!.branch, 'canary');
+});
+
+test('fixture unknown-key.toml: fails naming brokenbranch and services[0]', () => {
+  const { text, file } = fixture('unknown-key.toml');
+  const err = configError(() => parseConfig(text, file), { key: 'brokenbranch', match: [/services\[0\]/, /unknown key/] });
+  assert.equal(err.data.entry, 'services[0] "prometheus"');
+  assert.equal(err.data.file, file);
+  configError(() => mergeConfig(text, file), { key: 'brokenbranch' });
+});
+
+test('fixture legacy-keys-table.toml: rejected with the [global] keys = [{ path = ... }] hint', () => {
+  const { text, file } = fixture('legacy-keys-table.toml');
+  configError(() => parseConfig(text, file), {
+    entry: 'top level', key: 'keys',
+    match: [/old/, /\[global\]/, /keys = \[\{ path = "\.\.\." \}\]/],
+  });
+});
+
+// ---------------------------------------------------------------- keys, case and place
+
+test('keys are case-insensitive at every level', () => {
+  const cfg = parse(`[GLOBAL]
+Upstream = "https://git.example.org/x"
+MOUNT = "/srv"
+Branch = "prod"
+Token_File = "/etc/gitopper/token"
+Keys = [{ Path = "/k.pub", RO = true }]
+
+[[Services]]
+Machine = "web1"
+SERVICE = "caddy"
+Action = "reload"
+User = "www"
+Package = "caddy"
+Dirs = [{ Local = "/etc/caddy", LINK = "caddy", File = false }]
+`);
+  assert.deepEqual(cfg.global.keys, [{ path: '/k.pub', ro: true }]);
+  const s = cfg.services[0]!;
+  assert.deepEqual(
+    [s.machine, s.service, s.action, s.user, s.package, s.upstream, s.mount, s.branch, s.tokenFile],
+    ['web1', 'caddy', 'reload', 'www', 'caddy', 'https://git.example.org/x', '/srv', 'prod', '/etc/gitopper/token'],
+  );
+  assert.deepEqual(s.dirs, [{ local: '/etc/caddy', link: 'caddy', file: false }]);
+});
+
+test('the same key written twice in different cases is refused', () => {
+  configError(() => parse(GLOBAL + svc('Action = "reload"\naction = "restart"')), {
+    entry: 'services[0] "caddy"', key: 'action', match: [/set twice/, /"Action"/],
+  });
+});
+
+test('unknown keys are refused at every place, naming the key and the place', () => {
+  configError(() => parse(`colour = "blue"\n${GLOBAL}${svc()}`), { entry: 'top level', key: 'colour', match: [/unknown key/, /allowed keys here: global, services/] });
+  configError(() => parse(GLOBAL.replace('[global]', '[global]\nbrokenmount = "/x"') + svc()), { entry: 'global', key: 'brokenmount' });
+  configError(() => parse(GLOBAL.replace('keys = [{ path = "keys/op.pub" }]', 'keys = [{ path = "a.pub" }, { path = "b.pub", mode = "ro" }]') + svc()), {
+    entry: 'global.keys[1]', key: 'mode', match: [/allowed keys here: path, ro/],
+  });
+  configError(() => parse(GLOBAL + svc() + svc('dirs = [{ local = "/etc/x", target = "x" }]', 'other')), {
+    entry: 'services[1].dirs[0] (service "other")', key: 'target', match: [/allowed keys here: local, link, file/],
+  });
+  configError(() => parse(GLOBAL + svc('Restart = true')), { entry: 'services[0] "caddy"', key: 'Restart' });
+});
+
+test('keys in the wrong section get a hint where they belong', () => {
+  configError(() => parse(GLOBAL.replace('[global]', '[global]\nmachine = "web1"') + svc()), { entry: 'global', key: 'machine', match: [/per-service key/] });
+  configError(() => parse(GLOBAL + svc('keys = [{ path = "a.pub" }]')), { entry: 'services[0] "caddy"', key: 'keys', match: [/keys are global/, /\[global\]/] });
+  configError(() => parse(`upstream = "https://x/y"\n${GLOBAL}${svc()}`), { entry: 'top level', key: 'upstream', match: [/under \[global\]/] });
+});
+
+test('a top-level keys array is refused like the legacy table', () => {
+  configError(() => parse(`keys = [{ path = "a.pub" }]\n${GLOBAL}${svc()}`), { entry: 'top level', key: 'keys', match: [/keys now go in \[global\]/] });
+});
+
+test('TOML syntax errors become ConfigErrors with line and column', () => {
+  const err = configError(() => parse(`${GLOBAL}\n[[services]]\nmachine = \n`), { match: [/TOML syntax error/] });
+  assert.match(err.data.entry ?? '', /^line 7, column \d+$/);
+  configError(() => parse(`${GLOBAL}upstream = "https://other/x"\n`), { match: [/TOML syntax error: Can't redefine existing key/] });
+});
+
+// ---------------------------------------------------------------- inheritance and defaults
+
+test('upstream, branch, mount and token_file are inherited from [global]; services may override each', () => {
+  const cfg = parse(`[global]
+upstream = "https://git.example.org/a"
+branch = "prod"
+mount = "/srv/a"
+token_file = "/etc/gitopper/a.token"
+keys = [{ path = "/k.pub" }]
+${svc('', 'inherits')}
+${svc('upstream = "https://git.example.org/b"\nbranch = "canary"\nmount = "/srv/b"\ntoken_file = "/etc/gitopper/b.token"', 'overrides')}
+`);
+  const [a, b] = cfg.services;
+  assert.deepEqual([a!.upstream, a!.branch, a!.mount, a!.tokenFile], ['https://git.example.org/a', 'prod', '/srv/a', '/etc/gitopper/a.token']);
+  assert.deepEqual([b!.upstream, b!.branch, b!.mount, b!.tokenFile], ['https://git.example.org/b', 'canary', '/srv/b', '/etc/gitopper/b.token']);
+});
+
+test('an empty string in a service means "not set" and inherits (gitopper merges Go zero values)', () => {
+  const s = parse(GLOBAL + svc('upstream = ""\nmount = ""\nbranch = ""')).services[0]!;
+  assert.deepEqual([s.upstream, s.mount, s.branch], ['https://git.example.org/ops/config', '/var/lib/gitopper', 'main']);
+});
+
+test('branch defaults to main; other per-service keys default to empty and are not inherited', () => {
+  const cfg = parse(GLOBAL + svc());
+  assert.equal(cfg.global.branch, 'main');
+  const s = cfg.services[0]!;
+  assert.deepEqual([s.branch, s.action, s.user, s.package, s.tokenFile, s.index], ['main', '', '', '', undefined, 0]);
+  assert.deepEqual(s.dirs, [], 'a service without dirs is allowed (gitopper)');
+});
+
+test('a config without [[services]] is valid', () => {
+  assert.deepEqual(parse(GLOBAL).services, []);
+});
+
+test('a service may set upstream and mount when [global] does not', () => {
+  const s = parse(`[global]\nkeys = [{ path = "/k.pub" }]\n${svc('upstream = "http://127.0.0.1:8080/r.git"\nmount = "/srv"')}`).services[0]!;
+  assert.equal(s.upstream, 'http://127.0.0.1:8080/r.git');
+  assert.equal(s.mount, '/srv');
+});
+
+// ---------------------------------------------------------------- [global].keys
+
+test('at least one key is required (gitopper message)', () => {
+  const noKeys = GLOBAL.replace('keys = [{ path = "keys/op.pub" }]\n', '');
+  configError(() => parse(noKeys + svc()), { entry: 'global', key: 'keys', match: [/at least one public key should be specified/] });
+  configError(() => parse(`${noKeys}keys = []\n${svc()}`), { entry: 'global', key: 'keys', match: [/at least one public key should be specified/] });
+});
+
+test('key paths: relative ones resolve against the config file directory, absolute ones stay, ro defaults to false', () => {
+  const text = GLOBAL.replace('keys = [{ path = "keys/op.pub" }]', 'keys = [{ path = "keys/op.pub" }, { path = "../shared/ci.pub", ro = true }, { path = "/abs/x.pub" }]') + svc();
+  assert.deepEqual(parse(text, '/etc/gitopper/config.toml').global.keys, [
+    { path: '/etc/gitopper/keys/op.pub', ro: false },
+    { path: '/etc/shared/ci.pub', ro: true },
+    { path: '/abs/x.pub', ro: false },
+  ]);
+  // A relative config file name is resolved the way path.resolve does (against the working directory).
+  assert.equal(parse(text, 'conf/config.toml').global.keys[0]!.path, path.resolve('conf', 'keys/op.pub'));
+});
+
+test('a key needs a non-empty string path and a boolean ro', () => {
+  const withKeys = (k: string): string => GLOBAL.replace('keys = [{ path = "keys/op.pub" }]', `keys = [{ path = "a.pub" }, ${k}]`) + svc();
+  configError(() => parse(withKeys('{ ro = true }')), { entry: 'global.keys[1]', key: 'path', match: [/missing or empty/] });
+  configError(() => parse(withKeys('{ path = "" }')), { entry: 'global.keys[1]', key: 'path' });
+  configError(() => parse(withKeys('{ path = 42 }')), { entry: 'global.keys[1]', key: 'path', match: [/expected a string, got integer/] });
+  configError(() => parse(withKeys('{ path = "b.pub", ro = "yes" }')), { entry: 'global.keys[1]', key: 'ro', match: [/expected a boolean, got string/] });
+  configError(() => parse(GLOBAL.replace('keys = [{ path = "keys/op.pub" }]', 'keys = ["a.pub"]') + svc()), {
+    entry: 'global', key: 'keys', match: [/expected an array of tables, got an array holding string values/, /path = /],
+  });
+  configError(() => parse(GLOBAL.replace('keys = [{ path = "keys/op.pub" }]', 'keys = "a.pub"') + svc()), { entry: 'global', key: 'keys', match: [/got a string/] });
+});
+
+// ---------------------------------------------------------------- machine, service, action
+
+test('machine and service are required', () => {
+  configError(() => parse(`${GLOBAL}\n[[services]]\nservice = "caddy"\n`), { entry: 'services[0] "caddy"', key: 'machine', match: [/missing or empty/, /-h\/--hosts/] });
+  configError(() => parse(`${GLOBAL}\n[[services]]\nmachine = "web1"\n`), { entry: 'services[0]', key: 'service', match: [/missing or empty/] });
+  configError(() => parse(`${GLOBAL}\n[[services]]\nmachine = ""\nservice = "caddy"\n`), { key: 'machine' });
+});
+
+test('service must be a valid systemd unit name (it is also the directory <mount>/<service>)', () => {
+  for (const ok of ['prometheus', 'docker-compose@caddy', 'systemd-networkd.service', 'a\\x2db', 'x:y_z']) {
+    assert.equal(parse(GLOBAL + svc('', ok)).services[0]!.service, ok);
+  }
+  configError(() => parse(GLOBAL + svc('', 'etc/caddy')), { entry: 'services[0] "etc/caddy"', key: 'service', match: [/"\/"/, /<mount>\/<service>/] });
+  configError(() => parse(GLOBAL + svc('', '..')), { key: 'service', match: [/not a unit name/] });
+  configError(() => parse(GLOBAL + svc('', '.')), { key: 'service', match: [/not a unit name/] });
+  configError(() => parse(GLOBAL + svc('', 'my service')), { key: 'service', match: [/" "/, /allowed characters/] });
+  configError(() => parse(GLOBAL + svc('', 'x'.repeat(256))), { key: 'service', match: [/at most 255/] });
+  assert.equal(parse(GLOBAL + svc('', 'x'.repeat(255))).services[0]!.service.length, 255);
+});
+
+test('action must be one of ACTIONS; the message lists them', () => {
+  for (const action of ACTIONS) {
+    assert.equal(parse(GLOBAL + svc(`action = "${action}"`)).services[0]!.action, action);
+  }
+  const err = configError(() => parse(GLOBAL + svc('action = "bounce"')), { entry: 'services[0] "caddy"', key: 'action', match: [/"bounce"/] });
+  for (const action of ACTIONS) assert.ok(err.message.includes(`"${action}"`), `lists ${action}`);
+  configError(() => parse(GLOBAL + svc('action = "Reload"')), { key: 'action' });
+});
+
+test('user and package are strings that may be empty', () => {
+  const s = parse(GLOBAL + svc('user = ""\npackage = ""')).services[0]!;
+  assert.deepEqual([s.user, s.package], ['', '']);
+  configError(() => parse(GLOBAL + svc('user = 1000')), { key: 'user', match: [/expected a string, got integer/] });
+  configError(() => parse(GLOBAL + svc('package = ["a"]')), { key: 'package', match: [/got array/] });
+});
+
+// ---------------------------------------------------------------- upstream
+
+test('upstream is required after inheritance', () => {
+  configError(() => parse(GLOBAL.replace(/upstream = .*\n/, '') + svc()), { entry: 'services[0] "caddy"', key: 'upstream', match: [/not set here nor in \[global\]/] });
+});
+
+test('http and https upstreams are accepted', () => {
+  for (const u of ['https://github.com/miekg/gitopper-config', 'http://127.0.0.1:8080/upstream.git', 'https://git.example.org:8443/a/b.git?x=1']) {
+    assert.equal(parse(GLOBAL + svc(`upstream = "${u}"`)).services[0]!.upstream, u);
+  }
+});
+
+test('SSH, git://, file:// and local upstreams are refused: http(s) only for now, with what to use instead', () => {
+  const cases: [string, RegExp][] = [
+    ['ssh://git@github.com/miekg/gitopper-config', /SSH upstream/],
+    ['git@github.com:miekg/gitopper-config.git', /SSH upstream/],
+    ['github.com:miekg/gitopper-config', /SSH upstream/],
+    ['git://github.com/miekg/gitopper-config', /git:\/\/ protocol/],
+    ['file:///srv/git/config.git', /local repository/],
+    ['/srv/git/config.git', /local path/],
+    ['./config.git', /local path/],
+    ['ftp://example.org/repo', /scheme ftp:/],
+  ];
+  for (const [u, kind] of cases) {
+    const err = configError(() => parse(GLOBAL + svc(`upstream = "${u}"`)), {
+      entry: 'services[0] "caddy"', key: 'upstream', match: [kind, /only http:\/\/ and https:\/\/ upstreams are supported for now/, /later release/],
+    });
+    assert.match(err.data.fix!, /http/, `fix for ${u} says what to use`);
+  }
+});
+
+test('credentials in the upstream URL are refused and not echoed; the fix points at token_file', () => {
+  for (const u of ['https://alice:s3cret@git.example.org/x', 'https://ghp_t0ken@git.example.org/x']) {
+    const err = configError(() => parse(GLOBAL + svc(`upstream = "${u}"`)), { key: 'upstream', match: [/credentials/, /token_file/] });
+    assert.ok(!err.message.includes('s3cret') && !err.message.includes('ghp_t0ken'), err.message);
+  }
+});
+
+test('an invalid [global] upstream is reported at global', () => {
+  configError(() => parse(GLOBAL.replace('https://git.example.org/ops/config', 'git@example.org:ops/config') + svc('upstream = "https://ok/x"')), {
+    entry: 'global', key: 'upstream', match: [/SSH upstream/],
+  });
+});
+
+// ---------------------------------------------------------------- mount, branch, token_file
+
+test('mount is required, absolute, and normalised', () => {
+  configError(() => parse(GLOBAL.replace(/mount = .*\n/, '') + svc()), { entry: 'services[0] "caddy"', key: 'mount', match: [/not set here nor in \[global\]/] });
+  configError(() => parse(GLOBAL + svc('mount = "var/lib/x"')), { entry: 'services[0] "caddy"', key: 'mount', match: [/not an absolute path/] });
+  configError(() => parse(GLOBAL.replace('"/var/lib/gitopper"', '"gitopper"') + svc()), { entry: 'global', key: 'mount' });
+  const cfg = parse(GLOBAL.replace('"/var/lib/gitopper"', '"/var/lib//gitopper/"') + svc());
+  assert.equal(cfg.global.mount, '/var/lib/gitopper');
+  assert.equal(cfg.services[0]!.mount, '/var/lib/gitopper');
+});
+
+test('branch must look like a git branch name', () => {
+  assert.equal(parse(GLOBAL + svc('branch = "release/1.0"')).services[0]!.branch, 'release/1.0');
+  for (const b of ['has space', '-x', 'a..b', 'x.lock', 'a:b', 'trailing/']) {
+    configError(() => parse(GLOBAL + svc(`branch = "${b}"`)), { entry: 'services[0] "caddy"', key: 'branch', match: [/not a valid git branch name/] });
+  }
+  configError(() => parse(GLOBAL.replace('[global]', '[global]\nbranch = "bad branch"') + svc()), { entry: 'global', key: 'branch' });
+});
+
+test('token_file: absolute kept, relative resolved against the config file directory, must be a string', () => {
+  assert.equal(parse(GLOBAL + svc('token_file = "/run/secrets/git"')).services[0]!.tokenFile, '/run/secrets/git');
+  const cfg = parse(GLOBAL.replace('[global]', '[global]\ntoken_file = "secrets/token"') + svc(), '/etc/gitopper/config.toml');
+  assert.equal(cfg.global.tokenFile, '/etc/gitopper/secrets/token');
+  assert.equal(cfg.services[0]!.tokenFile, '/etc/gitopper/secrets/token');
+  configError(() => parse(GLOBAL + svc('token_file = true')), { key: 'token_file', match: [/expected a string, got boolean/] });
+});
+
+// ---------------------------------------------------------------- dirs
+
+test('dirs: local absolute and normalised, link relative and normalised, file defaults to false', () => {
+  const s = parse(GLOBAL + svc('dirs = [{ local = "/etc//caddy/", link = "./caddy/etc/" }, { local = "/etc/caddy/Caddyfile", link = "caddy/Caddyfile", file = true }]')).services[0]!;
+  assert.deepEqual(s.dirs, [
+    { local: '/etc/caddy', link: 'caddy/etc', file: false },
+    { local: '/etc/caddy/Caddyfile', link: 'caddy/Caddyfile', file: true },
+  ]);
+});
+
+test('dirs: bad local and link values are refused naming services[i].dirs[j]', () => {
+  const at = 'services[0].dirs[0] (service "caddy")';
+  const dir = (d: string): string => GLOBAL + svc(`dirs = [${d}]`);
+  configError(() => parse(dir('{ local = "etc/caddy", link = "caddy" }')), { entry: at, key: 'local', match: [/not an absolute path/] });
+  configError(() => parse(dir('{ link = "caddy" }')), { entry: at, key: 'local', match: [/missing or empty/] });
+  configError(() => parse(dir('{ local = "/", link = "caddy" }')), { entry: at, key: 'local', match: [/whole host/] });
+  configError(() => parse(dir('{ local = "/etc/caddy" }')), { entry: at, key: 'link', match: [/is empty/] });
+  configError(() => parse(dir('{ local = "/etc/caddy", link = "/caddy" }')), { entry: at, key: 'link', match: [/absolute/] });
+  configError(() => parse(dir('{ local = "/etc/caddy", link = "../secrets" }')), { entry: at, key: 'link', match: [/"\.\."/] });
+  configError(() => parse(dir('{ local = "/etc/caddy", link = "caddy/../../x" }')), { entry: at, key: 'link', match: [/leave the repository/] });
+  configError(() => parse(dir('{ local = "/etc/caddy", link = "a/../b" }')), { entry: at, key: 'link' });
+  configError(() => parse(dir('{ local = "/etc/caddy", link = "." }')), { entry: at, key: 'link', match: [/whole repository/] });
+  configError(() => parse(dir('{ local = "/etc/caddy", link = "./" }')), { entry: at, key: 'link', match: [/whole repository/] });
+  configError(() => parse(dir('{ local = "/etc/caddy", link = "caddy", file = "true" }')), { entry: at, key: 'file', match: [/expected a boolean, got string/] });
+  configError(() => parse(dir('{ local = 1, link = "caddy" }')), { entry: at, key: 'local', match: [/expected a string/] });
+});
+
+test('dirs must be an array of tables', () => {
+  configError(() => parse(GLOBAL + svc('dirs = "/etc/caddy"')), { entry: 'services[0] "caddy"', key: 'dirs', match: [/expected an array of tables, got a string/, /local = /] });
+  configError(() => parse(GLOBAL + svc('dirs = ["/etc/caddy"]')), { key: 'dirs', match: [/array holding string values/] });
+});
+
+// ---------------------------------------------------------------- types
+
+test('types are checked for every key; numbers are never accepted for strings', () => {
+  configError(() => parse(GLOBAL.replace('"https://git.example.org/ops/config"', '1') + svc()), { entry: 'global', key: 'upstream', match: [/expected a string, got integer/] });
+  // @iarna/toml wraps integers beyond 64 bits into a bigint; still an integer, never a string.
+  configError(() => parse(`${GLOBAL}\n[[services]]\nmachine = 99999999999999999999\nservice = "caddy"\n`), {
+    entry: 'services[0] "caddy"', key: 'machine', match: [/expected a string, got integer/],
+  });
+  configError(() => parse(GLOBAL + svc('branch = 1.5')), { key: 'branch', match: [/got float/] });
+  configError(() => parse(GLOBAL + svc('branch = 2024-01-01T00:00:00Z')), { key: 'branch', match: [/got datetime/] });
+  configError(() => parse(GLOBAL + svc('mount = { path = "/x" }')), { key: 'mount', match: [/got table/] });
+  configError(() => parse(`global = "x"\n${svc()}`), { entry: 'top level', key: 'global', match: [/expected a table, got string/] });
+  configError(() => parse(`${GLOBAL}\n[services]\nmachine = "web1"\nservice = "caddy"\n`), { entry: 'top level', key: 'services', match: [/single table/, /\[\[services\]\]/] });
+  configError(() => parse(`services = 3\n${GLOBAL}`), { entry: 'top level', key: 'services', match: [/got integer/] });
+});
+
+test('an entry is named by its index and service name when it has one', () => {
+  const err = configError(() => parse(GLOBAL + svc() + svc('action = "x"', 'grafana-server') + svc()), { key: 'action' });
+  assert.equal(err.data.entry, 'services[1] "grafana-server"');
+  assert.match(err.message, /^\/etc\/gitopper\/config\.toml: services\[1\] "grafana-server": key "action": /);
+});
+
+// ---------------------------------------------------------------- the result
+
+test('the spec is deep-frozen (parseConfig and mergeConfig)', () => {
+  for (const cfg of [parse(GLOBAL + svc('dirs = [{ local = "/etc/caddy", link = "caddy" }]')), mergeConfig(GLOBAL + svc(), FILE)]) {
+    for (const o of [cfg, cfg.global, cfg.global.keys, cfg.global.keys[0], cfg.services, cfg.services[0], cfg.services[0]!.dirs]) {
+      assert.ok(Object.isFrozen(o));
+    }
+    assert.throws(() => { (cfg.services[0] as { service: string }).service = 'x'; }, TypeError);
+    assert.throws(() => { (cfg.global.keys as unknown[]).push({}); }, TypeError);
+  }
+  const d = parse(GLOBAL + svc('dirs = [{ local = "/etc/caddy", link = "caddy" }]')).services[0]!.dirs[0]!;
+  assert.throws(() => { (d as { local: string }).local = '/'; }, TypeError);
+});
+
+test('parseConfig does no I/O: missing key and token files are fine, and the module imports no I/O library', () => {
+  const cfg = parse(GLOBAL.replace('[global]', '[global]\ntoken_file = "/nonexistent/token"') + svc(), '/nonexistent/dir/config.toml');
+  assert.equal(cfg.global.keys[0]!.path, '/nonexistent/dir/keys/op.pub');
+  for (const src of ['src/config.ts', 'src/config-validate.ts']) {
+    const imports = [...fs.readFileSync(src, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
+    for (const mod of imports) assert.ok(['@iarna/toml', 'node:path', './config-validate.js'].includes(mod!), `${src} imports ${mod}`);
+  }
+});
+
+test('ConfigError carries code, name and structured data', () => {
+  const err = configError(() => parse(GLOBAL + svc('mount = "rel"')), { key: 'mount' });
+  assert.ok(err instanceof Error);
+  assert.equal(err.name, 'ConfigError');
+  assert.deepEqual(Object.keys(err.data).sort(), ['entry', 'file', 'fix', 'key']);
+  assert.equal(err.data.file, FILE);
+  const direct = new ConfigError('broken', { file: 'f.toml' });
+  assert.equal(direct.message, 'f.toml: broken');
+});
+
+// ---------------------------------------------------------------- servicesForHost
+
+test('servicesForHost: exact machine match against any of the hosts, in file order', () => {
+  const cfg = parse(GLOBAL + svc('', 'a', 'web1') + svc('', 'b', 'web2') + svc('', 'c', 'web1') + svc('', 'd', 'db1'));
+  assert.deepEqual(servicesForHost(cfg, ['web1']).map((s) => s.service), ['a', 'c']);
+  assert.deepEqual(servicesForHost(cfg, ['db1', 'web1']).map((s) => s.service), ['a', 'c', 'd']);
+  assert.deepEqual(servicesForHost(cfg, ['WEB1', 'web1.example.org', 'web']), []);
+  assert.deepEqual(servicesForHost(cfg, []), []);
+  assert.equal(servicesForHost(cfg, ['web2'])[0], cfg.services[1], 'returns the spec objects themselves');
+});
+
+test('servicesForHost: a service name twice on this host is refused, naming both entries', () => {
+  const cfg = parse(GLOBAL + svc('', 'caddy', 'web1') + svc('', 'caddy', 'web2') + svc('', 'caddy', 'web1'));
+  configError(() => servicesForHost(cfg, ['web1']), { entry: 'services[2] "caddy"', key: 'service', match: [/services\[0\] "caddy"/] });
+  assert.equal(servicesForHost(cfg, ['web2']).length, 1, 'another host\'s duplicates do not matter');
+  const aliases = parse(GLOBAL + svc('', 'caddy', 'web1') + svc('', 'caddy', 'web1.example.org'));
+  assert.equal(servicesForHost(aliases, ['web1']).length, 1);
+  // Host aliases (-h web1 -h web1.example.org): both entries land on this host.
+  configError(() => servicesForHost(aliases, ['web1', 'web1.example.org']), { entry: 'services[1] "caddy"', key: 'service', match: [/services\[0\] "caddy"/] });
+});
+
+test('servicesForHost: a local mount target twice on this host is refused, naming both entries', () => {
+  const cfg = parse(GLOBAL
+    + svc('dirs = [{ local = "/etc/shared", link = "a" }]', 'a', 'web1')
+    + svc('dirs = [{ local = "/etc/other", link = "b" }, { local = "/etc/shared/", link = "b2" }]', 'b', 'web1')
+    + svc('dirs = [{ local = "/etc/shared", link = "c" }]', 'c', 'web2'));
+  configError(() => servicesForHost(cfg, ['web1']), {
+    entry: 'services[1].dirs[1] (service "b")', key: 'local', match: [/"\/etc\/shared"/, /services\[0\]\.dirs\[0\] \(service "a"\)/],
+  });
+  assert.deepEqual(servicesForHost(cfg, ['web2']).map((s) => s.service), ['c']);
+  const within = parse(GLOBAL + svc('dirs = [{ local = "/etc/x", link = "a" }, { local = "/etc/x", link = "b" }]'));
+  configError(() => servicesForHost(within, ['web1']), { entry: 'services[0].dirs[1] (service "caddy")', key: 'local', match: [/services\[0\]\.dirs\[0\]/] });
+});
