@@ -1,0 +1,122 @@
+/** Fakes of the ports for unit tests of the pure core (never the only test of an adapter). */
+import type { CheckoutRef, Clock, GitPort, JobOutcome, MountPort, MountResult, Owner, Pass, SourceRef, UnitPort, UserPort } from '../../src/ports.js';
+
+/** A git upstream in memory: commits map path → content; changedPaths compares contents. */
+export class FakeGit implements GitPort {
+  commits = new Map<string, Record<string, string>>();
+  tip = '';
+  head = new Map<string, string>();
+  fetches: SourceRef[] = [];
+  checkouts: { dir: string; commit: string }[] = [];
+  failFetch: Error | undefined;
+  failCheckout: Error | undefined;
+  /** When set, fetch waits for this promise (to test concurrency). */
+  gate: Promise<void> | undefined;
+
+  push(id: string, files: Record<string, string>): void {
+    this.commits.set(id, files);
+    this.tip = id;
+  }
+  async fetch(source: SourceRef, _pass: Pass): Promise<string> {
+    this.fetches.push(source);
+    if (this.gate) await this.gate;
+    if (this.failFetch) throw this.failFetch;
+    return this.tip;
+  }
+  async prepare(_co: CheckoutRef, _owner: Owner | undefined): Promise<void> {}
+  async deployed(co: CheckoutRef): Promise<string | undefined> {
+    return this.head.get(co.dir);
+  }
+  async changedPaths(co: CheckoutRef, from: string, to: string): Promise<string[]> {
+    const a = this.commits.get(from) ?? {};
+    const b = this.commits.get(to) ?? {};
+    const paths = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...paths].filter((p) => co.links.some((l) => p === l || p.startsWith(`${l}/`)) && a[p] !== b[p]).sort();
+  }
+  async checkout(co: CheckoutRef, commit: string): Promise<void> {
+    if (this.failCheckout) throw this.failCheckout;
+    this.checkouts.push({ dir: co.dir, commit });
+    this.head.set(co.dir, commit);
+  }
+  async markDeployed(co: CheckoutRef, commit: string): Promise<void> {
+    this.head.set(co.dir, commit);
+  }
+}
+
+/** Mounts in memory: a target is mounted once; `fail` makes ensure throw. */
+export class FakeMounts implements MountPort {
+  mounted = new Map<string, string>();
+  fail: Error | undefined;
+  async ensure(source: string, target: string): Promise<MountResult> {
+    if (this.fail) throw this.fail;
+    if (this.mounted.get(target) === source) return 'present';
+    this.mounted.set(target, source);
+    return 'mounted';
+  }
+}
+
+/** systemd in memory: records calls; `result` is what the next jobs return. */
+export class FakeUnits implements UnitPort {
+  calls: string[] = [];
+  active = new Set<string>();
+  result = 'done';
+  async daemonReload(): Promise<void> {
+    this.calls.push('daemon-reload');
+  }
+  async run(unit: string, action: string): Promise<JobOutcome> {
+    this.calls.push(`${action} ${unit}`);
+    if (this.result === 'done' && (action === 'start' || action === 'restart')) this.active.add(unit);
+    return { result: this.result, activeState: this.result === 'done' ? 'active' : 'failed', unitResult: this.result === 'done' ? 'success' : 'exit-code' };
+  }
+  async isActive(unit: string): Promise<boolean> {
+    return this.active.has(unit);
+  }
+  async enable(unit: string): Promise<void> {
+    this.calls.push(`enable ${unit}`);
+  }
+}
+
+/** Users in memory. */
+export class FakeUsers implements UserPort {
+  constructor(private readonly known: Record<string, Owner> = { grafana: { user: 'grafana', uid: 472, gid: 472 } }) {}
+  async lookup(name: string): Promise<Owner | undefined> {
+    return this.known[name];
+  }
+}
+
+/** A clock whose sleeps end only when `tick()` is called (or the signal aborts). */
+export class ManualClock implements Clock {
+  t = new Date('2024-01-01T00:00:00Z');
+  sleeps: { ms: number; resolve: () => void }[] = [];
+  now(): Date {
+    return new Date(this.t);
+  }
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const entry = { ms, resolve };
+      this.sleeps.push(entry);
+      signal.addEventListener('abort', () => {
+        this.sleeps = this.sleeps.filter((s) => s !== entry);
+        reject(signal.reason);
+      }, { once: true });
+    });
+  }
+  /** Advance time past the oldest sleep and end it. Returns its length in ms. */
+  tick(): number {
+    const s = this.sleeps.shift();
+    if (!s) throw new Error('nothing is sleeping');
+    this.t = new Date(this.t.getTime() + s.ms);
+    s.resolve();
+    return s.ms;
+  }
+}
+
+/** Wait until `cond()` is true, polling the event loop (bounded). */
+export async function until(cond: () => boolean, what: string, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}

@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent } from '../src/agent.js';
+import { jitteredDelayMs, type TrackerEvents } from '../src/tracker.js';
+import type { ServiceStatus } from '../src/state.js';
+import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
+import { spec } from './fakes/spec.js';
+
+function rig(services = [spec()]) {
+  const git = new FakeGit();
+  git.push('c1', { 'grafana/etc/grafana.ini': 'v1', 'prometheus/etc/p.yml': 'p1' });
+  const clock = new ManualClock();
+  const transitions: { service: string; status: ServiceStatus }[] = [];
+  const passes: string[] = [];
+  const events: TrackerEvents = {
+    fetched: () => {},
+    reconciled: (service, _o, trigger) => passes.push(`${service}:${trigger}`),
+    status: (service, status) => transitions.push({ service, status }),
+  };
+  const units = new FakeUnits();
+  const agent = new Agent(services, { git, mounts: new FakeMounts(), units, users: new FakeUsers(), clock, random: () => 0.5, intervalSeconds: 60, events });
+  return { git, clock, agent, transitions, passes, units };
+}
+
+test('jitter stays in [d, 1.5d)', () => {
+  assert.equal(jitteredDelayMs(60, () => 0), 60_000);
+  assert.equal(jitteredDelayMs(60, () => 0.999999) < 90_000, true);
+  assert.equal(jitteredDelayMs(60, () => 0.5), 75_000);
+});
+
+test('services sharing an upstream branch share one fetch per pass', async () => {
+  const prom = spec({ service: 'prometheus', dirs: [{ local: '/etc/prometheus', link: 'prometheus/etc', file: false }] });
+  const other = spec({ service: 'other', branch: 'canary', dirs: [] });
+  const r = rig([spec(), prom, other]);
+  r.git.push('c1', { 'grafana/etc/grafana.ini': 'v1' });
+  assert.equal(r.agent.sources, 2);
+  r.agent.start();
+  await r.agent.ready();
+  assert.equal(r.git.fetches.length, 2, 'one fetch for main (two services), one for canary');
+  await until(() => r.clock.sleeps.length === 2, 'both trackers waiting');
+  const ms = r.clock.tick();
+  assert.equal(ms, 75_000, 'the wait is the jittered interval');
+  await until(() => r.git.fetches.length === 3, 'second pass');
+  await r.agent.stop();
+});
+
+test('pull never blocks, runs an immediate pass, and a pull during a pass runs after it', async () => {
+  const r = rig();
+  let open!: () => void;
+  r.git.gate = new Promise((res) => (open = res));
+  r.agent.start();
+  r.agent.pull('grafana-server'); // while the startup pass waits in fetch
+  assert.equal(r.passes.length, 0, 'pull returned before any pass finished');
+  open();
+  r.git.gate = undefined;
+  await until(() => r.passes.length === 2, 'startup pass then the pulled pass');
+  assert.deepEqual(r.passes, ['grafana-server:startup', 'grafana-server:pull']);
+  assert.throws(() => r.agent.pull('nope'), /not managed on this host/);
+  await r.agent.stop();
+});
+
+test('fetch failure → DIFF for every service of the source; recovery → OK; change time moves only on transitions', async () => {
+  const r = rig();
+  r.agent.start();
+  await r.agent.ready();
+  const ok = r.agent.get('grafana-server').status;
+  assert.equal(ok.state, 'OK');
+  r.git.failFetch = new Error('HTTP Error: 503 Service Unavailable');
+  r.clock.t = new Date(r.clock.t.getTime() + 1000);
+  r.agent.pull();
+  await until(() => r.agent.get('grafana-server').status.state === 'DIFF', 'DIFF');
+  const diff = r.agent.get('grafana-server').status;
+  assert.match(diff.info, /fetching main from .*503/);
+  assert.equal(diff.commit, 'c1', 'files stay at the deployed commit');
+  assert.ok(diff.since > ok.since);
+  const n = r.transitions.length;
+  r.agent.pull();
+  await until(() => r.passes.length >= 1 && r.git.fetches.length === 3, 'another failing pass');
+  assert.equal(r.transitions.length, n, 'same DIFF again is not a transition');
+  r.git.failFetch = undefined;
+  r.agent.pull();
+  await until(() => r.agent.get('grafana-server').status.state === 'OK', 'recovered');
+  await r.agent.stop();
+});
+
+test('stop() ends the loops while they wait', async () => {
+  const r = rig();
+  r.agent.start();
+  await r.agent.ready();
+  await until(() => r.clock.sleeps.length === 1, 'waiting');
+  await r.agent.stop();
+  assert.equal(r.clock.sleeps.length, 0);
+});
