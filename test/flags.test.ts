@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseDuration } from '../src/duration.js';
+import { FlagError, parseDaemonFlags, splitAddr } from '../src/flags.js';
+
+test('Go durations', () => {
+  assert.equal(parseDuration('90s'), 90);
+  assert.equal(parseDuration('5m'), 300);
+  assert.equal(parseDuration('1h30m'), 5400);
+  assert.equal(parseDuration('1.5h'), 5400);
+  assert.equal(parseDuration('250ms'), 0.25);
+  assert.equal(parseDuration('0'), 0);
+  for (const bad of ['', '5', 'm', '5x', '-5s', '5m3']) assert.throws(() => parseDuration(bad), /invalid duration/, bad);
+});
+
+test('gitopper defaults and short flags; -h is hosts, repeatable and comma-separated', () => {
+  const o = parseDaemonFlags(['-c', 'config.toml', '-h', 'a,b', '-h', 'c', '-t', '1m', '-d']);
+  assert.deepEqual(o.hosts, ['a', 'b', 'c']);
+  assert.equal(o.durationSeconds, 60);
+  assert.equal(o.metric, ':9222');
+  assert.equal(o.api, ':2222');
+  assert.equal(o.root, true);
+  assert.equal(o.debug, true);
+  assert.equal(o.directory, 'gitopper');
+  assert.equal(o.branch, 'main');
+  assert.equal(o.stateDir, '/var/lib/gitopper');
+  assert.equal(parseDaemonFlags(['-c', 'x']).durationSeconds, 300);
+});
+
+test('-o takes Go boolean forms', () => {
+  assert.equal(parseDaemonFlags(['-c', 'x', '-o=false']).root, false);
+  assert.equal(parseDaemonFlags(['-c', 'x', '--root', 'false']).root, false);
+  assert.equal(parseDaemonFlags(['-o', '-c', 'x']).root, true);
+});
+
+test('bad flags are FlagErrors that say what to do', () => {
+  assert.throws(() => parseDaemonFlags([]), (e: unknown) => e instanceof FlagError && /-c\/--config is required/.test(e.message));
+  assert.throws(() => parseDaemonFlags(['-c', 'x', '-t', 'soon']), /-t\/--duration: invalid duration "soon"/);
+  assert.throws(() => parseDaemonFlags(['-c', 'x', '--bogus']), /bogus.*see --help/);
+  assert.throws(() => parseDaemonFlags(['-c', 'x', '-m', 'nope']), /-m\/--metric: bad address/);
+  assert.equal(parseDaemonFlags(['--help']).help, true);
+});
+
+test('addresses', () => {
+  assert.deepEqual(splitAddr(':9222'), { host: '', port: 9222 });
+  assert.deepEqual(splitAddr('127.0.0.1:80'), { host: '127.0.0.1', port: 80 });
+  assert.deepEqual(splitAddr('[::1]:2222'), { host: '::1', port: 2222 });
+  assert.throws(() => splitAddr('host:99999'), FlagError);
+});
