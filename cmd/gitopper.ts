@@ -93,11 +93,12 @@ async function main(): Promise<void> {
     random: Math.random,
     intervalSeconds: opts.durationSeconds,
     events: observer(log, metrics),
+    hostname: os.hostname(),
   });
   const server = listen(metricsApp(metrics.registry), opts.metric, log);
   log.info({ hosts, services: services.map((s) => s.service), sources: agent.sources, duration: opts.durationSeconds }, 'starting');
   agent.start();
-  void agent.ready().then(() => log.info({ services: agent.list().map((v) => ({ service: v.service, state: v.status.state, commit: v.status.commit.slice(0, 8) })) }, 'ready'));
+  void agent.ready().then(() => log.info({ services: agent.services().map((v) => ({ service: v.service, state: v.state, commit: v.commit.slice(0, 8) })) }, 'ready'));
 
   const stop = async (signal: NodeJS.Signals, code: number): Promise<void> => {
     log.info({ signal }, 'stopping');

@@ -60,6 +60,11 @@ export interface GitPort {
   checkout(checkout: CheckoutRef, commit: string, owner: Owner | undefined, pass: Pass): Promise<void>;
   /** Move HEAD to `commit` without touching files (a change outside the links). */
   markDeployed(checkout: CheckoutRef, commit: string): Promise<void>;
+  /**
+   * The full id of the commit whose id starts with `prefix` (4–40 hex) and that is `tip` or one of
+   * its ancestors; undefined when no such commit exists or the prefix is ambiguous.
+   */
+  findInHistory(source: SourceRef, tip: string, prefix: string, pass: Pass): Promise<string | undefined>;
 }
 
 /** Result of {@link MountPort.ensure}: a mount was made now, or the right one was already there. */
@@ -107,4 +112,43 @@ export interface Clock {
   now(): Date;
   /** Resolve after `ms` milliseconds, or reject with the signal's reason when it aborts. */
   sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** What survives a restart for one service (FREEZE/ROLLBACK with reason, who, when; history). */
+export interface PersistedService {
+  readonly state: string;
+  readonly info: string;
+  /** ISO 8601. */
+  readonly since: string;
+  readonly commit: string;
+  readonly frozen: { readonly by: string; readonly at: string; readonly reason: string; readonly rollback?: string } | undefined;
+  readonly history: readonly PersistedHistory[];
+}
+
+/** One history row as stored (times as ISO 8601). */
+export interface PersistedHistory {
+  readonly commit: string;
+  readonly time: string;
+  readonly trigger: string;
+  readonly state: string;
+  readonly info: string;
+  readonly seconds: number;
+  readonly by?: string;
+}
+
+/** The whole state file's content. */
+export interface PersistedState {
+  readonly version: 1;
+  readonly services: Readonly<Record<string, PersistedService>>;
+}
+
+/** Durable state (the state file under `--state-dir`). */
+export interface StateStore {
+  /**
+   * The saved state, or undefined when there is none. A corrupt or unreadable file is reported
+   * through the adapter's notice channel, kept aside, and undefined is returned (never silently reset).
+   */
+  load(): Promise<PersistedState | undefined>;
+  /** Replace the saved state atomically (temp file, fsync, rename). Throws on I/O failure. */
+  save(state: PersistedState): Promise<void>;
 }

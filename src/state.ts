@@ -4,6 +4,8 @@
  * Source of the states and their numeric values: gitopper `metrics.go`/`server.go`
  * (OK 0, FREEZE 1, ROLLBACK 2, BROKEN 3, DIFF 4). BROKEN = a mount or systemd failure;
  * DIFF = the service cannot be reconciled with its upstream (a git failure).
+ * Frozen-ness is kept apart from the state (our fix): a rollback that fails is BROKEN and still
+ * frozen, so the operator's intent is never undone by the next poll.
  */
 
 /** The five states, in gitopper's order (the index is the metric value). */
@@ -19,6 +21,20 @@ export function stateValue(state: State): number {
   return STATES.indexOf(state);
 }
 
+/** True when `s` is one of the five state names. */
+export function isState(s: string): s is State {
+  return (STATES as readonly string[]).includes(s);
+}
+
+/** An operator's freeze: who, when, why, and the commit rolled back to (if it was a rollback). */
+export interface Freeze {
+  readonly by: string;
+  readonly at: Date;
+  readonly reason: string;
+  /** Full commit id when the freeze came from a rollback. */
+  readonly rollback?: string;
+}
+
 /** A service's status as operators see it (gitopper `proto.ListService` plus the full commit id). */
 export interface ServiceStatus {
   readonly state: State;
@@ -28,29 +44,38 @@ export interface ServiceStatus {
   readonly since: Date;
   /** Full id of the deployed commit, or "" before the first checkout. */
   readonly commit: string;
-}
-
-/**
- * True when a reconcile pass may move the service to `next`: frozen services (FREEZE, ROLLBACK)
- * are left alone by passes; only an operator's unfreeze moves them (gitopper semantics).
- */
-export function passMayApply(current: State): boolean {
-  return current !== 'FREEZE' && current !== 'ROLLBACK';
-}
-
-/**
- * The status after a pass outcome. Returns the same object when nothing an operator would see
- * changed, so `since` (and `gitopper_service_change_time_seconds`) moves only on a real
- * transition (DESIGN.md "fix on purpose"). A new commit with the same state is not a transition.
- */
-export function applyOutcome(current: ServiceStatus, next: { state: PassState; info: string; commit: string }, now: Date): ServiceStatus {
-  if (!passMayApply(current.state)) return current;
-  const transition = current.state !== next.state || current.info !== next.info;
-  if (!transition && current.commit === next.commit) return current;
-  return { state: next.state, info: next.info, commit: next.commit, since: transition ? now : current.since };
+  /** Set while an operator holds the service (freeze or rollback); passes then leave it alone. */
+  readonly frozen: Freeze | undefined;
 }
 
 /** The status of a service before its first pass. */
 export function initialStatus(now: Date): ServiceStatus {
-  return { state: 'OK', info: 'starting', since: now, commit: '' };
+  return { state: 'OK', info: 'starting', since: now, commit: '', frozen: undefined };
+}
+
+/** The state info a frozen service shows when healthy: `ROLLBACK: <hash>` or the freeze reason. */
+export function frozenInfo(f: Freeze): string {
+  if (f.rollback) return `ROLLBACK: ${f.rollback.slice(0, 8)}`;
+  return f.reason === '' ? `frozen by ${f.by}` : f.reason;
+}
+
+/**
+ * Derive the next status. `since` moves only when state or info changed (a real transition:
+ * DESIGN.md "fix on purpose"); returns the same object when nothing changed at all.
+ */
+export function nextStatus(current: ServiceStatus, next: { state: State; info: string; commit: string; frozen: Freeze | undefined }, now: Date): ServiceStatus {
+  const transition = current.state !== next.state || current.info !== next.info;
+  if (!transition && current.commit === next.commit && current.frozen === next.frozen) return current;
+  return { ...next, since: transition ? now : current.since };
+}
+
+/**
+ * The status after a pass outcome. A healthy pass of a frozen service shows FREEZE with its info;
+ * a failing one shows BROKEN/DIFF and stays frozen.
+ */
+export function applyOutcome(current: ServiceStatus, outcome: { state: PassState; info: string; commit: string }, now: Date): ServiceStatus {
+  const f = current.frozen;
+  const state: State = f && outcome.state === 'OK' ? 'FREEZE' : outcome.state;
+  const info = f && outcome.state === 'OK' ? frozenInfo(f) : outcome.info;
+  return nextStatus(current, { state, info, commit: outcome.commit, frozen: f }, now);
 }

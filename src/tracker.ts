@@ -1,19 +1,22 @@
 /**
  * The loop that tracks one upstream branch for the services that use it (gitopper's
  * `trackUpstream`, one per (upstream, branch, token) instead of one per service, so a pass
- * fetches once however many services share the upstream).
+ * fetches once however many services share the upstream), and the operator's actions on them.
  *
  * One wait point: the jittered timer (`[d, 1.5d)`, gitopper's jitter), a pull-now request, or
- * abort. Each pass: fetch once, then reconcile every service of this upstream towards the tip.
- * This is the only place a service's status is set. No I/O imports.
+ * abort. Each pass: fetch once, then reconcile every unfrozen service towards the tip.
+ * No I/O imports.
  */
 import type { ServiceSpec } from './config.js';
-import type { Clock, GitPort, Pass, SourceRef } from './ports.js';
-import { reconcile, type Outcome, type ReconcileDeps, type Runtime } from './reconcile.js';
-import { applyOutcome, initialStatus, passMayApply, type ServiceStatus } from './state.js';
+import type { Actor, Trigger } from './control.js';
+import { BadRequestError, ConflictError } from './errors.js';
+import type { Clock, GitPort, Pass, PersistedService, SourceRef } from './ports.js';
+import { reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
+import { KeyedLock } from './serial.js';
+import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js';
+import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
 
-/** Why a pass ran. */
-export type Trigger = 'startup' | 'poll' | 'pull';
+export type { Trigger };
 
 /** What a tracker reports; the agent turns these into logs and metrics. Must not throw. */
 export interface TrackerEvents {
@@ -22,7 +25,7 @@ export interface TrackerEvents {
   /** A service's pass finished (also called when the status did not change). */
   reconciled(service: string, outcome: Outcome, trigger: Trigger, seconds: number): void;
   /** A service's status changed (`prev` is the status before). */
-  status(service: string, status: ServiceStatus, prev: ServiceStatus): void;
+  status: StatusListener;
 }
 
 /** Everything a tracker needs. */
@@ -36,12 +39,6 @@ export interface TrackerDeps extends ReconcileDeps {
   readonly events: TrackerEvents;
 }
 
-interface Entry {
-  readonly spec: ServiceSpec;
-  status: ServiceStatus;
-  runtime: Runtime;
-}
-
 /** Wait time in milliseconds before the next poll: uniform in `[d, 1.5d)` (gitopper's jitter). */
 export function jitteredDelayMs(intervalSeconds: number, random: () => number): number {
   return intervalSeconds * 1000 * (1 + 0.5 * random());
@@ -49,30 +46,24 @@ export function jitteredDelayMs(intervalSeconds: number, random: () => number): 
 
 /** Tracks one (upstream, branch, token) for a set of services. */
 export class Tracker {
-  private readonly entries = new Map<string, Entry>();
+  readonly records = new Map<string, ServiceRecord>();
   private readonly pending = new Set<string>();
+  private readonly fetchLock = new KeyedLock();
+  private lastTip: string | undefined;
   private wake: AbortController = new AbortController();
-  private firstPass: Promise<void>;
+  private readonly firstPass: Promise<void>;
   private resolveFirstPass!: () => void;
 
   /**
    * @param source the upstream branch every service in `services` uses
    * @param services the services (all with this `source`), unique by name
+   * @param saved per-service state from the state file
+   * @param onChange called whenever something worth saving changed
    */
-  constructor(readonly source: SourceRef, services: readonly ServiceSpec[], private readonly deps: TrackerDeps) {
+  constructor(readonly source: SourceRef, services: readonly ServiceSpec[], private readonly deps: TrackerDeps, saved: Readonly<Record<string, PersistedService>> = {}, onChange: () => void = () => {}) {
     const now = deps.clock.now();
-    for (const spec of services) this.entries.set(spec.service, { spec, status: initialStatus(now), runtime: { pendingAction: false } });
+    for (const spec of services) this.records.set(spec.service, new ServiceRecord(spec, now, deps.events.status, onChange, saved[spec.service]));
     this.firstPass = new Promise((resolve) => (this.resolveFirstPass = resolve));
-  }
-
-  /** Names of the services this tracker owns. */
-  services(): string[] {
-    return [...this.entries.keys()];
-  }
-
-  /** Current status of `service`, or undefined if it is not tracked here. */
-  status(service: string): ServiceStatus | undefined {
-    return this.entries.get(service)?.status;
   }
 
   /** Resolves once the first pass (fetch + every service) has finished, whatever its outcome. */
@@ -85,83 +76,138 @@ export class Tracker {
    * pass in progress finishes first, then the requested one runs (requests made meanwhile merge).
    */
   pull(service?: string): void {
-    for (const name of service === undefined ? this.entries.keys() : [service]) {
-      if (this.entries.has(name)) this.pending.add(name);
-    }
+    for (const name of service === undefined ? this.records.keys() : [service]) if (this.records.has(name)) this.pending.add(name);
     this.wake.abort();
   }
 
   /** Run until `signal` aborts: a first pass at once, then a pass per timer tick or pull. */
   async run(signal: AbortSignal): Promise<void> {
     let trigger: Trigger = 'startup';
-    let targets = this.services();
+    let targets = [...this.records.keys()];
     while (!signal.aborted) {
       this.pending.clear();
       await this.pass(targets, trigger);
       if (trigger === 'startup') this.resolveFirstPass();
       if (signal.aborted) break;
-      if (this.pending.size === 0) {
-        const woken = await this.waitPoint(signal);
-        if (signal.aborted) break;
-        trigger = woken ? 'pull' : 'poll';
-      } else {
-        trigger = 'pull';
-      }
-      targets = trigger === 'pull' ? [...this.pending] : this.services();
+      const woken = this.pending.size > 0 || (await this.waitPoint(signal));
+      if (signal.aborted) break;
+      trigger = woken ? 'pull' : 'poll';
+      targets = woken ? [...this.pending] : [...this.records.keys()];
     }
     this.resolveFirstPass();
   }
 
-  /** The one wait point: true when woken by a pull, false on timer; returns on abort. */
+  /** The one wait point: true when woken by a pull, false on timer or abort. */
   private async waitPoint(signal: AbortSignal): Promise<boolean> {
     this.wake = new AbortController();
     if (this.pending.size > 0) return true;
-    const both = AbortSignal.any([signal, this.wake.signal]);
     try {
-      await this.deps.clock.sleep(jitteredDelayMs(this.deps.intervalSeconds, this.deps.random), both);
+      await this.deps.clock.sleep(jitteredDelayMs(this.deps.intervalSeconds, this.deps.random), AbortSignal.any([signal, this.wake.signal]));
       return false;
     } catch {
       return this.wake.signal.aborted && !signal.aborted;
     }
   }
 
-  /** One pass: fetch once, reconcile each target service that is not frozen. */
+  /** One pass: fetch once, reconcile each target that is not frozen (frozen ones only get their mounts back at startup). */
   private async pass(targets: readonly string[], trigger: Trigger): Promise<void> {
-    const live = targets.map((n) => this.entries.get(n)).filter((e): e is Entry => e !== undefined && passMayApply(e.status.state));
-    if (live.length === 0) return;
+    const recs = targets.map((n) => this.records.get(n)).filter((r): r is ServiceRecord => r !== undefined);
+    const live = recs.filter((r) => !r.status.frozen);
     const pass: Pass = { cache: {} };
-    const started = this.deps.clock.now().getTime();
-    let tip: string;
-    try {
-      tip = await this.deps.git.fetch(this.source, pass);
-      this.deps.events.fetched(this.source, seconds(started, this.deps.clock), tip, undefined);
-    } catch (err) {
-      this.deps.events.fetched(this.source, seconds(started, this.deps.clock), undefined, err);
-      const info = `fetching ${this.source.branch} from ${this.source.upstream}: ${err instanceof Error ? err.message : String(err)}`;
-      for (const e of live) this.setStatus(e, { state: 'DIFF', info, commit: e.status.commit });
+    if (trigger === 'startup') {
+      await Promise.all(recs.filter((r) => r.status.frozen && r.status.commit !== '').map((r) => r.exclusive(() => this.apply(r, r.status.commit, trigger, pass))));
+    }
+    if (live.length === 0) return;
+    const tip = await this.fetch(pass);
+    if (tip instanceof Error) {
+      for (const r of live) await r.exclusive(async () => this.fetchFailed(r, tip));
       return;
     }
-    await Promise.all(live.map((e) => this.reconcileOne(e, tip, trigger, pass)));
+    await Promise.all(live.map((r) => r.exclusive(() => (r.status.frozen ? Promise.resolve() : this.apply(r, tip, trigger, pass).then(() => undefined)))));
   }
 
-  private async reconcileOne(e: Entry, tip: string, trigger: Trigger, pass: Pass): Promise<void> {
+  /** Fetch once (one at a time per tracker); an Error value on failure. */
+  private fetch(pass: Pass): Promise<string | Error> {
+    return this.fetchLock.run('', async () => {
+      const started = this.deps.clock.now().getTime();
+      try {
+        const tip = await this.deps.git.fetch(this.source, pass);
+        this.lastTip = tip;
+        this.deps.events.fetched(this.source, this.since(started), tip, undefined);
+        return tip;
+      } catch (err) {
+        this.deps.events.fetched(this.source, this.since(started), undefined, err);
+        return new Error(`fetching ${this.source.branch} from ${this.source.upstream}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+  }
+
+  private fetchFailed(r: ServiceRecord, err: Error): void {
+    r.set(applyOutcome(r.status, { state: 'DIFF', info: err.message, commit: r.status.commit }, this.deps.clock.now()));
+  }
+
+  /** Reconcile `r` towards `target`, set its status, record history. Call inside `r.exclusive`. */
+  private async apply(r: ServiceRecord, target: string, trigger: Trigger, pass: Pass, by?: string): Promise<Outcome> {
     const started = this.deps.clock.now().getTime();
-    const outcome = await reconcile(e.spec, tip, e.runtime, this.deps, pass);
-    e.runtime = outcome.runtime;
-    this.deps.events.reconciled(e.spec.service, outcome, trigger, seconds(started, this.deps.clock));
-    this.setStatus(e, outcome);
+    const outcome = await reconcile(r.spec, target, r.runtime, this.deps, pass);
+    r.runtime = outcome.runtime;
+    const seconds = this.since(started);
+    this.deps.events.reconciled(r.name, outcome, trigger, seconds);
+    const before = r.status;
+    r.set(applyOutcome(r.status, outcome, this.deps.clock.now()));
+    const did = outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0;
+    if (did || alwaysRecorded(trigger) || r.status !== before) {
+      r.record({ commit: target, time: this.deps.clock.now(), trigger, state: r.status.state, info: r.status.info, seconds, ...(by ? { by } : {}) });
+    }
+    return outcome;
   }
 
-  /** The only place a status changes. */
-  private setStatus(e: Entry, next: { state: 'OK' | 'BROKEN' | 'DIFF'; info: string; commit: string }): void {
-    const prev = e.status;
-    const status = applyOutcome(prev, next, this.deps.clock.now());
-    if (status === prev) return;
-    e.status = status;
-    this.deps.events.status(e.spec.service, status, prev);
+  /** Freeze: stop pulling, files and unit stay. Throws ConflictError when already frozen. */
+  freeze(r: ServiceRecord, actor: Actor, reason: string): Promise<void> {
+    return r.exclusive(async () => {
+      const f = r.status.frozen;
+      if (f) throw new ConflictError(`service "${r.name}" is already frozen (by ${f.by} at ${f.at.toISOString()}${f.reason ? `: ${f.reason}` : ''}); unfreeze it first`, { service: r.name });
+      const frozen: Freeze = { by: actor.by, at: this.deps.clock.now(), reason };
+      r.set(nextStatus(r.status, { state: 'FREEZE', info: frozenInfo(frozen), commit: r.status.commit, frozen }, this.deps.clock.now()));
+    });
   }
-}
 
-function seconds(startedMs: number, clock: Clock): number {
-  return (clock.now().getTime() - startedMs) / 1000;
+  /** Unfreeze: back to the branch tip at once. Throws ConflictError when not frozen. */
+  unfreeze(r: ServiceRecord, actor: Actor): Promise<void> {
+    return r.exclusive(async () => {
+      if (!r.status.frozen) throw new ConflictError(`service "${r.name}" is not frozen (state ${r.status.state})`, { service: r.name });
+      r.set(nextStatus(r.status, { state: r.status.state === 'FREEZE' || r.status.state === 'ROLLBACK' ? 'OK' : r.status.state, info: '', commit: r.status.commit, frozen: undefined }, this.deps.clock.now()));
+      const pass: Pass = { cache: {} };
+      const tip = await this.fetch(pass);
+      if (tip instanceof Error) return this.fetchFailed(r, tip);
+      await this.apply(r, tip, 'unfreeze', pass, actor.by);
+    });
+  }
+
+  /**
+   * Roll back to `hash` (4–40 hex, in the branch's history), then stay frozen there with info
+   * `ROLLBACK: <hash>`; a failed step leaves BROKEN/DIFF and still frozen.
+   * Throws BadRequestError for a malformed hash, ConflictError when it is not in the history.
+   */
+  rollback(r: ServiceRecord, hash: string, actor: Actor): Promise<void> {
+    if (!/^[0-9a-fA-F]{4,40}$/.test(hash)) return Promise.reject(new BadRequestError(`"${hash}" is not a commit hash: use 4 to 40 hex digits`, { hash }));
+    return r.exclusive(async () => {
+      const pass: Pass = { cache: {} };
+      let tip = this.lastTip;
+      if (tip === undefined) {
+        const fetched = await this.fetch(pass);
+        if (fetched instanceof Error) throw new ConflictError(`cannot check the history of ${this.source.branch}: ${fetched.message}`, { service: r.name });
+        tip = fetched;
+      }
+      const commit = await this.deps.git.findInHistory(this.source, tip, hash.toLowerCase(), pass);
+      if (!commit) throw new ConflictError(`${hash} is not a commit in the history of ${this.source.branch} (or the prefix is ambiguous)`, { service: r.name, hash });
+      const frozen: Freeze = { by: actor.by, at: this.deps.clock.now(), reason: `rollback to ${commit.slice(0, 8)}`, rollback: commit };
+      r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozenInfo(frozen), commit: r.status.commit, frozen }, this.deps.clock.now()));
+      await this.apply(r, commit, 'rollback', pass, actor.by);
+    });
+  }
+
+  private since(startedMs: number): number {
+    return (this.deps.clock.now().getTime() - startedMs) / 1000;
+  }
 }

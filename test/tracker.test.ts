@@ -18,7 +18,7 @@ function rig(services = [spec()]) {
     status: (service, status) => transitions.push({ service, status }),
   };
   const units = new FakeUnits();
-  const agent = new Agent(services, { git, mounts: new FakeMounts(), units, users: new FakeUsers(), clock, random: () => 0.5, intervalSeconds: 60, events });
+  const agent = new Agent(services, { git, mounts: new FakeMounts(), units, users: new FakeUsers(), clock, random: () => 0.5, intervalSeconds: 60, events, hostname: 'host1' });
   return { git, clock, agent, transitions, passes, units };
 }
 
@@ -63,13 +63,13 @@ test('fetch failure → DIFF for every service of the source; recovery → OK; c
   const r = rig();
   r.agent.start();
   await r.agent.ready();
-  const ok = r.agent.get('grafana-server').status;
+  const ok = r.agent.service('grafana-server');
   assert.equal(ok.state, 'OK');
   r.git.failFetch = new Error('HTTP Error: 503 Service Unavailable');
   r.clock.t = new Date(r.clock.t.getTime() + 1000);
   r.agent.pull();
-  await until(() => r.agent.get('grafana-server').status.state === 'DIFF', 'DIFF');
-  const diff = r.agent.get('grafana-server').status;
+  await until(() => r.agent.service('grafana-server').state === 'DIFF', 'DIFF');
+  const diff = r.agent.service('grafana-server');
   assert.match(diff.info, /fetching main from .*503/);
   assert.equal(diff.commit, 'c1', 'files stay at the deployed commit');
   assert.ok(diff.since > ok.since);
@@ -79,7 +79,7 @@ test('fetch failure → DIFF for every service of the source; recovery → OK; c
   assert.equal(r.transitions.length, n, 'same DIFF again is not a transition');
   r.git.failFetch = undefined;
   r.agent.pull();
-  await until(() => r.agent.get('grafana-server').status.state === 'OK', 'recovered');
+  await until(() => r.agent.service('grafana-server').state === 'OK', 'recovered');
   await r.agent.stop();
 });
 

@@ -16,7 +16,7 @@ import path from 'node:path';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
-import { KeyedLock } from './keyed-lock.js';
+import { KeyedLock } from '../serial.js';
 
 /** A tree entry as isomorphic-git reports it. */
 interface Entry {
@@ -145,6 +145,19 @@ export class IsoGit implements GitPort {
 
   async markDeployed(co: CheckoutRef, commit: string): Promise<void> {
     await this.lock.run(co.dir, () => this.point(path.join(co.dir, '.git'), co.branch, commit));
+  }
+
+  async findInHistory(source: SourceRef, tip: string, prefix: string, pass: Pass): Promise<string | undefined> {
+    const gitdir = this.storeOf(source.upstream);
+    let full: string;
+    try {
+      full = await git.expandOid({ fs, gitdir, oid: prefix, cache: pass.cache });
+    } catch {
+      return undefined; // unknown or ambiguous prefix
+    }
+    if (full === tip) return full;
+    const ancestor = await git.isDescendent({ fs, gitdir, oid: tip, ancestor: full, depth: -1, cache: pass.cache }).catch(() => false);
+    return ancestor ? full : undefined;
   }
 
   private async point(gitdir: string, branch: string, commit: string): Promise<void> {

@@ -41,6 +41,11 @@ export class FakeGit implements GitPort {
   async markDeployed(co: CheckoutRef, commit: string): Promise<void> {
     this.head.set(co.dir, commit);
   }
+  /** Every pushed commit counts as history; prefixes must be unique. */
+  async findInHistory(_s: SourceRef, _tip: string, prefix: string): Promise<string | undefined> {
+    const hits = [...this.commits.keys()].filter((c) => c.startsWith(prefix));
+    return hits.length === 1 ? hits[0] : undefined;
+  }
 }
 
 /** Mounts in memory: a target is mounted once; `fail` makes ensure throw. */

@@ -1,7 +1,9 @@
 /**
- * Runs async work one at a time per key (isomorphic-git has no locking and no support for
- * parallel operations on one repository: RECIPES.md).
+ * One-at-a-time execution of async work, per key. Pure (no I/O); used by the core (per-service
+ * operations) and by adapters (isomorphic-git has no locking: RECIPES.md).
  */
+
+/** Runs async work one at a time per key, in call order. */
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();
 
