@@ -1,0 +1,78 @@
+/**
+ * The REST API app (express 5), built from the one route table of `routes.ts` over the agent's
+ * `Control` interface (DESIGN.md §3: `http/` depends on the agent's interface only).
+ *
+ * Around the table: POST bodies are parsed as JSON (at most 16 KiB) and must be JSON objects; a
+ * known path asked with another method answers 405 with `Allow` (OPTIONS answers 204 with it);
+ * any other path answers 404; every error goes through `errors.ts` as `{"error":{"code","message"}}`.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Control } from '../control.js';
+import { BadRequestError } from '../errors.js';
+import { errorHandler, HttpError, type ApiLogEntry } from './errors.js';
+import { ROUTES, type Route } from './routes.js';
+
+/** Options of {@link createApiApp}. */
+export interface ApiAppOptions {
+  /** Called once per request that failed with a 500 (the server's fault); nothing else is logged here. */
+  readonly log?: (entry: ApiLogEntry) => void;
+}
+
+/** Largest accepted request body. */
+const BODY_LIMIT = '16kb';
+
+function hasBody(req: Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
+/**
+ * After express.json: a body that was sent must have been JSON (else 415) and an object (else 400).
+ * An empty body is no body.
+ */
+function requireJsonObject(req: Request, _res: Response, next: NextFunction): void {
+  if (req.body === undefined) {
+    if (hasBody(req)) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'request body must be JSON (Content-Type: application/json)');
+  } else if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
+    throw new BadRequestError('request body must be a JSON object');
+  }
+  next();
+}
+
+function allowed(rows: Route[]): string {
+  return rows.flatMap((r) => (r.method === 'GET' ? ['GET', 'HEAD'] : [r.method])).join(', ');
+}
+
+/**
+ * An express app serving {@link ROUTES} over `control`. Mount it on its own listener
+ * (`app.listen(port, host)`); it does not serve `/metrics` (see `metrics-app.ts`).
+ */
+export function createApiApp(control: Control, opts: ApiAppOptions = {}): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const byPath = new Map<string, Route[]>();
+  for (const r of ROUTES) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r]);
+
+  for (const [path, rows] of byPath) {
+    const route = app.route(path);
+    for (const row of rows) {
+      const handle = (req: Request, res: Response) => row.handler(control, req, res);
+      if (row.method === 'GET') route.get(handle);
+      else route.post(express.json({ limit: BODY_LIMIT }), requireJsonObject, handle);
+    }
+    const allow = allowed(rows);
+    route.all((req: Request, res: Response) => {
+      res.set('Allow', allow);
+      if (req.method === 'OPTIONS') {
+        res.status(204).end();
+        return;
+      }
+      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; allowed: ${allow}`);
+    });
+  }
+  app.use((req: Request) => {
+    throw new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${req.path}`);
+  });
+  app.use(errorHandler(opts.log));
+  return app;
+}
