@@ -9,12 +9,13 @@
 // start with `--` go to node (e.g. `--test-name-pattern=reload`).
 //
 // As root, when `unshare` works, node runs inside a private mount namespace
-// (`unshare -m --propagation private`) with GITOPPER_TEST_NS=1: every mount a test makes (bind mounts,
+// (`unshare -m --propagation private`) with GITOPPER_TEST_NS=1 (and GITOPPER_TEST_HOST_MNTNS, this
+// process's mount namespace): every mount a test makes (bind mounts,
 // the systemd user managers' tmpfs on /run/systemd) stays in there and vanishes with it. Otherwise the
 // namespace tests skip and one line says why. Exits with node's exit code and prints nothing after
 // node's summary.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { constants } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -71,9 +72,11 @@ let cmd = process.execPath;
 let cmdArgs = nodeArgs;
 if (problem) {
   delete env.GITOPPER_TEST_NS;
+  delete env.GITOPPER_TEST_HOST_MNTNS;
   console.log(`run.mjs: no private mount namespace (${problem}); tests that need root + systemd will skip`);
 } else {
   env.GITOPPER_TEST_NS = '1';
+  env.GITOPPER_TEST_HOST_MNTNS = readlinkSync('/proc/self/ns/mnt'); // lets the rig prove it is not on the host
   cmd = 'unshare';
   cmdArgs = ['-m', '--propagation', 'private', '--', process.execPath, ...nodeArgs];
 }

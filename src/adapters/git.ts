@@ -56,6 +56,8 @@ export class IsoGit implements GitPort {
       if (!(await exists(path.join(gitdir, 'HEAD')))) {
         await mkdir(gitdir, { recursive: true, mode: 0o700 });
         await git.init({ fs, gitdir, bare: true, defaultBranch: source.branch });
+        // isomorphic-git's fetch needs a refspec; the URL carries no credentials (they come from onAuth)
+        await git.addRemote({ fs, gitdir, remote: 'origin', url: source.upstream, force: true });
       }
       const token = source.tokenFile === undefined ? undefined : await readToken(source.tokenFile);
       const result = await git.fetch({

@@ -28,6 +28,8 @@ export interface GitRequest {
   user?: string;
   /** The request's `Content-Encoding` header (git sends `gzip` for larger fetch negotiations). */
   contentEncoding?: string;
+  /** The request's `Content-Length`; absent for chunked bodies (git streams large pushes) and bodiless requests. */
+  contentLength?: number;
 }
 
 /** Selects requests for {@link GitServer.countSince}: a predicate or fields that must all match. */
@@ -121,6 +123,7 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
       ...(service ? { service } : {}),
       at: Date.now(),
       ...(enc ? { contentEncoding: enc } : {}),
+      ...(req.headers['content-length'] ? { contentLength: Number(req.headers['content-length']) } : {}),
     };
     requests.push(rec);
     const answer = (status: number, headers: Record<string, string>, body: string) => {

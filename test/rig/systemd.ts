@@ -34,7 +34,7 @@ export function canRunSandbox(): { ok: boolean; why: string } {
   if (process.env.GITOPPER_TEST_NS !== '1') {
     return no('GITOPPER_TEST_NS is not 1 (run the tests through `node test/run.mjs`, which makes a private mount namespace)');
   }
-  if (!inPrivateMountNamespace()) return no('GITOPPER_TEST_NS=1 but this process shares the mount namespace of PID 1');
+  if (!inPrivateMountNamespace()) return no('GITOPPER_TEST_NS=1 but this process is not provably in a private mount namespace');
   if (!existsSync(SYSTEMD)) return no(`${SYSTEMD} is missing (install package systemd)`);
   if (!existsSync(USER_DBUS_UNIT)) return no(`${USER_DBUS_UNIT} is missing (install package dbus-user-session)`);
   if (!/\scgroup2\n/.test(readText('/proc/filesystems'))) return no('the kernel has no cgroup2 file system');
@@ -49,13 +49,26 @@ function readText(file: string): string {
   }
 }
 
-/** True when this process's mount namespace differs from PID 1's (so mounts cannot reach the host). */
+/**
+ * True when this process's mount namespace provably differs from the host's: from the namespace
+ * test/run.mjs recorded in GITOPPER_TEST_HOST_MNTNS and from PID 1's (when readable: inside another
+ * mount namespace the kernel denies reading /proc/1/ns/mnt).
+ */
 function inPrivateMountNamespace(): boolean {
+  let self: string;
   try {
-    return readlinkSync('/proc/self/ns/mnt') !== readlinkSync('/proc/1/ns/mnt');
+    self = readlinkSync('/proc/self/ns/mnt');
   } catch {
     return false;
   }
+  const hosts: string[] = [];
+  if (process.env.GITOPPER_TEST_HOST_MNTNS) hosts.push(process.env.GITOPPER_TEST_HOST_MNTNS);
+  try {
+    hosts.push(readlinkSync('/proc/1/ns/mnt'));
+  } catch {
+    /* not readable from another namespace */
+  }
+  return hosts.length > 0 && hosts.every((h) => h !== self);
 }
 
 interface RunResult {
@@ -161,27 +174,37 @@ function ownCgroup(): string {
   return line.slice(3) || '/';
 }
 
-/** Kills every process in a cgroup2 directory tree, waits until it is empty, and removes it. */
-async function destroyCgroup(dir: string, timeoutMs = 5000): Promise<void> {
+/**
+ * Empties a cgroup2 directory tree and removes it. First SIGTERM to the processes of its top level and
+ * its `init.scope` (a user manager then stops its units and reaps them itself), then, after
+ * `graceMs`, SIGKILL to everything left (`cgroup.kill`). Killing a manager and its children at once
+ * leaves zombies behind when the test process is gone (PID 1 of this machine does not reap them).
+ */
+async function destroyCgroup(dir: string, graceMs = 2000, timeoutMs = 5000): Promise<void> {
   if (!existsSync(dir)) return;
-  try {
-    await fs.writeFile(path.join(dir, 'cgroup.kill'), '1');
-  } catch {
-    // kernels before 5.14 have no cgroup.kill: signal each process of the tree
-    for (const procs of await listFiles(dir, 'cgroup.procs')) {
+  const populated = () => /populated 1/.test(readText(path.join(dir, 'cgroup.events')));
+  const signalAll = (files: string[], sig: NodeJS.Signals) => {
+    for (const procs of files) {
       for (const pid of readText(procs).split('\n').filter(Boolean)) {
         try {
-          process.kill(Number(pid), 'SIGKILL');
+          process.kill(Number(pid), sig);
         } catch {
           /* gone */
         }
       }
     }
+  };
+  if (populated() && graceMs > 0) {
+    signalAll([path.join(dir, 'cgroup.procs'), path.join(dir, 'init.scope', 'cgroup.procs')], 'SIGTERM');
+    await waitFor(`${dir} to empty`, () => !populated(), graceMs).catch(() => undefined);
   }
-  const deadline = Date.now() + timeoutMs;
-  while (/populated 1/.test(readText(path.join(dir, 'cgroup.events')))) {
-    if (Date.now() > deadline) throw new Error(`processes remain in ${dir}`);
-    await sleep(10);
+  if (populated()) {
+    try {
+      await fs.writeFile(path.join(dir, 'cgroup.kill'), '1');
+    } catch {
+      signalAll(await listFiles(dir, 'cgroup.procs'), 'SIGKILL'); // kernels before 5.14 have no cgroup.kill
+    }
+    await waitFor(`processes in ${dir} to die`, () => !populated(), timeoutMs);
   }
   const dirs = (await listFiles(dir, 'cgroup.procs')).map(path.dirname).sort((a, b) => b.length - a.length);
   for (const d of dirs) await fs.rmdir(d).catch(() => undefined);
@@ -281,7 +304,7 @@ export interface UserManager {
   stop(): Promise<void>;
 }
 
-const live = new Set<{ cgroup: string }>();
+const live = new Set<{ cgroup: string; pid?: number }>();
 let seq = 0;
 let exitHookInstalled = false;
 
@@ -336,16 +359,19 @@ export async function startUserManager(dir: string): Promise<UserManager> {
 
   const cgroup = path.join('/sys/fs/cgroup', ownCgroup(), `${CGROUP_PREFIX}${process.pid}.${++seq}`);
   await fs.mkdir(cgroup);
-  const entry = { cgroup };
+  const entry: { cgroup: string; pid?: number } = { cgroup };
   live.add(entry);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
+    // A test that forgot stop(): let each manager stop its units and exit on its own (a SIGKILL to
+    // the whole cgroup here would leave zombies); sweepStaleCgroups removes the cgroup afterwards.
     process.on('exit', () => {
       for (const e of live) {
         try {
-          writeFileSync(path.join(e.cgroup, 'cgroup.kill'), '1');
+          if (e.pid) process.kill(e.pid, 'SIGTERM');
+          else writeFileSync(path.join(e.cgroup, 'cgroup.kill'), '1');
         } catch {
-          /* best effort: sweepStaleCgroups removes the directory later */
+          /* already gone */
         }
       }
     });
@@ -364,6 +390,7 @@ export async function startUserManager(dir: string): Promise<UserManager> {
   } finally {
     await log.close();
   }
+  entry.pid = child.pid;
   let exited = false;
   const exitedPromise = new Promise<void>((resolve) =>
     child.once('exit', () => {
@@ -379,10 +406,10 @@ export async function startUserManager(dir: string): Promise<UserManager> {
     stopped = true;
     if (!exited) {
       child.kill('SIGTERM'); // the manager runs exit.target: stops its units, then exits
-      await Promise.race([exitedPromise, sleep(2000)]);
+      await Promise.race([exitedPromise, sleep(2000, undefined, { ref: false })]);
     }
-    await destroyCgroup(cgroup);
-    await Promise.race([exitedPromise, sleep(2000)]);
+    await destroyCgroup(cgroup, 0);
+    await Promise.race([exitedPromise, sleep(2000, undefined, { ref: false })]);
     live.delete(entry);
   };
 
