@@ -1,0 +1,193 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { run } from '../cmd/gitopperctl.js';
+import { Client, ClientError } from '../src/client.js';
+import { age, parseTarget, UsageError } from '../src/ctl.js';
+import { createApiApp } from '../src/http/app.js';
+import { COMMITS, FakeControl } from './fakes/control.js';
+
+type After = { after: (fn: () => Promise<void>) => void };
+
+async function listen(t: After, control: FakeControl): Promise<string> {
+  const server: Server = await new Promise((resolve) => {
+    const s = createApiApp(control).listen(0, '127.0.0.1', () => resolve(s));
+  });
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** A FakeControl behind a real server, and `ctl(...args)` running gitopperctl against it. */
+async function rig(t: After) {
+  const control = new FakeControl();
+  const host = await listen(t, control);
+  // 2h3m after the fake services last changed (Fri, 18 Nov 2022 09:14:52 UTC).
+  const now = () => new Date('2022-11-18T11:17:52Z');
+  const ctl = async (...args: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, now });
+    return { code, stdout, stderr, lines: stdout.trimEnd().split('\n') };
+  };
+  return { control, at: `@${host}`, ctl };
+}
+
+const cells = (line: string) => line.trim().split(/\s+/);
+
+test('@HOST: host, host:port, IPv6 and URLs become base URLs; default port 2222; junk is a usage error', () => {
+  assert.equal(parseTarget('@web1'), 'http://web1:2222');
+  assert.equal(parseTarget('@web1:8080'), 'http://web1:8080');
+  assert.equal(parseTarget('@[::1]:9000'), 'http://[::1]:9000');
+  assert.equal(parseTarget('@::1'), 'http://[::1]:2222');
+  assert.equal(parseTarget('@https://gw.example.org/agent/'), 'https://gw.example.org/agent');
+  for (const bad of ['web1', '@', '@web1:http', '@web1:99999', '@we b']) assert.throws(() => parseTarget(bad), UsageError, bad);
+});
+
+test('age is compact and gitopper-like', () => {
+  assert.equal(age(0), '0s');
+  assert.equal(age(-5000), '0s', 'clock skew never shows a negative age');
+  assert.equal(age(45_999), '45s');
+  assert.equal(age((3 * 60 + 12) * 1000), '3m12s');
+  assert.equal(age((2 * 3600 + 3 * 60 + 59) * 1000), '2h3m');
+  assert.equal(age((4 * 86400 + 2 * 3600) * 1000), '4d2h');
+});
+
+test('list machines: table headed "# MACHINE ACTUAL", aliases l m', async (t) => {
+  const { at, ctl } = await rig(t);
+  for (const args of [['list', 'machines', at], ['l', 'm', at], ['ls', 'machine', at]]) {
+    const r = await ctl(...args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.lines.map(cells), [
+      ['#', 'MACHINE', 'ACTUAL'],
+      ['0', 'grafana.example.org', 'limos'],
+      ['1', 'prom.example.org', 'limos'],
+    ]);
+  }
+});
+
+test('list service: "# SERVICE HASH STATE INFO SINCE", aligned columns, relative SINCE', async (t) => {
+  const { at, ctl } = await rig(t);
+  const r = await ctl('list', 'service', at);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(cells(r.lines[0]!), ['#', 'SERVICE', 'HASH', 'STATE', 'INFO', 'SINCE']);
+  assert.equal(r.lines.length, 4);
+  assert.deepEqual(cells(r.lines[1]!), ['0', 'grafana-server', '606eb576', 'OK', '2h3m']);
+  for (const col of ['HASH', 'STATE', 'SINCE']) {
+    const x = r.lines[0]!.indexOf(col);
+    for (const line of r.lines.slice(1)) {
+      assert.match(line.slice(x - 2, x), /^ {2}$/, `column ${col} starts after two blanks: ${line}`);
+      assert.notEqual(line[x], ' ', `column ${col} has a value at the header's offset: ${line}`);
+    }
+  }
+  const one = await ctl('ls', 's', at, 'node-exporter@eth0');
+  assert.equal(one.lines.length, 2);
+  assert.equal(cells(one.lines[1]!)[1], 'node-exporter@eth0');
+});
+
+test('-m prints the server JSON with gitopper field names', async (t) => {
+  const { at, ctl } = await rig(t);
+  const r = await ctl('-m', 'list', 'service', at, 'grafana-server');
+  assert.equal(r.code, 0, r.stderr);
+  const body = JSON.parse(r.stdout);
+  assert.equal(body.services.length, 1);
+  assert.equal(body.services[0].hash, '606eb576');
+  assert.equal(body.services[0].change, 'Fri, 18 Nov 2022 09:14:52 UTC');
+  const m = await ctl('list', 'machines', at, '-m');
+  assert.deepEqual(JSON.parse(m.stdout).machines[0], { machine: 'grafana.example.org', actual: 'limos' });
+});
+
+test('do freeze --reason, unfreeze, rollback and pull change the agent and print the result', async (t) => {
+  const { at, ctl, control } = await rig(t);
+  const f = await ctl('do', 'freeze', at, 'grafana-server', '--reason', 'db migration');
+  assert.equal(f.code, 0, f.stderr);
+  assert.equal(control.svc.get('grafana-server')?.state, 'FREEZE');
+  assert.equal(control.svc.get('grafana-server')?.info, 'db migration');
+  assert.match(f.lines[1]!, /grafana-server\s+606eb576\s+FREEZE\s+db migration\s+0s$/);
+  const u = await ctl('d', 'u', at, 'grafana-server');
+  assert.equal(u.code, 0, u.stderr);
+  assert.equal(control.svc.get('grafana-server')?.state, 'OK');
+  const r = await ctl('d', 'r', at, 'grafana-server', COMMITS[1]!.slice(0, 8));
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(control.svc.get('grafana-server')?.commit, COMMITS[1]);
+  assert.match(r.lines[1]!, /8df1b3db\s+FREEZE\s+ROLLBACK: 8df1b3db/);
+  const all = await ctl('do', 'pull', at);
+  assert.equal(all.code, 0, all.stderr);
+  assert.equal(all.stdout, 'pull accepted: all services\n');
+  const one = await ctl('d', 'p', at, 'prometheus');
+  assert.equal(one.stdout, 'pull accepted: prometheus\n');
+  assert.deepEqual(control.pulls.map((p) => p.name), [undefined, 'prometheus']);
+});
+
+test('list history prints the deployments newest first', async (t) => {
+  const { at, ctl } = await rig(t);
+  const r = await ctl('list', 'history', at, 'grafana-server');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(cells(r.lines[0]!), ['#', 'HASH', 'STATE', 'INFO', 'TRIGGER', 'BY', 'TOOK', 'AGO']);
+  assert.deepEqual(cells(r.lines[1]!), ['0', '606eb576', 'OK', 'pull', 'local', '1.3s', '2h2m'], '2h2m59.75s truncates');
+  assert.match(r.lines[2]!, /8df1b3db\s+BROKEN\s+reload failed\s+poll\s+-\s+0\.5s\s+1d3h$/);
+});
+
+test('usage errors exit 2 with the usage on stderr and send nothing', async () => {
+  let fetched = 0;
+  const fetch = (async () => {
+    fetched++;
+    throw new Error('must not be called');
+  }) as unknown as typeof globalThis.fetch;
+  const cases = [
+    [],
+    ['list'],
+    ['list', 'machines'],
+    ['list', 'machines', 'web1'],
+    ['list', 'machines', '@web1', 'extra'],
+    ['list', 'freeze', '@web1'],
+    ['frobnicate', 'machines', '@web1'],
+    ['do', 'freeze', '@web1'],
+    ['do', 'rollback', '@web1', 'grafana-server'],
+    ['do', 'pull', '@web1', 'a', 'b'],
+    ['do', 'pull', '@web1', '--reason', 'why'],
+    ['--bogus', 'list', 'machines', '@web1'],
+    ['-i'],
+  ];
+  for (const args of cases) {
+    let stdout = '';
+    let stderr = '';
+    const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, fetch });
+    assert.equal(code, 2, args.join(' '));
+    assert.match(stderr, /^gitopperctl: .+\nusage: gitopperctl/, args.join(' '));
+    assert.equal(stdout, '');
+  }
+  assert.equal(fetched, 0);
+  let help = '';
+  assert.equal(await run(['--help'], { stdout: { write: (s: string) => (help += s) }, stderr: { write: () => {} } }), 0);
+  assert.match(help, /^usage: gitopperctl \[-i KEY\] \[-m\]/);
+});
+
+test('server errors exit 1 with the server message; -i is accepted and does not change the request', async (t) => {
+  const { at, ctl } = await rig(t);
+  const unknown = await ctl('list', 'service', at, 'nope');
+  assert.equal(unknown.code, 1);
+  assert.equal(unknown.stdout, '');
+  assert.equal(unknown.stderr, 'gitopperctl: service "nope" is not managed on this host (HTTP 404 UNKNOWN_SERVICE)\n');
+  const conflict = await ctl('do', 'unfreeze', at, 'grafana-server');
+  assert.equal(conflict.code, 1);
+  assert.match(conflict.stderr, /not frozen \(HTTP 409 CONFLICT\)/);
+  const badHash = await ctl('do', 'rollback', at, 'grafana-server', 'xyz');
+  assert.equal(badHash.code, 1);
+  assert.match(badHash.stderr, /hexadecimal digits \(HTTP 400 BAD_REQUEST\)/);
+  const withKey = await ctl('-i', '/nonexistent/id_ed25519', 'list', 'machines', at);
+  assert.equal(withKey.code, 0, withKey.stderr);
+});
+
+test('a refused connection exits 1 naming the URL; the client reports status 0 CONNECTION', async () => {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const client = new Client(`http://127.0.0.1:${port}`);
+  await assert.rejects(client.listMachines(), (err: unknown) => err instanceof ClientError && err.status === 0 && err.code === 'CONNECTION');
+  let stderr = '';
+  const code = await run(['list', 'machines', `@127.0.0.1:${port}`], { stdout: { write: () => {} }, stderr: { write: (s: string) => (stderr += s) } });
+  assert.equal(code, 1);
+  assert.match(stderr, new RegExp(`^gitopperctl: GET http://127\\.0\\.0\\.1:${port}/list/machine: .*ECONNREFUSED`));
+});
