@@ -19,6 +19,7 @@ import { metricsApp } from '../src/http/metrics-app.js';
 import { systemClock } from '../src/adapters/clock.js';
 import { IsoGit } from '../src/adapters/git.js';
 import { BindMounter } from '../src/adapters/mount.js';
+import { FileStateStore } from '../src/adapters/store.js';
 import { SystemdManager } from '../src/adapters/systemd.js';
 import { GetentUsers } from '../src/adapters/users.js';
 
@@ -83,6 +84,8 @@ async function main(): Promise<void> {
   const notice = log.child({ component: 'git' });
   const busAddress = process.env.DBUS_SESSION_BUS_ADDRESS;
   if (opts.user && !busAddress) fatal('--user needs DBUS_SESSION_BUS_ADDRESS (the user manager\'s bus)');
+  const store = new FileStateStore(path.join(opts.stateDir, 'state.json'), (msg, data) => log.warn(data, msg));
+  const saved = await store.load().catch((err: Error) => fatal(`cannot read state file: ${err.message}`));
   const units = new SystemdManager(() => (opts.user ? dbus.sessionBus({ busAddress }) : dbus.systemBus()));
   const agent = new Agent(services, {
     git: new IsoGit(opts.stateDir, (msg, data) => notice.warn(data, msg)),
@@ -94,6 +97,9 @@ async function main(): Promise<void> {
     intervalSeconds: opts.durationSeconds,
     events: observer(log, metrics),
     hostname: os.hostname(),
+    store,
+    saved,
+    onSaveError: (err) => log.error({ err: (err as Error).message }, 'cannot save the state file'),
   });
   const server = listen(metricsApp(metrics.registry), opts.metric, log);
   log.info({ hosts, services: services.map((s) => s.service), sources: agent.sources, duration: opts.durationSeconds }, 'starting');

@@ -114,6 +114,7 @@ export function parseCommand(args: string[]): Command {
   if (rest.length < required || rest.length > required + optional) {
     throw new UsageError(`${verb} ${kind}: want ${required}${optional ? `–${required + optional}` : ''} argument(s) after @HOST, got ${rest.length}`);
   }
+  if (rest.includes('')) throw new UsageError(`${verb} ${kind}: empty argument`);
   if (values.reason !== undefined && kind !== 'freeze') throw new UsageError('--reason goes with do freeze only');
   return {
     kind,
@@ -170,7 +171,7 @@ export function historyTable(body: ListHistory, now: Date): string {
 /** Runs `cmd` against `client` and returns what to print. Throws ClientError. */
 export async function execute(cmd: Exclude<Command, { kind: 'help' }>, client: Client, now: Date): Promise<string> {
   const service = cmd.service ?? '';
-  const out = (body: object, text: (b: never) => string) => (cmd.json ? `${JSON.stringify(body)}\n` : text(body as never));
+  const out = <T>(body: T, text: (b: T) => string): string => (cmd.json ? `${JSON.stringify(body)}\n` : text(body));
   const services = (b: ListServices) => serviceTable(b, now);
   switch (cmd.kind) {
     case 'machines':

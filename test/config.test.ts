@@ -516,3 +516,10 @@ test('servicesForHost: a local mount target twice on this host is refused, namin
   const within = parse(GLOBAL + svc('dirs = [{ local = "/etc/x", link = "a" }, { local = "/etc/x", link = "b" }]'));
   configError(() => servicesForHost(within, ['web1']), { entry: 'services[0].dirs[1] (service "caddy")', key: 'local', match: [/services\[0\]\.dirs\[0\]/] });
 });
+
+test('the shipped example config/config.toml is valid and names two services for its host', async () => {
+  const { readFileSync } = await import('node:fs');
+  const file = 'config/config.toml';
+  const cfg = parseConfig(readFileSync(file, 'utf8'), file);
+  assert.deepEqual(servicesForHost(cfg, ['grafana.example.org']).map((s) => s.service), ['grafana-server', 'prometheus']);
+});

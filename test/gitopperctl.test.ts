@@ -145,6 +145,7 @@ test('usage errors exit 2 with the usage on stderr and send nothing', async () =
     ['do', 'freeze', '@web1'],
     ['do', 'rollback', '@web1', 'grafana-server'],
     ['do', 'pull', '@web1', 'a', 'b'],
+    ['list', 'service', '@web1', ''],
     ['do', 'pull', '@web1', '--reason', 'why'],
     ['--bogus', 'list', 'machines', '@web1'],
     ['-i'],
@@ -190,4 +191,12 @@ test('a refused connection exits 1 naming the URL; the client reports status 0 C
   const code = await run(['list', 'machines', `@127.0.0.1:${port}`], { stdout: { write: () => {} }, stderr: { write: (s: string) => (stderr += s) } });
   assert.equal(code, 1);
   assert.match(stderr, new RegExp(`^gitopperctl: GET http://127\\.0\\.0\\.1:${port}/list/machine: .*ECONNREFUSED`));
+});
+
+test('the client turns a non-JSON error page into a ClientError with the HTTP status', async () => {
+  const fetch = (async () => new Response('<html>bad gateway</html>', { status: 502, statusText: 'Bad Gateway' })) as typeof globalThis.fetch;
+  const client = new Client('http://gw.example.org/', { fetch });
+  await assert.rejects(client.pull(), (err: unknown) => err instanceof ClientError && err.status === 502 && err.code === 'HTTP_502' && err.message === 'POST http://gw.example.org/do/pull: HTTP 502 Bad Gateway');
+  const ok = (async () => new Response('not json', { status: 200 })) as typeof globalThis.fetch;
+  await assert.rejects(new Client('http://x', { fetch: ok }).listMachines(), (err: unknown) => err instanceof ClientError && err.code === 'BAD_RESPONSE');
 });

@@ -232,7 +232,7 @@ test('route table: every write row is a POST and every POST writes; each row is 
     const r = await call(row.method, path);
     assert.ok(r.status >= 200 && r.status < 300, `${row.method} ${path} → ${r.status} ${r.text}`);
     const documented = row.path.replace(/:(\w+)/g, '<$1>');
-    assert.ok(docs.includes(`${row.method} ${documented}`), `docs/api.md documents ${row.method} ${documented}`);
+    assert.ok(docs.includes(`### \`${row.method} ${documented}\`\n`), `docs/api.md has a section on ${row.method} ${documented}`);
   }
   assert.equal(ROUTES.length, 9);
 });

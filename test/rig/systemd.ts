@@ -71,9 +71,13 @@ function inPrivateMountNamespace(): boolean {
   return hosts.length > 0 && hosts.every((h) => h !== self);
 }
 
-interface RunResult {
+/** Exit code and output of a finished command (see {@link UserManager.trySystemctl}). */
+export interface RunResult {
+  /** Exit code; -1 when the command could not run or was killed. */
   code: number;
+  /** Its stdout. */
   stdout: string;
+  /** Its stderr. */
   stderr: string;
 }
 
@@ -178,7 +182,7 @@ function ownCgroup(): string {
  * Empties a cgroup2 directory tree and removes it. First SIGTERM to the processes of its top level and
  * its `init.scope` (a user manager then stops its units and reaps them itself), then, after
  * `graceMs`, SIGKILL to everything left (`cgroup.kill`). Killing a manager and its children at once
- * leaves zombies behind when the test process is gone (PID 1 of this machine does not reap them).
+ * leaves a zombie per process until PID 1 gets round to reaping them (the test process is gone).
  */
 async function destroyCgroup(dir: string, graceMs = 2000, timeoutMs = 5000): Promise<void> {
   if (!existsSync(dir)) return;
