@@ -16,6 +16,7 @@ import { createLogger, type Logger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import { observer } from '../src/observer.js';
 import { metricsApp } from '../src/http/metrics-app.js';
+import { createApiApp } from '../src/http/app.js';
 import { systemClock } from '../src/adapters/clock.js';
 import { IsoGit } from '../src/adapters/git.js';
 import { BindMounter } from '../src/adapters/mount.js';
@@ -54,11 +55,11 @@ function loadServices(opts: DaemonOptions, hosts: string[]) {
   }
 }
 
-function listen(app: ReturnType<typeof metricsApp>, addr: string, log: Logger): Server {
+function listen(app: ReturnType<typeof metricsApp>, addr: string, what: string, log: Logger): Server {
   const { host, port } = splitAddr(addr);
   const server = host === '' ? app.listen(port) : app.listen(port, host);
-  server.on('error', (err) => fatal(`cannot listen on ${addr}: ${err.message}`));
-  server.on('listening', () => log.info({ addr: server.address() }, 'metrics listening'));
+  server.on('error', (err) => fatal(`cannot listen on ${addr} (${what}): ${err.message}`));
+  server.on('listening', () => log.info({ addr: server.address(), what }, 'listening'));
   return server;
 }
 
@@ -101,7 +102,11 @@ async function main(): Promise<void> {
     saved,
     onSaveError: (err) => log.error({ err: (err as Error).message }, 'cannot save the state file'),
   });
-  const server = listen(metricsApp(metrics.registry), opts.metric, log);
+  const http = log.child({ component: 'http' });
+  const servers = [
+    listen(metricsApp(metrics.registry), opts.metric, 'metrics', log),
+    listen(createApiApp(agent, { log: (e) => http.error({ err: e.err, method: e.method, path: e.path }, e.msg) }), opts.api, 'api', log),
+  ];
   log.info({ hosts, services: services.map((s) => s.service), sources: agent.sources, duration: opts.durationSeconds }, 'starting');
   agent.start();
   void agent.ready().then(() => log.info({ services: agent.services().map((v) => ({ service: v.service, state: v.state, commit: v.commit.slice(0, 8) })) }, 'ready'));
@@ -110,7 +115,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     await agent.stop();
     units.close();
-    server.close();
+    for (const server of servers) server.close();
     process.exit(code);
   };
   process.once('SIGINT', () => void stop('SIGINT', 0));

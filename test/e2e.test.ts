@@ -6,95 +6,29 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startGitServer, type GitServer } from './rig/git-server.js';
-import { CONFIG_BUNDLE, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
-import { canRunSandbox, reloadMarkerUnit, startUserManager, type UserManager } from './rig/systemd.js';
-import { startDaemon, type Daemon, type LogLine } from './e2e/daemon.js';
+import { canRunSandbox, reloadMarkerUnit } from './rig/systemd.js';
+import { isPass, isState, lines, waitFor, World } from './e2e/world.js';
 
 const sandbox = canRunSandbox();
 const skip = sandbox.ok ? false : sandbox.why;
-
-let dir = '';
-let server: GitServer;
-let um: UserManager;
-let work: WorkClone;
-const KEY = readFileSync(path.resolve('..', 'shared', 'fixtures', 'configs', 'miek_id_ed25519_gitopper.pub'), 'utf8');
+let w: World;
 
 before(async () => {
-  if (skip) return;
-  dir = await tmpDir('gitopper-e2e');
-  await mkdir(path.join(dir, 'git'));
-  await makeBareFromBundle(CONFIG_BUNDLE, path.join(dir, 'git', 'gitopper-config.git'));
-  server = await startGitServer({ root: path.join(dir, 'git') });
-  work = await WorkClone.open(path.join(dir, 'git', 'gitopper-config.git'), path.join(dir, 'work'));
-  um = await startUserManager(path.join(dir, 'um'));
-  await mkdir(path.join(dir, 'keys'));
-  await writeFile(path.join(dir, 'keys', 'id_ed25519_gitopper.pub'), KEY);
+  if (!skip) w = await World.create('gitopper-e2e');
 });
-
 after(async () => {
-  if (skip) return;
-  await um?.stop();
-  await server?.close();
-  await removeDirs(dir);
+  await w?.close();
 });
-
-/** gitopper-config-repo.toml adapted to the rig: loopback upstream, temp mount and targets. */
-function config(name: string, services: string): string {
-  return `[global]
-upstream = "${server.url('gitopper-config.git')}"
-mount = "${dir}/${name}/mount"
-keys = [ { path = "keys/id_ed25519_gitopper.pub" } ]
-${services}`;
-}
-
-function grafana(name: string, extra = ''): string {
-  return `
-[[services]]
-machine = "grafana.atoom.net"
-branch = "main"
-service = "grafana-server"
-user = "nobody"
-package = "grafana"
-action = "reload"
-mount = "${dir}/${name}/grafana1"
-dirs = [
-    { local = "${dir}/${name}/etc/grafana", link = "grafana/etc" },
-    { local = "${dir}/${name}/var/lib/grafana/dashboards", link = "grafana/dashboards" }
-]
-${extra}`;
-}
-
-async function daemon(name: string, toml: string, extraArgs: string[] = []): Promise<Daemon> {
-  await mkdir(path.join(dir, name), { recursive: true });
-  const file = path.join(dir, `${name}.toml`);
-  await writeFile(file, toml);
-  return startDaemon(['-c', file, '-h', 'grafana.atoom.net', '-t', '1s', '--user', '-d', '--state-dir', path.join(dir, name, 'state'), '-m', '127.0.0.1:0', ...extraArgs], um.env as Record<string, string>);
-}
-
-const isPass = (service: string, commit?: string) => (l: LogLine) => l.service === service && (l.msg === 'pass done' || l.msg === 'pass applied') && (commit === undefined || l.commit === commit);
-const isState = (service: string, state: string) => (l: LogLine) => l.msg === 'state' && l.service === service && l.state === state;
-const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0);
-
-async function waitFor(cond: () => boolean, what: string, ms = 15_000): Promise<number> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return (performance.now() - t0) / 1000;
-}
 
 test('config → sparse checkout → bind mounts → systemd reload, on the gitopper-config history', { skip, timeout: 120_000 }, async (t) => {
-  const marker = path.join(dir, 'grafana.reloads');
-  await um.writeUnit('grafana-server.service', reloadMarkerUnit('grafana-server', marker));
-  const d = await daemon('main', config('main', grafana('main')));
+  const marker = path.join(w.dir, 'grafana.reloads');
+  await w.um.writeUnit('grafana-server.service', reloadMarkerUnit('grafana-server', marker));
+  const d = await w.daemon('main', w.config('main', w.grafana('main')));
   t.after(() => d.stop());
   await d.waitLog((l) => l.msg === 'ready', 'first pass');
-  const etc = path.join(dir, 'main', 'etc', 'grafana');
-  const checkout = path.join(dir, 'main', 'grafana1', 'grafana-server');
+  const etc = path.join(w.dir, 'main', 'etc', 'grafana');
+  const checkout = path.join(w.dir, 'main', 'grafana1', 'grafana-server');
 
   // first setup: sparse checkout of the links only, owned by the service user, mounted, unit started
   assert.equal(readFileSync(path.join(etc, 'grafana.ini'), 'utf8'), readFileSync(path.join(checkout, 'grafana/etc/grafana.ini'), 'utf8'));
@@ -103,14 +37,14 @@ test('config → sparse checkout → bind mounts → systemd reload, on the gito
   assert.equal(existsSync(path.join(checkout, 'prometheus')), false);
   assert.equal(statSync(path.join(checkout, 'grafana/etc/grafana.ini')).uid, 65534, 'owned by user nobody');
   assert.equal(statSync(path.join(etc, 'grafana.ini')).ino, statSync(path.join(checkout, 'grafana/etc/grafana.ini')).ino, 'bind mount shows the checkout');
-  assert.equal((await um.systemctl('is-active', 'grafana-server.service')).trim(), 'active', 'first setup started the unit');
+  assert.equal((await w.um.systemctl('is-active', 'grafana-server.service')).trim(), 'active', 'first setup started the unit');
   assert.equal(lines(marker), 0, 'no reload at first setup');
 
   // a change under a link: new bytes at the target and exactly one reload
-  await work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 3001\n');
-  const c1 = await work.commit('grafana: new port');
+  await w.work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 3001\n');
+  const c1 = await w.work.commit('grafana: new port');
   const pushed = performance.now();
-  await work.push();
+  await w.work.push();
   await waitFor(() => lines(marker) === 1, 'the reload');
   const pushToReload = (performance.now() - pushed) / 1000;
   assert.equal(readFileSync(path.join(etc, 'grafana.ini'), 'utf8'), '[server]\nhttp_port = 3001\n');
@@ -121,29 +55,29 @@ test('config → sparse checkout → bind mounts → systemd reload, on the gito
   assert.equal(lines(marker), 1, 'exactly one reload');
 
   // requests per pass with nothing new
-  const mark = server.mark();
+  const mark = w.server.mark();
   const from = d.lines.length;
   await d.waitLog(isPass('grafana-server'), 'idle pass', 10_000, from);
-  const m2 = server.mark();
+  const m2 = w.server.mark();
   const from2 = d.lines.length;
   await d.waitLog(isPass('grafana-server'), 'second idle pass', 10_000, from2);
-  const perPass = server.countSince(m2);
-  assert.ok(server.countSince(mark) >= 1);
+  const perPass = w.server.countSince(m2);
+  assert.ok(w.server.countSince(mark) >= 1);
 
   // a change outside the links: the hash moves, nothing reloads
-  await work.write('crapdir/crap.md', 'more crap\n');
-  const c2 = await work.commit('crap');
-  await work.push();
+  await w.work.write('crapdir/crap.md', 'more crap\n');
+  const c2 = await w.work.commit('crap');
+  await w.work.push();
   await d.waitLog(isPass('grafana-server', c2), 'pass at c2');
   await d.waitLog(isPass('grafana-server'), 'one more pass', 10_000, d.lines.length);
   assert.equal(lines(marker), 1, 'no reload for crapdir/');
   assert.equal(existsSync(path.join(checkout, 'crapdir')), false);
 
   // upstream unreachable → DIFF, files stay; back → OK
-  server.down();
+  w.server.down();
   await d.waitLog(isState('grafana-server', 'DIFF'), 'DIFF');
   assert.equal(readFileSync(path.join(etc, 'grafana.ini'), 'utf8'), '[server]\nhttp_port = 3001\n', 'files stay');
-  server.up();
+  w.server.up();
   const from3 = d.lines.length;
   await d.waitLog(isState('grafana-server', 'OK'), 'recovery', 15_000, from3);
 
@@ -154,39 +88,39 @@ test('config → sparse checkout → bind mounts → systemd reload, on the gito
 });
 
 test('three services on one upstream: one fetch per pass; a failing reload is BROKEN with systemd\'s reason', { skip, timeout: 120_000 }, async (t) => {
-  const okMarker = path.join(dir, 'prom.reloads');
-  await um.writeUnit('prometheus.service', reloadMarkerUnit('prometheus', okMarker));
-  await um.writeUnit('caddy.service', reloadMarkerUnit('caddy', path.join(dir, 'caddy.reloads'), { failReload: true }));
-  const services = `${grafana('three')}
+  const okMarker = path.join(w.dir, 'prom.reloads');
+  await w.um.writeUnit('prometheus.service', reloadMarkerUnit('prometheus', okMarker));
+  await w.um.writeUnit('caddy.service', reloadMarkerUnit('caddy', path.join(w.dir, 'caddy.reloads'), { failReload: true }));
+  const services = `${w.grafana('three')}
 [[services]]
 machine = "grafana.atoom.net"
 service = "prometheus"
 action = "reload"
-dirs = [ { local = "${dir}/three/etc/prometheus", link = "prometheus/etc" } ]
+dirs = [ { local = "${w.dir}/three/etc/prometheus", link = "prometheus/etc" } ]
 
 [[services]]
 machine = "grafana.atoom.net"
 service = "caddy"
 action = "reload"
-dirs = [ { local = "${dir}/three/caddy/docker-compose.yml", link = "docker-compose/caddy/docker-compose.yml", file = true } ]
+dirs = [ { local = "${w.dir}/three/caddy/docker-compose.yml", link = "docker-compose/caddy/docker-compose.yml", file = true } ]
 `;
-  const d = await daemon('three', config('three', services));
+  const d = await w.daemon('three', w.config('three', services));
   t.after(() => d.stop());
   await d.waitLog((l) => l.msg === 'ready', 'first pass');
   const fetches = () => d.lines.filter((l) => l.msg === 'fetched').length;
-  const m = server.mark();
+  const m = w.server.mark();
   const f0 = fetches();
   await waitFor(() => fetches() >= f0 + 2, 'two more passes');
   const passes = fetches() - f0;
-  const perPass = server.countSince(m) / passes;
+  const perPass = w.server.countSince(m) / passes;
   const passLines = d.lines.filter((l) => l.msg === 'pass done' || l.msg === 'pass applied');
   assert.ok(passLines.length >= 3 * 2, 'every service had passes');
 
   // single-file mount, then a change to it: the mount is re-made and the reload fails → BROKEN
-  const yml = path.join(dir, 'three', 'caddy', 'docker-compose.yml');
-  await work.write('docker-compose/caddy/docker-compose.yml', 'services: {}\n');
-  const c = await work.commit('caddy');
-  await work.push();
+  const yml = path.join(w.dir, 'three', 'caddy', 'docker-compose.yml');
+  await w.work.write('docker-compose/caddy/docker-compose.yml', 'services: {}\n');
+  const c = await w.work.commit('caddy');
+  await w.work.push();
   const broken = await d.waitLog(isState('caddy', 'BROKEN'), 'caddy BROKEN');
   assert.match(String(broken.info), /systemd reload caddy\.service: job failed \(ActiveState=active, Result=success\)/);
   assert.equal(readFileSync(yml, 'utf8'), 'services: {}\n', 'the single-file mount shows the new file');
@@ -197,23 +131,23 @@ dirs = [ { local = "${dir}/three/caddy/docker-compose.yml", link = "docker-compo
 });
 
 test('a user that does not exist is BROKEN and nothing is checked out as root in its place', { skip, timeout: 60_000 }, async (t) => {
-  const services = grafana('nouser').replace('user = "nobody"', 'user = "no-such-user-here"');
-  const d = await daemon('nouser', config('nouser', services));
+  const services = w.grafana('nouser').replace('user = "nobody"', 'user = "no-such-user-here"');
+  const d = await w.daemon('nouser', w.config('nouser', services));
   t.after(() => d.stop());
   const l = await d.waitLog(isState('grafana-server', 'BROKEN'), 'BROKEN');
   assert.match(String(l.info), /user "no-such-user-here" does not exist on this host/);
-  assert.equal(existsSync(path.join(dir, 'nouser', 'grafana1', 'grafana-server')), false);
-  assert.equal(existsSync(path.join(dir, 'nouser', 'etc', 'grafana')), false);
+  assert.equal(existsSync(path.join(w.dir, 'nouser', 'grafana1', 'grafana-server')), false);
+  assert.equal(existsSync(path.join(w.dir, 'nouser', 'etc', 'grafana')), false);
 });
 
 test('bad config exits 1 naming the key and touches nothing; no service for this host exits 0; SIGHUP exits 2', { skip, timeout: 60_000 }, async () => {
-  const bad = await daemon('bad', config('bad', grafana('bad').replace('action = "reload"', 'action = "explode"')));
+  const bad = await w.daemon('bad', w.config('bad', w.grafana('bad').replace('action = "reload"', 'action = "explode"')));
   assert.equal(await bad.exited(), 1);
   assert.match(bad.stderr(), /action/);
-  assert.equal(existsSync(path.join(dir, 'bad', 'state')), false, 'nothing created');
-  const none = await daemon('none', config('none', grafana('none').replace('grafana.atoom.net', 'elsewhere.example')));
+  assert.equal(existsSync(path.join(w.dir, 'bad', 'state')), false, 'nothing created');
+  const none = await w.daemon('none', w.config('none', w.grafana('none').replace('grafana.atoom.net', 'elsewhere.example')));
   assert.equal(await none.exited(), 0);
-  const hup = await daemon('hup', config('hup', grafana('hup')));
+  const hup = await w.daemon('hup', w.config('hup', w.grafana('hup')));
   await hup.waitLog((l) => l.msg === 'ready', 'ready');
   assert.equal(await hup.stop('SIGHUP'), 2);
 });

@@ -78,7 +78,7 @@ dirs = [ { local = "${target}", link = "webapp/etc" } ]
     show(toml);
 
     say('4. Start the agent: gitopper -c config.toml -h demo-host -t 2s --user');
-    const d = startDaemon(['-c', path.join(dir, 'config.toml'), '-h', 'demo-host', '-t', '2s', '--user', '--state-dir', path.join(dir, 'state'), '-m', '127.0.0.1:0'], um.env as Record<string, string>);
+    const d = startDaemon(['-c', path.join(dir, 'config.toml'), '-h', 'demo-host', '-t', '2s', '--user', '--state-dir', path.join(dir, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0'], um.env as Record<string, string>);
     cleanup.push(() => d.stop());
     const ready = await d.waitLog((l) => l.msg === 'ready', 'the first pass');
     show(`agent ready: ${JSON.stringify(ready.services)}`);

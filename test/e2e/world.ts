@@ -1,0 +1,95 @@
+/**
+ * The end-to-end world: the gitopper-config history served over smart HTTP on loopback, a work
+ * clone to push from, a systemd user manager, and helpers to write configs and start the daemon.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { startGitServer, type GitServer } from '../rig/git-server.js';
+import { CONFIG_BUNDLE, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from '../rig/repo.js';
+import { startUserManager, type UserManager } from '../rig/systemd.js';
+import { startDaemon, type Daemon, type LogLine } from './daemon.js';
+
+const KEY_FILE = path.resolve('..', 'shared', 'fixtures', 'configs', 'miek_id_ed25519_gitopper.pub');
+
+/** A running world; `close()` tears it down. */
+export class World {
+  private constructor(readonly dir: string, readonly server: GitServer, readonly work: WorkClone, readonly um: UserManager) {}
+
+  /** Build the world in a fresh temp dir. */
+  static async create(prefix: string): Promise<World> {
+    const dir = await tmpDir(prefix);
+    await mkdir(path.join(dir, 'git'));
+    const bare = path.join(dir, 'git', 'gitopper-config.git');
+    await makeBareFromBundle(CONFIG_BUNDLE, bare);
+    const server = await startGitServer({ root: path.join(dir, 'git') });
+    const work = await WorkClone.open(bare, path.join(dir, 'work'));
+    const um = await startUserManager(path.join(dir, 'um'));
+    await mkdir(path.join(dir, 'keys'));
+    await writeFile(path.join(dir, 'keys', 'id_ed25519_gitopper.pub'), readFileSync(KEY_FILE));
+    return new World(dir, server, work, um);
+  }
+
+  /** Stop everything and remove the temp dir (mounts below it are detached first). */
+  async close(): Promise<void> {
+    await this.um.stop();
+    await this.server.close();
+    await removeDirs(this.dir);
+  }
+
+  /** gitopper-config-repo.toml adapted to the rig: loopback upstream, temp mount. */
+  config(name: string, services: string): string {
+    return `[global]
+upstream = "${this.server.url('gitopper-config.git')}"
+mount = "${this.dir}/${name}/mount"
+keys = [ { path = "keys/id_ed25519_gitopper.pub" } ]
+${services}`;
+  }
+
+  /** The bundle's own grafana-server service (user nobody, action reload), targets under `<dir>/<name>/`. */
+  grafana(name: string): string {
+    return `
+[[services]]
+machine = "grafana.atoom.net"
+branch = "main"
+service = "grafana-server"
+user = "nobody"
+package = "grafana"
+action = "reload"
+mount = "${this.dir}/${name}/grafana1"
+dirs = [
+    { local = "${this.dir}/${name}/etc/grafana", link = "grafana/etc" },
+    { local = "${this.dir}/${name}/var/lib/grafana/dashboards", link = "grafana/dashboards" }
+]
+`;
+  }
+
+  /** Write `<dir>/<name>.toml` (unless `toml` is undefined) and start the daemon on it, acting as grafana.atoom.net, `-t 1s`, user manager, loopback ports. */
+  async daemon(name: string, toml: string | undefined, extraArgs: string[] = []): Promise<Daemon> {
+    await mkdir(path.join(this.dir, name), { recursive: true });
+    const file = path.join(this.dir, `${name}.toml`);
+    if (toml !== undefined) await writeFile(file, toml);
+    const args = ['-c', file, '-h', 'grafana.atoom.net', '-t', '1s', '--user', '-d', '--state-dir', path.join(this.dir, name, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0', ...extraArgs];
+    return startDaemon(args, this.um.env as Record<string, string>);
+  }
+}
+
+/** Matches a pass log line of `service` (at `commit` when given). */
+export const isPass = (service: string, commit?: string) => (l: LogLine) =>
+  l.service === service && (l.msg === 'pass done' || l.msg === 'pass applied') && (commit === undefined || l.commit === commit);
+
+/** Matches a state transition of `service` to `state`. */
+export const isState = (service: string, state: string) => (l: LogLine) => l.msg === 'state' && l.service === service && l.state === state;
+
+/** Number of lines in a marker file (0 when it does not exist). */
+export const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0);
+
+/** Poll `cond` every 10 ms; resolves with the seconds waited, rejects after `ms`. */
+export async function waitFor(cond: () => boolean, what: string, ms = 15_000): Promise<number> {
+  const t0 = performance.now();
+  while (!cond()) {
+    if (performance.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return (performance.now() - t0) / 1000;
+}
