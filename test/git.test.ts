@@ -110,6 +110,7 @@ test('changedPaths lists exactly the changed paths under the links; checkout app
   await work.write('grafana/etc/sub/a.conf', 'a\n');
   await work.write('grafana/etc/sub/b.conf', 'b\n');
   await work.write('grafana/dashboards/gone.json', '{}\n');
+  await work.write('grafana/etc/ldap', 'a file\n');
   const c1 = await work.commit('c1');
   await work.push();
   assert.equal(await g.fetch(src, pass()), c1);
@@ -120,6 +121,8 @@ test('changedPaths lists exactly the changed paths under the links; checkout app
   await work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 3001\n'); // modify
   await work.remove('grafana/etc/sub');
   await work.write('grafana/etc/sub', 'now a file\n'); // a directory replaced by a file
+  await work.remove('grafana/etc/ldap');
+  await work.write('grafana/etc/ldap/x.toml', 'a file replaced by a directory\n');
   await work.write('grafana/dashboards/new.json', '{"new":1}\n'); // add
   await work.remove('grafana/dashboards/gone.json'); // delete
   await work.write('crapdir/crap.md', 'outside\n'); // outside the links
@@ -132,6 +135,8 @@ test('changedPaths lists exactly the changed paths under the links; checkout app
     'grafana/dashboards/gone.json',
     'grafana/dashboards/new.json',
     'grafana/etc/grafana.ini',
+    'grafana/etc/ldap',
+    'grafana/etc/ldap/x.toml',
     'grafana/etc/sub',
     'grafana/etc/sub/a.conf',
     'grafana/etc/sub/b.conf',
@@ -145,6 +150,7 @@ test('changedPaths lists exactly the changed paths under the links; checkout app
   await g.checkout(c, c2, undefined, pass());
   assert.deepEqual(await filesOf(c.dir), await lsTree(bare, c2));
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/sub'), 'utf8'), 'now a file\n');
+  assert.equal(await readFile(path.join(c.dir, 'grafana/etc/ldap/x.toml'), 'utf8'), 'a file replaced by a directory\n');
   assert.equal(existsSync(path.join(c.dir, 'grafana/dashboards/gone.json')), false, 'deleted upstream, deleted here');
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/grafana.ini'), 'utf8'), '[server]\nhttp_port = 3001\n');
 
@@ -162,7 +168,7 @@ test('changedPaths lists exactly the changed paths under the links; checkout app
   assert.equal(await g.deployed(c, pass()), c4);
 });
 
-test('markDeployed moves HEAD without touching any file', async () => {
+test('markDeployed moves HEAD without touching any file; a failed checkout moves nothing', async () => {
   const { head, work, g, src, co } = await fixture();
   const c = co('co');
   await g.fetch(src, pass());
@@ -177,6 +183,10 @@ test('markDeployed moves HEAD without touching any file', async () => {
   assert.equal(await g.deployed(c, pass()), c1);
   assert.deepEqual(await walk(c.dir, ['.git']), before, 'same inodes, same mtimes');
   assert.notEqual(await readFile(path.join(c.dir, 'grafana/etc/grafana.ini'), 'utf8'), 'new\n');
+
+  await assert.rejects(g.checkout(c, 'deadbeef'.repeat(5), undefined, pass()), /deadbeef/);
+  assert.equal(await g.deployed(c, pass()), c1, 'HEAD stays');
+  assert.deepEqual(await walk(c.dir, ['.git']), before, 'files stay');
 });
 
 test('two checkouts of one upstream share one store, and one fetch serves both', async () => {

@@ -80,10 +80,11 @@ export class IsoGit implements GitPort {
     const objects = path.join(this.storeOf(co.upstream), 'objects');
     const gitdir = path.join(co.dir, '.git');
     await mkdir(co.dir, { recursive: true, mode: 0o755 });
+    const fresh = !(await exists(gitdir));
+    // refuse before touching anything (not even the owner) of a directory that is not ours
+    if (fresh && (await readdir(co.dir)).length > 0) throw new NotOurCheckoutError({ dir: co.dir });
     if (owner) await chown(co.dir, owner.uid, owner.gid);
-    if (!(await exists(gitdir))) {
-      const entries = await readdir(co.dir);
-      if (entries.length > 0) throw new NotOurCheckoutError({ dir: co.dir });
+    if (fresh) {
       await git.init({ fs, dir: co.dir, defaultBranch: co.branch });
       await rm(path.join(gitdir, 'objects'), { recursive: true });
       await symlink(objects, path.join(gitdir, 'objects'));
@@ -135,13 +136,30 @@ export class IsoGit implements GitPort {
   async checkout(co: CheckoutRef, commit: string, owner: Owner | undefined, pass: Pass): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
     await this.lock.run(co.dir, async () => {
-      await this.point(gitdir, co.branch, commit);
+      await git.readCommit({ fs, gitdir, oid: commit, cache: pass.cache }); // a commit the store lacks: change nothing
+      const prev = await this.deployed(co, pass);
       const present: string[] = [];
-      for (const link of co.links) if (await entryAt(gitdir, commit, link, pass)) present.push(link);
+      // isomorphic-git neither removes a link gone from the commit nor replaces a file by a
+      // directory (or back): clear those paths (work tree and index) so checkout writes them anew
+      const stale: string[] = [];
+      for (const link of co.links) {
+        const entry = await entryAt(gitdir, commit, link, pass);
+        if (!entry) stale.push(link);
+        else {
+          present.push(link);
+          if (prev) await kindChanges(gitdir, link, await entryAt(gitdir, prev, link, pass), entry, pass, stale);
+        }
+      }
+      for (const p of stale) {
+        await rm(path.join(co.dir, p), { recursive: true, force: true });
+        await git.remove({ fs, dir: co.dir, gitdir, filepath: p, cache: pass.cache });
+      }
       if (present.length > 0) {
-        await git.checkout({ fs, dir: co.dir, gitdir, ref: co.branch, filepaths: present, force: true, cache: pass.cache });
+        await git.checkout({ fs, dir: co.dir, gitdir, ref: commit, filepaths: present, force: true, noUpdateHead: true, cache: pass.cache });
       }
       if (owner) for (const link of present) await chownTree(path.join(co.dir, link), owner);
+      // HEAD moves only once the files are there: a failed checkout is retried on the next pass
+      await this.point(gitdir, co.branch, commit);
     });
   }
 
@@ -198,6 +216,18 @@ async function diffEntries(gitdir: string, prefix: string, a: Entry | undefined,
     else if (e) paths.add(prefix);
   }
   out.push(...[...paths].sort());
+}
+
+/** Append to `out` the paths under `prefix` that are a file in `a` and a directory in `b`, or the reverse. */
+async function kindChanges(gitdir: string, prefix: string, a: Entry | undefined, b: Entry, pass: Pass, out: string[]): Promise<void> {
+  if (!a || a.oid === b.oid) return;
+  if (a.type !== b.type) {
+    out.push(prefix);
+    return;
+  }
+  if (a.type !== 'tree') return;
+  const [ta, tb] = await Promise.all([readTreeOid(gitdir, a.oid, pass), readTreeOid(gitdir, b.oid, pass)]);
+  for (const [name, e] of tb) await kindChanges(gitdir, `${prefix}/${name}`, ta.get(name), e, pass, out);
 }
 
 async function listTree(gitdir: string, prefix: string, oid: string, pass: Pass, out: Set<string>): Promise<void> {

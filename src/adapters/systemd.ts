@@ -114,7 +114,12 @@ export class SystemdManager implements UnitPort {
     const bus = this.connect();
     const waiting = new Map<string, (result: string) => void>();
     const early = new Map<string, string>();
+    // a connection that fails (no socket, refused, auth) says why at once, not after the call timeout
+    let failConnect: (err: Error) => void = () => {};
+    const broken = new Promise<never>((_, reject) => (failConnect = reject));
+    broken.catch(() => undefined);
     bus.on('error', (err: unknown) => {
+      failConnect(new Error(`D-Bus connection to systemd failed: ${err instanceof Error ? err.message : String(err)}`));
       onDead();
       for (const [job, settle] of waiting) {
         waiting.delete(job);
@@ -124,9 +129,9 @@ export class SystemdManager implements UnitPort {
     });
     let manager: dbus.ClientInterface;
     try {
-      const obj = await timeout(bus.getProxyObject(SYSTEMD, MANAGER_PATH), this.callTimeout, 'connecting to systemd');
+      const obj = await timeout(Promise.race([bus.getProxyObject(SYSTEMD, MANAGER_PATH), broken]), this.callTimeout, 'connecting to systemd');
       manager = obj.getInterface(MANAGER_IFACE);
-      await timeout(manager.Subscribe() as Promise<void>, this.callTimeout, 'Subscribe');
+      await timeout(Promise.race([manager.Subscribe() as Promise<void>, broken]), this.callTimeout, 'Subscribe');
     } catch (err) {
       bus.disconnect();
       throw err;

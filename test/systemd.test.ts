@@ -1,0 +1,121 @@
+/**
+ * SystemdManager (src/adapters/systemd.ts) against a real systemd user manager on its own D-Bus
+ * session bus (test/rig/systemd.ts), with marker units whose reload appends a line to a file.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import dbus from 'dbus-next';
+import { SystemdManager, SystemdTimeoutError } from '../src/adapters/systemd.js';
+import { removeDirs, tmpDir } from './rig/repo.js';
+import { canRunSandbox, reloadMarkerTemplate, reloadMarkerUnit, startUserManager, type UserManager } from './rig/systemd.js';
+
+const sandbox = canRunSandbox();
+const skip = sandbox.ok ? false : sandbox.why;
+const OPTS = { callTimeoutSeconds: 5, jobTimeoutSeconds: 10 };
+
+let tmp = '';
+let um: UserManager;
+let sd: SystemdManager;
+const marker = (name: string) => path.join(tmp, `${name}.marker`);
+const lines = (name: string) => (existsSync(marker(name)) ? readFileSync(marker(name), 'utf8').split('\n').filter(Boolean) : []);
+
+before(async () => {
+  if (skip) return;
+  tmp = await tmpDir('adapter-systemd');
+  um = await startUserManager(path.join(tmp, 'um'));
+  await um.writeUnit('marker.service', reloadMarkerUnit('marker', marker('marker')));
+  await um.writeUnit('badreload.service', reloadMarkerUnit('badreload', marker('badreload'), { failReload: true }));
+  await um.writeUnit('tmpl@.service', reloadMarkerTemplate('tmpl', marker('tmpl')));
+  sd = new SystemdManager(() => dbus.sessionBus({ busAddress: um.busAddress }), OPTS);
+});
+
+after(async () => {
+  sd?.close();
+  await um?.stop();
+  if (tmp) await removeDirs(tmp);
+});
+
+test('start: the job is done and the unit active', { skip }, async () => {
+  assert.equal(await sd.isActive('marker.service'), false);
+  const out = await sd.run('marker.service', 'start');
+  assert.deepEqual(out, { result: 'done', activeState: 'active', unitResult: 'success' });
+  assert.equal(await sd.isActive('marker.service'), true);
+  assert.equal((await um.systemctl('is-active', 'marker.service')).trim(), 'active', 'systemctl agrees');
+});
+
+test('reload: done, and ExecReload ran exactly once', { skip }, async () => {
+  const out = await sd.run('marker.service', 'reload');
+  assert.equal(out.result, 'done');
+  assert.equal(out.activeState, 'active');
+  assert.deepEqual(lines('marker'), ['reloaded']);
+});
+
+test('a reload that fails: result "failed" with the unit state filled in', { skip }, async () => {
+  assert.equal((await sd.run('badreload.service', 'start')).result, 'done');
+  const out = await sd.run('badreload.service', 'reload');
+  assert.equal(out.result, 'failed');
+  assert.match(out.activeState, /^(active|failed|inactive)$/);
+  assert.ok(out.unitResult !== '' && out.unitResult !== 'unknown', `Result: ${out.unitResult}`);
+});
+
+test('an unknown unit: the D-Bus error name is kept', { skip }, async () => {
+  await assert.rejects(sd.run('no-such-unit.service', 'reload'), (err: Error & { type?: string }) => {
+    const named = `${err.type ?? ''} ${err.message}`;
+    assert.match(named, /org\.freedesktop\.systemd1\.(NoSuchUnit|LoadFailed)/, named);
+    return true;
+  });
+  assert.equal(await sd.isActive('no-such-unit.service'), false);
+  await assert.rejects(sd.run('marker.service', 'bogus'), /unknown action "bogus"/);
+});
+
+test('enable a template instance, then start and reload it', { skip }, async () => {
+  await sd.enable('tmpl@a.service');
+  assert.equal((await um.systemctl('is-enabled', 'tmpl@a.service')).trim(), 'enabled');
+  assert.ok(existsSync(path.join(um.unitDir, 'default.target.wants', 'tmpl@a.service')), 'wants symlink');
+  assert.equal((await sd.run('tmpl@a.service', 'start')).result, 'done');
+  assert.equal((await sd.run('tmpl@a.service', 'reload')).result, 'done');
+  assert.deepEqual(lines('tmpl'), ['reloaded a']);
+  await sd.daemonReload();
+  assert.equal(await sd.isActive('tmpl@a.service'), true);
+});
+
+test('20 sequential reloads all resolve', { skip }, async (t) => {
+  const before = lines('marker').length;
+  const t0 = performance.now();
+  for (let i = 0; i < 20; i++) assert.equal((await sd.run('marker.service', 'reload')).result, 'done');
+  const ms = performance.now() - t0;
+  t.diagnostic(`20 sequential reloads (run() incl. ActiveState/Result reads): ${ms.toFixed(0)} ms`);
+  assert.equal(lines('marker').length, before + 20);
+  assert.ok(ms < 10_000, `${ms} ms`);
+});
+
+test('close() then a further call reconnects', { skip }, async () => {
+  sd.close();
+  const out = await sd.run('marker.service', 'reload');
+  assert.equal(out.result, 'done');
+  sd.close();
+  sd.close(); // idempotent
+  assert.equal(await sd.isActive('marker.service'), true);
+});
+
+test('a dead bus address fails with a clear error within the timeout', { skip }, async () => {
+  const dead = new SystemdManager(() => dbus.sessionBus({ busAddress: `unix:path=${tmp}/no-such-bus` }), { callTimeoutSeconds: 1, jobTimeoutSeconds: 1 });
+  for (const call of [() => dead.run('marker.service', 'reload'), () => dead.isActive('marker.service')]) {
+    const t0 = performance.now();
+    await assert.rejects(call(), /D-Bus connection to systemd failed: .*ENOENT.*no-such-bus/);
+    assert.ok(performance.now() - t0 < 900, 'at once, before the 1 s call timeout');
+  }
+  dead.close();
+  // a bus that accepts the connection but never answers: the call timeout fires
+  const server = net.createServer(() => undefined);
+  await new Promise<void>((resolve) => server.listen(path.join(tmp, 'mute-bus'), resolve));
+  const mute = new SystemdManager(() => dbus.sessionBus({ busAddress: `unix:path=${tmp}/mute-bus` }), { callTimeoutSeconds: 0.5 });
+  const t0 = performance.now();
+  await assert.rejects(mute.isActive('marker.service'), (err: unknown) => err instanceof SystemdTimeoutError && /no answer from systemd within 0\.5s/.test(err.message));
+  assert.ok(performance.now() - t0 < 1500);
+  mute.close();
+  server.close();
+});
