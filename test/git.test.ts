@@ -4,7 +4,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import { startGitServer, type GitServer } from './rig/git-server.js';
 import { CONFIG_BUNDLE, git, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
 import { canRunSandbox } from './rig/systemd.js';
 import { filesContaining, filesOf, walk } from './adapters/tree.js';
+import { collidingBlob, commitsOf, lsTree, packs } from './adapters/git-helpers.js';
 
 const LINKS = ['grafana/etc', 'grafana/dashboards'];
 const USER = 'gitopper';
@@ -51,17 +51,6 @@ async function fixture(onNotice?: (msg: string, data: object) => void) {
   return { name, bare, head, work, g, src, co };
 }
 
-/** Files of `commit` under `links`, per the git CLI. */
-async function lsTree(bare: string, commit: string, links = LINKS): Promise<string[]> {
-  return (await git(['ls-tree', '-r', '--name-only', commit, '--', ...links], { cwd: bare })).split('\n').filter(Boolean).sort();
-}
-
-async function commitsOf(gitdir: string, ref: string): Promise<string[]> {
-  return (await git(['--git-dir', gitdir, 'log', '--format=%H', ref])).split('\n').filter(Boolean);
-}
-
-const packs = async (store: string) => (await readdir(path.join(store, 'objects', 'pack'))).filter((f) => f.endsWith('.pack')).length;
-
 test('fetch fills one bare store with the full history; an idle fetch downloads nothing', async (t) => {
   const { bare, head, work, g, src } = await fixture();
   const m0 = server.mark();
@@ -98,7 +87,7 @@ test('prepare + checkout write only the link paths; deployed() is undefined befo
   assert.equal(await readlink(path.join(c.dir, '.git', 'objects')), path.join(g.storeOf(src.upstream), 'objects'));
   await g.checkout(c, tip, undefined, pass());
   assert.equal(await g.deployed(c, pass()), head);
-  assert.deepEqual(await filesOf(c.dir), await lsTree(bare, head));
+  assert.deepEqual(await filesOf(c.dir), await lsTree(bare, head, LINKS));
   assert.deepEqual(await filesOf(c.dir), ['grafana/dashboards/dash.json', 'grafana/etc/grafana.ini']);
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/grafana.ini'), 'utf8'), await git(['show', `${head}:grafana/etc/grafana.ini`], { cwd: bare }));
   assert.equal((await git(['rev-parse', 'HEAD'], { cwd: c.dir })).trim(), head, 'the git CLI agrees on HEAD');
@@ -148,7 +137,7 @@ test('changedPaths lists exactly the changed paths under the links; checkout app
   assert.deepEqual(await g.changedPaths(c, c2, c2, pass()), []);
 
   await g.checkout(c, c2, undefined, pass());
-  assert.deepEqual(await filesOf(c.dir), await lsTree(bare, c2));
+  assert.deepEqual(await filesOf(c.dir), await lsTree(bare, c2, LINKS));
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/sub'), 'utf8'), 'now a file\n');
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/ldap/x.toml'), 'utf8'), 'a file replaced by a directory\n');
   assert.equal(existsSync(path.join(c.dir, 'grafana/dashboards/gone.json')), false, 'deleted upstream, deleted here');
@@ -163,7 +152,7 @@ test('changedPaths lists exactly the changed paths under the links; checkout app
   assert.deepEqual(await g.changedPaths(c, c2, c3, pass()), [], 'nothing under the links changed');
   assert.deepEqual((await g.changedPaths(c, c3, c4, pass())).sort(), ['grafana/dashboards/dash.json', 'grafana/dashboards/new.json']);
   await g.checkout(c, c4, undefined, pass());
-  assert.deepEqual(await filesOf(c.dir), await lsTree(bare, c4));
+  assert.deepEqual(await filesOf(c.dir), await lsTree(bare, c4, LINKS));
   assert.equal(existsSync(path.join(c.dir, 'grafana/dashboards')), false, 'a link deleted upstream is deleted from the checkout');
   assert.equal(await g.deployed(c, pass()), c4);
 });
@@ -215,15 +204,6 @@ test('two checkouts of one upstream share one store, and one fetch serves both',
     assert.equal(await readFile(path.join(c.dir, 'grafana/dashboards/dash.json'), 'utf8'), '{"v":2}\n');
   }
 });
-
-/** Blob content whose object id starts with `prefix` (4 hex) but differs from `not` in the 5th digit. */
-function collidingBlob(prefix: string, not: string): string {
-  for (let i = 0; ; i++) {
-    const body = `collision ${i}\n`;
-    const oid = createHash('sha1').update(`blob ${Buffer.byteLength(body)}\0${body}`).digest('hex');
-    if (oid.startsWith(prefix) && oid[4] !== not[4]) return body;
-  }
-}
 
 test('findInHistory: full id, 4-hex prefix, other branch, ambiguous and unknown prefixes', async () => {
   const { work, g, src } = await fixture();

@@ -1,0 +1,31 @@
+/**
+ * git CLI helpers for test/git.test.ts (not a test file itself).
+ */
+import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { git } from '../rig/repo.js';
+
+/** Files of `commit` under `links`, per the git CLI, sorted. */
+export async function lsTree(bare: string, commit: string, links: readonly string[]): Promise<string[]> {
+  return (await git(['ls-tree', '-r', '--name-only', commit, '--', ...links], { cwd: bare })).split('\n').filter(Boolean).sort();
+}
+
+/** Commit ids reachable from `ref` in `gitdir` (newest first), per `git log`. */
+export async function commitsOf(gitdir: string, ref: string): Promise<string[]> {
+  return (await git(['--git-dir', gitdir, 'log', '--format=%H', ref])).split('\n').filter(Boolean);
+}
+
+/** Number of pack files in a bare repository. */
+export async function packs(gitdir: string): Promise<number> {
+  return (await readdir(path.join(gitdir, 'objects', 'pack'))).filter((f) => f.endsWith('.pack')).length;
+}
+
+/** Blob content whose object id starts with `prefix` (4 hex) but differs from `not` in the 5th digit. */
+export function collidingBlob(prefix: string, not: string): string {
+  for (let i = 0; ; i++) {
+    const body = `collision ${i}\n`;
+    const oid = createHash('sha1').update(`blob ${Buffer.byteLength(body)}\0${body}`).digest('hex');
+    if (oid.startsWith(prefix) && oid[4] !== not[4]) return body;
+  }
+}
