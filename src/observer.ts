@@ -24,6 +24,7 @@ export function observer(log: Logger, metrics: Metrics): TrackerEvents {
       if (outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0) svc.info(data, 'pass applied');
       else svc.debug(data, 'pass done');
     },
+    upstream(): void {},
     status(service: string, status: ServiceStatus, prev: ServiceStatus): void {
       metrics.setStatus(service, status);
       const data = { service, state: status.state, info: status.info, commit: status.commit, from: prev.state };

@@ -5,7 +5,7 @@
  * Flow (DESIGN.md §1): changed paths under the links → checkout → mounts → daemon-reload + action,
  * waiting for the job. Git failures give DIFF; user, mount and systemd failures give BROKEN.
  */
-import type { CheckoutRef, GitPort, MountPort, Owner, Pass, UnitPort, UserPort } from './ports.js';
+import type { CheckoutRef, Clock, GitPort, MountPort, Owner, Pass, UnitPort, UserPort } from './ports.js';
 import type { ServiceSpec } from './config.js';
 import type { PassState } from './state.js';
 
@@ -15,6 +15,15 @@ export interface ReconcileDeps {
   readonly mounts: MountPort;
   readonly units: UnitPort;
   readonly users: UserPort;
+  /** For phase timings. */
+  readonly clock: Clock;
+}
+
+/** Wall time of each phase of a pass, in seconds (absent when the phase did not run). */
+export interface Phases {
+  checkout?: number;
+  mount?: number;
+  unit?: number;
 }
 
 /**
@@ -39,6 +48,9 @@ export interface Outcome {
   readonly mounted: number;
   /** The systemd actions run in this pass, in order (`daemon-reload`, `enable`, `start`, `reload`, …). */
   readonly actions: readonly string[];
+  /** The systemd job this pass waited for, with its result (`done`, `failed`, …), if any. */
+  readonly job: { readonly action: string; readonly result: string } | undefined;
+  readonly phases: Phases;
   readonly runtime: Runtime;
 }
 
@@ -96,6 +108,15 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
   let changed: string[] = [];
   let mounted = 0;
   let pendingAction = runtime.pendingAction;
+  const phases: Phases = {};
+  const job: { action: string; result: string }[] = [];
+  let t = deps.clock.now().getTime();
+  const lap = (phase: keyof Phases) => {
+    const now = deps.clock.now().getTime();
+    phases[phase] = (now - t) / 1000;
+    t = now;
+  };
+  const done = (state: PassState, info: string): Outcome => ({ state, info, commit, changed, mounted, actions, job: job[0], phases, runtime: { pendingAction } });
   try {
     const owner = await resolveOwner(spec, deps.users);
     await step('DIFF', `preparing checkout ${co.dir}`, () => deps.git.prepare(co, owner));
@@ -111,19 +132,25 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
       await step('DIFF', `moving HEAD to ${short(tip)}`, () => deps.git.markDeployed(co, tip));
     }
     commit = tip;
+    lap('checkout');
     for (const dir of spec.dirs) {
       const source = `${co.dir}/${dir.link}`;
       const made = await step('BROKEN', `bind-mounting ${source} on ${dir.local}`, () => deps.mounts.ensure(source, dir.local, { file: dir.file, owner }));
       if (made === 'mounted') mounted++;
     }
-    if (spec.action !== '') {
-      await tellSystemd(spec, mounted > 0, pendingAction, deps.units, actions);
+    lap('mount');
+    if (spec.action !== '' && (mounted > 0 || pendingAction)) {
+      try {
+        await tellSystemd(spec, mounted > 0, pendingAction, deps.units, actions, job);
+      } finally {
+        lap('unit');
+      }
     }
     pendingAction = false;
-    return { state: 'OK', info: '', commit, changed, mounted, actions, runtime: { pendingAction } };
+    return done('OK', '');
   } catch (err) {
     const e = err instanceof StepError ? err : new StepError('BROKEN', reason(err));
-    return { state: e.state, info: e.message, commit, changed, mounted, actions, runtime: { pendingAction } };
+    return done(e.state, e.message);
   }
 }
 
@@ -140,8 +167,7 @@ async function resolveOwner(spec: ServiceSpec, users: UserPort): Promise<Owner |
  * Mounts made (first setup, reboot) start the unit, or run the action when it is already active;
  * changed files run the action. daemon-reload comes first so changed unit files are seen.
  */
-async function tellSystemd(spec: ServiceSpec, mountsMade: boolean, filesChanged: boolean, units: UnitPort, actions: string[]): Promise<void> {
-  if (!mountsMade && !filesChanged) return;
+async function tellSystemd(spec: ServiceSpec, mountsMade: boolean, filesChanged: boolean, units: UnitPort, actions: string[], job: { action: string; result: string }[]): Promise<void> {
   const unit = unitName(spec.service);
   await step('BROKEN', 'systemd daemon-reload', () => units.daemonReload());
   actions.push('daemon-reload');
@@ -154,10 +180,11 @@ async function tellSystemd(spec: ServiceSpec, mountsMade: boolean, filesChanged:
     const active = await step('BROKEN', `reading state of ${unit}`, () => units.isActive(unit));
     if (!active && spec.action !== 'stop') verb = 'start';
   }
-  const job = await step('BROKEN', `systemd ${verb} ${unit}`, () => units.run(unit, verb));
+  const outcome = await step('BROKEN', `systemd ${verb} ${unit}`, () => units.run(unit, verb));
   actions.push(verb);
-  if (job.result !== 'done') {
-    throw new StepError('BROKEN', `systemd ${verb} ${unit}: job ${job.result} (ActiveState=${job.activeState}, Result=${job.unitResult})`);
+  job.push({ action: verb, result: outcome.result });
+  if (outcome.result !== 'done') {
+    throw new StepError('BROKEN', `systemd ${verb} ${unit}: job ${outcome.result} (ActiveState=${outcome.activeState}, Result=${outcome.unitResult})`);
   }
 }
 

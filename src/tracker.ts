@@ -26,6 +26,11 @@ export interface TrackerEvents {
   reconciled(service: string, outcome: Outcome, trigger: Trigger, seconds: number): void;
   /** A service's status changed (`prev` is the status before). */
   status: StatusListener;
+  /**
+   * After every successful fetch, per service of the tracker (frozen ones too): the upstream tip and
+   * the deployed commit ("" before the first checkout), so "upstream is ahead" can be shown.
+   */
+  upstream(service: string, tip: string, deployed: string): void;
 }
 
 /** Everything a tracker needs. */
@@ -117,13 +122,15 @@ export class Tracker {
     if (trigger === 'startup') {
       await Promise.all(recs.filter((r) => r.status.frozen && r.status.commit !== '').map((r) => r.exclusive(() => this.apply(r, r.status.commit, trigger, pass))));
     }
-    if (live.length === 0) return;
+    if (recs.length === 0) return;
+    // frozen services are fetched for too: "upstream is ahead" must show while they are held
     const tip = await this.fetch(pass);
     if (tip instanceof Error) {
       for (const r of live) await r.exclusive(async () => this.fetchFailed(r, tip));
       return;
     }
     await Promise.all(live.map((r) => r.exclusive(() => (r.status.frozen ? Promise.resolve() : this.apply(r, tip, trigger, pass).then(() => undefined)))));
+    for (const r of recs) this.deps.events.upstream(r.name, tip, r.status.commit);
   }
 
   /** Fetch once (one at a time per tracker); an Error value on failure. */

@@ -20,7 +20,7 @@ class MemoryStore implements StateStore {
 }
 
 const local = { by: 'local' };
-const noEvents: TrackerEvents = { fetched: () => {}, reconciled: () => {}, status: () => {} };
+const noEvents: TrackerEvents = { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {} };
 
 function make(store = new MemoryStore(), git = new FakeGit(), units = new FakeUnits()) {
   if (git.commits.size === 0) {

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkoutOf, isTemplateInstance, reconcile, unitName, type ReconcileDeps } from '../src/reconcile.js';
-import { FakeGit, FakeMounts, FakeUnits, FakeUsers } from './fakes/ports.js';
+import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 
 function deps(): ReconcileDeps & { git: FakeGit; mounts: FakeMounts; units: FakeUnits } {
   const git = new FakeGit();
   git.push('c1', { 'grafana/etc/grafana.ini': 'v1', 'crapdir/crap.md': 'x' });
-  return { git, mounts: new FakeMounts(), units: new FakeUnits(), users: new FakeUsers() };
+  return { git, mounts: new FakeMounts(), units: new FakeUnits(), users: new FakeUsers(), clock: new ManualClock() };
 }
 const pass = () => ({ cache: {} });
 const idle = { pendingAction: false };
@@ -51,6 +51,8 @@ test('nothing new: no checkout, no systemd call', async () => {
   assert.equal(out.state, 'OK');
   assert.deepEqual(d.units.calls, []);
   assert.equal(d.git.checkouts.length, 1);
+  assert.equal(out.job, undefined);
+  assert.equal(out.phases.unit, undefined, 'no unit phase when systemd is not asked');
 });
 
 test('a failed reload is BROKEN with the job result, and is retried on the next pass', async () => {
@@ -62,6 +64,8 @@ test('a failed reload is BROKEN with the job result, and is retried on the next 
   assert.equal(out.state, 'BROKEN');
   assert.match(out.info, /reload grafana-server\.service: job failed \(ActiveState=failed, Result=exit-code\)/);
   assert.equal(out.runtime.pendingAction, true);
+  assert.deepEqual(out.job, { action: 'reload', result: 'failed' });
+  assert.deepEqual(Object.keys(out.phases).sort(), ['checkout', 'mount', 'unit']);
   d.units.result = 'done';
   d.units.calls = [];
   const again = await reconcile(spec(), 'c2', out.runtime, d, pass());

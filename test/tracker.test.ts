@@ -12,14 +12,16 @@ function rig(services = [spec()]) {
   const clock = new ManualClock();
   const transitions: { service: string; status: ServiceStatus }[] = [];
   const passes: string[] = [];
+  const ahead: string[] = [];
   const events: TrackerEvents = {
     fetched: () => {},
     reconciled: (service, _o, trigger) => passes.push(`${service}:${trigger}`),
     status: (service, status) => transitions.push({ service, status }),
+    upstream: (service, tip, deployed) => ahead.push(`${service}:${tip}:${deployed}`),
   };
   const units = new FakeUnits();
   const agent = new Agent(services, { git, mounts: new FakeMounts(), units, users: new FakeUsers(), clock, random: () => 0.5, intervalSeconds: 60, events, hostname: 'host1' });
-  return { git, clock, agent, transitions, passes, units };
+  return { git, clock, agent, transitions, passes, units, ahead };
 }
 
 test('jitter stays in [d, 1.5d)', () => {
@@ -90,4 +92,17 @@ test('stop() ends the loops while they wait', async () => {
   await until(() => r.clock.sleeps.length === 1, 'waiting');
   await r.agent.stop();
   assert.equal(r.clock.sleeps.length, 0);
+});
+
+test('after each fetch every service (frozen too) reports tip and deployed commit', async () => {
+  const r = rig();
+  r.agent.start();
+  await r.agent.ready();
+  assert.deepEqual(r.ahead, ['grafana-server:c1:c1']);
+  await r.agent.freeze('grafana-server', { by: 'local' });
+  r.git.push('c2', { 'grafana/etc/grafana.ini': 'v2' });
+  r.agent.pull();
+  await until(() => r.ahead.length === 2, 'second report');
+  assert.equal(r.ahead[1], 'grafana-server:c2:c1', 'frozen at c1 while upstream is at c2');
+  await r.agent.stop();
 });
