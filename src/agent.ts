@@ -6,7 +6,8 @@
 import type { ServiceSpec } from './config.js';
 import type { Actor, Control, HistoryEntry, ServiceInfo } from './control.js';
 import { UnknownServiceError } from './errors.js';
-import type { PersistedState, SourceRef, StateStore } from './ports.js';
+import type { PersistedService, PersistedState, SourceRef, StateStore } from './ports.js';
+import { checkoutOf } from './reconcile.js';
 import type { ServiceRecord } from './service.js';
 import { Tracker, type TrackerDeps } from './tracker.js';
 
@@ -22,60 +23,153 @@ export interface AgentDeps extends TrackerDeps {
   readonly saved?: PersistedState;
   /** Called when saving the state file failed (logged by the caller). Must not throw. */
   readonly onSaveError?: (err: unknown) => void;
+  /** Told about each mount removed by a live config change (`result` is the port's answer or the error). Must not throw. */
+  readonly onUnmount?: (service: string, target: string, result: unknown) => void;
 }
 
 function sourceKey(s: SourceRef): string {
   return JSON.stringify([s.upstream, s.branch, s.tokenFile ?? '']);
 }
 
+/** A tracker with the handle that stops it. */
+interface Running {
+  readonly tracker: Tracker;
+  abort: AbortController;
+  loop: Promise<void> | undefined;
+}
+
+/** What {@link Agent.reconfigure} did, by service name. */
+export interface ReconfigureResult {
+  readonly added: string[];
+  readonly removed: string[];
+  readonly changed: string[];
+  readonly unchanged: string[];
+}
+
 /** The agent: trackers for this host's services. */
 export class Agent implements Control {
-  private readonly trackers: Tracker[] = [];
+  private readonly trackers = new Map<string, Running>();
   private readonly byService = new Map<string, { tracker: Tracker; record: ServiceRecord }>();
-  private abort = new AbortController();
-  private running: Promise<void>[] = [];
+  private started = false;
   private saving: Promise<void> = Promise.resolve();
   private dirty = false;
 
   /** @param services this host's services (unique names, see `servicesForHost`). */
   constructor(services: readonly ServiceSpec[], private readonly deps: AgentDeps) {
-    const groups = new Map<string, ServiceSpec[]>();
-    for (const s of services) {
-      const key = sourceKey({ upstream: s.upstream, branch: s.branch, tokenFile: s.tokenFile });
-      groups.set(key, [...(groups.get(key) ?? []), s]);
-    }
-    for (const group of groups.values()) {
-      const first = group[0]!;
-      const source = { upstream: first.upstream, branch: first.branch, tokenFile: first.tokenFile };
-      const tracker = new Tracker(source, group, deps, deps.saved?.services ?? {}, () => this.saveSoon());
-      this.trackers.push(tracker);
-      for (const spec of group) this.byService.set(spec.service, { tracker, record: tracker.records.get(spec.service)! });
-    }
+    for (const spec of services) this.track(spec, deps.saved?.services[spec.service]);
   }
 
   /** Number of distinct upstream branches tracked (= fetches per full pass). */
   get sources(): number {
-    return this.trackers.length;
+    return this.trackers.size;
   }
 
   /** Start every tracker (first pass at once). Idempotent. */
   start(): void {
-    if (this.running.length > 0) return;
-    this.abort = new AbortController();
-    this.running = this.trackers.map((t) => t.run(this.abort.signal));
+    this.started = true;
+    for (const t of this.trackers.values()) this.launch(t);
   }
 
   /** Resolves when every tracker finished its first pass. */
   async ready(): Promise<void> {
-    await Promise.all(this.trackers.map((t) => t.ready()));
+    await Promise.all([...this.trackers.values()].map((t) => t.tracker.ready()));
   }
 
   /** Stop every tracker after its current step and flush the state file; resolves when done. */
   async stop(): Promise<void> {
-    this.abort.abort();
-    await Promise.all(this.running);
-    this.running = [];
+    this.started = false;
+    for (const t of this.trackers.values()) t.abort.abort();
+    await Promise.all([...this.trackers.values()].map((t) => t.loop));
+    for (const t of this.trackers.values()) t.loop = undefined;
     await this.saving;
+  }
+
+  /**
+   * Apply a new set of this host's services in place (live config): new services start, removed
+   * ones stop being tracked and their mounts are removed, changed ones (upstream, branch, dirs,
+   * user, action, …) keep their state and history and are reconciled at once (re-checkout,
+   * re-mount, unmount stale targets); unchanged ones are not touched.
+   */
+  async reconfigure(services: readonly ServiceSpec[]): Promise<ReconfigureResult> {
+    const result: ReconfigureResult = { added: [], removed: [], changed: [], unchanged: [] };
+    const next = new Map(services.map((s) => [s.service, s]));
+    for (const [name, { tracker, record }] of [...this.byService]) {
+      if (next.has(name)) continue;
+      await tracker.remove(name);
+      this.byService.delete(name);
+      await this.unmount(record.spec, []);
+      result.removed.push(name);
+    }
+    for (const spec of services) {
+      const cur = this.byService.get(spec.service);
+      if (!cur) {
+        this.track(spec);
+        result.added.push(spec.service);
+      } else if (JSON.stringify(cur.record.spec) === JSON.stringify(spec)) {
+        result.unchanged.push(spec.service);
+        continue;
+      } else {
+        await this.replace(cur, spec);
+        result.changed.push(spec.service);
+      }
+      this.byService.get(spec.service)!.tracker.pull(spec.service);
+    }
+    for (const [key, t] of [...this.trackers]) {
+      if (t.tracker.records.size > 0) continue;
+      t.abort.abort();
+      await t.loop;
+      this.trackers.delete(key);
+    }
+    this.saveSoon();
+    return result;
+  }
+
+  /** Put `spec` in the tracker of its source (made and started if new). */
+  private track(spec: ServiceSpec, saved?: PersistedService, runtime?: ServiceRecord['runtime']): void {
+    const source = { upstream: spec.upstream, branch: spec.branch, tokenFile: spec.tokenFile };
+    const key = sourceKey(source);
+    let t = this.trackers.get(key);
+    if (!t) {
+      t = { tracker: new Tracker(source, [], this.deps, {}, () => this.saveSoon()), abort: new AbortController(), loop: undefined };
+      this.trackers.set(key, t);
+      if (this.started) this.launch(t);
+    }
+    const record = t.tracker.add(spec, saved, runtime);
+    this.byService.set(spec.service, { tracker: t.tracker, record });
+  }
+
+  /** A changed service: unmount what its new dirs no longer mount, then carry its state over. */
+  private async replace(cur: { tracker: Tracker; record: ServiceRecord }, spec: ServiceSpec): Promise<void> {
+    const { tracker, record } = cur;
+    const forced = { pendingAction: true, forceCheckout: true };
+    if (sourceKey(tracker.source) === sourceKey({ upstream: spec.upstream, branch: spec.branch, tokenFile: spec.tokenFile })) {
+      await record.exclusive(async () => {
+        await this.unmount(record.spec, spec.dirs.map((d) => ({ local: d.local, source: `${checkoutOf(spec).dir}/${d.link}` })));
+        record.spec = spec;
+        record.runtime = forced;
+      });
+      return;
+    }
+    await tracker.remove(spec.service);
+    await this.unmount(record.spec, spec.dirs.map((d) => ({ local: d.local, source: `${checkoutOf(spec).dir}/${d.link}` })));
+    this.track(spec, record.snapshot(), forced);
+  }
+
+  /** Remove `old`'s mounts except those that stay the same (same target, same source). */
+  private async unmount(old: ServiceSpec, keep: { local: string; source: string }[]): Promise<void> {
+    const dir = checkoutOf(old).dir;
+    for (const d of old.dirs) {
+      const source = `${dir}/${d.link}`;
+      if (keep.some((k) => k.local === d.local && k.source === source)) continue;
+      const r = await this.deps.mounts.remove(source, d.local).catch((err: unknown) => err);
+      this.deps.onUnmount?.(old.service, d.local, r);
+    }
+  }
+
+  private launch(t: Running): void {
+    if (t.loop) return;
+    if (t.abort.signal.aborted) t.abort = new AbortController();
+    t.loop = t.tracker.run(t.abort.signal);
   }
 
   hostname(): string {
@@ -126,7 +220,7 @@ export class Agent implements Control {
 
   pull(name?: string, _actor?: Actor): void {
     if (name === undefined) {
-      for (const t of this.trackers) t.pull();
+      for (const t of this.trackers.values()) t.tracker.pull();
       return;
     }
     this.find(name).tracker.pull(name);

@@ -54,6 +54,11 @@ export interface ServiceSpec {
   readonly dirs: readonly DirSpec[];
   /** Absolute path of a file holding an https token (read at each fetch), or undefined. */
   readonly tokenFile: string | undefined;
+  /**
+   * Repository paths checked out without a bind mount (never set from a config file: the
+   * self-bootstrap service `gitopper` uses it for its `-D` directory).
+   */
+  readonly links?: readonly string[];
 }
 
 /** `[global]` after defaults. */

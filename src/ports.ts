@@ -78,6 +78,12 @@ export interface MountPort {
    * `target` is mounted from somewhere else.
    */
   ensure(source: string, target: string, opts: { file: boolean; owner: Owner | undefined }): Promise<MountResult>;
+  /**
+   * Undo {@link ensure}: unmount `target` when (and only when) it is a bind mount of `source`.
+   * Returns `unmounted`, `absent` (nothing mounted there) or `foreign` (mounted from elsewhere:
+   * left alone). The target file or directory itself is kept.
+   */
+  remove(source: string, target: string): Promise<'unmounted' | 'absent' | 'foreign'>;
 }
 
 /** Outcome of a systemd job (`JobRemoved` result: done, failed, timeout, canceled, dependency, skipped). */

@@ -33,6 +33,11 @@ export interface Phases {
  */
 export interface Runtime {
   readonly pendingAction: boolean;
+  /**
+   * Set when the service's spec changed (links, user, upstream): the next pass checks the links
+   * out even if the deployed commit equals the tip, and then runs the action.
+   */
+  readonly forceCheckout?: boolean;
 }
 
 /** What a pass did and how it ended. */
@@ -71,7 +76,7 @@ export function checkoutOf(spec: ServiceSpec): CheckoutRef {
     branch: spec.branch,
     tokenFile: spec.tokenFile,
     dir: `${spec.mount.replace(/\/+$/, '')}/${spec.service}`,
-    links: spec.dirs.map((d) => d.link),
+    links: [...spec.dirs.map((d) => d.link), ...(spec.links ?? [])],
   };
 }
 
@@ -108,6 +113,7 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
   let changed: string[] = [];
   let mounted = 0;
   let pendingAction = runtime.pendingAction;
+  let forceCheckout = runtime.forceCheckout === true;
   const phases: Phases = {};
   const job: { action: string; result: string }[] = [];
   let t = deps.clock.now().getTime();
@@ -116,7 +122,7 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
     phases[phase] = (now - t) / 1000;
     t = now;
   };
-  const done = (state: PassState, info: string): Outcome => ({ state, info, commit, changed, mounted, actions, job: job[0], phases, runtime: { pendingAction } });
+  const done = (state: PassState, info: string): Outcome => ({ state, info, commit, changed, mounted, actions, job: job[0], phases, runtime: { pendingAction, ...(forceCheckout ? { forceCheckout } : {}) } });
   try {
     const owner = await resolveOwner(spec, deps.users);
     await step('DIFF', `preparing checkout ${co.dir}`, () => deps.git.prepare(co, owner));
@@ -125,9 +131,10 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
     const firstSetup = deployed === undefined;
     if (firstSetup) changed = [...co.links];
     else if (deployed !== tip) changed = await step('DIFF', `comparing ${short(deployed)}..${short(tip)}`, () => deps.git.changedPaths(co, deployed, tip, pass));
-    if (firstSetup || changed.length > 0) {
+    if (firstSetup || changed.length > 0 || forceCheckout) {
       await step('DIFF', `checking out ${short(tip)}`, () => deps.git.checkout(co, tip, owner, pass));
       if (!firstSetup) pendingAction = true;
+      forceCheckout = false;
     } else if (deployed !== tip) {
       await step('DIFF', `moving HEAD to ${short(tip)}`, () => deps.git.markDeployed(co, tip));
     }

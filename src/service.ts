@@ -18,13 +18,18 @@ export type StatusListener = (service: string, status: ServiceStatus, prev: Serv
 
 /** A service's mutable record. */
 export class ServiceRecord {
+  /** The service's spec; replaced by a live config change (under {@link exclusive}). */
+  spec: ServiceSpec;
+  /** Set once the service left the config: passes skip it. */
+  removed = false;
   status: ServiceStatus;
   runtime: Runtime = { pendingAction: false };
   private rows: HistoryEntry[] = [];
   private readonly lock = new KeyedLock();
 
   /** @param saved what the state file held for this service, if anything */
-  constructor(readonly spec: ServiceSpec, now: Date, private readonly onStatus: StatusListener, private readonly onChange: () => void, saved?: PersistedService) {
+  constructor(spec: ServiceSpec, now: Date, private readonly onStatus: StatusListener, private readonly onChange: () => void, saved?: PersistedService) {
+    this.spec = spec;
     this.status = saved ? restoreStatus(saved, now) : initialStatus(now);
     this.rows = saved ? saved.history.map(restoreHistory).filter((h): h is HistoryEntry => h !== undefined).slice(0, HISTORY_LIMIT) : [];
   }

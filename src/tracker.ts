@@ -65,10 +65,28 @@ export class Tracker {
    * @param saved per-service state from the state file
    * @param onChange called whenever something worth saving changed
    */
-  constructor(readonly source: SourceRef, services: readonly ServiceSpec[], private readonly deps: TrackerDeps, saved: Readonly<Record<string, PersistedService>> = {}, onChange: () => void = () => {}) {
-    const now = deps.clock.now();
-    for (const spec of services) this.records.set(spec.service, new ServiceRecord(spec, now, deps.events.status, onChange, saved[spec.service]));
+  constructor(readonly source: SourceRef, services: readonly ServiceSpec[], private readonly deps: TrackerDeps, saved: Readonly<Record<string, PersistedService>> = {}, private readonly onChange: () => void = () => {}) {
+    for (const spec of services) this.add(spec, saved[spec.service]);
     this.firstPass = new Promise((resolve) => (this.resolveFirstPass = resolve));
+  }
+
+  /** Start tracking `spec` (restoring `saved` state if given); a running loop picks it up at its next pass. */
+  add(spec: ServiceSpec, saved?: PersistedService, runtime?: ServiceRecord['runtime']): ServiceRecord {
+    const r = new ServiceRecord(spec, this.deps.clock.now(), this.deps.events.status, this.onChange, saved);
+    if (runtime) r.runtime = runtime;
+    this.records.set(spec.service, r);
+    return r;
+  }
+
+  /** Stop tracking `name` once anything running on it finished; returns its record (or undefined). */
+  async remove(name: string): Promise<ServiceRecord | undefined> {
+    const r = this.records.get(name);
+    if (!r) return undefined;
+    await r.exclusive(async () => {
+      r.removed = true;
+      this.records.delete(name);
+    });
+    return r;
   }
 
   /** Resolves once the first pass (fetch + every service) has finished, whatever its outcome. */
@@ -116,7 +134,7 @@ export class Tracker {
 
   /** One pass: fetch once, reconcile each target that is not frozen (frozen ones only get their mounts back at startup). */
   private async pass(targets: readonly string[], trigger: Trigger): Promise<void> {
-    const recs = targets.map((n) => this.records.get(n)).filter((r): r is ServiceRecord => r !== undefined);
+    const recs = targets.map((n) => this.records.get(n)).filter((r): r is ServiceRecord => r !== undefined && !r.removed);
     const live = recs.filter((r) => !r.status.frozen);
     const pass: Pass = { cache: {} };
     if (trigger === 'startup') {
@@ -129,8 +147,8 @@ export class Tracker {
       for (const r of live) await r.exclusive(async () => this.fetchFailed(r, tip));
       return;
     }
-    await Promise.all(live.map((r) => r.exclusive(() => (r.status.frozen ? Promise.resolve() : this.apply(r, tip, trigger, pass).then(() => undefined)))));
-    for (const r of recs) this.deps.events.upstream(r.name, tip, r.status.commit);
+    await Promise.all(live.map((r) => r.exclusive(() => (r.status.frozen || r.removed ? Promise.resolve() : this.apply(r, tip, trigger, pass).then(() => undefined)))));
+    for (const r of recs) if (!r.removed) this.deps.events.upstream(r.name, tip, r.status.commit);
   }
 
   /** Fetch once (one at a time per tracker); an Error value on failure. */

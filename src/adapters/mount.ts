@@ -49,6 +49,20 @@ export class BindMounter implements MountPort {
     return 'mounted';
   }
 
+  async remove(source: string, target: string): Promise<'unmounted' | 'absent' | 'foreign'> {
+    const tgt = await realpath(target).catch(() => undefined);
+    if (!tgt) return 'absent';
+    const entries = parseMountinfo(await readFile(this.mountinfoPath, 'utf8'));
+    const current = mountAt(entries, tgt);
+    if (!current) return 'absent';
+    const src = await realpath(source).catch(() => source);
+    const want = expectedBindRoot(entries, src);
+    const ours = want && current.device === want.device && (current.root === want.root || current.root === `${want.root}//deleted`);
+    if (!ours) return 'foreign';
+    await run('umount', [tgt]);
+    return 'unmounted';
+  }
+
   /** Create a missing target (directory, or empty file) and its parents, owned by `owner`. */
   private async createTarget(target: string, file: boolean, owner: Owner | undefined): Promise<void> {
     const exists = await stat(target).then(

@@ -58,6 +58,13 @@ export class FakeMounts implements MountPort {
     this.mounted.set(target, source);
     return 'mounted';
   }
+  async remove(source: string, target: string): Promise<'unmounted' | 'absent' | 'foreign'> {
+    const cur = this.mounted.get(target);
+    if (cur === undefined) return 'absent';
+    if (cur !== source) return 'foreign';
+    this.mounted.delete(target);
+    return 'unmounted';
+  }
 }
 
 /** systemd in memory: records calls; `result` is what the next jobs return. */
