@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 /**
- * gitopper daemon entry and composition root: argv → options → config → real adapters → agent;
- * signals → exit code (0 after SIGINT/SIGTERM, 2 after SIGHUP so systemd's Restart=on-failure
- * restarts it, 1 on a fatal error with a message on stderr). gitopper's contract (DESIGN.md §2).
+ * gitopper daemon entry and composition root: argv → options → (self-bootstrap) → config → real
+ * adapters → agent; config changes → live reconfigure; signals → exit code (0 after SIGINT/SIGTERM,
+ * 2 after SIGHUP so systemd's Restart=on-failure restarts it, 1 on a fatal error with a message on
+ * stderr). gitopper's contract (DESIGN.md §2).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import dbus from 'dbus-next';
 import { Agent } from '../src/agent.js';
-import { ConfigError, parseConfig, servicesForHost } from '../src/config.js';
+import { bootstrap, bootstrapConfigPath, BootstrapError, selfService, type BootstrapOptions } from '../src/bootstrap.js';
+import { ConfigError, type ServiceSpec } from '../src/config.js';
+import { ConfigReadError, loadServices } from '../src/config-file.js';
 import { FlagError, parseDaemonFlags, splitAddr, USAGE, type DaemonOptions } from '../src/flags.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
@@ -18,6 +21,7 @@ import { observer } from '../src/observer.js';
 import { metricsApp } from '../src/http/metrics-app.js';
 import { createApiApp } from '../src/http/app.js';
 import { systemClock } from '../src/adapters/clock.js';
+import { watchFile } from '../src/adapters/config-watch.js';
 import { IsoGit } from '../src/adapters/git.js';
 import { BindMounter } from '../src/adapters/mount.js';
 import { FileStateStore } from '../src/adapters/store.js';
@@ -38,23 +42,6 @@ function options(): DaemonOptions {
   }
 }
 
-function loadServices(opts: DaemonOptions, hosts: string[]) {
-  const file = path.resolve(opts.config);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    fatal(`cannot read config ${file}: ${(err as Error).message}`);
-  }
-  try {
-    const config = parseConfig(text, opts.config);
-    return servicesForHost(config, hosts);
-  } catch (err) {
-    if (err instanceof ConfigError) fatal(err.message);
-    throw err;
-  }
-}
-
 function listen(app: ReturnType<typeof metricsApp>, addr: string, what: string, log: Logger): Server {
   const { host, port } = splitAddr(addr);
   const server = host === '' ? app.listen(port) : app.listen(port, host);
@@ -63,44 +50,61 @@ function listen(app: ReturnType<typeof metricsApp>, addr: string, what: string, 
   return server;
 }
 
+function configProblem(err: unknown): string | undefined {
+  return err instanceof ConfigError || err instanceof ConfigReadError || err instanceof BootstrapError ? err.message : undefined;
+}
+
 async function main(): Promise<void> {
   const opts = options();
   if (opts.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  if (opts.upstream !== '') fatal('self-bootstrap (-U/-M) is not available in this version yet; use -c with a config file');
   if (opts.root && process.getuid?.() !== 0) fatal('must run as root (bind mounts and systemd need it); -o=false to try without');
   const log = createLogger(opts.debug);
-  const hosts = [...new Set([...opts.hosts, os.hostname()])];
-  const services = loadServices(opts, hosts);
+  const hostname = os.hostname();
+  const hosts = [...new Set([...opts.hosts, hostname])];
+  const boot: BootstrapOptions | undefined = opts.upstream === '' ? undefined : { upstream: opts.upstream, branch: opts.branch, mount: opts.mount, directory: opts.directory, machine: hostname };
+  if (boot && opts.mount === '') fatal('-U needs -M: the directory to check the config repository out into');
+  const configFile = boot ? bootstrapConfigPath(boot, opts.config || 'config.toml') : path.resolve(opts.config);
+  const extra: ServiceSpec[] = boot ? [selfService(boot)] : [];
+
+  const busAddress = process.env.DBUS_SESSION_BUS_ADDRESS;
+  if (opts.user && !busAddress) fatal("--user needs DBUS_SESSION_BUS_ADDRESS (the user manager's bus)");
+  const units = new SystemdManager(() => (opts.user ? dbus.sessionBus({ busAddress }) : dbus.systemBus()));
+  const notice = log.child({ component: 'git' });
+  const ports = { git: new IsoGit(opts.stateDir, (msg, data) => notice.warn(data, msg)), mounts: new BindMounter(), units, users: new GetentUsers(), clock: systemClock };
+
+  let services: ServiceSpec[];
+  try {
+    if (boot) {
+      mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+      await bootstrap(boot, opts.pull, ports);
+      log.info({ upstream: boot.upstream, branch: boot.branch, config: configFile }, 'bootstrapped');
+    }
+    services = await loadServices(configFile, hosts, extra);
+  } catch (err) {
+    fatal(configProblem(err) ?? (err instanceof Error ? (err.stack ?? err.message) : String(err)));
+  }
   if (services.length === 0) {
-    log.info({ hosts, config: opts.config }, 'no services for this host in the config: nothing to do');
+    log.info({ hosts, config: configFile }, 'no services for this host in the config: nothing to do');
     return;
   }
-  if (opts.restart) log.warn('-r/--restart is accepted but watching the config is not available yet: restart the daemon after editing it');
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
 
   const metrics = new Metrics();
-  const notice = log.child({ component: 'git' });
-  const busAddress = process.env.DBUS_SESSION_BUS_ADDRESS;
-  if (opts.user && !busAddress) fatal('--user needs DBUS_SESSION_BUS_ADDRESS (the user manager\'s bus)');
   const store = new FileStateStore(path.join(opts.stateDir, 'state.json'), (msg, data) => log.warn(data, msg));
   const saved = await store.load().catch((err: Error) => fatal(`cannot read state file: ${err.message}`));
-  const units = new SystemdManager(() => (opts.user ? dbus.sessionBus({ busAddress }) : dbus.systemBus()));
   const agent = new Agent(services, {
-    git: new IsoGit(opts.stateDir, (msg, data) => notice.warn(data, msg)),
-    mounts: new BindMounter(),
-    units,
-    users: new GetentUsers(),
-    clock: systemClock,
+    ...ports,
     random: Math.random,
     intervalSeconds: opts.durationSeconds,
     events: observer(log, metrics),
-    hostname: os.hostname(),
+    hostname,
     store,
     saved,
     onSaveError: (err) => log.error({ err: (err as Error).message }, 'cannot save the state file'),
+    onUnmount: (service, target, result) => log.info({ service, target, result: result instanceof Error ? result.message : result }, 'mount removed (no longer configured)'),
   });
   const http = log.child({ component: 'http' });
   const servers = [
@@ -111,8 +115,27 @@ async function main(): Promise<void> {
   agent.start();
   void agent.ready().then(() => log.info({ services: agent.services().map((v) => ({ service: v.service, state: v.state, commit: v.commit.slice(0, 8) })) }, 'ready'));
 
+  // live config: -r, and always with self-bootstrap (the config lives in a checkout the agent updates)
+  const cfgLog = log.child({ component: 'config' });
+  let reloading = Promise.resolve();
+  const reload = () => {
+    reloading = reloading.then(async () => {
+      try {
+        const next = await loadServices(configFile, hosts, extra);
+        const result = await agent.reconfigure(next);
+        cfgLog.info({ config: configFile, ...result }, 'config applied');
+      } catch (err) {
+        const problem = configProblem(err);
+        if (problem) cfgLog.error({ config: configFile, err: problem }, 'config refused: keeping the running one');
+        else cfgLog.error({ config: configFile, err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'config change failed');
+      }
+    });
+  };
+  const watch = opts.restart || boot ? watchFile(configFile, reload, (err) => cfgLog.warn({ err: String(err) }, 'config watch error')) : undefined;
+
   const stop = async (signal: NodeJS.Signals, code: number): Promise<void> => {
     log.info({ signal }, 'stopping');
+    await watch?.close();
     await agent.stop();
     units.close();
     for (const server of servers) server.close();

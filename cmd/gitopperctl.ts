@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
- * gitopperctl: argv → client → table or JSON → exit code (DESIGN.md §3). Exit 0 when the request
- * succeeded, 1 on a server or connection error (message on stderr), 2 on a usage error (usage on
- * stderr). `--help` prints the usage on stdout and exits 0.
+ * gitopperctl: argv → client(s) → table or JSON → exit code (DESIGN.md §3). Exit 0 when every
+ * host's request succeeded, 1 when one or more hosts gave a server or connection error (the
+ * answering hosts' table on stdout, one message per failing host on stderr), 2 on a usage error
+ * (usage on stderr, nothing sent). `--help` prints the usage on stdout and exits 0.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Client, ClientError } from '../src/client.js';
-import { execute, parseCommand, USAGE, UsageError } from '../src/ctl.js';
+import { Client } from '../src/client.js';
+import { describeError, execute, parseCommand, USAGE, UsageError } from '../src/ctl.js';
 
 /** Where {@link run} writes, and what it talks through (tests inject `fetch` and `now`). */
 export interface CtlIO {
@@ -20,7 +21,7 @@ export interface CtlIO {
 
 /**
  * Runs one gitopperctl command line (`args` = argv without node and the script) and returns the
- * exit code: 0 ok, 1 server/connection error, 2 usage error. Never throws for those.
+ * exit code: 0 ok, 1 server/connection error on any host, 2 usage error. Never throws for those.
  */
 export async function run(args: string[], io: CtlIO): Promise<number> {
   let cmd;
@@ -35,16 +36,12 @@ export async function run(args: string[], io: CtlIO): Promise<number> {
     io.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const client = new Client(cmd.base, io.fetch === undefined ? {} : { fetch: io.fetch });
-  try {
-    io.stdout.write(await execute(cmd, client, io.now?.() ?? new Date()));
-    return 0;
-  } catch (err) {
-    if (!(err instanceof ClientError)) throw err;
-    const where = err.status === 0 ? '' : ` (HTTP ${err.status} ${err.code})`;
-    io.stderr.write(`gitopperctl: ${err.message}${where}\n`);
-    return 1;
-  }
+  const opts = io.fetch === undefined ? {} : { fetch: io.fetch };
+  const { stdout, failures } = await execute(cmd, (base) => new Client(base, opts), io.now?.() ?? new Date());
+  io.stdout.write(stdout);
+  const several = cmd.targets.length > 1;
+  for (const { host, error } of failures) io.stderr.write(`gitopperctl: ${several ? `${host}: ` : ''}${describeError(error)}\n`);
+  return failures.length === 0 ? 0 : 1;
 }
 
 function isMain(): boolean {

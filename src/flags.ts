@@ -46,7 +46,7 @@ tells systemd over D-Bus when they change. See docs/daemon.md.
   -s, --api ADDR         REST API address (default :2222)
   -d, --debug            debug logging
   -o, --root BOOL        require running as root (default true)
-  -r, --restart          exit 2 (systemd restarts us) when the config file changes
+  -r, --restart          watch the config file and apply changes live (invalid ones are refused)
   -U, --upstream URL     self-bootstrap: repository holding the config
   -D, --directory DIR    self-bootstrap: directory in that repository (default gitopper)
   -B, --branch NAME      self-bootstrap: branch (default main)

@@ -75,6 +75,10 @@ interface Known {
   commit: string;
   /** Upstream tip at the last successful fetch, if any. */
   tip: string | undefined;
+  /** Job results with a `gitopper_service_reloads_total` series. */
+  results: Set<string>;
+  /** addService() initialised its series. */
+  added: boolean;
 }
 
 /** Unix seconds (whole) of `d`, gitopper's resolution. */
@@ -119,28 +123,38 @@ export class Metrics {
    * Make a service known before its first pass, so every scrape shows it: state and change time
    * from its status (restored from the state file or initial), its info series when a commit is
    * deployed, upstream_ahead 0, drift 0, reloads_total{result="done"|"failed"} 0. Call once per
-   * service at startup (`for (const s of agent.services()) metrics.addService(s);`), and again
-   * when live config adds one; calling it again for a known service updates it.
+   * service at startup (`for (const s of agent.services()) metrics.addService(s);`), and when live
+   * config adds one. Calling it again for a known service updates its status and branch and keeps
+   * its counters, drift and upstream_ahead.
    */
   addService(s: ServiceView): void {
-    const k = this.known.get(s.service);
-    if (k) k.branch = s.branch;
-    else this.known.set(s.service, { branch: s.branch, commit: '', tip: undefined });
+    const old = this.known.get(s.service);
+    if (old && old.branch !== s.branch) {
+      this.infoOff(s.service, old);
+      old.branch = s.branch;
+      this.infoOn(s.service, old);
+    }
+    const k = this.entry(s.service, s.branch);
     this.setStatus(s.service, s);
+    if (k.added) return;
+    k.added = true;
     this.ahead.set({ service: s.service }, 0);
     this.drift.set({ service: s.service }, 0);
-    for (const result of INITIAL_RESULTS) this.reloads.inc({ service: s.service, result }, 0);
+    for (const result of INITIAL_RESULTS) {
+      this.reloads.inc({ service: s.service, result }, 0);
+      k.results.add(result);
+    }
   }
 
   /** Drop every per-service series of `service` (live config removed it). Unknown names are ignored. */
   removeService(service: string): void {
     const k = this.known.get(service);
-    if (k && k.commit !== '') this.info.remove({ service, hash: k.commit.slice(0, 8), commit: k.commit, branch: k.branch });
-    this.known.delete(service);
+    if (!k) return;
+    this.infoOff(service, k);
+    for (const result of k.results) this.reloads.remove({ service, result });
     for (const g of [this.state, this.changeTime, this.ahead, this.drift]) g.remove({ service });
     this.passSeconds.remove({ service });
-    // the reloads counter has one series per result seen: drop them all
-    for (const v of this.reloads.get().values) if (v.labels.service === service) this.reloads.remove(v.labels as { service: string; result: string });
+    this.known.delete(service);
   }
 
   /**
@@ -153,11 +167,16 @@ export class Metrics {
     this.state.set({ service }, stateValue(status.state));
     this.changeTime.set({ service }, unixSeconds(status.since));
     if (status.commit !== k.commit) {
-      if (k.commit !== '') this.info.remove({ service, hash: k.commit.slice(0, 8), commit: k.commit, branch: k.branch });
+      this.infoOff(service, k);
       k.commit = status.commit;
-      if (k.commit !== '') this.info.set({ service, hash: k.commit.slice(0, 8), commit: k.commit, branch: k.branch }, 1);
-      // a new commit that is the last known tip is not behind (unfreeze deploys the tip between fetch events)
-      if (k.tip !== undefined && k.commit === k.tip) this.ahead.set({ service }, 0);
+      this.infoOn(service, k);
+      // between fetch events: unfreeze deploys the last tip (not behind); a rollback deploys an
+      // older commit and freezes (behind). A normal pass moving to a newer tip changes nothing here:
+      // the upstream() that follows it sets the value, so scrapes see no spurious 1 during a rollout.
+      if (k.tip !== undefined && k.commit !== '') {
+        if (k.commit === k.tip) this.ahead.set({ service }, 0);
+        else if (status.state === 'FREEZE' || status.state === 'ROLLBACK') this.ahead.set({ service }, 1);
+      }
     }
   }
 
@@ -179,7 +198,7 @@ export class Metrics {
 
   /** Count one systemd job the agent waited for, by its result (`done`, `failed`, `timeout`, …). */
   reload(service: string, result: string): void {
-    this.entry(service);
+    this.entry(service).results.add(result);
     this.reloads.inc({ service, result });
   }
 
@@ -214,13 +233,28 @@ export class Metrics {
     this.passSeconds.observe({ service }, seconds);
   }
 
-  /** The service's record, added (branch unknown = "") when a status arrives before addService. */
-  private entry(service: string): Known {
+  /** The service's record, added when new (`branch` "" when a status arrives before addService). */
+  private entry(service: string, branch = ''): Known {
     let k = this.known.get(service);
     if (!k) {
-      k = { branch: '', commit: '', tip: undefined };
+      k = { branch, commit: '', tip: undefined, results: new Set(), added: false };
       this.known.set(service, k);
     }
     return k;
   }
+
+  /** Set the service's one info series (none while nothing is deployed). */
+  private infoOn(service: string, k: Known): void {
+    if (k.commit !== '') this.info.set(infoLabels(service, k), 1);
+  }
+
+  /** Remove the service's info series, if it has one. */
+  private infoOff(service: string, k: Known): void {
+    if (k.commit !== '') this.info.remove(infoLabels(service, k));
+  }
+}
+
+/** Labels of `gitopper_service_info` for a deployed commit. */
+function infoLabels(service: string, k: Known): { service: string; hash: string; commit: string; branch: string } {
+  return { service, hash: k.commit.slice(0, 8), commit: k.commit, branch: k.branch };
 }

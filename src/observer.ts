@@ -1,5 +1,12 @@
 /**
  * TrackerEvents that log (pino) and count (metrics): the one place pass outcomes are logged.
+ *
+ * Events → series (docs/metrics.md):
+ *   fetched    → git_ops/git_errors, sync_duration_seconds{phase="fetch"}
+ *   reconciled → service_pass_duration_seconds, sync_duration_seconds{phase=checkout|mount|unit},
+ *                service_reloads_total{result} (one per systemd job waited for)
+ *   status     → service_state, service_change_time_seconds, service_info
+ *   upstream   → service_upstream_ahead
  */
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -15,16 +22,24 @@ export function observer(log: Logger, metrics: Metrics): TrackerEvents {
   return {
     fetched(source: SourceRef, seconds: number, tip: string | undefined, error: unknown): void {
       metrics.gitOp(error !== undefined);
+      metrics.phase('fetch', seconds);
       if (error !== undefined) git.warn({ upstream: source.upstream, branch: source.branch, seconds, err: message(error) }, 'fetch failed');
       else git.debug({ upstream: source.upstream, branch: source.branch, seconds, tip }, 'fetched');
     },
     reconciled(service: string, outcome: Outcome, trigger: Trigger, seconds: number): void {
       metrics.pass(service, seconds);
-      const data = { service, trigger, seconds, state: outcome.state, commit: outcome.commit, changed: outcome.changed, mounted: outcome.mounted, actions: outcome.actions };
+      for (const phase of ['checkout', 'mount', 'unit'] as const) {
+        const s = outcome.phases[phase];
+        if (s !== undefined) metrics.phase(phase, s);
+      }
+      if (outcome.job) metrics.reload(service, outcome.job.result);
+      const data = { service, trigger, seconds, state: outcome.state, commit: outcome.commit, changed: outcome.changed, mounted: outcome.mounted, actions: outcome.actions, ...(outcome.job ? { job: outcome.job } : {}) };
       if (outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0) svc.info(data, 'pass applied');
       else svc.debug(data, 'pass done');
     },
-    upstream(): void {},
+    upstream(service: string, tip: string, deployed: string): void {
+      metrics.upstream(service, tip, deployed);
+    },
     status(service: string, status: ServiceStatus, prev: ServiceStatus): void {
       metrics.setStatus(service, status);
       const data = { service, state: status.state, info: status.info, commit: status.commit, from: prev.state };

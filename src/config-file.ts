@@ -1,0 +1,28 @@
+/**
+ * Reads the config file and picks this host's services: the daemon's one way to (re)load config.
+ * Errors: ConfigError (names file, entry, key, fix) or ConfigReadError (the file cannot be read).
+ */
+import { readFile } from 'node:fs/promises';
+import { parseConfig, servicesForHost, type ServiceSpec } from './config.js';
+
+/** The config file could not be read. */
+export class ConfigReadError extends Error {
+  readonly code = 'CONFIG_READ';
+}
+
+/**
+ * Parse `file` and return the services for `hosts`, with `extra` (the self-bootstrap service)
+ * appended. Throws ConfigError or ConfigReadError; has no side effects.
+ */
+export async function loadServices(file: string, hosts: readonly string[], extra: readonly ServiceSpec[] = []): Promise<ServiceSpec[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigReadError(`cannot read config ${file}: ${(err as Error).message}`);
+  }
+  const services = servicesForHost(parseConfig(text, file), hosts);
+  const clash = extra.find((e) => services.some((s) => s.service === e.service));
+  if (clash) throw new ConfigReadError(`${file}: a service named "${clash.service}" clashes with the self-bootstrap service of the same name: rename it`);
+  return [...services, ...extra];
+}
