@@ -90,6 +90,7 @@ test('self-bootstrap: -U -D -M checks out the config directory, manages it as "g
 [[services]]
 machine = "bootstrap-test"
 service = "crap"
+upstream = "${w.server.url('gitopper-config.git')}"
 action = ""
 dirs = [ { local = "${w.dir}/boot-targets/crap", link = "crapdir" } ]
 `;
@@ -98,6 +99,8 @@ dirs = [ { local = "${w.dir}/boot-targets/crap", link = "crapdir" } ]
     await w.work.push();
     const applied = await d.waitLog((l) => l.msg === 'config applied', 'config applied', 30_000);
     assert.deepEqual(applied.added, ['crap']);
+    const crapState = await d.waitLog((l) => l.msg === 'state' && l.service === 'crap' && l.info !== 'starting', 'crap\'s first state', 30_000);
+    assert.equal(crapState.state, 'OK', String(crapState.info));
     await waitFor(() => existsSync(path.join(w.dir, 'boot-targets', 'crap', 'crap.md')), 'the new service mounted');
 
     // an invalid config in the repo is refused and reported; the running one stays
@@ -107,7 +110,7 @@ dirs = [ { local = "${w.dir}/boot-targets/crap", link = "crapdir" } ]
     await w.work.push();
     const refused = await d.waitLog((l) => l.msg === 'config refused: keeping the running one', 'refusal', 30_000, n);
     assert.match(String(refused.err), /config\.toml.*action/s);
-    assert.deepEqual((await list()).map((r) => r[0]), ['crap', 'gitopper']);
+    assert.deepEqual((await list()).map((r) => r[0]).sort(), ['crap', 'gitopper']);
   } finally {
     await d.stop();
   }
