@@ -22,6 +22,7 @@ import { metricsApp } from '../src/http/metrics-app.js';
 import { createApiApp } from '../src/http/app.js';
 import { systemClock } from '../src/adapters/clock.js';
 import { watchFile } from '../src/adapters/config-watch.js';
+import { CheckoutWatcher } from '../src/adapters/checkout-watch.js';
 import { IsoGit } from '../src/adapters/git.js';
 import { BindMounter } from '../src/adapters/mount.js';
 import { FileStateStore } from '../src/adapters/store.js';
@@ -112,8 +113,18 @@ async function main(): Promise<void> {
     listen(createApiApp(agent, { log: (e) => http.error({ err: e.err, method: e.method, path: e.path }, e.msg) }), opts.api, 'api', log),
   ];
   log.info({ hosts, services: services.map((s) => s.service), sources: agent.sources, duration: opts.durationSeconds }, 'starting');
+  const drift = new CheckoutWatcher(
+    (service) => {
+      try {
+        agent.checkDrift(service);
+      } catch {
+        /* the service left the config meanwhile */
+      }
+    },
+    (err) => log.warn({ component: 'drift', err: String(err) }, 'checkout watch error'),
+  );
   agent.start();
-  void agent.ready().then(() => log.info({ services: agent.services().map((v) => ({ service: v.service, state: v.state, commit: v.commit.slice(0, 8) })) }, 'ready'));
+  void agent.ready().then(() => drift.set(agent.watchedPaths())).then(() => log.info({ services: agent.services().map((v) => ({ service: v.service, state: v.state, commit: v.commit.slice(0, 8) })) }, 'ready'));
 
   // live config: -r, and always with self-bootstrap (the config lives in a checkout the agent updates)
   const cfgLog = log.child({ component: 'config' });
@@ -123,6 +134,7 @@ async function main(): Promise<void> {
       try {
         const next = await loadServices(configFile, hosts, extra);
         const result = await agent.reconfigure(next);
+        await drift.set(agent.watchedPaths());
         cfgLog.info({ config: configFile, ...result }, 'config applied');
       } catch (err) {
         const problem = configProblem(err);
@@ -136,6 +148,7 @@ async function main(): Promise<void> {
   const stop = async (signal: NodeJS.Signals, code: number): Promise<void> => {
     log.info({ signal }, 'stopping');
     await watch?.close();
+    await drift.close();
     await agent.stop();
     units.close();
     for (const server of servers) server.close();

@@ -197,6 +197,7 @@ export class Agent implements Control {
       upstream: record.spec.upstream,
       branch: record.spec.branch,
       ...(s.frozen ? { by: s.frozen.by } : {}),
+      drift: record.drift,
     };
   }
 
@@ -224,6 +225,20 @@ export class Agent implements Control {
       return;
     }
     this.find(name).tracker.pull(name);
+  }
+
+  /** Check `name` for local edits now (its checkout changed on disk). Never blocks. Throws UnknownServiceError. */
+  checkDrift(name: string): void {
+    const { tracker, record } = this.find(name);
+    tracker.checkDrift(record);
+  }
+
+  /** Every service's checkout paths that a drift watcher should watch (`<mount>/<service>/<link>`). */
+  watchedPaths(): { service: string; paths: string[] }[] {
+    return [...this.byService.entries()].map(([service, { record }]) => {
+      const co = checkoutOf(record.spec);
+      return { service, paths: co.links.map((l) => `${co.dir}/${l}`) };
+    });
   }
 
   history(name: string): HistoryEntry[] {

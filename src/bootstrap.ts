@@ -39,6 +39,7 @@ export function selfService(o: BootstrapOptions): ServiceSpec {
     dirs: [],
     tokenFile: undefined,
     links: [o.directory.replace(/^\/+|\/+$/g, '')],
+    drift: 'revert',
   };
 }
 

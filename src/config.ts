@@ -59,7 +59,17 @@ export interface ServiceSpec {
    * self-bootstrap service `gitopper` uses it for its `-D` directory).
    */
   readonly links?: readonly string[];
+  /**
+   * What to do with local edits to deployed files (ours): `report` (default: show them, and refuse
+   * an upstream change that would overwrite them) or `revert` (restore the deployed files, run the action).
+   */
+  readonly drift: DriftMode;
 }
+
+/** Values of a service's `drift` key. */
+export const DRIFT_MODES = ['report', 'revert'] as const;
+/** One of {@link DRIFT_MODES}. */
+export type DriftMode = (typeof DRIFT_MODES)[number];
 
 /** `[global]` after defaults. */
 export interface GlobalSpec {
@@ -121,7 +131,7 @@ class At {
 
 const TOP_KEYS = ['global', 'services'] as const;
 const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file'] as const;
-const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file'] as const;
+const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'drift'] as const;
 const DIR_KEYS = ['local', 'link', 'file'] as const;
 const KEY_KEYS = ['path', 'ro'] as const;
 /** gitopper's default branch. */
@@ -233,6 +243,10 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
   if (!(ACTIONS as readonly string[]).includes(action)) {
     at.fail('action', `"${action}" is not a systemd action this agent can run`, `use one of ${ACTIONS.map((a) => JSON.stringify(a)).join(', ')} ("" = change files only)`);
   }
+  const drift = optString(s, 'drift', at) ?? 'report';
+  if (!(DRIFT_MODES as readonly string[]).includes(drift)) {
+    at.fail('drift', `"${drift}" is not a drift mode`, 'use drift = "report" (show local edits, the default) or drift = "revert" (restore the deployed files)');
+  }
   const dirs = (optTables(s, 'dirs', at, 'dirs = [{ local = "/etc/prometheus", link = "prometheus/etc" }]') ?? []).map((rawDir, j): DirSpec => {
     const dAt = new At(file, dirEntry(i, j, service));
     const d = fields(rawDir, DIR_KEYS, dAt);
@@ -250,6 +264,7 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
     mount: orInherit(optString(s, 'mount', at), global.mount),
     dirs,
     tokenFile: orInherit(optString(s, 'token_file', at), global.tokenFile ?? '') || undefined,
+    drift: drift as DriftMode,
   };
 }
 

@@ -5,7 +5,7 @@
 import type { State } from './state.js';
 
 /** Why a pass or a deployment happened. */
-export type Trigger = 'startup' | 'poll' | 'pull' | 'rollback' | 'unfreeze';
+export type Trigger = 'startup' | 'poll' | 'pull' | 'rollback' | 'unfreeze' | 'drift';
 
 /** One deployment attempt in a service's history (bounded: the last 100 are kept). */
 export interface HistoryEntry {
@@ -37,6 +37,8 @@ export interface ServiceInfo {
   readonly branch: string;
   /** Who froze or rolled back, when frozen. */
   readonly by?: string;
+  /** Paths under the service's links whose files differ from the deployed commit (local edits); absent = none known. */
+  readonly drift?: readonly string[];
 }
 
 /** Who is asking, for the record (history, logs). */

@@ -86,11 +86,16 @@ function unixSeconds(d: Date): number {
   return Math.floor(d.getTime() / 1000);
 }
 
-/** Typed handles on the agent's metrics. Methods never throw for unknown services: they add them. */
+/**
+ * Typed handles on the agent's metrics. Event methods never throw: an unknown service is added (label
+ * `branch` "" until {@link Metrics.addService}), a removed one is ignored until added again.
+ */
 export class Metrics {
   /** The registry to serve on `/metrics`. */
   readonly registry = new Registry();
   private readonly known = new Map<string, Known>();
+  /** Services removed by removeService: late events for them must not bring their series back. */
+  private readonly removed = new Set<string>();
   // gitopper's series (names, labels and values fixed by DESIGN.md §2)
   private readonly state = new Gauge({ name: 'gitopper_service_state', help: 'Current state of the service: OK 0, FREEZE 1, ROLLBACK 2, BROKEN 3, DIFF 4.', labelNames: ['service'], registers: [this.registry] });
   private readonly changeTime = new Gauge({ name: 'gitopper_service_change_time_seconds', help: 'Unix time of the last state transition of the service.', labelNames: ['service'], registers: [this.registry] });
@@ -122,19 +127,19 @@ export class Metrics {
   /**
    * Make a service known before its first pass, so every scrape shows it: state and change time
    * from its status (restored from the state file or initial), its info series when a commit is
-   * deployed, upstream_ahead 0, drift 0, reloads_total{result="done"|"failed"} 0. Call once per
-   * service at startup (`for (const s of agent.services()) metrics.addService(s);`), and when live
-   * config adds one. Calling it again for a known service updates its status and branch and keeps
-   * its counters, drift and upstream_ahead.
+   * deployed, upstream_ahead 0, drift 0, reloads_total{result="done"|"failed"} 0. cmd calls it for
+   * every service through {@link syncServices}. Calling it again for a known service updates its
+   * status and branch and keeps its counters, drift and upstream_ahead.
    */
   addService(s: ServiceView): void {
+    this.removed.delete(s.service);
     const old = this.known.get(s.service);
     if (old && old.branch !== s.branch) {
       this.infoOff(s.service, old);
       old.branch = s.branch;
       this.infoOn(s.service, old);
     }
-    const k = this.entry(s.service, s.branch);
+    const k = this.entry(s.service, s.branch)!;
     this.setStatus(s.service, s);
     if (k.added) return;
     k.added = true;
@@ -146,10 +151,25 @@ export class Metrics {
     }
   }
 
-  /** Drop every per-service series of `service` (live config removed it). Unknown names are ignored. */
+  /**
+   * Make the known services exactly `services`: {@link addService} each (new ones get their series,
+   * known ones their status and branch), {@link removeService} every other known one. The one call
+   * cmd needs at startup and after each live-config change: `metrics.syncServices(agent.services())`.
+   */
+  syncServices(services: readonly ServiceView[]): void {
+    const keep = new Set(services.map((s) => s.service));
+    for (const name of [...this.known.keys()]) if (!keep.has(name)) this.removeService(name);
+    for (const s of services) this.addService(s);
+  }
+
+  /**
+   * Drop every per-service series of `service` (live config removed it); events still in flight for
+   * it are ignored until it is added again. Unknown names are ignored.
+   */
   removeService(service: string): void {
     const k = this.known.get(service);
     if (!k) return;
+    this.removed.add(service);
     this.infoOff(service, k);
     for (const result of k.results) this.reloads.remove({ service, result });
     for (const g of [this.state, this.changeTime, this.ahead, this.drift]) g.remove({ service });
@@ -164,6 +184,7 @@ export class Metrics {
    */
   setStatus(service: string, status: StatusView): void {
     const k = this.entry(service);
+    if (!k) return;
     this.state.set({ service }, stateValue(status.state));
     this.changeTime.set({ service }, unixSeconds(status.since));
     if (status.commit !== k.commit) {
@@ -186,19 +207,23 @@ export class Metrics {
    * that fell behind, a failing checkout), else 0.
    */
   upstream(service: string, tip: string, deployed: string): void {
-    this.entry(service).tip = tip;
+    const k = this.entry(service);
+    if (!k) return;
+    k.tip = tip;
     this.ahead.set({ service }, tip !== deployed ? 1 : 0);
   }
 
   /** Set the number of deployed files of `service` that differ from its deployed commit (the drift detector's count). */
   setDrift(service: string, files: number): void {
-    this.entry(service);
+    if (!this.entry(service)) return;
     this.drift.set({ service }, files);
   }
 
   /** Count one systemd job the agent waited for, by its result (`done`, `failed`, `timeout`, …). */
   reload(service: string, result: string): void {
-    this.entry(service).results.add(result);
+    const k = this.entry(service);
+    if (!k) return;
+    k.results.add(result);
     this.reloads.inc({ service, result });
   }
 
@@ -230,11 +255,16 @@ export class Metrics {
 
   /** Observe a reconcile pass's wall time in seconds. */
   pass(service: string, seconds: number): void {
+    if (!this.entry(service)) return;
     this.passSeconds.observe({ service }, seconds);
   }
 
-  /** The service's record, added when new (`branch` "" when a status arrives before addService). */
-  private entry(service: string, branch = ''): Known {
+  /**
+   * The service's record, added when new (`branch` "" when an event arrives before addService);
+   * undefined for a removed service (its late events are dropped).
+   */
+  private entry(service: string, branch = ''): Known | undefined {
+    if (this.removed.has(service)) return undefined;
     let k = this.known.get(service);
     if (!k) {
       k = { branch, commit: '', tip: undefined, results: new Set(), added: false };

@@ -4,7 +4,8 @@
  * Events → series (docs/metrics.md):
  *   fetched    → git_ops/git_errors, sync_duration_seconds{phase="fetch"}
  *   reconciled → service_pass_duration_seconds, sync_duration_seconds{phase=checkout|mount|unit},
- *                service_reloads_total{result} (one per systemd job waited for)
+ *                service_reloads_total{result} (one per systemd job waited for),
+ *                service_drift (from Outcome.drift, the files that differ after the pass)
  *   status     → service_state, service_change_time_seconds, service_info
  *   upstream   → service_upstream_ahead
  */
@@ -33,8 +34,11 @@ export function observer(log: Logger, metrics: Metrics): TrackerEvents {
         if (s !== undefined) metrics.phase(phase, s);
       }
       if (outcome.job) metrics.reload(service, outcome.job.result);
-      const data = { service, trigger, seconds, state: outcome.state, commit: outcome.commit, changed: outcome.changed, mounted: outcome.mounted, actions: outcome.actions, ...(outcome.job ? { job: outcome.job } : {}) };
-      if (outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0) svc.info(data, 'pass applied');
+      // drift: a non-empty list is always a finding; an empty one only counts from a pass that got
+      // through (a pass that failed before looking reports none)
+      if (outcome.drift.length > 0 || outcome.state === 'OK') metrics.setDrift(service, outcome.drift.length);
+      const data = { service, trigger, seconds, state: outcome.state, commit: outcome.commit, changed: outcome.changed, mounted: outcome.mounted, actions: outcome.actions, drift: outcome.drift, reverted: outcome.reverted, ...(outcome.job ? { job: outcome.job } : {}) };
+      if (outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0 || outcome.reverted.length > 0) svc.info(data, 'pass applied');
       else svc.debug(data, 'pass done');
     },
     upstream(service: string, tip: string, deployed: string): void {

@@ -65,6 +65,13 @@ export interface GitPort {
    * its ancestors; undefined when no such commit exists or the prefix is ambiguous.
    */
   findInHistory(source: SourceRef, tip: string, prefix: string, pass: Pass): Promise<string | undefined>;
+  /**
+   * Drift: repository paths under the links whose files in the checkout differ from the deployed
+   * commit (modified, deleted, or added and not ignored), sorted. Empty before the first checkout.
+   */
+  drift(checkout: CheckoutRef, pass: Pass): Promise<string[]>;
+  /** Put the deployed commit's version of `paths` back (a path the commit lacks is removed). */
+  restore(checkout: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void>;
 }
 
 /** Result of {@link MountPort.ensure}: a mount was made now, or the right one was already there. */

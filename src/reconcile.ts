@@ -53,6 +53,10 @@ export interface Outcome {
   readonly mounted: number;
   /** The systemd actions run in this pass, in order (`daemon-reload`, `enable`, `start`, `reload`, …). */
   readonly actions: readonly string[];
+  /** Paths under the links that differ from the deployed commit after the pass (drift, `report` mode). */
+  readonly drift: readonly string[];
+  /** Paths whose local edits this pass reverted (`drift = "revert"`). */
+  readonly reverted: readonly string[];
   /** The systemd job this pass waited for, with its result (`done`, `failed`, …), if any. */
   readonly job: { readonly action: string; readonly result: string } | undefined;
   readonly phases: Phases;
@@ -122,7 +126,9 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
     phases[phase] = (now - t) / 1000;
     t = now;
   };
-  const done = (state: PassState, info: string): Outcome => ({ state, info, commit, changed, mounted, actions, job: job[0], phases, runtime: { pendingAction, ...(forceCheckout ? { forceCheckout } : {}) } });
+  let drift: string[] = [];
+  let reverted: string[] = [];
+  const done = (state: PassState, info: string): Outcome => ({ state, info, commit, changed, mounted, actions, drift, reverted, job: job[0], phases, runtime: { pendingAction, ...(forceCheckout ? { forceCheckout } : {}) } });
   try {
     const owner = await resolveOwner(spec, deps.users);
     await step('DIFF', `preparing checkout ${co.dir}`, () => deps.git.prepare(co, owner));
@@ -131,6 +137,20 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
     const firstSetup = deployed === undefined;
     if (firstSetup) changed = [...co.links];
     else if (deployed !== tip) changed = await step('DIFF', `comparing ${short(deployed)}..${short(tip)}`, () => deps.git.changedPaths(co, deployed, tip, pass));
+    if (!firstSetup) {
+      drift = await step('DIFF', 'looking for local edits', () => deps.git.drift(co, pass));
+      if (drift.length > 0 && spec.drift === 'revert') {
+        const edits = drift;
+        await step('DIFF', `reverting local edits to ${list(edits)}`, () => deps.git.restore(co, edits, owner, pass));
+        reverted = edits;
+        drift = [];
+        pendingAction = true;
+      }
+      const clash = drift.filter((p) => changed.includes(p));
+      if (clash.length > 0) {
+        throw new StepError('DIFF', `local edits to ${list(clash)} would be overwritten by ${short(tip)}: restore those files or commit the edits upstream (or set drift = "revert")`);
+      }
+    }
     if (firstSetup || changed.length > 0 || forceCheckout) {
       await step('DIFF', `checking out ${short(tip)}`, () => deps.git.checkout(co, tip, owner, pass));
       if (!firstSetup) pendingAction = true;
@@ -154,7 +174,7 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
       }
     }
     pendingAction = false;
-    return done('OK', '');
+    return done('OK', drift.length > 0 ? `drift: ${drift.length} file(s) differ from ${short(commit)}: ${list(drift)}` : '');
   } catch (err) {
     const e = err instanceof StepError ? err : new StepError('BROKEN', reason(err));
     return done(e.state, e.message);
@@ -193,6 +213,11 @@ async function tellSystemd(spec: ServiceSpec, mountsMade: boolean, filesChanged:
   if (outcome.result !== 'done') {
     throw new StepError('BROKEN', `systemd ${verb} ${unit}: job ${outcome.result} (ActiveState=${outcome.activeState}, Result=${outcome.unitResult})`);
   }
+}
+
+/** At most five paths, then a count of the rest. */
+function list(paths: readonly string[]): string {
+  return paths.length <= 5 ? paths.join(', ') : `${paths.slice(0, 5).join(', ')} and ${paths.length - 5} more`;
 }
 
 function short(commit: string): string {

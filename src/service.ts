@@ -23,6 +23,8 @@ export class ServiceRecord {
   /** Set once the service left the config: passes skip it. */
   removed = false;
   status: ServiceStatus;
+  /** Local edits found by the last pass (paths under the links). */
+  drift: readonly string[] = [];
   runtime: Runtime = { pendingAction: false };
   private rows: HistoryEntry[] = [];
   private readonly lock = new KeyedLock();
@@ -80,7 +82,7 @@ export class ServiceRecord {
 
 /** Whether a pass of this trigger kind is worth a history row even when it changed nothing. */
 export function alwaysRecorded(trigger: Trigger): boolean {
-  return trigger !== 'poll';
+  return trigger !== 'poll' && trigger !== 'drift';
 }
 
 function restoreStatus(saved: PersistedService, now: Date): ServiceStatus {

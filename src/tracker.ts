@@ -176,6 +176,7 @@ export class Tracker {
     const started = this.deps.clock.now().getTime();
     const outcome = await reconcile(r.spec, target, r.runtime, this.deps, pass);
     r.runtime = outcome.runtime;
+    r.drift = outcome.drift;
     const seconds = this.since(started);
     this.deps.events.reconciled(r.name, outcome, trigger, seconds);
     const before = r.status;
@@ -185,6 +186,18 @@ export class Tracker {
       r.record({ commit: target, time: this.deps.clock.now(), trigger, state: r.status.state, info: r.status.info, seconds, ...(by ? { by } : {}) });
     }
     return outcome;
+  }
+
+  /**
+   * Look for local edits now (a file under the service's checkout changed): a pass towards the
+   * deployed commit, so nothing is fetched; drift is reported or reverted per the service's `drift`.
+   * Never blocks.
+   */
+  checkDrift(r: ServiceRecord): void {
+    void r.exclusive(async () => {
+      if (r.removed || r.status.commit === '') return;
+      await this.apply(r, r.status.commit, 'drift', { cache: {} });
+    });
   }
 
   /** Freeze: stop pulling, files and unit stay. Throws ConflictError when already frozen. */

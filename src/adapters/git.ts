@@ -22,6 +22,8 @@ import { KeyedLock } from '../serial.js';
 interface Entry {
   readonly oid: string;
   readonly type: string;
+  /** Git file mode, e.g. `100644`, `100755`, `040000`. */
+  readonly mode?: string;
 }
 
 /** Thrown when a checkout directory holds something this agent did not make. */
@@ -167,6 +169,37 @@ export class IsoGit implements GitPort {
     await this.lock.run(co.dir, () => this.point(path.join(co.dir, '.git'), co.branch, commit));
   }
 
+  async drift(co: CheckoutRef, pass: Pass): Promise<string[]> {
+    const gitdir = path.join(co.dir, '.git');
+    if ((await this.deployed(co, pass)) === undefined) return [];
+    return this.lock.run(co.dir, async () => {
+      const rows = await git.statusMatrix({ fs, dir: co.dir, gitdir, filepaths: [...co.links], cache: pass.cache });
+      // [path, HEAD, WORKDIR, STAGE]: HEAD 1 + WORKDIR 1 = same as deployed; anything else is drift
+      return rows.filter(([, head, work]) => !(head === 1 && work === 1)).map(([p]) => p).sort();
+    });
+  }
+
+  async restore(co: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void> {
+    const gitdir = path.join(co.dir, '.git');
+    await this.lock.run(co.dir, async () => {
+      const head = await git.resolveRef({ fs, gitdir, ref: 'HEAD' });
+      for (const p of paths) {
+        const file = path.join(co.dir, p);
+        if (!co.links.some((l) => p === l || p.startsWith(`${l}/`))) throw new Error(`${p} is not under the service's links`);
+        const entry = await entryAt(gitdir, head, p, pass);
+        if (!entry || entry.type !== 'blob') {
+          await rm(file, { recursive: true, force: true });
+          continue;
+        }
+        const { blob } = await git.readBlob({ fs, gitdir, oid: entry.oid, cache: pass.cache });
+        await mkdir(path.dirname(file), { recursive: true });
+        await rm(file, { force: true }); // a symlink or a directory in the way is not written through
+        await fs.promises.writeFile(file, blob, { mode: entry.mode === '100755' ? 0o755 : 0o644 });
+        if (owner) await fs.promises.lchown(file, owner.uid, owner.gid);
+      }
+    });
+  }
+
   async findInHistory(source: SourceRef, tip: string, prefix: string, pass: Pass): Promise<string | undefined> {
     const gitdir = this.storeOf(source.upstream);
     let full: string;
@@ -193,7 +226,7 @@ async function entryAt(gitdir: string, commit: string, filepath: string, pass: P
   try {
     const { tree } = await git.readTree({ fs, gitdir, oid: commit, ...(parent === '.' ? {} : { filepath: parent }), cache: pass.cache });
     const e = tree.find((t) => t.path === base);
-    return e ? { oid: e.oid, type: e.type } : undefined;
+    return e ? { oid: e.oid, type: e.type, mode: e.mode } : undefined;
   } catch (err) {
     if ((err as { code?: string }).code === 'NotFoundError') return undefined;
     throw err;

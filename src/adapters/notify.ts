@@ -230,3 +230,15 @@ function watchdogMs(env: NotifyEnv, pid: number): number | undefined {
   if (owner !== undefined && owner !== '' && Number(owner) !== pid) return undefined;
   return Math.max(1, Math.floor(Number(usec) / 1000));
 }
+
+/**
+ * A one-line `STATUS=` summary of service states, counted in first-seen order:
+ * `["OK","OK","BROKEN"]` → `3 services: 2 OK, 1 BROKEN`; no states → `no services`.
+ */
+export function summarizeStates(states: Iterable<string>): string {
+  const counts = new Map<string, number>();
+  for (const s of states) counts.set(s, (counts.get(s) ?? 0) + 1);
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  if (total === 0) return 'no services';
+  return `${total} service${total === 1 ? '' : 's'}: ${[...counts].map(([state, n]) => `${n} ${state}`).join(', ')}`;
+}

@@ -41,6 +41,16 @@ export class FakeGit implements GitPort {
   async markDeployed(co: CheckoutRef, commit: string): Promise<void> {
     this.head.set(co.dir, commit);
   }
+  /** Local edits per checkout dir (paths), as drift() reports them. */
+  edits = new Map<string, Set<string>>();
+  restored: string[] = [];
+  async drift(co: CheckoutRef): Promise<string[]> {
+    return [...(this.edits.get(co.dir) ?? [])].sort();
+  }
+  async restore(co: CheckoutRef, paths: readonly string[]): Promise<void> {
+    for (const p of paths) this.edits.get(co.dir)?.delete(p);
+    this.restored.push(...paths);
+  }
   /** Every pushed commit counts as history; prefixes must be unique. */
   async findInHistory(_s: SourceRef, _tip: string, prefix: string): Promise<string | undefined> {
     const hits = [...this.commits.keys()].filter((c) => c.startsWith(prefix));

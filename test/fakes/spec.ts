@@ -15,6 +15,7 @@ export function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
     mount: '/srv/gitopper',
     dirs: [{ local: '/etc/grafana', link: 'grafana/etc', file: false }],
     tokenFile: undefined,
+    drift: 'report',
     ...over,
   };
 }
