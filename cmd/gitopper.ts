@@ -28,6 +28,7 @@ import { BindMounter } from '../src/adapters/mount.js';
 import { FileStateStore } from '../src/adapters/store.js';
 import { SystemdManager } from '../src/adapters/systemd.js';
 import { GetentUsers } from '../src/adapters/users.js';
+import { SystemPackages } from '../src/adapters/packages.js';
 
 function fatal(message: string): never {
   process.stderr.write(`gitopper: ${message}\n`);
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
   if (opts.user && !busAddress) fatal("--user needs DBUS_SESSION_BUS_ADDRESS (the user manager's bus)");
   const units = new SystemdManager(() => (opts.user ? dbus.sessionBus({ busAddress }) : dbus.systemBus()));
   const notice = log.child({ component: 'git' });
-  const ports = { git: new IsoGit(opts.stateDir, (msg, data) => notice.warn(data, msg)), mounts: new BindMounter(), units, users: new GetentUsers(), clock: systemClock };
+  const ports = { git: new IsoGit(opts.stateDir, (msg, data) => notice.warn(data, msg)), mounts: new BindMounter(), units, users: new GetentUsers(), clock: systemClock, packages: new SystemPackages() };
 
   let services: ServiceSpec[];
   try {

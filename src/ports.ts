@@ -113,6 +113,12 @@ export interface UnitPort {
   enable(unit: string): Promise<void>;
 }
 
+/** OS packages (gitopper's `package` key). */
+export interface PackagePort {
+  /** Install `name` unless it is installed; never upgrades or removes. Throws with the package manager's reason. */
+  ensure(name: string): Promise<'installed' | 'present'>;
+}
+
 /** Looks up local users (NSS). */
 export interface UserPort {
   /** The user's uid/gid, or undefined when no such user exists on this host. */

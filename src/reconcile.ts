@@ -5,7 +5,7 @@
  * Flow (DESIGN.md §1): changed paths under the links → checkout → mounts → daemon-reload + action,
  * waiting for the job. Git failures give DIFF; user, mount and systemd failures give BROKEN.
  */
-import type { CheckoutRef, Clock, GitPort, MountPort, Owner, Pass, UnitPort, UserPort } from './ports.js';
+import type { CheckoutRef, Clock, GitPort, MountPort, Owner, PackagePort, Pass, UnitPort, UserPort } from './ports.js';
 import type { ServiceSpec } from './config.js';
 import type { PassState } from './state.js';
 
@@ -17,6 +17,8 @@ export interface ReconcileDeps {
   readonly users: UserPort;
   /** For phase timings. */
   readonly clock: Clock;
+  /** Installs the service's `package`; omitted = the key is ignored. */
+  readonly packages?: PackagePort;
 }
 
 /** Wall time of each phase of a pass, in seconds (absent when the phase did not run). */
@@ -38,6 +40,8 @@ export interface Runtime {
    * out even if the deployed commit equals the tip, and then runs the action.
    */
   readonly forceCheckout?: boolean;
+  /** The service's `package` was found or installed (done once per process). */
+  readonly packageReady?: boolean;
 }
 
 /** What a pass did and how it ended. */
@@ -118,6 +122,7 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
   let mounted = 0;
   let pendingAction = runtime.pendingAction;
   let forceCheckout = runtime.forceCheckout === true;
+  let packageReady = runtime.packageReady === true;
   const phases: Phases = {};
   const job: { action: string; result: string }[] = [];
   let t = deps.clock.now().getTime();
@@ -128,8 +133,15 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
   };
   let drift: string[] = [];
   let reverted: string[] = [];
-  const done = (state: PassState, info: string): Outcome => ({ state, info, commit, changed, mounted, actions, drift, reverted, job: job[0], phases, runtime: { pendingAction, ...(forceCheckout ? { forceCheckout } : {}) } });
+  const done = (state: PassState, info: string): Outcome => ({ state, info, commit, changed, mounted, actions, drift, reverted, job: job[0], phases, runtime: { pendingAction, ...(forceCheckout ? { forceCheckout } : {}), ...(packageReady ? { packageReady } : {}) } });
   try {
+    // gitopper installs the package first: it often creates the service's user
+    if (spec.package !== '' && deps.packages && !packageReady) {
+      const pkgs = deps.packages;
+      const r = await step('BROKEN', `installing package ${spec.package}`, () => pkgs.ensure(spec.package));
+      if (r === 'installed') actions.push(`install ${spec.package}`);
+      packageReady = true;
+    }
     const owner = await resolveOwner(spec, deps.users);
     await step('DIFF', `preparing checkout ${co.dir}`, () => deps.git.prepare(co, owner));
     const deployed = await step('DIFF', 'reading deployed commit', () => deps.git.deployed(co, pass));

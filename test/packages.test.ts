@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { packageFamily, SystemPackages } from '../src/adapters/packages.js';
+import { reconcile } from '../src/reconcile.js';
+import type { PackagePort } from '../src/ports.js';
+import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock } from './fakes/ports.js';
+import { spec } from './fakes/spec.js';
+
+test('package family from os-release ID / ID_LIKE', () => {
+  assert.equal(packageFamily('ID=debian\nVERSION_ID="12"\n'), 'debian');
+  assert.equal(packageFamily('ID=ubuntu\nID_LIKE=debian\n'), 'debian');
+  assert.equal(packageFamily('ID=linuxmint\nID_LIKE="ubuntu debian"\n'), 'debian');
+  assert.equal(packageFamily('ID=arch\n'), 'arch');
+  assert.equal(packageFamily('ID=endeavouros\nID_LIKE=arch\n'), 'arch');
+  assert.equal(packageFamily('ID=fedora\nID_LIKE="rhel centos"\n'), undefined);
+});
+
+const debian = existsSync('/usr/bin/dpkg-query') && process.getuid?.() === 0;
+
+test('real apt: an installed package is present; an unknown one fails with apt\'s reason; a bad name never reaches a command', { skip: debian ? false : 'needs a Debian host and root' }, async () => {
+  const p = new SystemPackages();
+  assert.equal(await p.ensure('dpkg'), 'present');
+  await assert.rejects(p.ensure('gitopper-no-such-package-xyz'), /apt-get install gitopper-no-such-package-xyz failed: .*(Unable to locate|E:)/);
+  await assert.rejects(p.ensure('foo; rm -rf /'), /not a valid package name/);
+  await assert.rejects(p.ensure('-o=Dpkg::Foo'), /not a valid package name/);
+});
+
+test('reconcile installs the package once, before looking up the user; a failure is BROKEN and retried', async () => {
+  const calls: string[] = [];
+  let fail = true;
+  const packages: PackagePort = {
+    ensure: async (name) => {
+      calls.push(name);
+      if (fail) throw new Error('apt-get install grafana failed: E: Unable to locate package grafana');
+      return 'installed';
+    },
+  };
+  const git = new FakeGit();
+  git.push('c1', { 'grafana/etc/grafana.ini': 'v1' });
+  const deps = { git, mounts: new FakeMounts(), units: new FakeUnits(), users: new FakeUsers(), clock: new ManualClock(), packages };
+  const s = spec({ package: 'grafana' });
+  const bad = await reconcile(s, 'c1', { pendingAction: false }, deps, { cache: {} });
+  assert.equal(bad.state, 'BROKEN');
+  assert.match(bad.info, /installing package grafana: apt-get install grafana failed/);
+  assert.equal(git.checkouts.length, 0);
+  fail = false;
+  const ok = await reconcile(s, 'c1', bad.runtime, deps, { cache: {} });
+  assert.equal(ok.state, 'OK');
+  assert.ok(ok.actions.includes('install grafana'));
+  const again = await reconcile(s, 'c1', ok.runtime, deps, { cache: {} });
+  assert.equal(again.state, 'OK');
+  assert.deepEqual(calls, ['grafana', 'grafana'], 'not asked again once installed');
+});
