@@ -5,7 +5,7 @@
  * 2 after SIGHUP so systemd's Restart=on-failure restarts it, 1 on a fatal error with a message on
  * stderr). gitopper's contract (DESIGN.md §2).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +19,8 @@ import { createLogger, type Logger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import { observer } from '../src/observer.js';
 import { metricsApp } from '../src/http/metrics-app.js';
-import { createApiApp } from '../src/http/app.js';
+import { keysOfConfig } from '../src/http/keyring.js';
+import { startApiServer } from '../src/http/server.js';
 import { systemClock } from '../src/adapters/clock.js';
 import { watchFile } from '../src/adapters/config-watch.js';
 import { CheckoutWatcher } from '../src/adapters/checkout-watch.js';
@@ -29,6 +30,9 @@ import { FileStateStore } from '../src/adapters/store.js';
 import { SystemdManager } from '../src/adapters/systemd.js';
 import { GetentUsers } from '../src/adapters/users.js';
 import { SystemPackages } from '../src/adapters/packages.js';
+import { SpawnCommands } from '../src/adapters/commands.js';
+import { FetchProbe } from '../src/adapters/probe.js';
+import { IsoStage } from '../src/adapters/git-stage.js';
 
 function fatal(message: string): never {
   process.stderr.write(`gitopper: ${message}\n`);
@@ -75,7 +79,7 @@ async function main(): Promise<void> {
   if (opts.user && !busAddress) fatal("--user needs DBUS_SESSION_BUS_ADDRESS (the user manager's bus)");
   const units = new SystemdManager(() => (opts.user ? dbus.sessionBus({ busAddress }) : dbus.systemBus()));
   const notice = log.child({ component: 'git' });
-  const ports = { git: new IsoGit(opts.stateDir, (msg, data) => notice.warn(data, msg)), mounts: new BindMounter(), units, users: new GetentUsers(), clock: systemClock, packages: new SystemPackages() };
+  const ports = { git: new IsoGit(opts.stateDir, (msg, data) => notice.warn(data, msg)), mounts: new BindMounter(), units, users: new GetentUsers(), clock: systemClock, packages: new SystemPackages(), commands: new SpawnCommands(), stage: new IsoStage(), scratchDir: path.join(opts.stateDir, 'stage'), probe: new FetchProbe() };
 
   let services: ServiceSpec[];
   try {
@@ -94,7 +98,8 @@ async function main(): Promise<void> {
   }
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
 
-  const metrics = new Metrics();
+  const metrics = new Metrics({ version: (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version });
+  metrics.configLoaded(true, new Date());
   const store = new FileStateStore(path.join(opts.stateDir, 'state.json'), (msg, data) => log.warn(data, msg));
   const saved = await store.load().catch((err: Error) => fatal(`cannot read state file: ${err.message}`));
   const agent = new Agent(services, {
@@ -108,11 +113,10 @@ async function main(): Promise<void> {
     onSaveError: (err) => log.error({ err: (err as Error).message }, 'cannot save the state file'),
     onUnmount: (service, target, result) => log.info({ service, target, result: result instanceof Error ? result.message : result }, 'mount removed (no longer configured)'),
   });
+  metrics.syncServices(agent.services());
   const http = log.child({ component: 'http' });
-  const servers = [
-    listen(metricsApp(metrics.registry), opts.metric, 'metrics', log),
-    listen(createApiApp(agent, { log: (e) => http.error({ err: e.err, method: e.method, path: e.path }, e.msg) }), opts.api, 'api', log),
-  ];
+  const api = await startApiServer(agent, { addr: opts.api, insecureHttp: opts.insecureHttp, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, stateDir: opts.stateDir, hosts, keys: keysOfConfig(configFile), log: http }).catch((err: Error) => fatal(`API (-s ${opts.api}): ${err.message}`));
+  const servers = [listen(metricsApp(metrics.registry), opts.metric, 'metrics', log), api];
   log.info({ hosts, services: services.map((s) => s.service), sources: agent.sources, duration: opts.durationSeconds }, 'starting');
   const drift = new CheckoutWatcher(
     (service) => {
@@ -135,9 +139,12 @@ async function main(): Promise<void> {
       try {
         const next = await loadServices(configFile, hosts, extra);
         const result = await agent.reconfigure(next);
+        metrics.configLoaded(true, new Date());
+        metrics.syncServices(agent.services());
         await drift.set(agent.watchedPaths());
         cfgLog.info({ config: configFile, ...result }, 'config applied');
       } catch (err) {
+        metrics.configLoaded(false, new Date());
         const problem = configProblem(err);
         if (problem) cfgLog.error({ config: configFile, err: problem }, 'config refused: keeping the running one');
         else cfgLog.error({ config: configFile, err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'config change failed');

@@ -1,22 +1,52 @@
 #!/usr/bin/env node
 /**
- * gitopperctl: argv → client(s) → table or JSON → exit code (DESIGN.md §3). Exit 0 when every
- * host's request succeeded, 1 when one or more hosts gave a server or connection error (the
- * answering hosts' table on stdout, one message per failing host on stderr), 2 on a usage error
- * (usage on stderr, nothing sent). `--help` prints the usage on stdout and exits 0.
+ * gitopperctl: argv + environment → signing key, TLS trust → client(s) → table or JSON → exit code
+ * (DESIGN.md §3). Exit 0 when every host's request succeeded, 1 when one or more hosts gave a
+ * server or connection error (the answering hosts' table on stdout, one message per failing host
+ * on stderr) or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).
+ * `--help` prints the usage on stdout and exits 0.
+ *
+ * Environment: SSH_AUTH_SOCK (ssh-agent, without -i), GITOPPER_KEY_PASSPHRASE (for a protected
+ * -i key when there is no terminal), HOME / XDG_CONFIG_HOME (known_hosts).
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Client } from '../src/client.js';
-import { describeError, execute, parseCommand, USAGE, UsageError } from '../src/ctl.js';
+import { Client, fetchTransport, type Transport } from '../src/client.js';
+import { describeError, execute, parseCommand, USAGE, UsageError, type HostCommand } from '../src/ctl.js';
+import { IdentityError, loadSigners } from '../src/sign/identity.js';
+import { KnownHosts, knownHostsFile } from '../src/sign/known-hosts.js';
+import type { RequestSigner } from '../src/sign/signer.js';
+import { tlsTransport } from '../src/sign/transport.js';
 
-/** Where {@link run} writes, and what it talks through (tests inject `fetch` and `now`). */
+/** Where {@link run} writes, and what it talks through (tests inject `fetch`, `env` and `now`). */
 export interface CtlIO {
   readonly stdout: { write(text: string): unknown };
   readonly stderr: { write(text: string): unknown };
+  /** Send through this fetch instead of gitopperctl's transport (no certificate pinning; tests). */
   readonly fetch?: typeof fetch;
+  /** The environment; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Asks for a key's passphrase on the terminal; undefined when there is none. */
+  readonly ask?: (prompt: string) => Promise<string | undefined>;
   /** The clock for the SINCE/AGO columns; default the current time. */
   readonly now?: () => Date;
+}
+
+/** The transport of `cmd`: pinned or CA-verified TLS (or io.fetch in tests). Throws IdentityError for an unreadable --ca. */
+function transportOf(cmd: HostCommand, io: CtlIO, env: Readonly<Record<string, string | undefined>>): Transport {
+  if (io.fetch !== undefined) return fetchTransport(io.fetch);
+  let ca: string | undefined;
+  if (cmd.ca !== undefined) {
+    try {
+      ca = readFileSync(cmd.ca, 'utf8');
+    } catch (err) {
+      throw new IdentityError(`cannot read --ca ${cmd.ca}: ${(err as Error).message}`);
+    }
+  }
+  const knownHosts = new KnownHosts(knownHostsFile(env, os.homedir()));
+  const onPin = (host: string, fp: string, file: string) => io.stderr.write(`gitopperctl: ${host}: first connection, certificate SHA-256 ${fp} pinned in ${file}\n`);
+  return tlsTransport({ knownHosts, onPin, ...(ca === undefined ? {} : { ca }) });
 }
 
 /**
@@ -36,8 +66,24 @@ export async function run(args: string[], io: CtlIO): Promise<number> {
     io.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const opts = io.fetch === undefined ? {} : { fetch: io.fetch };
-  const { stdout, failures } = await execute(cmd, (base) => new Client(base, opts), io.now?.() ?? new Date());
+  const env = io.env ?? process.env;
+  let signers: RequestSigner[];
+  let transport: Transport;
+  try {
+    transport = transportOf(cmd, io, env);
+    const passphrase = env.GITOPPER_KEY_PASSPHRASE;
+    signers = await loadSigners({
+      ...(cmd.identity === undefined ? {} : { identity: cmd.identity }),
+      ...(env.SSH_AUTH_SOCK === undefined ? {} : { agentSocket: env.SSH_AUTH_SOCK }),
+      ...(passphrase === undefined ? {} : { passphrase }),
+      ...(io.ask === undefined ? {} : { ask: io.ask }),
+    });
+  } catch (err) {
+    if (!(err instanceof IdentityError)) throw err;
+    io.stderr.write(`gitopperctl: ${err.message}\n`);
+    return 1;
+  }
+  const { stdout, failures } = await execute(cmd, (base) => new Client(base, { transport, signers }), io.now?.() ?? new Date());
   io.stdout.write(stdout);
   const several = cmd.targets.length > 1;
   for (const { host, error } of failures) io.stderr.write(`gitopperctl: ${several ? `${host}: ` : ''}${describeError(error)}\n`);
@@ -54,8 +100,36 @@ function isMain(): boolean {
   }
 }
 
+/** Reads a line from the terminal without echo (for a passphrase); undefined when stdin is not a terminal. */
+function askOnTerminal(prompt: string): Promise<string | undefined> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) return Promise.resolve(undefined);
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolve) => {
+    let text = '';
+    const done = (value: string | undefined) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done(text);
+        if (ch === '\u0003' || ch === '\u0004') return done(undefined);
+        if (ch === '\u007f' || ch === '\b') text = text.slice(0, -1);
+        else text += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
 if (isMain()) {
-  run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then(
+  run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, ask: askOnTerminal }).then(
     (code) => (process.exitCode = code),
     (err: unknown) => {
       process.stderr.write(`gitopperctl: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -28,7 +28,12 @@ export interface AgentDeps extends TrackerDeps {
 }
 
 function sourceKey(s: SourceRef): string {
-  return JSON.stringify([s.upstream, s.branch, s.tokenFile ?? '']);
+  return JSON.stringify([s.upstream, s.branch, s.tokenFile ?? '', s.sshKey ?? '', s.knownHosts ?? '']);
+}
+
+/** Where `spec`'s tracker fetches from: upstream, branch and the credentials that go with them. */
+function sourceOf(spec: ServiceSpec): SourceRef {
+  return { upstream: spec.upstream, branch: spec.branch, tokenFile: spec.tokenFile, sshKey: spec.sshKey, knownHosts: spec.knownHosts };
 }
 
 /** A tracker with the handle that stops it. */
@@ -126,7 +131,7 @@ export class Agent implements Control {
 
   /** Put `spec` in the tracker of its source (made and started if new). */
   private track(spec: ServiceSpec, saved?: PersistedService, runtime?: ServiceRecord['runtime']): void {
-    const source = { upstream: spec.upstream, branch: spec.branch, tokenFile: spec.tokenFile };
+    const source = sourceOf(spec);
     const key = sourceKey(source);
     let t = this.trackers.get(key);
     if (!t) {
@@ -142,7 +147,7 @@ export class Agent implements Control {
   private async replace(cur: { tracker: Tracker; record: ServiceRecord }, spec: ServiceSpec): Promise<void> {
     const { tracker, record } = cur;
     const forced = { pendingAction: true, forceCheckout: true };
-    if (sourceKey(tracker.source) === sourceKey({ upstream: spec.upstream, branch: spec.branch, tokenFile: spec.tokenFile })) {
+    if (sourceKey(tracker.source) === sourceKey(sourceOf(spec))) {
       await record.exclusive(async () => {
         await this.unmount(record.spec, spec.dirs.map((d) => ({ local: d.local, source: `${checkoutOf(spec).dir}/${d.link}` })));
         record.spec = spec;

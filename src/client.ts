@@ -1,9 +1,41 @@
 /**
  * Typed REST client of the agent's API, used by `gitopperctl` (DESIGN.md §3: the client side
- * imports only `wire`). Speaks plain HTTP(S) with the global `fetch` of Node 20; request signing
- * with the operator's SSH key (DESIGN.md §2 "Transport") comes later.
+ * imports `wire`, and `sign/` for request signing). Every request is signed with the operator's
+ * SSH key (HTTP Message Signatures, RFC 9421; `sign/signer.ts`) and sent through a
+ * {@link Transport}: gitopperctl's checks the server's certificate (`sign/transport.ts`); the
+ * default is the global `fetch`.
  */
+import { signRequest, type RequestSigner } from './sign/signer.js';
 import { routes, type ListHistory, type ListMachines, type ListServices, type PullAccepted, type WireError } from './wire.js';
+
+/** A request as the transport sends it: absolute URL, headers (signature included), optional body. */
+export interface HttpRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
+/** What came back: status line and the body as text. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly statusText: string;
+  readonly text: string;
+}
+
+/**
+ * Sends one request. Resolves with any HTTP answer; rejects with a ClientError for refusals of
+ * its own (a changed certificate), or any other error for no answer (wrapped as CONNECTION).
+ */
+export type Transport = (req: HttpRequest, signal: AbortSignal) => Promise<HttpAnswer>;
+
+/** A {@link Transport} over a fetch function (the global one by default). */
+export function fetchTransport(doFetch: typeof fetch = fetch): Transport {
+  return async (req, signal) => {
+    const res = await doFetch(req.url, { method: req.method, headers: req.headers, ...(req.body === undefined ? {} : { body: req.body }), signal });
+    return { status: res.status, statusText: res.statusText, text: await res.text() };
+  };
+}
 
 /**
  * A request that did not succeed. `status` is the HTTP status, or 0 when no answer came
@@ -22,8 +54,15 @@ export class ClientError extends Error {
 
 /** Options of {@link Client}. */
 export interface ClientOptions {
-  /** The fetch to use (tests inject one); default the global fetch. */
+  /** How requests travel; default {@link fetchTransport} over `fetch`. */
+  readonly transport?: Transport;
+  /** The fetch to use when no `transport` is given (tests inject one); default the global fetch. */
   readonly fetch?: typeof fetch;
+  /**
+   * The keys to sign with, tried in order: the next one only after a 401 UNKNOWN_KEY (as ssh
+   * tries its identities). None: requests go unsigned (and the agent answers 401).
+   */
+  readonly signers?: readonly RequestSigner[];
   /** Give up on a request after this many milliseconds; default 30 000. */
   readonly timeoutMs?: number;
 }
@@ -42,12 +81,14 @@ function causeOf(err: unknown): string {
 /** The agent's REST API at `baseUrl` (e.g. `http://host:2222`). Every method throws ClientError. */
 export class Client {
   private readonly base: string;
-  private readonly doFetch: typeof fetch;
+  private readonly transport: Transport;
+  private readonly signers: readonly RequestSigner[];
   private readonly timeoutMs: number;
 
   constructor(baseUrl: string, opts: ClientOptions = {}) {
     this.base = baseUrl.replace(/\/+$/, '');
-    this.doFetch = opts.fetch ?? fetch;
+    this.transport = opts.transport ?? fetchTransport(opts.fetch);
+    this.signers = opts.signers ?? [];
     this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
@@ -88,27 +129,38 @@ export class Client {
 
   private async request<T>(method: 'GET' | 'POST', path: string, body?: object): Promise<T> {
     const url = `${this.base}${path}`;
-    let res: Response;
-    let text: string;
-    try {
-      res = await this.doFetch(url, {
-        method,
-        headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      text = await res.text();
-    } catch (err) {
-      throw new ClientError(0, 'CONNECTION', `${method} ${url}: ${causeOf(err)}`);
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = { accept: 'application/json', ...(text === undefined ? {} : { 'content-type': 'application/json' }) };
+    const unsigned: HttpRequest = { method, url, headers, ...(text === undefined ? {} : { body: text }) };
+    let res: HttpAnswer | undefined;
+    for (const signer of this.signers.length === 0 ? [undefined] : this.signers) {
+      let req = unsigned;
+      try {
+        if (signer !== undefined) req = { ...unsigned, headers: { ...headers, ...(await signRequest(signer, unsigned)) } };
+      } catch (err) {
+        throw new ClientError(0, 'SIGNING', `cannot sign with ${signer!.keyid} (${signer!.source}): ${(err as Error).message}`);
+      }
+      try {
+        res = await this.transport(req, AbortSignal.timeout(this.timeoutMs));
+      } catch (err) {
+        if (err instanceof ClientError) throw err;
+        throw new ClientError(0, 'CONNECTION', `${method} ${url}: ${causeOf(err)}`);
+      }
+      if (res.status !== 401 || !/"UNKNOWN_KEY"/.test(res.text)) break;
     }
+    return this.answer<T>(method, url, res!);
+  }
+
+  private answer<T>(method: string, url: string, res: HttpAnswer): T {
+    const ok = res.status >= 200 && res.status < 300;
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = JSON.parse(res.text);
     } catch {
-      const what = res.ok ? 'answer is not JSON' : `HTTP ${res.status} ${res.statusText}`;
-      throw new ClientError(res.status, res.ok ? 'BAD_RESPONSE' : `HTTP_${res.status}`, `${method} ${url}: ${what}`);
+      const what = ok ? 'answer is not JSON' : `HTTP ${res.status} ${res.statusText}`;
+      throw new ClientError(res.status, ok ? 'BAD_RESPONSE' : `HTTP_${res.status}`, `${method} ${url}: ${what}`);
     }
-    if (res.ok) return json as T;
+    if (ok) return json as T;
     if (isWireError(json)) throw new ClientError(res.status, json.error.code, json.error.message);
     throw new ClientError(res.status, `HTTP_${res.status}`, `${method} ${url}: HTTP ${res.status} ${res.statusText}`);
   }

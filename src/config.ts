@@ -6,6 +6,7 @@
  * normalises paths. {@link servicesForHost} picks this host's services. Reference: docs/config.md.
  */
 import TOML from '@iarna/toml';
+import { parseDuration } from './duration.js';
 import {
   Problem, checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, checkUpstream,
   describeType, foldKeys, isTable, resolveFromConfig, type Fields,
@@ -64,7 +65,40 @@ export interface ServiceSpec {
    * an upstream change that would overwrite them) or `revert` (restore the deployed files, run the action).
    */
   readonly drift: DriftMode;
+  /** `pre`/`post` programs in the repository run around an apply (ours); absent = none. */
+  readonly hooks?: HooksSpec;
+  /** Checks after every apply, with automatic rollback on failure (ours); absent = none. */
+  readonly health?: HealthSpec;
+  /** After an automatic rollback: stay frozen (`freeze`, default) or try again at the next commit. */
+  readonly autoRollback?: AutoRollbackMode;
 }
+
+/** A service's `hooks` table. Paths are repository paths (relative, inside the repo). */
+export interface HooksSpec {
+  readonly pre: readonly string[];
+  readonly post: readonly string[];
+  /** Per hook, seconds (default 60). */
+  readonly timeoutSeconds: number;
+}
+
+/** A service's `health` table. */
+export interface HealthSpec {
+  /** Program and arguments run as the service's user, no shell; absent = no command check. */
+  readonly exec?: readonly string[];
+  /** URL that must answer 2xx; absent = no HTTP check. */
+  readonly http?: string;
+  /** Per attempt, seconds (default 30). */
+  readonly timeoutSeconds: number;
+  /** Attempts per check before it fails (default 3). */
+  readonly retries: number;
+  /** The unit must stay active (not failed, not restarting) this long after the action, seconds (default 5). */
+  readonly graceSeconds: number;
+}
+
+/** Values of a service's `auto_rollback` key. */
+export const AUTO_ROLLBACK_MODES = ['freeze', 'retry-next-commit'] as const;
+/** One of {@link AUTO_ROLLBACK_MODES}. */
+export type AutoRollbackMode = (typeof AUTO_ROLLBACK_MODES)[number];
 
 /** Values of a service's `drift` key. */
 export const DRIFT_MODES = ['report', 'revert'] as const;
@@ -131,7 +165,9 @@ class At {
 
 const TOP_KEYS = ['global', 'services'] as const;
 const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file'] as const;
-const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'drift'] as const;
+const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'drift', 'hooks', 'health', 'auto_rollback'] as const;
+const HOOK_KEYS = ['pre', 'post', 'timeout'] as const;
+const HEALTH_KEYS = ['exec', 'http', 'timeout', 'retries', 'grace'] as const;
 const DIR_KEYS = ['local', 'link', 'file'] as const;
 const KEY_KEYS = ['path', 'ro'] as const;
 /** gitopper's default branch. */
@@ -247,6 +283,12 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
   if (!(DRIFT_MODES as readonly string[]).includes(drift)) {
     at.fail('drift', `"${drift}" is not a drift mode`, 'use drift = "report" (show local edits, the default) or drift = "revert" (restore the deployed files)');
   }
+  const autoRollback = optString(s, 'auto_rollback', at) ?? 'freeze';
+  if (!(AUTO_ROLLBACK_MODES as readonly string[]).includes(autoRollback)) {
+    at.fail('auto_rollback', `"${autoRollback}" is not an auto_rollback mode`, 'use auto_rollback = "freeze" (stay on the good commit until an operator unfreezes, the default) or "retry-next-commit"');
+  }
+  const hooks = optTable(s, 'hooks', at, 'hooks = { pre = ["ci/check.sh"], post = ["ci/notify.sh"], timeout = "60s" }');
+  const health = optTable(s, 'health', at, 'health = { http = "http://127.0.0.1:3000/health", timeout = "30s", retries = 3 }');
   const dirs = (optTables(s, 'dirs', at, 'dirs = [{ local = "/etc/prometheus", link = "prometheus/etc" }]') ?? []).map((rawDir, j): DirSpec => {
     const dAt = new At(file, dirEntry(i, j, service));
     const d = fields(rawDir, DIR_KEYS, dAt);
@@ -265,6 +307,66 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
     dirs,
     tokenFile: orInherit(optString(s, 'token_file', at), global.tokenFile ?? '') || undefined,
     drift: drift as DriftMode,
+    autoRollback: autoRollback as AutoRollbackMode,
+    ...(hooks ? { hooks: mergeHooks(hooks, new At(file, `${at.entry}.hooks`)) } : {}),
+    ...(health ? { health: mergeHealth(health, new At(file, `${at.entry}.health`)) } : {}),
+  };
+}
+
+function optTable(f: Fields, name: string, at: At, example: string): Record<string, unknown> | undefined {
+  const v = f.get(name)?.value;
+  if (v === undefined || isTable(v)) return v;
+  return at.fail(name, `expected a table, got ${describeType(v)}`, `write it as ${example}`);
+}
+
+function optStrings(f: Fields, name: string, at: At): string[] | undefined {
+  const v = f.get(name)?.value;
+  if (v === undefined) return undefined;
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  return at.fail(name, `expected an array of strings, got ${describeType(v)}`, `write ${name} = ["path/in/repo/script.sh"]`);
+}
+
+function optDuration(f: Fields, name: string, at: At, fallback: number): number {
+  const v = optString(f, name, at);
+  if (v === undefined) return fallback;
+  try {
+    const seconds = parseDuration(v);
+    if (seconds > 0) return seconds;
+  } catch {
+    /* reported below */
+  }
+  return at.fail(name, `"${v}" is not a positive duration`, `use Go syntax such as ${name} = "30s" or "2m"`);
+}
+
+/** `hooks` (ours): repository paths checked like `link`; timeout a Go duration (default 60s). */
+function mergeHooks(raw: Record<string, unknown>, at: At): HooksSpec {
+  const h = fields(raw, HOOK_KEYS, at);
+  const paths = (name: 'pre' | 'post') => (optStrings(h, name, at) ?? []).map((p, i) => at.check(`${name}[${i}]`, checkLink(p)));
+  return { pre: paths('pre'), post: paths('post'), timeoutSeconds: optDuration(h, 'timeout', at, 60) };
+}
+
+/** `health` (ours): exec (array, or a string split on blanks; no shell), http(s) URL, timeout 30s, retries 3, grace 5s. */
+function mergeHealth(raw: Record<string, unknown>, at: At): HealthSpec {
+  const h = fields(raw, HEALTH_KEYS, at);
+  const execRaw = h.get('exec')?.value;
+  let exec: string[] | undefined;
+  if (typeof execRaw === 'string') exec = execRaw.trim().split(/\s+/).filter((x) => x !== '');
+  else if (execRaw !== undefined) exec = optStrings(h, 'exec', at);
+  if (exec !== undefined && (exec.length === 0 || !exec[0]!.startsWith('/'))) {
+    at.fail('exec', 'must name a program by absolute path', 'write exec = ["/usr/bin/curl", "-fsS", "http://127.0.0.1:3000/"] (no shell is used)');
+  }
+  const http = optString(h, 'http', at);
+  if (http !== undefined && !/^https?:\/\/[^\s]+$/.test(http)) at.fail('http', `"${http}" is not an http(s) URL`, 'write http = "http://127.0.0.1:3000/health"');
+  const retriesRaw = h.get('retries')?.value ?? 3;
+  if (typeof retriesRaw !== 'number' || !Number.isInteger(retriesRaw) || retriesRaw < 1 || retriesRaw > 100) {
+    at.fail('retries', `expected a whole number from 1 to 100, got ${JSON.stringify(retriesRaw)}`, 'write retries = 3');
+  }
+  return {
+    ...(exec ? { exec } : {}),
+    ...(http ? { http } : {}),
+    timeoutSeconds: optDuration(h, 'timeout', at, 30),
+    retries: retriesRaw as number,
+    graceSeconds: optDuration(h, 'grace', at, 5),
   };
 }
 

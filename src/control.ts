@@ -5,7 +5,7 @@
 import type { State } from './state.js';
 
 /** Why a pass or a deployment happened. */
-export type Trigger = 'startup' | 'poll' | 'pull' | 'rollback' | 'unfreeze' | 'drift';
+export type Trigger = 'startup' | 'poll' | 'pull' | 'rollback' | 'unfreeze' | 'drift' | 'auto-rollback';
 
 /** One deployment attempt in a service's history (bounded: the last 100 are kept). */
 export interface HistoryEntry {

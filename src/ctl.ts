@@ -25,12 +25,20 @@ commands:
   do|d rollback|r       @HOST... SERVICE HASH
   do|d pull|p           @HOST... [SERVICE]  pull now (all services without SERVICE)
 
-@HOST is host, host:port (default port ${DEFAULT_PORT}), [v6]:port, or an http(s):// URL.
+@HOST is host, host:port (default port ${DEFAULT_PORT}), [v6]:port, or an https:// URL
+(https is the default; http://127.0.0.1:PORT for an agent run with --insecure-http).
 Every argument that starts with @ is a host; several are asked at once and
 answer in one table with a HOST column (with -m: {"HOST": answer, ...}).
 
+Requests are signed with your SSH key (HTTP Message Signatures): the key given
+with -i, else the keys of the running ssh-agent (SSH_AUTH_SOCK), tried in turn.
+A passphrase-protected -i key is asked for on the terminal, or read from
+GITOPPER_KEY_PASSPHRASE. An agent's TLS certificate is pinned on first use in
+~/.config/gitopper/known_hosts (a changed one is refused), unless --ca is given.
+
 options:
-  -i, --identity KEY  SSH private key (accepted; request signing is not implemented yet)
+  -i, --identity KEY  SSH private key file to sign with (default: ssh-agent)
+      --ca FILE       verify agents' certificates against this CA (PEM) instead of pinning
   -m, --json          print the server's JSON instead of a table
       --reason TEXT   why, for freeze (shown as the state info)
   -h, --help          this text`;
@@ -58,8 +66,10 @@ export type Command =
       readonly reason?: string;
       /** `-m`: print JSON. */
       readonly json: boolean;
-      /** `-i`: kept for request signing (a later issue); unused now. */
+      /** `-i`: the private key file to sign with; absent = ssh-agent. */
       readonly identity?: string;
+      /** `--ca`: PEM file of the CA that signed the agents' certificates (no pinning). */
+      readonly ca?: string;
     };
 
 /** A command that talks to hosts (not `help`). */
@@ -83,8 +93,8 @@ const SUBJECTS: Record<string, string> = {
 };
 
 /**
- * `@host`, `@host:port`, `@[v6]:port`, `@v6` or `@http(s)://…` → a base URL (no trailing slash).
- * Throws UsageError.
+ * `@host`, `@host:port`, `@[v6]:port`, `@v6` (https, default port 2222) or `@http(s)://…` → a
+ * base URL (no trailing slash). Throws UsageError.
  */
 export function parseTarget(at: string): string {
   if (!at.startsWith('@') || at.length === 1) throw new UsageError(`expected @HOST, got ${JSON.stringify(at)}`);
@@ -92,12 +102,12 @@ export function parseTarget(at: string): string {
   let url: URL;
   try {
     if (/^https?:\/\//i.test(target)) url = new URL(target);
-    else if (target.startsWith('[')) url = new URL(`http://${target.includes(']:') ? target : `${target}:${DEFAULT_PORT}`}`);
-    else if (target.split(':').length > 2) url = new URL(`http://[${target}]:${DEFAULT_PORT}`);
+    else if (target.startsWith('[')) url = new URL(`https://${target.includes(']:') ? target : `${target}:${DEFAULT_PORT}`}`);
+    else if (target.split(':').length > 2) url = new URL(`https://[${target}]:${DEFAULT_PORT}`);
     else if (target.includes(':')) {
       if (!/:\d{1,5}$/.test(target)) throw new Error('bad port');
-      url = new URL(`http://${target}`);
-    } else url = new URL(`http://${target}:${DEFAULT_PORT}`);
+      url = new URL(`https://${target}`);
+    } else url = new URL(`https://${target}:${DEFAULT_PORT}`);
   } catch {
     throw new UsageError(`bad @HOST ${JSON.stringify(at)}: want host, host:port or an http(s):// URL`);
   }
@@ -117,6 +127,7 @@ export function parseCommand(args: string[]): Command {
       allowPositionals: true,
       options: {
         identity: { type: 'string', short: 'i' },
+        ca: { type: 'string' },
         json: { type: 'boolean', short: 'm' },
         reason: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -162,6 +173,7 @@ export function parseCommand(args: string[]): Command {
     ...(words[1] === undefined ? {} : { hash: words[1] }),
     ...(values.reason === undefined ? {} : { reason: values.reason }),
     ...(values.identity === undefined ? {} : { identity: values.identity }),
+    ...(values.ca === undefined ? {} : { ca: values.ca }),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The daemon's command line: gitopper's flags with their defaults and meaning (DESIGN.md §2),
- * plus ours (`--user`, `--state-dir`, `--help`). Parsed with node's `util.parseArgs`.
+ * plus ours (`--user`, `--state-dir`, `--tls-cert`, `--tls-key`, `--insecure-http`, `--help`). Parsed with node's `util.parseArgs`.
  * Pure: argv in, options out; `cmd/gitopper.ts` supplies argv and acts on errors.
  */
 import { parseArgs } from 'node:util';
@@ -26,6 +26,11 @@ export interface DaemonOptions {
   /** Talk to a systemd user manager on the session bus instead of the system bus. */
   readonly user: boolean;
   readonly stateDir: string;
+  /** `--tls-cert`/`--tls-key`: serve the API with this certificate and key (PEM); both or neither. */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  /** `--insecure-http`: serve the API over plain HTTP; only with a loopback `-s` address. */
+  readonly insecureHttp: boolean;
 }
 
 /** Thrown for a bad command line; the message says what to fix. */
@@ -54,6 +59,11 @@ tells systemd over D-Bus when they change. See docs/daemon.md.
   -P, --pull             self-bootstrap: pull the config repository before starting
       --user             use the session bus of a systemd user manager (tests, demos)
       --state-dir DIR    where object stores and state live (default /var/lib/gitopper)
+      --tls-cert FILE    serve the API with this certificate (PEM); without it a self-signed
+                         one is made once and kept in <state-dir>/tls/
+      --tls-key FILE     the key of --tls-cert (PEM)
+      --insecure-http    serve the API over plain HTTP: loopback -s addresses only (tests, a
+                         local reverse proxy that does TLS)
       --help             this text`;
 
 /** Parse daemon argv (without node and script). Throws FlagError. */
@@ -81,6 +91,9 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
         pull: { type: 'boolean', short: 'P' },
         user: { type: 'boolean' },
         'state-dir': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'insecure-http': { type: 'boolean' },
       },
     }).values;
   } catch (err) {
@@ -97,12 +110,19 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
   const root = parseBool(v.root ?? 'true', '-o/--root');
   const help = v.help ?? false;
   if (!help && !v.config && !v.upstream) throw new FlagError('-c/--config is required: gitopper -c /etc/gitopper/config.toml');
+  const api = checkAddr(v.api ?? ':2222', '-s/--api');
+  if ((v['tls-cert'] === undefined) !== (v['tls-key'] === undefined)) throw new FlagError('--tls-cert and --tls-key go together: give both, or neither for a self-signed certificate');
+  const insecureHttp = v['insecure-http'] ?? false;
+  if (insecureHttp && v['tls-cert'] !== undefined) throw new FlagError('--insecure-http serves plain HTTP: it cannot go with --tls-cert/--tls-key');
+  if (insecureHttp && !isLoopback(splitAddr(api).host)) {
+    throw new FlagError(`--insecure-http serves the API unencrypted and is allowed on loopback only, not on "${api}": use -s 127.0.0.1:${splitAddr(api).port} (or drop --insecure-http for HTTPS)`);
+  }
   return {
     help,
     hosts: (v.hosts ?? []).flatMap((h) => h.split(',')).map((h) => h.trim()).filter((h) => h !== ''),
     config: v.config ?? '',
     metric: checkAddr(v.metric ?? ':9222', '-m/--metric'),
-    api: checkAddr(v.api ?? ':2222', '-s/--api'),
+    api,
     debug: v.debug ?? false,
     restart: v.restart ?? false,
     root,
@@ -114,7 +134,16 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
     pull: v.pull ?? false,
     user: v.user ?? false,
     stateDir: v['state-dir'] ?? '/var/lib/gitopper',
+    ...(v['tls-cert'] === undefined ? {} : { tlsCert: v['tls-cert'] }),
+    ...(v['tls-key'] === undefined ? {} : { tlsKey: v['tls-key'] }),
+    insecureHttp,
   };
+}
+
+/** True for a loopback host: `localhost`, 127.0.0.0/8, `::1` (an empty host means all interfaces: false). */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
 }
 
 /** Split `host:port` (`:port` = all interfaces; `[::1]:port` for IPv6). Throws FlagError. */

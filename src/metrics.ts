@@ -105,6 +105,7 @@ export class Metrics {
   private readonly info = new Gauge({ name: 'gitopper_service_info', help: 'Deployed commit of the service (value 1): hash = first 8 hex digits, commit = full id, branch = tracked branch.', labelNames: ['service', 'hash', 'commit', 'branch'], registers: [this.registry] });
   private readonly ahead = new Gauge({ name: 'gitopper_service_upstream_ahead', help: 'Whether the upstream tip differed from the deployed commit after the last successful fetch (1) or not (0).', labelNames: ['service'], registers: [this.registry] });
   private readonly drift = new Gauge({ name: 'gitopper_service_drift', help: 'Number of deployed files that differ from the deployed commit (local edits).', labelNames: ['service'], registers: [this.registry] });
+  private readonly rollbacks = new Counter({ name: 'gitopper_service_rollbacks_total', help: 'Automatic rollbacks after a failed health check, by what failed (unit, exec, http).', labelNames: ['service', 'reason'], registers: [this.registry] });
   private readonly reloads = new Counter({ name: 'gitopper_service_reloads_total', help: 'Systemd jobs the agent ran for the service and waited for, by job result (done, failed, timeout, canceled, dependency, skipped).', labelNames: ['service', 'result'], registers: [this.registry] });
   private readonly sync = new Histogram({ name: 'gitopper_sync_duration_seconds', help: 'Wall time of the phases of a sync: fetch (per upstream branch), checkout, mount and unit (per service).', labelNames: ['phase'], buckets: SYNC_BUCKETS, registers: [this.registry] });
   private readonly passSeconds = new Histogram({ name: 'gitopper_service_pass_duration_seconds', help: 'Wall time of one reconcile pass of a service, in seconds.', labelNames: ['service'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
@@ -172,6 +173,7 @@ export class Metrics {
     this.removed.add(service);
     this.infoOff(service, k);
     for (const result of k.results) this.reloads.remove({ service, result });
+    for (const reason of ['unit', 'exec', 'http']) this.rollbacks.remove({ service, reason });
     for (const g of [this.state, this.changeTime, this.ahead, this.drift]) g.remove({ service });
     this.passSeconds.remove({ service });
     this.known.delete(service);
@@ -225,6 +227,12 @@ export class Metrics {
     if (!k) return;
     k.results.add(result);
     this.reloads.inc({ service, result });
+  }
+
+  /** Count one automatic rollback of `service` because its `reason` check failed (`unit`, `exec`, `http`). */
+  rollback(service: string, reason: 'unit' | 'exec' | 'http'): void {
+    if (!this.entry(service)) return;
+    this.rollbacks.inc({ service, reason });
   }
 
   /** Observe one phase's wall time in seconds in `gitopper_sync_duration_seconds`. */

@@ -13,6 +13,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { SourceRef } from './ports.js';
 import type { Outcome } from './reconcile.js';
+import type { HealthFailure } from './health.js';
 import type { ServiceStatus } from './state.js';
 import type { Trigger, TrackerEvents } from './tracker.js';
 
@@ -37,9 +38,13 @@ export function observer(log: Logger, metrics: Metrics): TrackerEvents {
       // drift: a non-empty list is always a finding; an empty one only counts from a pass that got
       // through (a pass that failed before looking reports none)
       if (outcome.drift.length > 0 || outcome.state === 'OK') metrics.setDrift(service, outcome.drift.length);
-      const data = { service, trigger, seconds, state: outcome.state, commit: outcome.commit, changed: outcome.changed, mounted: outcome.mounted, actions: outcome.actions, drift: outcome.drift, reverted: outcome.reverted, ...(outcome.job ? { job: outcome.job } : {}) };
-      if (outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0 || outcome.reverted.length > 0) svc.info(data, 'pass applied');
+      const data = { service, trigger, seconds, state: outcome.state, commit: outcome.commit, changed: outcome.changed, mounted: outcome.mounted, actions: outcome.actions, drift: outcome.drift, reverted: outcome.reverted, hooks: outcome.hooks, ...(outcome.job ? { job: outcome.job } : {}) };
+      if (outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0 || outcome.reverted.length > 0 || outcome.hooks.length > 0) svc.info(data, 'pass applied');
       else svc.debug(data, 'pass done');
+    },
+    rolledBack(service: string, failure: HealthFailure, from: string, to: string | undefined): void {
+      metrics.rollback(service, failure.kind);
+      svc.warn({ service, check: failure.kind, reason: failure.reason, from, to }, to ? 'health check failed: rolling back' : 'health check failed: no good commit to roll back to');
     },
     upstream(service: string, tip: string, deployed: string): void {
       metrics.upstream(service, tip, deployed);

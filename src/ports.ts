@@ -15,11 +15,15 @@ export interface Pass {
 
 /** Where a service's upstream lives: one fetch per distinct value per pass. */
 export interface SourceRef {
-  /** http(s) URL. */
+  /** http(s) URL, SSH (`ssh://user@host[:port]/path`, `user@host:path`) or local (`/path`, `file:///path`) upstream. */
   readonly upstream: string;
   readonly branch: string;
   /** Absolute path of a file holding a token for https, read at every fetch; undefined = anonymous. */
   readonly tokenFile: string | undefined;
+  /** SSH upstreams: absolute path of the private (deploy) key; undefined = ssh's default identities. */
+  readonly sshKey?: string | undefined;
+  /** SSH upstreams: absolute path of the only known_hosts file trusted; undefined = the system's default files. */
+  readonly knownHosts?: string | undefined;
 }
 
 /** One service's sparse checkout: `dir` = `<mount>/<service>`, holding only `links`. */
@@ -111,6 +115,46 @@ export interface UnitPort {
   isActive(unit: string): Promise<boolean>;
   /** Enable a unit file (for template instances `name@inst`), then daemon-reload. */
   enable(unit: string): Promise<void>;
+  /** The unit's `ActiveState`, `SubState` and (for services) `NRestarts` (0 for other units). */
+  status(unit: string): Promise<{ activeState: string; subState: string; nRestarts: number }>;
+}
+
+/** Writes paths of a commit into a scratch directory (for `pre` hooks). */
+export interface StagePort {
+  /**
+   * Replace `dest` with the files under `paths` at `commit` (repository layout kept), owned by
+   * `owner`. Paths the commit lacks are skipped. Throws on git or I/O failure.
+   */
+  stage(checkout: CheckoutRef, commit: string, paths: readonly string[], dest: string, owner: Owner | undefined, pass: Pass): Promise<void>;
+}
+
+/** Result of {@link CommandPort.run}. */
+export interface CommandResult {
+  /** Exit code, or null when killed by a signal. */
+  readonly code: number | null;
+  readonly signal: string | null;
+  /** True when it was killed for running past its timeout. */
+  readonly timedOut: boolean;
+  /** Combined stdout and stderr, at most the last 64 KiB. */
+  readonly output: string;
+  /** Wall time in seconds. */
+  readonly seconds: number;
+}
+
+/** Runs programs (hooks, health commands) without a shell. */
+export interface CommandPort {
+  /**
+   * Run `argv[0]` with `argv.slice(1)` in `cwd`, as `owner` (uid/gid) when given, with exactly
+   * `env` (plus PATH), killed (SIGTERM, then SIGKILL) after `timeoutSeconds`. Never throws for a
+   * non-zero exit; throws when the program cannot be started.
+   */
+  run(argv: readonly string[], opts: { cwd: string; owner: Owner | undefined; env: Readonly<Record<string, string>>; timeoutSeconds: number }): Promise<CommandResult>;
+}
+
+/** HTTP GET for health checks. */
+export interface ProbePort {
+  /** The response status of `GET url` within `timeoutSeconds`; throws on a network error or timeout. */
+  get(url: string, timeoutSeconds: number): Promise<number>;
 }
 
 /** OS packages (gitopper's `package` key). */
@@ -140,7 +184,9 @@ export interface PersistedService {
   /** ISO 8601. */
   readonly since: string;
   readonly commit: string;
-  readonly frozen: { readonly by: string; readonly at: string; readonly reason: string; readonly rollback?: string } | undefined;
+  readonly frozen: { readonly by: string; readonly at: string; readonly reason: string; readonly rollback?: string; readonly auto?: { readonly mode: 'freeze' | 'retry-next-commit'; readonly bad: string } } | undefined;
+  /** The last commit that deployed and passed its health check (rollback target); absent = unknown. */
+  readonly lastGood?: string;
   readonly history: readonly PersistedHistory[];
 }
 

@@ -5,9 +5,10 @@
  * Flow (DESIGN.md §1): changed paths under the links → checkout → mounts → daemon-reload + action,
  * waiting for the job. Git failures give DIFF; user, mount and systemd failures give BROKEN.
  */
-import type { CheckoutRef, Clock, GitPort, MountPort, Owner, PackagePort, Pass, UnitPort, UserPort } from './ports.js';
+import type { CheckoutRef, Clock, CommandPort, GitPort, MountPort, Owner, PackagePort, Pass, StagePort, UnitPort, UserPort } from './ports.js';
 import type { ServiceSpec } from './config.js';
 import type { PassState } from './state.js';
+import { runHooks, type HookRun } from './hooks.js';
 
 /** The ports one pass needs. */
 export interface ReconcileDeps {
@@ -19,6 +20,11 @@ export interface ReconcileDeps {
   readonly clock: Clock;
   /** Installs the service's `package`; omitted = the key is ignored. */
   readonly packages?: PackagePort;
+  /** Runs hooks; with `stage` and `scratchDir` needed for services that have `hooks`. */
+  readonly commands?: CommandPort;
+  readonly stage?: StagePort;
+  /** Absolute directory for staging a new commit for `pre` hooks (`<scratchDir>/<service>`). */
+  readonly scratchDir?: string;
 }
 
 /** Wall time of each phase of a pass, in seconds (absent when the phase did not run). */
@@ -42,6 +48,8 @@ export interface Runtime {
   readonly forceCheckout?: boolean;
   /** The service's `package` was found or installed (done once per process). */
   readonly packageReady?: boolean;
+  /** A `pre` hook refused this commit: it is not tried again until the tip moves. */
+  readonly refused?: { readonly commit: string; readonly reason: string };
 }
 
 /** What a pass did and how it ended. */
@@ -61,6 +69,10 @@ export interface Outcome {
   readonly drift: readonly string[];
   /** Paths whose local edits this pass reverted (`drift = "revert"`). */
   readonly reverted: readonly string[];
+  /** True when this pass changed the deployed files (first setup, new commit, forced, reverted). */
+  readonly applied: boolean;
+  /** Hooks run in this pass, in order. */
+  readonly hooks: readonly HookRun[];
   /** The systemd job this pass waited for, with its result (`done`, `failed`, …), if any. */
   readonly job: { readonly action: string; readonly result: string } | undefined;
   readonly phases: Phases;
@@ -133,7 +145,13 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
   };
   let drift: string[] = [];
   let reverted: string[] = [];
-  const done = (state: PassState, info: string): Outcome => ({ state, info, commit, changed, mounted, actions, drift, reverted, job: job[0], phases, runtime: { pendingAction, ...(forceCheckout ? { forceCheckout } : {}), ...(packageReady ? { packageReady } : {}) } });
+  let applied = false;
+  let refused = runtime.refused;
+  const hooks: HookRun[] = [];
+  const done = (state: PassState, info: string): Outcome => ({
+    state, info, commit, changed, mounted, actions, drift, reverted, applied, hooks, job: job[0], phases,
+    runtime: { pendingAction, ...(forceCheckout ? { forceCheckout } : {}), ...(packageReady ? { packageReady } : {}), ...(refused ? { refused } : {}) },
+  });
   try {
     // gitopper installs the package first: it often creates the service's user
     if (spec.package !== '' && deps.packages && !packageReady) {
@@ -164,13 +182,22 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
       }
     }
     if (firstSetup || changed.length > 0 || forceCheckout) {
+      if (refused?.commit === tip) throw new StepError('BROKEN', refused.reason);
+      const failure = await preHooks(spec, co, tip, deployed ?? '', changed, owner, deps, pass, hooks);
+      if (failure) {
+        refused = { commit: tip, reason: failure };
+        throw new StepError('BROKEN', failure);
+      }
+      refused = undefined;
       await step('DIFF', `checking out ${short(tip)}`, () => deps.git.checkout(co, tip, owner, pass));
+      applied = true;
       if (!firstSetup) pendingAction = true;
       forceCheckout = false;
     } else if (deployed !== tip) {
       await step('DIFF', `moving HEAD to ${short(tip)}`, () => deps.git.markDeployed(co, tip));
     }
     commit = tip;
+    applied ||= reverted.length > 0;
     lap('checkout');
     for (const dir of spec.dirs) {
       const source = `${co.dir}/${dir.link}`;
@@ -186,11 +213,34 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
       }
     }
     pendingAction = false;
+    if (applied && (spec.hooks?.post.length ?? 0) > 0) {
+      const post = await step('BROKEN', 'running post hooks', () => runHooks('post', spec, { dir: co.dir, commit, previous: deployed ?? '', changed, owner }, needCommands(deps)));
+      hooks.push(...post.runs);
+      if (post.failure) throw new StepError('BROKEN', post.failure);
+    }
     return done('OK', drift.length > 0 ? `drift: ${drift.length} file(s) differ from ${short(commit)}: ${list(drift)}` : '');
   } catch (err) {
     const e = err instanceof StepError ? err : new StepError('BROKEN', reason(err));
     return done(e.state, e.message);
   }
+}
+
+function needCommands(deps: ReconcileDeps): CommandPort {
+  if (!deps.commands) throw new Error('hooks are configured but this agent has no command runner');
+  return deps.commands;
+}
+
+/** Stage the new commit's links and hook files outside the live checkout and run the `pre` hooks there. */
+async function preHooks(spec: ServiceSpec, co: CheckoutRef, tip: string, previous: string, changed: readonly string[], owner: Owner | undefined, deps: ReconcileDeps, pass: Pass, runs: HookRun[]): Promise<string | undefined> {
+  const pre = spec.hooks?.pre ?? [];
+  if (pre.length === 0) return undefined;
+  const { stage, scratchDir } = deps;
+  if (!stage || !scratchDir) throw new StepError('BROKEN', 'pre hooks are configured but this agent has no staging area');
+  const dir = `${scratchDir}/${spec.service}`;
+  await step('DIFF', `staging ${short(tip)} for pre hooks`, () => stage.stage(co, tip, [...co.links, ...pre], dir, owner, pass));
+  const r = await step('BROKEN', 'running pre hooks', () => runHooks('pre', spec, { dir, commit: tip, previous, changed, owner }, needCommands(deps)));
+  runs.push(...r.runs);
+  return r.failure;
 }
 
 async function resolveOwner(spec: ServiceSpec, users: UserPort): Promise<Owner | undefined> {

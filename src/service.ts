@@ -23,6 +23,8 @@ export class ServiceRecord {
   /** Set once the service left the config: passes skip it. */
   removed = false;
   status: ServiceStatus;
+  /** The last commit that deployed and passed its health check: where an automatic rollback goes. */
+  lastGood: string | undefined;
   /** Local edits found by the last pass (paths under the links). */
   drift: readonly string[] = [];
   runtime: Runtime = { pendingAction: false };
@@ -33,6 +35,7 @@ export class ServiceRecord {
   constructor(spec: ServiceSpec, now: Date, private readonly onStatus: StatusListener, private readonly onChange: () => void, saved?: PersistedService) {
     this.spec = spec;
     this.status = saved ? restoreStatus(saved, now) : initialStatus(now);
+    this.lastGood = saved?.lastGood;
     this.rows = saved ? saved.history.map(restoreHistory).filter((h): h is HistoryEntry => h !== undefined).slice(0, HISTORY_LIMIT) : [];
   }
 
@@ -74,7 +77,8 @@ export class ServiceRecord {
       info: s.info,
       since: s.since.toISOString(),
       commit: s.commit,
-      frozen: s.frozen ? { by: s.frozen.by, at: s.frozen.at.toISOString(), reason: s.frozen.reason, ...(s.frozen.rollback ? { rollback: s.frozen.rollback } : {}) } : undefined,
+      frozen: s.frozen ? { by: s.frozen.by, at: s.frozen.at.toISOString(), reason: s.frozen.reason, ...(s.frozen.rollback ? { rollback: s.frozen.rollback } : {}), ...(s.frozen.auto ? { auto: s.frozen.auto } : {}) } : undefined,
+      ...(this.lastGood ? { lastGood: this.lastGood } : {}),
       history: this.rows.map((h) => ({ ...h, time: h.time.toISOString() })),
     };
   }
@@ -93,7 +97,7 @@ function restoreStatus(saved: PersistedService, now: Date): ServiceStatus {
     info: saved.info,
     since: Number.isNaN(since.getTime()) ? now : since,
     commit: saved.commit,
-    frozen: f ? { by: f.by, at: new Date(f.at), reason: f.reason, ...(f.rollback ? { rollback: f.rollback } : {}) } : undefined,
+    frozen: f ? { by: f.by, at: new Date(f.at), reason: f.reason, ...(f.rollback ? { rollback: f.rollback } : {}), ...(f.auto ? { auto: f.auto } : {}) } : undefined,
   };
 }
 

@@ -33,6 +33,8 @@ export interface Freeze {
   readonly reason: string;
   /** Full commit id when the freeze came from a rollback. */
   readonly rollback?: string;
+  /** Set when the agent froze the service itself after a failed health check. */
+  readonly auto?: { readonly mode: 'freeze' | 'retry-next-commit'; readonly bad: string };
 }
 
 /** A service's status as operators see it (gitopper `proto.ListService` plus the full commit id). */
@@ -55,6 +57,7 @@ export function initialStatus(now: Date): ServiceStatus {
 
 /** The state info a frozen service shows when healthy: `ROLLBACK: <hash>` or the freeze reason. */
 export function frozenInfo(f: Freeze): string {
+  if (f.auto) return f.reason;
   if (f.rollback) return `ROLLBACK: ${f.rollback.slice(0, 8)}`;
   return f.reason === '' ? `frozen by ${f.by}` : f.reason;
 }

@@ -128,6 +128,9 @@ test('a real Prometheus scrapes the daemon: OK 0, freeze → 1, frozen and behin
   assert.match(text, /^gitopper_service_reloads_total\{service="grafana-server",result="done"\} 1$/m, 'first setup started the unit');
   assert.match(text, /^gitopper_sync_duration_seconds_count\{phase="fetch"\} [1-9]/m);
   assert.match(text, /^process_resident_memory_bytes \d+/m);
+  assert.match(text, /^gitopper_service_drift\{service="grafana-server"\} 0$/m);
+  assert.match(text, /^gitopper_config_last_reload_successful 1$/m);
+  assert.match(text, /^gitopper_build_info\{version="\d+\.\d+\.\d+[^"]*"\} 1$/m);
   const health = await fetch(`http://${target}/healthz`);
   assert.deepEqual([health.status, await health.text()], [200, 'ok']);
 

@@ -8,11 +8,18 @@ import type { ApiLogEntry } from '../src/http/errors.js';
 import { ROUTES } from '../src/http/routes.js';
 import { formatChange, parseChange } from '../src/wire.js';
 import { COMMITS, FakeControl } from './fakes/control.js';
+import { keyDir, keyFile, makeKey, signedFetch, signerOf, testAuth } from './fakes/keys.js';
+
+// every request of these tests is signed with one ed25519 key listed read-write
+const dir = keyDir();
+const operator = makeKey(dir, 'operator', 'ed25519', { comment: 'miek@limos' });
+const authorized = keyFile(dir, 'authorized_keys', [operator]);
+const fetch = signedFetch(signerOf(operator));
 
 /** Starts the API over a fresh FakeControl on 127.0.0.1:0; `t.after` closes it. */
 async function serve(t: { after: (fn: () => Promise<void>) => void }, control = new FakeControl()) {
   const logs: ApiLogEntry[] = [];
-  const app = createApiApp(control, { log: (e) => logs.push(e) });
+  const app = createApiApp(control, { log: (e) => logs.push(e), auth: testAuth(authorized) });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -102,7 +109,7 @@ test('POST /do/freeze: 200 in the services shape with the reason; again 409; by 
   assert.deepEqual(Object.keys(r.json), ['services']);
   assert.equal(r.json.services[0].state, 'FREEZE');
   assert.equal(r.json.services[0].stateinfo, 'maintenance window');
-  assert.equal(r.json.services[0].by, 'local');
+  assert.equal(r.json.services[0].by, `${operator.fingerprint} miek@limos`, 'by is the signing key: fingerprint and comment');
   assert.equal(r.json.services[0].change, 'Fri, 18 Nov 2022 11:17:52 UTC');
   assert.equal(control.svc.get('grafana-server')?.state, 'FREEZE');
   assertError(await call('POST', '/do/freeze/grafana-server'), 409, 'CONFLICT', /already frozen/);
@@ -166,8 +173,8 @@ test('POST /do/pull: 202 at once for all or one service; unknown 404', async (t)
   assert.equal(one.status, 202);
   assert.deepEqual(one.json, { accepted: true, service: 'prometheus' });
   assert.deepEqual(control.pulls, [
-    { name: undefined, by: 'local' },
-    { name: 'prometheus', by: 'local' },
+    { name: undefined, by: operator.by },
+    { name: 'prometheus', by: operator.by },
   ]);
   assertError(await call('POST', '/do/pull/nope'), 404, 'UNKNOWN_SERVICE');
 });

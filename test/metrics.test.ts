@@ -94,8 +94,9 @@ function status(over: Partial<ServiceStatus> = {}): ServiceStatus {
   return { state: 'OK', info: '', since: T0, commit: C1, frozen: undefined, ...over };
 }
 
+/** A pass outcome that did nothing; override any field. */
 function outcome(over: Partial<Outcome> = {}): Outcome {
-  return { state: 'OK', info: '', commit: C1, changed: [], mounted: 0, actions: [], job: undefined, phases: {}, runtime: { pendingAction: false }, ...over };
+  return { state: 'OK', info: '', commit: C1, changed: [], mounted: 0, actions: [], drift: [], reverted: [], applied: false, hooks: [], job: undefined, phases: {}, runtime: { pendingAction: false }, ...over };
 }
 
 test('everything served passes promtool check metrics, process and Node.js metrics included', { skip: noPromtool }, async () => {
@@ -198,12 +199,21 @@ test('service_info keeps exactly one series per service when the commit changes'
   m.addService({ service: 'svc', branch: 'canary', state: 'OK', since: T0, commit: C2 });
   s = await scrape(m);
   assert.deepEqual(find(s, 'gitopper_service_info', { service: 'svc' }).map((x) => x.labels.branch), ['canary']);
-  // removed from the config: every per-service series goes
+  // removed from the config: every per-service series goes, and late events do not bring them back
   m.reload('svc', 'timeout');
+  m.pass('svc', 1);
   m.removeService('svc');
+  ev.status('svc', status({ commit: C1 }), status({ commit: C2 }));
+  ev.upstream('svc', C1, C1);
+  ev.reconciled('svc', outcome({ job: { action: 'reload', result: 'done' } }), 'poll', 1);
+  m.setDrift('svc', 2);
   s = await scrape(m);
   assert.deepEqual(s.filter((x) => x.labels.service === 'svc').map((x) => x.name), []);
   assert.equal(value(s, 'gitopper_service_state', { service: 'other' }), 0);
+  m.addService({ service: 'svc', branch: 'main', state: 'OK', since: T0, commit: C1 });
+  s = await scrape(m);
+  assert.equal(value(s, 'gitopper_service_reloads_total', { service: 'svc', result: 'done' }), 0, 'added again: counts from 0');
+  assert.equal(find(s, 'gitopper_service_info', { service: 'svc' }).length, 1);
 });
 
 test('reloads_total counts one per systemd job waited for, by result', async () => {
@@ -218,6 +228,26 @@ test('reloads_total counts one per systemd job waited for, by result', async () 
   const s = await scrape(m);
   assert.deepEqual(find(s, 'gitopper_service_reloads_total', { service: 'svc' }).map((x) => [x.labels.result, x.value]).sort(), [['done', 2], ['failed', 1], ['timeout', 1]]);
   assert.equal(find(s, 'gitopper_service_pass_duration_seconds_count', { service: 'svc' })[0]?.value, 6);
+});
+
+test('drift follows the files a pass found differing; an early failure does not reset it', async () => {
+  const { m, ev } = rig();
+  m.addService({ service: 'svc', branch: 'main', state: 'OK', since: T0, commit: C1 });
+  const drift = async () => value(await scrape(m), 'gitopper_service_drift', { service: 'svc' });
+  const found = (state: Outcome['state'], drift: string[]) => outcome({ state, drift });
+  assert.equal(await drift(), 0);
+  ev.reconciled('svc', found('OK', ['grafana/etc/grafana.ini', 'grafana/etc/ldap.toml']), 'drift', 0.01);
+  assert.equal(await drift(), 2);
+  ev.reconciled('svc', found('DIFF', []), 'poll', 0.01); // failed before looking
+  assert.equal(await drift(), 2);
+  ev.reconciled('svc', found('DIFF', ['grafana/etc/grafana.ini']), 'poll', 0.01); // clash with an upstream change
+  assert.equal(await drift(), 1);
+  ev.reconciled('svc', found('OK', []), 'poll', 0.01);
+  assert.equal(await drift(), 0);
+  ev.reconciled('svc', outcome({ reverted: ['grafana/etc/grafana.ini'], actions: ['daemon-reload', 'reload'], job: { action: 'reload', result: 'done' } }), 'drift', 0.01);
+  assert.equal(await drift(), 0, 'reverted edits are no drift');
+  m.setDrift('svc', 4);
+  assert.equal(await drift(), 4);
 });
 
 test('sync_duration_seconds: fetch from fetched, checkout/mount/unit from the outcome phases', async () => {
@@ -268,7 +298,7 @@ test('a real Agent over fakes: series appear from addService, passes, freeze and
   const agent = new Agent([spec(), spec({ service: 'prometheus', dirs: [{ local: '/etc/prometheus', link: 'prometheus/etc', file: false }] })], {
     git, mounts: new FakeMounts(), units: new FakeUnits(), users: new FakeUsers(), clock, random: () => 0.5, intervalSeconds: 60, events: observer(silent(), m), hostname: 'host1',
   });
-  for (const s of agent.services()) m.addService(s); // cmd/gitopper.ts does the same
+  m.syncServices(agent.services()); // cmd/gitopper.ts does the same at startup
   let s = await scrape(m);
   assert.deepEqual(find(s, 'gitopper_service_state').map((x) => [x.labels.service, x.value]), [['grafana-server', 0], ['prometheus', 0]]);
   agent.start();
@@ -298,6 +328,14 @@ test('a real Agent over fakes: series appear from addService, passes, freeze and
   assert.equal(value(s, 'gitopper_service_upstream_ahead', { service: 'grafana-server' }), 0, 'unfreeze caught up');
   assert.deepEqual(find(s, 'gitopper_service_info', { service: 'grafana-server' }).map((x) => x.labels.commit), [C2]);
   assert.equal(value(s, 'gitopper_service_reloads_total', { service: 'grafana-server', result: 'done' }), 2, 'the change was reloaded');
+
+  // live config: prometheus removed, caddy added, grafana-server moves to another branch
+  await agent.reconfigure([spec({ branch: 'canary' }), spec({ service: 'caddy', dirs: [{ local: '/etc/caddy', link: 'caddy', file: false }] })]);
+  m.syncServices(agent.services()); // cmd/gitopper.ts does the same after each config change
+  s = await scrape(m);
+  assert.deepEqual([...new Set(s.filter((x) => x.labels.service !== undefined).map((x) => x.labels.service))].sort(), ['caddy', 'grafana-server']);
+  assert.deepEqual(find(s, 'gitopper_service_info', { service: 'grafana-server' }).map((x) => x.labels.branch), ['canary']);
+  assert.equal(value(s, 'gitopper_service_reloads_total', { service: 'grafana-server', result: 'done' }), 2, 'counters survive a config change');
   await agent.stop();
 });
 
@@ -314,4 +352,15 @@ test('the metrics listener: /metrics from the registry, /healthz ok, anything el
   const h = await fetch(`${base}/healthz`);
   assert.deepEqual([h.status, await h.text()], [200, 'ok']);
   assert.equal((await fetch(`${base}/nope`)).status, 404);
+});
+
+test('automatic rollbacks are counted by what failed', async () => {
+  const { m, ev } = rig();
+  m.addService({ service: 'web', branch: 'main', state: 'OK', since: T0, commit: C1 });
+  ev.rolledBack?.('web', { kind: 'http', reason: 'answered 500' }, C1, C1);
+  ev.rolledBack?.('web', { kind: 'http', reason: 'answered 500' }, C1, undefined);
+  ev.rolledBack?.('web', { kind: 'unit', reason: 'failed' }, C1, C1);
+  const text = await m.registry.metrics();
+  assert.match(text, /gitopper_service_rollbacks_total\{service="web",reason="http"\} 2/);
+  assert.match(text, /gitopper_service_rollbacks_total\{service="web",reason="unit"\} 1/);
 });

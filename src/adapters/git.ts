@@ -11,12 +11,12 @@
  */
 import fs from 'node:fs';
 import { chown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
 import { KeyedLock } from '../serial.js';
+import { openPipe, storeName } from './git-transport.js';
 
 /** A tree entry as isomorphic-git reports it. */
 interface Entry {
@@ -44,12 +44,12 @@ export class IsoGit implements GitPort {
    */
   constructor(private readonly stateDir: string, private readonly onNotice: (msg: string, data: object) => void = () => {}) {}
 
-  /** Directory of the bare store for `upstream`: `<stateDir>/upstreams/<host-path>-<hash>.git`. */
+  /**
+   * Directory of the bare store for `upstream` (https, SSH or local): `<stateDir>/upstreams/<slug>-<hash>.git`,
+   * the hash over the normalised upstream (git-transport.ts `storeName`; unchanged for http(s)).
+   */
   storeOf(upstream: string): string {
-    const u = new URL(upstream);
-    const slug = `${u.host}${u.pathname}`.replace(/\.git$/, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 80);
-    const hash = createHash('sha256').update(upstream).digest('hex').slice(0, 12);
-    return path.join(this.stateDir, 'upstreams', `${slug}-${hash}.git`);
+    return path.join(this.stateDir, 'upstreams', storeName(upstream));
   }
 
   async fetch(source: SourceRef, pass: Pass): Promise<string> {
@@ -61,20 +61,26 @@ export class IsoGit implements GitPort {
         // isomorphic-git's fetch needs a refspec; the URL carries no credentials (they come from onAuth)
         await git.addRemote({ fs, gitdir, remote: 'origin', url: source.upstream, force: true });
       }
-      const token = source.tokenFile === undefined ? undefined : await readToken(source.tokenFile);
-      const result = await git.fetch({
-        fs,
-        http,
-        gitdir,
-        url: source.upstream,
-        ref: source.branch,
-        singleBranch: true,
-        tags: false,
-        cache: pass.cache,
-        ...(token ? { onAuth: () => token } : {}),
-      });
-      if (!result.fetchHead) throw new Error(`branch "${source.branch}" not found upstream`);
-      return result.fetchHead;
+      // SSH and local upstreams: the smart protocol over `ssh … git-upload-pack` / `git upload-pack` (git-transport.ts)
+      const pipe = openPipe(source);
+      const token = pipe || source.tokenFile === undefined ? undefined : await readToken(source.tokenFile);
+      try {
+        const result = await git.fetch({
+          fs,
+          http: pipe ?? http,
+          gitdir,
+          url: pipe?.url ?? source.upstream,
+          ref: source.branch,
+          singleBranch: true,
+          tags: false,
+          cache: pass.cache,
+          ...(token ? { onAuth: () => token } : {}),
+        });
+        if (!result.fetchHead) throw new Error(`branch "${source.branch}" not found upstream`);
+        return result.fetchHead;
+      } finally {
+        await pipe?.close();
+      }
     });
   }
 

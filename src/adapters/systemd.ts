@@ -84,6 +84,15 @@ export class SystemdManager implements UnitPort {
     return state === 'active' || state === 'reloading' || state === 'activating';
   }
 
+  async status(unit: string): Promise<{ activeState: string; subState: string; nRestarts: number }> {
+    const [activeState, subState, nRestarts] = await Promise.all([
+      this.property(unit, 'org.freedesktop.systemd1.Unit', 'ActiveState'),
+      this.property(unit, 'org.freedesktop.systemd1.Unit', 'SubState'),
+      unit.endsWith('.service') ? this.property(unit, 'org.freedesktop.systemd1.Service', 'NRestarts') : Promise.resolve(0),
+    ]);
+    return { activeState: String(activeState), subState: String(subState), nRestarts: Number(nRestarts ?? 0) };
+  }
+
   async enable(unit: string): Promise<void> {
     await this.call('EnableUnitFiles', [unit], false, true);
     await this.call('Reload');

@@ -2,27 +2,35 @@
  * The REST API app (express 5), built from the one route table of `routes.ts` over the agent's
  * `Control` interface (DESIGN.md §3: `http/` depends on the agent's interface only).
  *
- * Around the table: POST bodies are parsed as JSON (at most 16 KiB) and must be JSON objects; a
- * known path asked with another method answers 405 with `Allow` (OPTIONS answers 204 with it);
- * any other path answers 404; every error goes through `errors.ts` as `{"error":{"code","message"}}`.
+ * Around the table: every request is authenticated first (`auth.ts`: HTTP Message Signatures
+ * with a key of `[global].keys`), then authorized from its row's `write` flag (read-only keys
+ * → 403); a request with a body must be a POST; POST bodies are parsed as JSON (at most 16 KiB),
+ * must match their signed Content-Digest and must be JSON objects; a known path asked with
+ * another method answers 405 with `Allow` (OPTIONS answers 204 with it); any other path answers
+ * 404; every error goes through `errors.ts` as `{"error":{"code","message"}}`.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Control } from '../control.js';
 import { BadRequestError } from '../errors.js';
+import { authenticate, authorize, digestCheck, hasBody, recordDigest, type AuthLog, type AuthOptions } from './auth.js';
 import { errorHandler, HttpError, type ApiLogEntry } from './errors.js';
 import { ROUTES, type Route } from './routes.js';
 
 /** Options of {@link createApiApp}. */
 export interface ApiAppOptions {
-  /** Called once per request that failed with a 500 (the server's fault); nothing else is logged here. */
+  /** Called once per request that failed with a 500 (the server's fault). */
   readonly log?: (entry: ApiLogEntry) => void;
+  /** Who may ask: the key ring, this agent's names, and where refusals and writes are logged. */
+  readonly auth: AuthOptions;
 }
 
 /** Largest accepted request body. */
 const BODY_LIMIT = '16kb';
 
-function hasBody(req: Request): boolean {
-  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+/** Only POST carries a body (a GET with one is refused rather than left unchecked against its digest). */
+function bodyOnlyOnPost(req: Request, _res: Response, next: NextFunction): void {
+  if (hasBody(req) && req.method !== 'POST') throw new BadRequestError(`${req.method} requests take no body`);
+  next();
 }
 
 /**
@@ -46,10 +54,12 @@ function allowed(rows: Route[]): string {
  * An express app serving {@link ROUTES} over `control`. Mount it on its own listener
  * (`app.listen(port, host)`); it does not serve `/metrics` (see `metrics-app.ts`).
  */
-export function createApiApp(control: Control, opts: ApiAppOptions = {}): express.Express {
+export function createApiApp(control: Control, opts: ApiAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(authenticate(opts.auth), bodyOnlyOnPost);
+  const log: AuthLog | undefined = opts.auth.log;
   const byPath = new Map<string, Route[]>();
   for (const r of ROUTES) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r]);
 
@@ -57,8 +67,8 @@ export function createApiApp(control: Control, opts: ApiAppOptions = {}): expres
     const route = app.route(path);
     for (const row of rows) {
       const handle = (req: Request, res: Response) => row.handler(control, req, res);
-      if (row.method === 'GET') route.get(handle);
-      else route.post(express.json({ limit: BODY_LIMIT }), requireJsonObject, handle);
+      if (row.method === 'GET') route.get(authorize(row.write, log), handle);
+      else route.post(authorize(row.write, log), express.json({ limit: BODY_LIMIT, verify: recordDigest }), digestCheck, requireJsonObject, handle);
     }
     const allow = allowed(rows);
     route.all((req: Request, res: Response) => {

@@ -1,7 +1,7 @@
 /**
  * The REST API as one table: each row is `{ method, path, write, handler }` (DESIGN.md §3 "app.ts
  * (route table: method, path, write?, handler)"). `write` marks rows that change or trigger
- * something (the auth middleware will ask for a key allowed to write). Paths are gitopper's route
+ * something: `auth.ts` `authorize` refuses them to read-only keys (403). Paths are gitopper's route
  * names (DESIGN.md §2) plus `/list/history/:service`; bodies are the shapes of `src/wire.ts`.
  *
  * Handlers validate path parameters and bodies before touching the agent, so bad input answers
@@ -10,6 +10,7 @@
 import type { Request, Response } from 'express';
 import type { Actor, Control, HistoryEntry, ServiceInfo } from '../control.js';
 import { BadRequestError } from '../errors.js';
+import { principalOf } from './auth.js';
 import {
   COMMIT_HASH,
   MAX_REASON,
@@ -35,11 +36,12 @@ export interface Route {
 }
 
 /**
- * Who is asking. The one place that decides it: today every caller is `local`; the auth
- * middleware (HTTP Message Signatures, DESIGN.md §2 "Transport") will replace this function.
+ * Who is asking, for history and logs: the key that signed the request, as
+ * `"<fingerprint> <comment>"` (`SHA256:… miek@limos`; the comment of its line in the key file).
+ * Set by the auth middleware (`auth.ts`, DESIGN.md §2 "Transport"); throws when it did not run.
  */
-export function actorOf(_req: Request): Actor {
-  return { by: 'local' };
+export function actorOf(req: Request): Actor {
+  return { by: principalOf(req).by };
 }
 
 /** A ServiceInfo in gitopper's `services[]` shape plus the added fields (`src/wire.ts`). */

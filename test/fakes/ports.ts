@@ -1,5 +1,5 @@
 /** Fakes of the ports for unit tests of the pure core (never the only test of an adapter). */
-import type { CheckoutRef, Clock, GitPort, JobOutcome, MountPort, MountResult, Owner, Pass, SourceRef, UnitPort, UserPort } from '../../src/ports.js';
+import type { CheckoutRef, Clock, CommandPort, CommandResult, GitPort, JobOutcome, MountPort, MountResult, Owner, Pass, ProbePort, SourceRef, StagePort, UnitPort, UserPort } from '../../src/ports.js';
 
 /** A git upstream in memory: commits map path → content; changedPaths compares contents. */
 export class FakeGit implements GitPort {
@@ -96,6 +96,11 @@ export class FakeUnits implements UnitPort {
   async enable(unit: string): Promise<void> {
     this.calls.push(`enable ${unit}`);
   }
+  /** What status() answers (per unit); default active with no restarts. */
+  states = new Map<string, { activeState: string; subState: string; nRestarts: number }>();
+  async status(unit: string): Promise<{ activeState: string; subState: string; nRestarts: number }> {
+    return this.states.get(unit) ?? { activeState: this.active.has(unit) ? 'active' : 'inactive', subState: 'running', nRestarts: 0 };
+  }
 }
 
 /** Users in memory. */
@@ -140,5 +145,53 @@ export async function until(cond: () => boolean, what: string, ms = 2000): Promi
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+/**
+ * A clock for health-check tests: short sleeps (≤ 5 s: grace polling, retry pauses) return at once
+ * and advance time; long ones (the poll timer) wait for abort, so only pulls drive passes.
+ */
+export class FastClock implements Clock {
+  t = new Date('2024-01-01T00:00:00Z').getTime();
+  now(): Date {
+    return new Date(this.t);
+  }
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (ms <= 5000) {
+      this.t += ms;
+      return Promise.resolve();
+    }
+    return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+  }
+}
+
+/** Commands in memory: `answer(argv)` decides the result; every call is recorded with its env. */
+export class FakeCommands implements CommandPort {
+  calls: { argv: readonly string[]; cwd: string; env: Readonly<Record<string, string>> }[] = [];
+  answer: (argv: readonly string[]) => Partial<CommandResult> = () => ({});
+  async run(argv: readonly string[], opts: { cwd: string; env: Readonly<Record<string, string>> }): Promise<CommandResult> {
+    this.calls.push({ argv, cwd: opts.cwd, env: opts.env });
+    return { code: 0, signal: null, timedOut: false, output: '', seconds: 0, ...this.answer(argv) };
+  }
+}
+
+/** HTTP probe in memory: answers `status` (or throws `error`). */
+export class FakeProbe implements ProbePort {
+  status = 200;
+  error: Error | undefined;
+  urls: string[] = [];
+  async get(url: string): Promise<number> {
+    this.urls.push(url);
+    if (this.error) throw this.error;
+    return this.status;
+  }
+}
+
+/** Staging in memory: records what was staged where. */
+export class FakeStage implements StagePort {
+  staged: { commit: string; paths: readonly string[]; dest: string }[] = [];
+  async stage(_co: CheckoutRef, commit: string, paths: readonly string[], dest: string): Promise<void> {
+    this.staged.push({ commit, paths, dest });
   }
 }
