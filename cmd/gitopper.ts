@@ -5,7 +5,7 @@
  * 2 after SIGHUP so systemd's Restart=on-failure restarts it, 1 on a fatal error with a message on
  * stderr). gitopper's contract (DESIGN.md §2).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,6 +56,19 @@ function listen(app: ReturnType<typeof metricsApp>, addr: string, what: string, 
   return server;
 }
 
+/**
+ * The state dir: mode 0711 (traversable, not listable) so hooks running as a service's user can
+ * reach their staged copy under `stage/`; everything secret inside is 0600/0700 itself.
+ */
+function prepareStateDir(dir: string, log: Logger): void {
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  const mode = statSync(dir).mode & 0o777;
+  if ((mode & 0o011) !== 0o011) {
+    chmodSync(dir, mode | 0o011);
+    log.info({ dir, from: mode.toString(8), to: (mode | 0o011).toString(8) }, 'state dir made traversable for hooks run as service users');
+  }
+}
+
 function configProblem(err: unknown): string | undefined {
   return err instanceof ConfigError || err instanceof ConfigReadError || err instanceof BootstrapError ? err.message : undefined;
 }
@@ -84,7 +97,7 @@ async function main(): Promise<void> {
   let services: ServiceSpec[];
   try {
     if (boot) {
-      mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+      prepareStateDir(opts.stateDir, log);
       await bootstrap(boot, opts.pull, ports);
       log.info({ upstream: boot.upstream, branch: boot.branch, config: configFile }, 'bootstrapped');
     }
@@ -96,7 +109,7 @@ async function main(): Promise<void> {
     log.info({ hosts, config: configFile }, 'no services for this host in the config: nothing to do');
     return;
   }
-  mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+  prepareStateDir(opts.stateDir, log);
 
   const metrics = new Metrics({ version: (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version });
   metrics.configLoaded(true, new Date());

@@ -70,44 +70,131 @@ export function redactUrl(value: string): string {
   return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
 }
 
-const HTTPS_FIX = 'use the repository\'s https:// URL (e.g. https://github.com/owner/repo); for a private repository put an access token in a file and set token_file';
-const LATER = 'only http:// and https:// upstreams are supported for now (SSH and local upstreams come in a later release)';
+const HTTPS_FIX = 'use the repository\'s https:// URL (e.g. https://github.com/owner/repo) or its SSH address (git@host:owner/repo.git)';
+const SUPPORTED = 'supported upstreams: https:// and http:// URLs, SSH (ssh://user@host[:port]/path or user@host:path) and local repositories (/abs/path or file:///abs/path)';
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHAR = /[\x00-\x1f\x7f]/;
+const SSH_HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?\])$/;
+const SSH_USER = /^[A-Za-z0-9_][A-Za-z0-9._+-]*$/;
+const SCP_LIKE = /^(?:([^@/]*)@)?(\[[^\]/]*\]|[^:/[\]]*):(.*)$/s;
+
+/** How an upstream is fetched. Mirrors the transport's parser (src/adapters/git-transport.ts `parseUpstream`). */
+export type UpstreamKind = 'http' | 'ssh' | 'local';
 
 /**
- * `upstream` must be an http(s) URL without embedded credentials (ours: this agent fetches over smart HTTP
- * only; gitopper shells out to git and so accepted anything git accepts). SSH (`ssh://`, `git@host:path`),
- * `git://`, `file://` and local paths get a message saying so and what to use instead.
+ * The kind of a syntactically plausible upstream, the way git tells them apart: `http(s)://` → http;
+ * `ssh://`, `git+ssh://`, `ssh+git://` and scp-like `[user@]host:path` (a colon before any slash) → ssh;
+ * an absolute path or `file://` → local; anything else → undefined.
+ */
+export function upstreamKind(value: string): UpstreamKind | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+  if (scheme === 'http' || scheme === 'https') return 'http';
+  if (scheme === 'ssh' || scheme === 'git+ssh' || scheme === 'ssh+git') return 'ssh';
+  if (scheme === 'file') return 'local';
+  if (scheme !== undefined) return undefined;
+  if (value.startsWith('/')) return 'local';
+  return SCP_LIKE.test(value) ? 'ssh' : undefined;
+}
+
+/**
+ * `upstream` must be one of (ours: gitopper shelled out to git and accepted anything git accepts):
+ * an http(s) URL without embedded credentials; an SSH upstream (`ssh://[user@]host[:port]/path`, scp-like
+ * `[user@]host:path`) without a password, with a host and user ssh cannot mistake for options (no leading
+ * `-`); a local repository as an absolute path or `file:///path`. Refused with what to use instead:
+ * `git://` (unauthenticated), other schemes, relative paths, `file://otherhost/…`, control characters.
+ * Returns the value as written.
  */
 export function checkUpstream(value: string): string | Problem {
-  const scpLike = /^(?:[^@/\s]+@)?[^/:\s]+:(?!\/\/)/.test(value);
-  let url: URL | undefined;
-  if (!scpLike) {
-    try { url = new URL(value); } catch { url = undefined; }
+  if (CONTROL_CHAR.test(value)) return new Problem(`${JSON.stringify(redactUrl(value))} contains a control character`, HTTPS_FIX);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    if (value.startsWith('/')) return value === '/' || /^\/+$/.test(value) ? new Problem('"/" is the root directory, not a repository', 'write the absolute path of the repository, e.g. "/srv/git/config.git"') : value;
+    const scp = SCP_LIKE.exec(value);
+    if (!scp) {
+      return new Problem(`"${value}" is a relative path`, 'write a local repository as an absolute path, e.g. "/srv/git/config.git" (or file:///srv/git/config.git); ' + SUPPORTED);
+    }
+    return checkSsh(value, scp[1], scp[2]!, '', scp[3]!);
   }
-  if (url === undefined) {
-    if (scpLike) return new Problem(`"${value}" is an SSH upstream; ${LATER}`, HTTPS_FIX);
-    return new Problem(`"${value}" is a local path; ${LATER}`, 'serve the repository over HTTP (any git host, or `git http-backend`) and set upstream to its http(s):// URL');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return new Problem(`"${redactUrl(value)}" is not a valid URL`, HTTPS_FIX);
   }
-  switch (url.protocol) {
-    case 'http:':
-    case 'https:':
-      break;
-    case 'ssh:':
-    case 'git+ssh:':
-    case 'ssh+git:':
-      return new Problem(`"${redactUrl(value)}" is an SSH upstream; ${LATER}`, HTTPS_FIX);
-    case 'git:':
-      return new Problem(`"${value}" uses the git:// protocol; ${LATER}`, HTTPS_FIX);
-    case 'file:':
-      return new Problem(`"${value}" is a local repository; ${LATER}`, 'serve the repository over HTTP (any git host, or `git http-backend`) and set upstream to its http(s):// URL');
+  switch (scheme) {
+    case 'http':
+    case 'https':
+      if (url.username !== '' || url.password !== '') {
+        return new Problem(
+          `"${redactUrl(value)}" has credentials in the URL, which would end up in logs and API output`,
+          'remove "user:password@" from upstream, write the token to a file readable only by the agent and set token_file = "/path/to/that/file"',
+        );
+      }
+      return value;
+    case 'ssh':
+    case 'git+ssh':
+    case 'ssh+git':
+      if (url.password !== '') {
+        return new Problem(`"${redactUrl(value)}" has a password in the URL, which would end up in logs and API output`,
+          'remove ":password" from upstream; an SSH upstream authenticates with a deploy key: set ssh_key = "/etc/gitopper/deploy_key"');
+      }
+      return checkSsh(value, url.username === '' ? undefined : url.username, url.hostname, url.port, url.pathname);
+    case 'file':
+      if (url.hostname !== '' && url.hostname !== 'localhost') {
+        return new Problem(`"${value}" names host "${url.hostname}"; a file:// upstream is a repository on this host`, 'write file:///abs/path (three slashes), or use ssh:// for another host');
+      }
+      if (url.pathname === '/' || url.pathname === '') return new Problem(`"${value}" names the root directory, not a repository`, 'write file:///srv/git/config.git');
+      return value;
+    case 'git':
+      return new Problem(`"${value}" uses the git:// protocol, which is neither authenticated nor encrypted`, HTTPS_FIX);
     default:
-      return new Problem(`"${redactUrl(value)}" has scheme ${url.protocol}; ${LATER}`, HTTPS_FIX);
+      return new Problem(`"${redactUrl(value)}" has scheme ${scheme}://`, `${HTTPS_FIX}; ${SUPPORTED}`);
   }
-  if (url.username !== '' || url.password !== '') {
-    return new Problem(
-      `"${redactUrl(value)}" has credentials in the URL, which would end up in logs and API output`,
-      'remove "user:password@" from upstream, write the token to a file readable only by the agent and set token_file = "/path/to/that/file"',
-    );
+}
+
+function checkSsh(value: string, user: string | undefined, host: string, port: string, repoPath: string): string | Problem {
+  const fix = 'write ssh://user@host[:port]/path or user@host:path';
+  if (user !== undefined && !SSH_USER.test(user)) return new Problem(`"${redactUrl(value)}" has SSH user "${user}": use letters, digits and . _ + - (not starting with -)`, fix);
+  if (!SSH_HOST.test(host)) {
+    const why = host.startsWith('-') ? ', which ssh would read as an option' : host === '' ? ' (empty)' : '';
+    return new Problem(`"${redactUrl(value)}" has SSH host "${host}"${why}`, `${fix} with a host name or IP address`);
+  }
+  if (port !== '' && !(Number(port) >= 1 && Number(port) <= 65535)) return new Problem(`"${value}" has port ${port}`, 'use a port from 1 to 65535');
+  if (repoPath === '' || repoPath === '/' || repoPath === '~' || repoPath === '/~') return new Problem(`"${value}" names no repository path`, `${fix}, e.g. git@git.example.org:ops/config.git`);
+  return value;
+}
+
+/**
+ * The transport keys that do not fit an upstream's kind: `token_file` is for https only; `ssh_key` and
+ * `known_hosts` for SSH only; a local repository takes none. Returns one Problem per key set (with `key`).
+ */
+export function checkTransportKeys(upstream: string, keys: { readonly tokenFile?: string | undefined; readonly sshKey?: string | undefined; readonly knownHosts?: string | undefined }): Problem | undefined {
+  const kind = upstreamKind(upstream);
+  if (kind === undefined) return undefined;
+  const what = kind === 'http' ? 'an http(s) upstream' : kind === 'ssh' ? 'an SSH upstream' : 'a local repository';
+  const shown = JSON.stringify(redactUrl(upstream));
+  if (keys.tokenFile !== undefined && kind !== 'http') {
+    const fix = kind === 'ssh' ? 'remove token_file here; an SSH upstream authenticates with ssh_key = "/etc/gitopper/deploy_key" (and known_hosts = "/etc/gitopper/known_hosts")' : 'remove token_file here; a local repository is read directly';
+    return new Problem(`token_file applies to https upstreams only, and ${shown} is ${what}`, fix, 'token_file');
+  }
+  for (const [key, v] of [['ssh_key', keys.sshKey], ['known_hosts', keys.knownHosts]] as const) {
+    if (v === undefined || kind === 'ssh') continue;
+    const fix = kind === 'http' ? `remove ${key} here; a private https repository takes token_file` : `remove ${key} here; a local repository is read directly`;
+    return new Problem(`${key} applies to SSH upstreams only, and ${shown} is ${what}`, fix, key);
+  }
+  return undefined;
+}
+
+/**
+ * `ssh_key` / `known_hosts` after resolving (ours): ssh reads these paths itself, so characters it would
+ * misread are refused: whitespace (splits `UserKnownHostsFile`), `%` (starts an ssh token), quotes, backslashes
+ * and control characters.
+ */
+export function checkSshFile(value: string): string | Problem {
+  // eslint-disable-next-line no-control-regex
+  const bad = /[\s"'\\%\x00-\x1f\x7f]/.exec(value);
+  if (bad !== null) {
+    return new Problem(`"${value}" contains ${JSON.stringify(bad[0])}, which ssh would misread in a file name`, 'move or rename the file to a path without whitespace, quotes, backslashes or %');
   }
   return value;
 }

@@ -8,7 +8,7 @@
 import TOML from '@iarna/toml';
 import { parseDuration } from './duration.js';
 import {
-  Problem, checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, checkUpstream,
+  Problem, checkAbsolute, checkBranch, checkLink, checkLocal, checkSshFile, checkTransportKeys, checkUnitName, checkUpstream, upstreamKind,
   describeType, foldKeys, isTable, resolveFromConfig, type Fields,
 } from './config-validate.js';
 
@@ -55,6 +55,10 @@ export interface ServiceSpec {
   readonly dirs: readonly DirSpec[];
   /** Absolute path of a file holding an https token (read at each fetch), or undefined. */
   readonly tokenFile: string | undefined;
+  /** SSH upstreams (ours): absolute path of the private deploy key, or undefined (ssh's default identities). */
+  readonly sshKey?: string | undefined;
+  /** SSH upstreams (ours): absolute path of the only known_hosts file trusted, or undefined (the system's files). */
+  readonly knownHosts?: string | undefined;
   /**
    * Repository paths checked out without a bind mount (never set from a config file: the
    * self-bootstrap service `gitopper` uses it for its `-D` directory).
@@ -112,6 +116,10 @@ export interface GlobalSpec {
   readonly mount: string;
   readonly keys: readonly KeySpec[];
   readonly tokenFile: string | undefined;
+  /** Default `ssh_key` of services with SSH upstreams. */
+  readonly sshKey?: string | undefined;
+  /** Default `known_hosts` of services with SSH upstreams. */
+  readonly knownHosts?: string | undefined;
 }
 
 /** The whole validated config. */
@@ -164,8 +172,8 @@ class At {
 }
 
 const TOP_KEYS = ['global', 'services'] as const;
-const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file'] as const;
-const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'drift', 'hooks', 'health', 'auto_rollback'] as const;
+const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts'] as const;
+const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback'] as const;
 const HOOK_KEYS = ['pre', 'post', 'timeout'] as const;
 const HEALTH_KEYS = ['exec', 'http', 'timeout', 'retries', 'grace'] as const;
 const DIR_KEYS = ['local', 'link', 'file'] as const;
@@ -175,7 +183,7 @@ const DEFAULT_BRANCH = 'main';
 const KEYS_EXAMPLE = 'keys = [{ path = "keys/operator.pub" }, { path = "/etc/gitopper/ci.pub", ro = true }]';
 const IN_SERVICE = 'this is a per-service key: put it in a [[services]] entry';
 const IN_GLOBAL = 'put it under [global] (or in a [[services]] entry)';
-const TOP_HINTS = { upstream: IN_GLOBAL, branch: IN_GLOBAL, mount: IN_GLOBAL, token_file: IN_GLOBAL, machine: IN_SERVICE, service: IN_SERVICE, action: IN_SERVICE, user: IN_SERVICE, package: IN_SERVICE, dirs: IN_SERVICE };
+const TOP_HINTS = { upstream: IN_GLOBAL, branch: IN_GLOBAL, mount: IN_GLOBAL, token_file: IN_GLOBAL, ssh_key: IN_GLOBAL, known_hosts: IN_GLOBAL, machine: IN_SERVICE, service: IN_SERVICE, action: IN_SERVICE, user: IN_SERVICE, package: IN_SERVICE, dirs: IN_SERVICE };
 const GLOBAL_HINTS = { machine: IN_SERVICE, service: IN_SERVICE, action: IN_SERVICE, user: IN_SERVICE, package: IN_SERVICE, dirs: IN_SERVICE };
 const SERVICE_HINTS = { keys: `keys are global: put them in [global] as ${KEYS_EXAMPLE}` };
 
@@ -221,8 +229,9 @@ function dirEntry(i: number, j: number, name: string): string {
  * Stage one: TOML `text` → a spec with gitopper's inheritance applied but NOT validated beyond structure.
  * Checks: TOML syntax; key names at every level, case-insensitively (gitopper); the legacy top-level `[keys]`
  * table (gitopper v0.0.1) is refused with the new syntax; every value's type; `action` ∈ {@link ACTIONS}.
- * Applies: `upstream`/`branch`/`mount`/`token_file` from `[global]` when a service does not set them (or sets
- * them to ""), `branch` defaulting to `main`, `ro`/`file` defaulting to false, other strings to "".
+ * Applies: `upstream`/`branch`/`mount`/`token_file`/`ssh_key`/`known_hosts` from `[global]` when a service does
+ * not set them (or sets them to ""; the transport keys only when they fit the service's upstream: token_file
+ * https, ssh_key and known_hosts SSH), `branch` defaulting to `main`, `ro`/`file` defaulting to false, other strings to "".
  * Paths are left as written; a missing upstream or mount is "". Returns a deep-frozen spec.
  * @throws ConfigError naming the file, entry and key.
  */
@@ -259,6 +268,8 @@ export function mergeConfig(text: string, file: string): ConfigSpec {
     mount: optString(g, 'mount', gAt) ?? '',
     keys,
     tokenFile: orInherit(optString(g, 'token_file', gAt), '') || undefined,
+    sshKey: orInherit(optString(g, 'ssh_key', gAt), '') || undefined,
+    knownHosts: orInherit(optString(g, 'known_hosts', gAt), '') || undefined,
   };
 
   const rawServices = f.get('services')?.value ?? [];
@@ -268,6 +279,21 @@ export function mergeConfig(text: string, file: string): ConfigSpec {
   }
   const services = rawServices.map((raw, i) => mergeService(raw, i, file, global));
   return deepFreeze({ file, global, services });
+}
+
+/**
+ * `token_file`, `ssh_key` and `known_hosts` of a service whose upstream (after inheritance) is `upstream`:
+ * its own values, else `[global]`'s, but a value inherited from `[global]` only when it fits the upstream's
+ * kind (token_file: https; ssh_key, known_hosts: SSH). A service's own misfit is refused by {@link parseConfig}.
+ */
+function transportKeys(s: Fields, at: At, upstream: string, global: GlobalSpec): Pick<ServiceSpec, 'tokenFile' | 'sshKey' | 'knownHosts'> {
+  const kind = upstreamKind(upstream);
+  const pick = (own: string | undefined, inherited: string | undefined, fits: boolean) => orInherit(own, fits ? inherited ?? '' : '') || undefined;
+  return {
+    tokenFile: pick(optString(s, 'token_file', at), global.tokenFile, kind === undefined || kind === 'http'),
+    sshKey: pick(optString(s, 'ssh_key', at), global.sshKey, kind === undefined || kind === 'ssh'),
+    knownHosts: pick(optString(s, 'known_hosts', at), global.knownHosts, kind === undefined || kind === 'ssh'),
+  };
 }
 
 function mergeService(raw: Record<string, unknown>, i: number, file: string, global: GlobalSpec): ServiceSpec {
@@ -305,7 +331,7 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
     branch: orInherit(optString(s, 'branch', at), global.branch),
     mount: orInherit(optString(s, 'mount', at), global.mount),
     dirs,
-    tokenFile: orInherit(optString(s, 'token_file', at), global.tokenFile ?? '') || undefined,
+    ...transportKeys(s, at, orInherit(optString(s, 'upstream', at), global.upstream), global),
     drift: drift as DriftMode,
     autoRollback: autoRollback as AutoRollbackMode,
     ...(hooks ? { hooks: mergeHooks(hooks, new At(file, `${at.entry}.hooks`)) } : {}),
@@ -374,9 +400,11 @@ function mergeHealth(raw: Record<string, unknown>, at: At): HealthSpec {
  * TOML `text` read from `file` → merged (see {@link mergeConfig}), validated, normalised, deep-frozen spec.
  * Rules, in order (first failure thrown): `[global]` has at least one key (gitopper's message) with a
  * non-empty `path`, resolved against `file`'s directory (ours); global `upstream`/`mount`/`branch`, when set,
- * obey the service rules below; `token_file` resolved like key paths (ours). Per service: non-empty
- * `machine` (gitopper); `service` a valid systemd unit name (ours); `upstream` set and http(s) without
- * credentials (ours: no SSH/local yet); `mount` set (gitopper) and absolute (ours); `dirs[].local` absolute,
+ * obey the service rules below; `token_file`, `ssh_key`, `known_hosts` resolved like key paths (ours; the
+ * latter two without characters ssh misreads). Per service: non-empty `machine` (gitopper); `service` a valid
+ * systemd unit name (ours); `upstream` set, http(s) without credentials, SSH without password, or an absolute
+ * local path / file:// (ours); `token_file` only with https, `ssh_key`/`known_hosts` only with SSH upstreams,
+ * in [global] and in services alike (ours); `mount` set (gitopper) and absolute (ours); `dirs[].local` absolute,
  * `dirs[].link` relative inside the repo (ours). Paths are normalised without trailing slash.
  * Pure: `file` is only used for messages and to resolve relative paths.
  * @throws ConfigError naming the file, entry, key and the fix.
@@ -402,7 +430,11 @@ function validate(merged: ConfigSpec): ConfigSpec {
     mount: g.mount === '' ? '' : gAt.check('mount', checkAbsolute(g.mount, '/var/lib/gitopper')),
     keys,
     tokenFile: g.tokenFile === undefined ? undefined : resolveFromConfig(file, g.tokenFile),
+    sshKey: g.sshKey === undefined ? undefined : gAt.check('ssh_key', checkSshFile(resolveFromConfig(file, g.sshKey))),
+    knownHosts: g.knownHosts === undefined ? undefined : gAt.check('known_hosts', checkSshFile(resolveFromConfig(file, g.knownHosts))),
   };
+  const globalMisfit = global.upstream === '' ? undefined : checkTransportKeys(global.upstream, global);
+  if (globalMisfit) gAt.fail(globalMisfit.key, globalMisfit.problem, globalMisfit.fix);
   const services = merged.services.map((s): ServiceSpec => {
     const at: At = new At(file, serviceEntry(s.index, s.service));
     if (s.machine === '') at.fail('machine', 'is missing or empty', 'set machine to the host name this service runs on (matched against -h/--hosts and the hostname)');
@@ -415,6 +447,8 @@ function validate(merged: ConfigSpec): ConfigSpec {
       if (d.local === '') dAt.fail('local', 'is missing or empty', 'set local to the absolute path on this host, e.g. local = "/etc/prometheus"');
       return { local: dAt.check('local', checkLocal(d.local)), link: dAt.check('link', checkLink(d.link)), file: d.file };
     });
+    const misfit = checkTransportKeys(at.check('upstream', checkUpstream(s.upstream)), s);
+    if (misfit) at.fail(misfit.key, misfit.problem, misfit.fix);
     return {
       ...s,
       upstream: at.check('upstream', checkUpstream(s.upstream)),
@@ -422,6 +456,8 @@ function validate(merged: ConfigSpec): ConfigSpec {
       mount: at.check('mount', checkAbsolute(s.mount, '/var/lib/gitopper')),
       dirs,
       tokenFile: s.tokenFile === undefined ? undefined : resolveFromConfig(file, s.tokenFile),
+      sshKey: s.sshKey === undefined ? undefined : at.check('ssh_key', checkSshFile(resolveFromConfig(file, s.sshKey))),
+      knownHosts: s.knownHosts === undefined ? undefined : at.check('known_hosts', checkSshFile(resolveFromConfig(file, s.knownHosts))),
     };
   });
   return deepFreeze({ file, global, services });

@@ -20,8 +20,10 @@ export interface HookRun {
 
 /** What a hook sees of the apply. */
 export interface HookContext {
-  /** Directory the hook's repository paths are relative to (its working directory). */
-  readonly dir: string;
+  /** Directory the hooks' repository paths are found in (a staged copy of the commit). */
+  readonly hookDir: string;
+  /** The hooks' working directory. */
+  readonly cwd: string;
   readonly commit: string;
   readonly previous: string;
   readonly changed: readonly string[];
@@ -50,7 +52,7 @@ export async function runHooks(phase: 'pre' | 'post', spec: ServiceSpec, ctx: Ho
   for (const hook of hooks) {
     let r;
     try {
-      r = await commands.run([`${ctx.dir}/${hook}`], { cwd: ctx.dir, owner: ctx.owner, env, timeoutSeconds: spec.hooks?.timeoutSeconds ?? 60 });
+      r = await commands.run([`${ctx.hookDir}/${hook}`], { cwd: ctx.cwd, owner: ctx.owner, env, timeoutSeconds: spec.hooks?.timeoutSeconds ?? 60 });
     } catch (err) {
       const reason = `${phase} hook ${hook} could not run: ${(err as Error).message} (it must be an executable file in the repository: git mode 100755)`;
       runs.push({ phase, hook, code: null, timedOut: false, tail: '', seconds: 0 });

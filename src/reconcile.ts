@@ -214,9 +214,8 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
     }
     pendingAction = false;
     if (applied && (spec.hooks?.post.length ?? 0) > 0) {
-      const post = await step('BROKEN', 'running post hooks', () => runHooks('post', spec, { dir: co.dir, commit, previous: deployed ?? '', changed, owner }, needCommands(deps)));
-      hooks.push(...post.runs);
-      if (post.failure) throw new StepError('BROKEN', post.failure);
+      const failure = await postHooks(spec, co, commit, deployed ?? '', changed, owner, deps, pass, hooks);
+      if (failure) throw new StepError('BROKEN', failure);
     }
     return done('OK', drift.length > 0 ? `drift: ${drift.length} file(s) differ from ${short(commit)}: ${list(drift)}` : '');
   } catch (err) {
@@ -230,17 +229,33 @@ function needCommands(deps: ReconcileDeps): CommandPort {
   return deps.commands;
 }
 
-/** Stage the new commit's links and hook files outside the live checkout and run the `pre` hooks there. */
+/**
+ * Stage the new commit's links and `pre` hook files outside the live checkout and run the hooks
+ * there (working directory: the staged copy), so a refused commit never reaches the services.
+ */
 async function preHooks(spec: ServiceSpec, co: CheckoutRef, tip: string, previous: string, changed: readonly string[], owner: Owner | undefined, deps: ReconcileDeps, pass: Pass, runs: HookRun[]): Promise<string | undefined> {
   const pre = spec.hooks?.pre ?? [];
   if (pre.length === 0) return undefined;
-  const { stage, scratchDir } = deps;
-  if (!stage || !scratchDir) throw new StepError('BROKEN', 'pre hooks are configured but this agent has no staging area');
-  const dir = `${scratchDir}/${spec.service}`;
-  await step('DIFF', `staging ${short(tip)} for pre hooks`, () => stage.stage(co, tip, [...co.links, ...pre], dir, owner, pass));
-  const r = await step('BROKEN', 'running pre hooks', () => runHooks('pre', spec, { dir, commit: tip, previous, changed, owner }, needCommands(deps)));
+  const dir = await stageFor(spec, co, tip, [...co.links, ...pre], 'pre', owner, deps, pass);
+  const r = await step('BROKEN', 'running pre hooks', () => runHooks('pre', spec, { hookDir: dir, cwd: dir, commit: tip, previous, changed, owner }, needCommands(deps)));
   runs.push(...r.runs);
   return r.failure;
+}
+
+/** Run the `post` hooks (staged from the commit: hook files are not in the sparse checkout) in the live checkout. */
+async function postHooks(spec: ServiceSpec, co: CheckoutRef, commit: string, previous: string, changed: readonly string[], owner: Owner | undefined, deps: ReconcileDeps, pass: Pass, runs: HookRun[]): Promise<string | undefined> {
+  const dir = await stageFor(spec, co, commit, spec.hooks?.post ?? [], 'post', owner, deps, pass);
+  const r = await step('BROKEN', 'running post hooks', () => runHooks('post', spec, { hookDir: dir, cwd: co.dir, commit, previous, changed, owner }, needCommands(deps)));
+  runs.push(...r.runs);
+  return r.failure;
+}
+
+async function stageFor(spec: ServiceSpec, co: CheckoutRef, commit: string, paths: readonly string[], phase: 'pre' | 'post', owner: Owner | undefined, deps: ReconcileDeps, pass: Pass): Promise<string> {
+  const { stage, scratchDir } = deps;
+  if (!stage || !scratchDir) throw new StepError('BROKEN', 'hooks are configured but this agent has no staging area');
+  const dir = `${scratchDir}/${spec.service}.${phase}`;
+  await step('DIFF', `staging ${short(commit)} for ${phase} hooks`, () => stage.stage(co, commit, paths, dir, owner, pass));
+  return dir;
 }
 
 async function resolveOwner(spec: ServiceSpec, users: UserPort): Promise<Owner | undefined> {

@@ -337,23 +337,40 @@ test('http and https upstreams are accepted', () => {
   }
 });
 
-test('SSH, git://, file:// and local upstreams are refused: http(s) only for now, with what to use instead', () => {
+test('SSH and local upstreams are accepted as written: ssh://, scp-like, absolute paths, file://', () => {
+  for (const u of [
+    'ssh://git@github.com/miekg/gitopper-config', 'ssh://git@git.example.org:2222/ops/config.git', 'git+ssh://git@h/r.git',
+    'git@github.com:miekg/gitopper-config.git', 'github.com:miekg/gitopper-config', 'deploy@[::1]:srv/r.git', 'ssh://h/~git/r.git',
+    '/srv/git/config.git', 'file:///srv/git/config.git', 'file://localhost/srv/git/config.git',
+  ]) {
+    assert.equal(parse(GLOBAL + svc(`upstream = "${u}"`)).services[0]!.upstream, u);
+  }
+  assert.equal(parse(GLOBAL.replace('https://git.example.org/ops/config', 'git@example.org:ops/config') + svc()).services[0]!.upstream, 'git@example.org:ops/config', 'in [global] too');
+});
+
+test('git://, relative paths, other schemes and hostile SSH forms are refused, with what to use instead', () => {
   const cases: [string, RegExp][] = [
-    ['ssh://git@github.com/miekg/gitopper-config', /SSH upstream/],
-    ['git@github.com:miekg/gitopper-config.git', /SSH upstream/],
-    ['github.com:miekg/gitopper-config', /SSH upstream/],
-    ['git://github.com/miekg/gitopper-config', /git:\/\/ protocol/],
-    ['file:///srv/git/config.git', /local repository/],
-    ['/srv/git/config.git', /local path/],
-    ['./config.git', /local path/],
-    ['ftp://example.org/repo', /scheme ftp:/],
+    ['git://github.com/miekg/gitopper-config', /git:\/\/ protocol, which is neither authenticated nor encrypted/],
+    ['./config.git', /relative path/],
+    ['config.git', /relative path/],
+    ['ftp://example.org/repo', /scheme ftp:\/\//],
+    ['file://otherhost/srv/x.git', /names host "otherhost"/],
+    ['ssh://-oProxyCommand=touch%20x/r.git', /SSH host "-oProxyCommand=touch%20x", which ssh would read as an option/],
+    ['-oProxyCommand=x:r.git', /SSH host/],
+    ['-l@host:r.git', /SSH user "-l"/],
+    ['ssh://git@h:99999/r.git', /not a valid URL|port/],
+    ['git@h:', /names no repository path/],
+    ['/', /root directory/],
   ];
   for (const [u, kind] of cases) {
-    const err = configError(() => parse(GLOBAL + svc(`upstream = "${u}"`)), {
-      entry: 'services[0] "caddy"', key: 'upstream', match: [kind, /only http:\/\/ and https:\/\/ upstreams are supported for now/, /later release/],
-    });
-    assert.match(err.data.fix!, /http/, `fix for ${u} says what to use`);
+    const err = configError(() => parse(GLOBAL + svc(`upstream = "${u}"`)), { entry: 'services[0] "caddy"', key: 'upstream', match: [kind] });
+    assert.ok(err.data.fix!.length > 10, `fix for ${u} says what to use`);
   }
+});
+
+test('a password in an SSH URL is refused and not echoed; the fix points at ssh_key', () => {
+  const err = configError(() => parse(GLOBAL + svc('upstream = "ssh://git:s3cret@h/r.git"')), { key: 'upstream', match: [/password in the URL/, /ssh_key/] });
+  assert.ok(!err.message.includes('s3cret'), err.message);
 });
 
 test('credentials in the upstream URL are refused and not echoed; the fix points at token_file', () => {
@@ -364,8 +381,8 @@ test('credentials in the upstream URL are refused and not echoed; the fix points
 });
 
 test('an invalid [global] upstream is reported at global', () => {
-  configError(() => parse(GLOBAL.replace('https://git.example.org/ops/config', 'git@example.org:ops/config') + svc('upstream = "https://ok/x"')), {
-    entry: 'global', key: 'upstream', match: [/SSH upstream/],
+  configError(() => parse(GLOBAL.replace('https://git.example.org/ops/config', 'git://example.org/ops/config') + svc('upstream = "https://ok/x"')), {
+    entry: 'global', key: 'upstream', match: [/git:\/\/ protocol/],
   });
 });
 
@@ -394,6 +411,48 @@ test('token_file: absolute kept, relative resolved against the config file direc
   assert.equal(cfg.global.tokenFile, '/etc/gitopper/secrets/token');
   assert.equal(cfg.services[0]!.tokenFile, '/etc/gitopper/secrets/token');
   configError(() => parse(GLOBAL + svc('token_file = true')), { key: 'token_file', match: [/expected a string, got boolean/] });
+});
+
+test('ssh_key and known_hosts: resolved like key paths, inherited from [global], strings without characters ssh misreads', () => {
+  const ssh = GLOBAL.replace('https://git.example.org/ops/config', 'git@git.example.org:ops/config');
+  const cfg = parse(ssh.replace('[global]', '[global]\nssh_key = "keys/deploy"\nknown_hosts = "/etc/gitopper/known_hosts"') + svc() + svc('ssh_key = "/etc/other_key"\nknown_hosts = "kh"', 'own'), '/etc/gitopper/config.toml');
+  assert.deepEqual([cfg.global.sshKey, cfg.global.knownHosts], ['/etc/gitopper/keys/deploy', '/etc/gitopper/known_hosts']);
+  const [a, b] = cfg.services;
+  assert.deepEqual([a!.sshKey, a!.knownHosts], ['/etc/gitopper/keys/deploy', '/etc/gitopper/known_hosts'], 'inherited');
+  assert.deepEqual([b!.sshKey, b!.knownHosts], ['/etc/other_key', '/etc/gitopper/kh'], 'own, relative resolved against the config file');
+  const none = parse(ssh + svc()).services[0]!;
+  assert.deepEqual([none.sshKey, none.knownHosts], [undefined, undefined], 'unset: ssh defaults');
+  configError(() => parse(ssh + svc('ssh_key = 1')), { key: 'ssh_key', match: [/expected a string, got integer/] });
+  configError(() => parse(ssh + svc('known_hosts = "my hosts"'), '/etc/gitopper/config.toml'), { key: 'known_hosts', match: [/contains " ", which ssh would misread/] });
+  configError(() => parse(ssh + svc('ssh_key = "/etc/%u/key"')), { key: 'ssh_key', match: [/contains "%"/] });
+  configError(() => parse(ssh.replace('[global]', '[global]\nssh_key = "a key"')), { entry: 'global', key: 'ssh_key', match: [/which ssh would misread/] });
+  configError(() => parse(`ssh_key = "/k"\n${ssh}`), { entry: 'top level', key: 'ssh_key', match: [/under \[global\]/] });
+});
+
+test('token_file is for https only, ssh_key/known_hosts for SSH only: refused where written, dropped where inherited', () => {
+  const ssh = 'upstream = "git@h:r.git"';
+  configError(() => parse(GLOBAL + svc(`${ssh}\ntoken_file = "/t"`)), {
+    entry: 'services[0] "caddy"', key: 'token_file', match: [/token_file applies to https upstreams only, and "git@h:r.git" is an SSH upstream/, /ssh_key/],
+  });
+  configError(() => parse(GLOBAL + svc('upstream = "/srv/r.git"\ntoken_file = "/t"')), { key: 'token_file', match: [/is a local repository/] });
+  configError(() => parse(GLOBAL + svc('ssh_key = "/k"')), { key: 'ssh_key', match: [/ssh_key applies to SSH upstreams only, and "https:\/\/git.example.org\/ops\/config" is an http\(s\) upstream/, /token_file/] });
+  configError(() => parse(GLOBAL + svc('upstream = "file:///srv/r.git"\nknown_hosts = "/kh"')), { key: 'known_hosts', match: [/is a local repository/] });
+  configError(() => parse(GLOBAL.replace('[global]', '[global]\nssh_key = "/k"') + svc()), { entry: 'global', key: 'ssh_key', match: [/SSH upstreams only/] });
+  configError(() => parse(GLOBAL.replace('https://git.example.org/ops/config', 'git@h:r.git').replace('[global]', '[global]\ntoken_file = "/t"') + svc()), { entry: 'global', key: 'token_file' });
+
+  // inherited values apply only where they fit: one [global] serves https and SSH services
+  const mixed = parse(`[global]
+upstream = "https://git.example.org/ops/config"
+token_file = "/etc/gitopper/token"
+mount = "/var/lib/gitopper"
+keys = [{ path = "/k.pub" }]
+${svc(`${ssh}\nssh_key = "/etc/gitopper/deploy"`, 'viassh')}${svc('', 'viahttps')}${svc('upstream = "/srv/r.git"', 'vialocal')}`);
+  const [viaSsh, viaHttps, viaLocal] = mixed.services;
+  assert.deepEqual([viaSsh!.tokenFile, viaSsh!.sshKey], [undefined, '/etc/gitopper/deploy']);
+  assert.deepEqual([viaHttps!.tokenFile, viaHttps!.sshKey], ['/etc/gitopper/token', undefined]);
+  assert.deepEqual([viaLocal!.tokenFile, viaLocal!.sshKey, viaLocal!.knownHosts], [undefined, undefined, undefined]);
+  const sshGlobal = parse(GLOBAL.replace('https://git.example.org/ops/config', 'git@h:r.git').replace('[global]', '[global]\nssh_key = "/k"\nknown_hosts = "/kh"') + svc('upstream = "https://x/y"', 'web'));
+  assert.deepEqual([sshGlobal.services[0]!.sshKey, sshGlobal.services[0]!.knownHosts], [undefined, undefined], 'an https service does not inherit the SSH keys');
 });
 
 // ---------------------------------------------------------------- dirs

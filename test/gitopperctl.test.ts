@@ -10,15 +10,22 @@ import { Client, ClientError } from '../src/client.js';
 import { age, parseTarget, table, UsageError } from '../src/ctl.js';
 import { createApiApp } from '../src/http/app.js';
 import { COMMITS, FakeControl } from './fakes/control.js';
+import { keyDir, keyFile, makeKey, testAuth } from './fakes/keys.js';
 
 type After = { after: (fn: () => Promise<void>) => void };
 
+// gitopperctl signs with this key (-i); the test servers list it read-write
+const dir = keyDir();
+const operator = makeKey(dir, 'operator', 'ed25519', { comment: 'miek@limos' });
+const authorized = keyFile(dir, 'authorized_keys', [operator]);
+
+/** The API over `control` on loopback, plain HTTP; its host as `http://127.0.0.1:port`. */
 async function listen(t: After, control: FakeControl): Promise<string> {
   const server: Server = await new Promise((resolve) => {
-    const s = createApiApp(control).listen(0, '127.0.0.1', () => resolve(s));
+    const s = createApiApp(control, { auth: testAuth(authorized) }).listen(0, '127.0.0.1', () => resolve(s));
   });
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 // 2h3m after the fake services last changed (Fri, 18 Nov 2022 09:14:52 UTC).
@@ -28,11 +35,11 @@ const now = () => new Date('2022-11-18T11:17:52Z');
 async function ctl(...args: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, now });
+  const code = await run(['-i', operator.file, ...args], { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, now, env: {} });
   return { code, stdout, stderr, lines: stdout.trimEnd().split('\n') };
 }
 
-/** A FakeControl behind a real server, its host (`127.0.0.1:port`), `@host`, and {@link ctl}. */
+/** A FakeControl behind a real server, its host (`http://127.0.0.1:port`), `@host`, and {@link ctl}. */
 async function rig(t: After) {
   const control = new FakeControl();
   const host = await listen(t, control);
@@ -64,11 +71,12 @@ function assertAligned(lines: string[], cols: string[]): void {
 const cells = (line: string) => line.trim().split(/\s+/);
 
 test('@HOST: host, host:port, IPv6 and URLs become base URLs; default port 2222; junk is a usage error', () => {
-  assert.equal(parseTarget('@web1'), 'http://web1:2222');
-  assert.equal(parseTarget('@web1:8080'), 'http://web1:8080');
-  assert.equal(parseTarget('@[::1]:9000'), 'http://[::1]:9000');
-  assert.equal(parseTarget('@::1'), 'http://[::1]:2222');
+  assert.equal(parseTarget('@web1'), 'https://web1:2222');
+  assert.equal(parseTarget('@web1:8080'), 'https://web1:8080');
+  assert.equal(parseTarget('@[::1]:9000'), 'https://[::1]:9000');
+  assert.equal(parseTarget('@::1'), 'https://[::1]:2222');
   assert.equal(parseTarget('@https://gw.example.org/agent/'), 'https://gw.example.org/agent');
+  assert.equal(parseTarget('@http://127.0.0.1:2222'), 'http://127.0.0.1:2222');
   for (const bad of ['web1', '@', '@web1:http', '@web1:99999', '@we b']) assert.throws(() => parseTarget(bad), UsageError, bad);
 });
 
@@ -163,7 +171,7 @@ test('list history prints the deployments newest first', async (t) => {
   const r = await ctl('list', 'history', at, 'grafana-server');
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(cells(r.lines[0]!), ['#', 'HASH', 'STATE', 'INFO', 'TRIGGER', 'BY', 'TOOK', 'AGO']);
-  assert.deepEqual(cells(r.lines[1]!), ['0', '606eb576', 'OK', 'pull', 'local', '1.3s', '2h2m'], '2h2m59.75s truncates');
+  assert.deepEqual(cells(r.lines[1]!), ['0', '606eb576', 'OK', 'pull', 'local', '1.3s', '2h2m'], '2h2m59.75s truncates (the fake\'s history says by "local")');
   assert.match(r.lines[2]!, /8df1b3db\s+BROKEN\s+reload failed\s+poll\s+-\s+0\.5s\s+1d3h$/);
 });
 
@@ -209,8 +217,8 @@ test('usage errors exit 2 with the usage on stderr and send nothing', async () =
   assert.match(help, /^usage: gitopperctl \[-i KEY\] \[-m\]/);
 });
 
-test('server errors exit 1 with the server message; -i is accepted and does not change the request', async (t) => {
-  const { at, ctl } = await rig(t);
+test('server errors exit 1 with the server message; an unreadable -i key exits 1 before sending', async (t) => {
+  const { at, ctl, control } = await rig(t);
   const unknown = await ctl('list', 'service', at, 'nope');
   assert.equal(unknown.code, 1);
   assert.equal(unknown.stdout, '');
@@ -221,8 +229,15 @@ test('server errors exit 1 with the server message; -i is accepted and does not 
   const badHash = await ctl('do', 'rollback', at, 'grafana-server', 'xyz');
   assert.equal(badHash.code, 1);
   assert.match(badHash.stderr, /hexadecimal digits \(HTTP 400 BAD_REQUEST\)/);
-  const withKey = await ctl('-i', '/nonexistent/id_ed25519', 'list', 'machines', at);
-  assert.equal(withKey.code, 0, withKey.stderr);
+  const calls = control.calls.length;
+  let stderr = '';
+  const noKey = await run(['-i', '/nonexistent/id_ed25519', 'list', 'machines', at], { stdout: { write: () => {} }, stderr: { write: (s: string) => (stderr += s) }, env: {} });
+  assert.equal(noKey, 1);
+  assert.match(stderr, /^gitopperctl: cannot read key \/nonexistent\/id_ed25519: .*ENOENT/);
+  assert.equal(control.calls.length, calls, 'nothing was sent');
+  stderr = '';
+  assert.equal(await run(['list', 'machines', at], { stdout: { write: () => {} }, stderr: { write: (s: string) => (stderr += s) }, env: {} }), 1);
+  assert.match(stderr, /no key to sign with: give -i KEYFILE, or start ssh-agent/);
 });
 
 test('a refused connection exits 1 naming the URL; the client reports status 0 CONNECTION', async () => {
@@ -230,7 +245,7 @@ test('a refused connection exits 1 naming the URL; the client reports status 0 C
   const client = new Client(`http://127.0.0.1:${port}`);
   await assert.rejects(client.listMachines(), (err: unknown) => err instanceof ClientError && err.status === 0 && err.code === 'CONNECTION');
   let stderr = '';
-  const code = await run(['list', 'machines', `@127.0.0.1:${port}`], { stdout: { write: () => {} }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = await run(['-i', operator.file, 'list', 'machines', `@http://127.0.0.1:${port}`], { stdout: { write: () => {} }, stderr: { write: (s: string) => (stderr += s) }, env: {} });
   assert.equal(code, 1);
   assert.match(stderr, new RegExp(`^gitopperctl: GET http://127\\.0\\.0\\.1:${port}/list/machine: .*ECONNREFUSED`));
 });
@@ -284,7 +299,7 @@ test('several @HOSTs: one table with a HOST column, rows numbered per host, requ
 
 test('several @HOSTs, one down: the table of the others, one stderr line per failing host, exit 1', async (t) => {
   const a = await rig(t);
-  const down = `127.0.0.1:${await closedPort()}`;
+  const down = `http://127.0.0.1:${await closedPort()}`;
   const r = await ctl('list', 'machines', `@${down}`, a.at);
   assert.equal(r.code, 1);
   assert.deepEqual(r.lines.map(cells), [
@@ -292,9 +307,9 @@ test('several @HOSTs, one down: the table of the others, one stderr line per fai
     [a.host, '0', 'grafana.example.org', 'limos'],
     [a.host, '1', 'prom.example.org', 'limos'],
   ]);
-  assert.match(r.stderr, new RegExp(`^gitopperctl: ${down}: GET http://${down}/list/machine: .*ECONNREFUSED.*\\n$`));
+  assert.match(r.stderr, new RegExp(`^gitopperctl: ${down}: GET ${down}/list/machine: .*ECONNREFUSED.*\\n$`));
 
-  const down2 = `127.0.0.1:${await closedPort()}`;
+  const down2 = `http://127.0.0.1:${await closedPort()}`;
   const none = await ctl('list', 'machines', `@${down}`, `@${down2}`);
   assert.equal(none.code, 1);
   assert.equal(none.stdout, '', 'nothing answered, nothing printed');
@@ -328,7 +343,7 @@ test('several @HOSTs are asked concurrently', { timeout: 5000 }, async () => {
     return Response.json({ machines: [{ machine: new URL(String(url)).hostname, actual: 'x' }] });
   }) as typeof globalThis.fetch;
   let stdout = '';
-  const code = await run(['l', 'm', '@web1', '@web2:2223', '@[::1]'], { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: () => {} }, fetch });
+  const code = await run(['-i', operator.file, 'l', 'm', '@web1', '@web2:2223', '@[::1]'], { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: () => {} }, fetch, env: {} });
   assert.equal(code, 0);
   assert.equal(stdout, ['HOST       #  MACHINE  ACTUAL', 'web1       0  web1     x', 'web2:2223  0  web2     x', '[::1]      0  [::1]    x', ''].join('\n'));
 });
@@ -353,7 +368,7 @@ test('the built binary prints the table and exits 0; a usage error exits 2', asy
   const bin = fileURLToPath(new URL('../cmd/gitopperctl.js', import.meta.url));
   const exec = promisify(execFile);
   const { at } = await rig(t);
-  const { stdout, stderr } = await exec(process.execPath, [bin, 'list', 'machines', at]);
+  const { stdout, stderr } = await exec(process.execPath, [bin, '-i', operator.file, 'list', 'machines', at]);
   assert.equal(stderr, '');
   assert.equal(stdout, ['#  MACHINE              ACTUAL', '0  grafana.example.org  limos', '1  prom.example.org     limos', ''].join('\n'));
   await assert.rejects(exec(process.execPath, [bin, 'list', 'machines']), (err: { code?: unknown; stdout?: string; stderr?: string }) => {

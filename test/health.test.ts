@@ -118,7 +118,7 @@ test('pre hook failure: BROKEN with its output, nothing checked out, not re-run 
   const d = w.deps;
   const first = await reconcile(spec({ hooks: { pre: [], post: ['ci/done.sh'], timeoutSeconds: 5 } }), 'c1', { pendingAction: false }, d, { cache: {} });
   assert.equal(first.state, 'OK');
-  assert.deepEqual(w.commands.calls.map((c) => [c.argv[0], c.env.GITOPPER_COMMIT, c.env.GITOPPER_PREVIOUS_COMMIT, c.env.GITOPPER_CHANGED, c.cwd]), [['/srv/gitopper/grafana-server/ci/done.sh', 'c1', '', 'grafana/etc', '/srv/gitopper/grafana-server']]);
+  assert.deepEqual(w.commands.calls.map((c) => [c.argv[0], c.env.GITOPPER_COMMIT, c.env.GITOPPER_PREVIOUS_COMMIT, c.env.GITOPPER_CHANGED, c.cwd]), [['/var/lib/gitopper/stage/grafana-server.post/ci/done.sh', 'c1', '', 'grafana/etc', '/srv/gitopper/grafana-server']]);
   w.commands.calls = [];
   w.git.push('c2', { 'grafana/etc/grafana.ini': 'v2' });
   w.commands.answer = (argv) => (argv[0]!.endsWith('check.sh') ? { code: 3, output: 'line1\nbad config: port\n' } : {});
@@ -127,9 +127,9 @@ test('pre hook failure: BROKEN with its output, nothing checked out, not re-run 
   assert.equal(out.state, 'BROKEN');
   assert.match(out.info, /pre hook ci\/check\.sh failed \(exit 3\): line1 \| bad config: port/);
   assert.equal(w.git.head.get('/srv/gitopper/grafana-server'), 'c1', 'nothing checked out');
-  const staged = (w.deps.stage as FakeStage).staged[0]!;
-  assert.deepEqual([staged.commit, staged.dest, staged.paths], ['c2', '/var/lib/gitopper/stage/grafana-server', ['grafana/etc', 'ci/check.sh']]);
-  assert.equal(w.commands.calls[0]!.cwd, '/var/lib/gitopper/stage/grafana-server');
+  const pre = (w.deps.stage as FakeStage).staged.find((x) => x.dest.endsWith('.pre'))!;
+  assert.deepEqual([pre.commit, pre.dest, pre.paths], ['c2', '/var/lib/gitopper/stage/grafana-server.pre', ['grafana/etc', 'ci/check.sh']]);
+  assert.equal(w.commands.calls[0]!.cwd, '/var/lib/gitopper/stage/grafana-server.pre');
   const again = await reconcile(s, 'c2', out.runtime, d, { cache: {} });
   assert.equal(again.state, 'BROKEN');
   assert.equal(w.commands.calls.length, 1, 'the refused commit is not run again');

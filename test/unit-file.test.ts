@@ -12,7 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,7 +115,8 @@ describe('systemd/gitopper.service says what the issue asks', () => {
     for (const flags of service.get('MountFlags') ?? []) assert.equal(flags, 'shared');
     assert.equal(service.has('User'), false, 'runs as root (mounts, chown, the system bus)');
     assert.equal(service.has('MemoryDenyWriteExecute'), false, "V8's JIT needs W+X memory");
-    for (const k of ['NoNewPrivileges', 'RestrictSUIDSGID', 'RestrictNamespaces', 'LockPersonality', 'RestrictRealtime']) {
+    assert.equal(service.has('RestrictSUIDSGID'), false, 'package installs unpack setuid/setgid programs');
+    for (const k of ['NoNewPrivileges', 'RestrictNamespaces', 'LockPersonality', 'RestrictRealtime']) {
       assert.equal(one(k), 'yes', `${k}=yes`);
     }
   });
@@ -221,7 +222,7 @@ describe('the shipped unit under a real systemd (user manager), ExecStart = a st
     // with a STATUS= summary; SIGINT/SIGTERM → STOPPING=1, exit 0; SIGHUP → STOPPING=1, exit 2.
     await writeFile(
       daemon,
-      `import { appendFileSync, readFileSync } from 'node:fs';
+      `import { appendFileSync, chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { SystemdNotifier, summarizeStates } from ${JSON.stringify(ADAPTER)};
 const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
@@ -244,6 +245,10 @@ process.once('SIGHUP', () => void stop('SIGHUP', 2));
 setInterval(() => {}, 1 << 30);
 await new Promise((r) => setTimeout(r, cfg.firstPassMs ?? 0));
 if (cfg.mount) execFileSync('mount', ['--bind', cfg.mount.source, cfg.mount.target]);
+if (cfg.setuid) {
+  writeFileSync(cfg.setuid, 'stand-in');
+  try { chmodSync(cfg.setuid, 0o4755); log({ ev: 'setuid', ok: true }); } catch (err) { log({ ev: 'setuid', ok: false, code: err.code }); }
+}
 log({ ev: 'ready-sending' });
 await notifier.ready(summarizeStates(['OK', 'OK']));
 `,
@@ -285,6 +290,21 @@ await notifier.ready(summarizeStates(['OK', 'OK']));
     await um.systemctl('start', NAME);
     assert.ok(events(log).some((e) => e.ev === 'ready-sending'), 'the service made its mount');
     assert.equal(readFileSync(target, 'utf8'), 'original\n', 'invisible from the host: why the unit must not use such options');
+    await um.systemctl('stop', NAME);
+  });
+
+  test('the service can make setuid files (dpkg does, installing a `package`); RestrictSUIDSGID=yes would forbid it', { timeout: 60_000 }, async () => {
+    const shipped = await install('setuid', { setuid: path.join(tmp, 'suid-shipped') });
+    await um.systemctl('start', NAME);
+    assert.equal(events(shipped).find((e) => e.ev === 'setuid')?.ok, true);
+    assert.equal(statSync(path.join(tmp, 'suid-shipped')).mode & 0o7777, 0o4755);
+    await um.systemctl('stop', NAME);
+
+    const restricted = await install('setuid-restricted', { setuid: path.join(tmp, 'suid-restricted') }, ['RestrictSUIDSGID=yes']);
+    await um.systemctl('start', NAME);
+    const refused = events(restricted).find((e) => e.ev === 'setuid');
+    assert.equal(refused?.ok, false);
+    assert.equal(refused?.code, 'EPERM');
     await um.systemctl('stop', NAME);
   });
 

@@ -14,7 +14,8 @@ export class IsoStage implements StagePort {
   async stage(co: CheckoutRef, commit: string, paths: readonly string[], dest: string, owner: Owner | undefined, pass: Pass): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
     await rm(dest, { recursive: true, force: true });
-    await mkdir(dest, { recursive: true, mode: 0o755 });
+    await mkdir(path.dirname(dest), { recursive: true, mode: 0o711 });
+    await mkdir(dest, { mode: 0o755 });
     for (const p of paths) await this.write(gitdir, commit, p, dest, pass);
     if (owner) await chownTree(dest, owner);
   }

@@ -197,7 +197,7 @@ export function storeName(upstream: string): string {
     const url = new URL(u.url);
     readable = `${url.host}${url.pathname}`;
   } else if (u.kind === 'ssh') {
-    readable = `${u.host}${u.port === undefined ? '' : `_${u.port}`}/${u.path}`;
+    readable = `${u.host}${u.port === undefined || u.port === 22 ? '' : `_${u.port}`}/${u.path}`;
   } else {
     readable = `local${u.path}`;
   }

@@ -3,7 +3,7 @@
  * clone to push from, a systemd user manager, and helpers to write configs and start the daemon.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startGitServer, type GitServer } from '../rig/git-server.js';
 import { CONFIG_BUNDLE, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from '../rig/repo.js';
@@ -19,6 +19,7 @@ export class World {
   /** Build the world in a fresh temp dir. */
   static async create(prefix: string): Promise<World> {
     const dir = await tmpDir(prefix);
+    await chmod(dir, 0o711); // services' users (nobody) must reach their files below it, as on a host
     await mkdir(path.join(dir, 'git'));
     const bare = path.join(dir, 'git', 'gitopper-config.git');
     await makeBareFromBundle(CONFIG_BUNDLE, bare);
@@ -54,7 +55,6 @@ machine = "grafana.atoom.net"
 branch = "main"
 service = "grafana-server"
 user = "nobody"
-package = "grafana"
 action = "reload"
 mount = "${this.dir}/${name}/grafana1"
 dirs = [
