@@ -8,6 +8,7 @@ import type { Actor, Control, HistoryEntry, ServiceInfo } from './control.js';
 import { UnknownServiceError } from './errors.js';
 import type { PersistedService, PersistedState, SourceRef, StateStore } from './ports.js';
 import { checkoutOf } from './reconcile.js';
+import { repoKey } from './webhook.js';
 import type { ServiceRecord } from './service.js';
 import { Tracker, type TrackerDeps } from './tracker.js';
 
@@ -230,6 +231,21 @@ export class Agent implements Control {
       return;
     }
     this.find(name).tracker.pull(name);
+  }
+
+  /**
+   * A push webhook: pull every tracker whose upstream is one of `urls` (compared with
+   * {@link repoKey}) and whose branch is `branch`. Never blocks; returns the services pulled.
+   */
+  pullPushed(urls: readonly string[], branch: string): string[] {
+    const keys = new Set(urls.map(repoKey));
+    const pulled: string[] = [];
+    for (const t of this.trackers.values()) {
+      if (t.tracker.source.branch !== branch || !keys.has(repoKey(t.tracker.source.upstream))) continue;
+      t.tracker.pull();
+      pulled.push(...t.tracker.records.keys());
+    }
+    return pulled;
   }
 
   /** Check `name` for local edits now (its checkout changed on disk). Never blocks. Throws UnknownServiceError. */

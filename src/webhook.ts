@@ -1,0 +1,86 @@
+/**
+ * Push webhooks from GitHub, Gitea/Forgejo and GitLab: verify the request and say which repository
+ * and branch were pushed. Pure (node:crypto only).
+ *
+ * Verification rules: GitHub `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`
+ * (docs.github.com, "Validating webhook deliveries"); Gitea/Forgejo `X-Gitea-Signature` (or
+ * `X-Forgejo-Signature`): hex HMAC-SHA256 of the body; GitLab `X-Gitlab-Token`: the secret itself.
+ * All comparisons are constant-time.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** A verified push: the repository's URLs as the forge names them, and the branch. */
+export interface Push {
+  readonly forge: 'github' | 'gitea' | 'gitlab';
+  readonly urls: readonly string[];
+  readonly branch: string;
+}
+
+/** Why a webhook request was refused: `unauthorized` (401) or `bad-request` (400); `ignored` = verified but not a branch push (202). */
+export class HookError extends Error {
+  constructor(readonly kind: 'unauthorized' | 'bad-request' | 'ignored', message: string) {
+    super(message);
+  }
+}
+
+function equal(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Verify `body` (raw bytes) with `headers` (lower-case names) against `secret`, then read the push.
+ * Throws HookError.
+ */
+export function verifyPush(headers: Readonly<Record<string, string | undefined>>, body: Buffer, secret: string): Push {
+  if (secret === '') throw new HookError('unauthorized', 'webhooks are not configured (no hook_secret_file)');
+  const hmac = createHmac('sha256', secret).update(body).digest('hex');
+  let forge: Push['forge'];
+  const gh = headers['x-hub-signature-256'];
+  const gitea = headers['x-gitea-signature'] ?? headers['x-forgejo-signature'];
+  const gitlab = headers['x-gitlab-token'];
+  if (gh !== undefined) {
+    if (!equal(gh, `sha256=${hmac}`)) throw new HookError('unauthorized', 'X-Hub-Signature-256 does not match the body');
+    forge = 'github';
+  } else if (gitea !== undefined) {
+    if (!equal(gitea, hmac)) throw new HookError('unauthorized', 'X-Gitea-Signature does not match the body');
+    forge = 'gitea';
+  } else if (gitlab !== undefined) {
+    if (!equal(gitlab, secret)) throw new HookError('unauthorized', 'X-Gitlab-Token is wrong');
+    forge = 'gitlab';
+  } else {
+    throw new HookError('unauthorized', 'unsigned request: no X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token header');
+  }
+  const event = headers['x-github-event'] ?? headers['x-gitea-event'] ?? headers['x-forgejo-event'] ?? headers['x-gitlab-event'];
+  if (event !== undefined && !/^(push|Push Hook)$/.test(event)) throw new HookError('ignored', `event "${event}" is not a push`);
+  let payload: { ref?: unknown; repository?: Record<string, unknown>; project?: Record<string, unknown> };
+  try {
+    payload = JSON.parse(body.toString('utf8')) as typeof payload;
+  } catch {
+    throw new HookError('bad-request', 'the body is not JSON (set the webhook content type to application/json)');
+  }
+  const ref = typeof payload.ref === 'string' ? payload.ref : '';
+  if (!ref.startsWith('refs/heads/')) throw new HookError('ignored', `ref "${ref}" is not a branch`);
+  const repo = { ...(payload.repository ?? {}), ...(payload.project ?? {}) };
+  const urls = ['clone_url', 'html_url', 'ssh_url', 'git_url', 'url', 'git_http_url', 'git_ssh_url', 'http_url', 'web_url']
+    .map((k) => repo[k])
+    .filter((u): u is string => typeof u === 'string' && u !== '');
+  if (urls.length === 0) throw new HookError('bad-request', 'the payload names no repository URL');
+  return { forge, urls, branch: ref.slice('refs/heads/'.length) };
+}
+
+/**
+ * A repository URL reduced for comparison: scheme, credentials and `.git` dropped, host lower-case,
+ * scp-like `git@host:path` read as `host/path` (so a push names the same repository however cloned).
+ */
+export function repoKey(url: string): string {
+  let s = url.trim();
+  const scp = /^[^/@:]+@([^/:]+):(.+)$/.exec(s);
+  if (scp) s = `${scp[1]}/${scp[2]}`;
+  else s = s.replace(/^[a-z+]+:\/\//i, '').replace(/^[^/@]*@/, '');
+  const slash = s.indexOf('/');
+  const host = (slash < 0 ? s : s.slice(0, slash)).toLowerCase().replace(/:(22|80|443)$/, '');
+  const p = slash < 0 ? '' : s.slice(slash);
+  return `${host}${p}`.replace(/\/+$/, '').replace(/\.git$/, '');
+}
