@@ -5,6 +5,7 @@
  * 2 after SIGHUP so systemd's Restart=on-failure restarts it, 1 on a fatal error with a message on
  * stderr). gitopper's contract (DESIGN.md §2).
  */
+import { once } from 'node:events';
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import os from 'node:os';
@@ -30,6 +31,7 @@ import { FileStateStore } from '../src/adapters/store.js';
 import { SystemdManager } from '../src/adapters/systemd.js';
 import { GetentUsers } from '../src/adapters/users.js';
 import { SystemPackages } from '../src/adapters/packages.js';
+import { SystemdNotifier, summarizeStates } from '../src/adapters/notify.js';
 import { SpawnCommands } from '../src/adapters/commands.js';
 import { FetchProbe } from '../src/adapters/probe.js';
 import { IsoStage } from '../src/adapters/git-stage.js';
@@ -81,6 +83,8 @@ async function main(): Promise<void> {
   }
   if (opts.root && process.getuid?.() !== 0) fatal('must run as root (bind mounts and systemd need it); -o=false to try without');
   const log = createLogger(opts.debug);
+  const notifier = SystemdNotifier.fromEnv(process.env, { onError: (err) => log.warn({ err: err.message, ...err.data }, 'cannot notify systemd') });
+  notifier.startWatchdog();
   const hostname = os.hostname();
   const hosts = [...new Set([...opts.hosts, hostname])];
   const boot: BootstrapOptions | undefined = opts.upstream === '' ? undefined : { upstream: opts.upstream, branch: opts.branch, mount: opts.mount, directory: opts.directory, machine: hostname };
@@ -107,6 +111,7 @@ async function main(): Promise<void> {
   }
   if (services.length === 0) {
     log.info({ hosts, config: configFile }, 'no services for this host in the config: nothing to do');
+    await notifier.ready('no services for this host in the config: nothing to do');
     return;
   }
   prepareStateDir(opts.stateDir, log);
@@ -142,7 +147,14 @@ async function main(): Promise<void> {
     (err) => log.warn({ component: 'drift', err: String(err) }, 'checkout watch error'),
   );
   agent.start();
-  void agent.ready().then(() => drift.set(agent.watchedPaths())).then(() => log.info({ services: agent.services().map((v) => ({ service: v.service, state: v.state, commit: v.commit.slice(0, 8) })) }, 'ready'));
+  // readiness (sd_notify READY=1): every service had its first pass and the ports listen
+  const listening = servers.map((s) => (s.listening ? undefined : once(s, 'listening')));
+  void Promise.all([agent.ready(), ...listening])
+    .then(() => drift.set(agent.watchedPaths()))
+    .then(() => {
+      log.info({ services: agent.services().map((v) => ({ service: v.service, state: v.state, commit: v.commit.slice(0, 8) })) }, 'ready');
+      return notifier.ready(summarizeStates(agent.services().map((v) => v.state)));
+    });
 
   // live config: -r, and always with self-bootstrap (the config lives in a checkout the agent updates)
   const cfgLog = log.child({ component: 'config' });
@@ -168,11 +180,13 @@ async function main(): Promise<void> {
 
   const stop = async (signal: NodeJS.Signals, code: number): Promise<void> => {
     log.info({ signal }, 'stopping');
+    await notifier.stopping(code === 2 ? 'SIGHUP: exiting 2 to restart with the new config' : `${signal}: stopping`);
     await watch?.close();
     await drift.close();
     await agent.stop();
     units.close();
     for (const server of servers) server.close();
+    await notifier.close();
     process.exit(code);
   };
   process.once('SIGINT', () => void stop('SIGINT', 0));

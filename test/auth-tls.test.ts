@@ -3,7 +3,7 @@
  * operator's certificate, gitopperctl's pinning on first use in known_hosts and its refusal of a
  * changed certificate, `--ca`, and plain HTTP only on loopback.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,10 @@ const keys = fixedKeys([{ path: keyFile(dir, 'authorized_keys', [key]), ro: fals
 
 type Line = Record<string, unknown> & { msg: string };
 
-/** startApiServer over a FakeControl; its logs, port, and a close function. */
+const open = new Set<Server>();
+after(() => Promise.all([...open].map((s) => new Promise<void>((resolve) => s.close(() => resolve())))));
+
+/** startApiServer over a FakeControl; its logs, port, and a close function (servers left open are closed after the tests). */
 async function serve(opts: { stateDir: string; port?: number; tlsCert?: string; tlsKey?: string }) {
   const logs: Line[] = [];
   const push = (d: Record<string, unknown>, msg: string) => void logs.push({ ...d, msg });
@@ -40,8 +43,9 @@ async function serve(opts: { stateDir: string; port?: number; tlsCert?: string; 
     log: { info: push, warn: push, error: push },
     ...opts,
   });
+  open.add(server);
   const port = (server.address() as AddressInfo).port;
-  const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  const close = () => new Promise<void>((resolve) => server.close(() => resolve(void open.delete(server))));
   return { logs, port, close, cert: logs.find((l) => l.msg.startsWith('API TLS certificate'))! };
 }
 

@@ -63,7 +63,7 @@ dirs = [ { local = "${w.dir}/live/etc/prometheus", link = "prometheus/etc" } ]
     const refused = await d.waitLog((l) => l.msg === 'config refused: keeping the running one', 'refusal', 20_000, m);
     assert.match(String(refused.err), /live\.toml.*action/s);
     const api = await d.apiUrl();
-    const list = (await (await fetch(`${api}/list/service`)).json()) as { services: { service: string; state: string }[] };
+    const list = (await (await w.fetch(`${api}/list/service`)).json()) as { services: { service: string; state: string }[] };
     assert.deepEqual(list.services.map((s) => [s.service, s.state]), [['prometheus', 'OK']]);
   } finally {
     await d.stop();
@@ -71,8 +71,14 @@ dirs = [ { local = "${w.dir}/live/etc/prometheus", link = "prometheus/etc" } ]
 });
 
 test('self-bootstrap: -U -D -M checks out the config directory, manages it as "gitopper", applies repo config changes, refuses bad ones', { skip, timeout: 120_000 }, async () => {
+  // the operator's key goes into the config repository, as an operator would add it
+  const repoCfg = await w.work.git('show', 'HEAD:gitopper/config.toml');
+  await w.work.write('gitopper/keys/operator.pub', readFileSync(w.operator.pub, 'utf8'));
+  await w.work.write('gitopper/config.toml', repoCfg.replace('keys = [\n', 'keys = [\n    { path = "keys/operator.pub" },\n'));
+  await w.work.commit('add the e2e operator key');
+  await w.work.push();
   const mount = path.join(w.dir, 'boot');
-  const args = ['-U', w.server.url('gitopper-config.git'), '-D', 'gitopper', '-M', mount, '-c', 'config.toml', '-h', 'bootstrap-test', '-t', '1s', '--user', '-d', '--state-dir', path.join(w.dir, 'boot-state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0'];
+  const args = ['-U', w.server.url('gitopper-config.git'), '-D', 'gitopper', '-M', mount, '-c', 'config.toml', '-h', 'bootstrap-test', '-t', '1s', '--user', '-d', '--state-dir', path.join(w.dir, 'boot-state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0', '--insecure-http'];
   const d = startDaemon(args, w.um.env as Record<string, string>);
   try {
     await d.waitLog((l) => l.msg === 'bootstrapped', 'bootstrapped');
@@ -81,7 +87,7 @@ test('self-bootstrap: -U -D -M checks out the config directory, manages it as "g
     assert.ok(existsSync(path.join(checkout, 'gitopper', 'config.toml')));
     assert.deepEqual(readdirSync(checkout).sort(), ['.git', 'gitopper'], 'only the -D directory is checked out');
     const api = await d.apiUrl();
-    const list = async () => ((await (await fetch(`${api}/list/service`)).json()) as { services: { service: string; state: string }[] }).services.map((s) => [s.service, s.state]);
+    const list = async () => ((await (await w.fetch(`${api}/list/service`)).json()) as { services: { service: string; state: string }[] }).services.map((s) => [s.service, s.state]);
     assert.deepEqual(await list(), [['gitopper', 'OK']]);
 
     // a config change in the repo is applied live: a service for this host appears

@@ -1,17 +1,17 @@
 /**
  * Operators steer a real daemon with the built `gitopperctl`, as a user would: rollback to an older
  * commit of the gitopper-config history, a restart that keeps the freeze, unfreeze back to the tip.
+ * Over HTTPS with the daemon's own self-signed certificate, pinned by gitopperctl on first use and
+ * still the same after the restart; every request signed with the operator's key (`-i`), recorded
+ * as who did it.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { canRunSandbox, reloadMarkerUnit } from './rig/systemd.js';
 import { isPass, lines, waitFor, World } from './e2e/world.js';
 
-const run = promisify(execFile);
 const sandbox = canRunSandbox();
 const skip = sandbox.ok ? false : sandbox.why;
 let w: World;
@@ -23,19 +23,18 @@ after(async () => {
   await w?.close();
 });
 
-/** Run the built client; resolves with stdout, rejects with its stderr on a non-zero exit. */
-async function ctl(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, [path.resolve('dist/cmd/gitopperctl.js'), ...args]);
-  return stdout;
-}
+/** Run the built client with the operator's key; resolves with stdout, rejects with its stderr on a non-zero exit. */
+const ctl = (...args: string[]) => w.ctl(...args);
 
 test('rollback to an older commit, restart stays frozen, unfreeze returns to the tip', { skip, timeout: 120_000 }, async () => {
   const marker = path.join(w.dir, 'grafana.reloads');
   await w.um.writeUnit('grafana-server.service', reloadMarkerUnit('grafana-server', marker));
   const ini = path.join(w.dir, 'op', 'etc', 'grafana', 'grafana.ini');
-  let d = await w.daemon('op', w.config('op', w.grafana('op')));
+  let d = await w.daemon('op', w.config('op', w.grafana('op')), [], { tls: true });
   await d.waitLog((l) => l.msg === 'ready', 'ready');
-  let host = `@${(await d.apiUrl()).replace('http://', '')}`;
+  const cert = await d.waitLog((l) => /^API TLS certificate/.test(String(l.msg)), 'the certificate line');
+  assert.equal(cert.origin, 'created');
+  let host = `@${(await d.apiUrl()).replace('https://', '')}`;
   const tipBytes = readFileSync(ini, 'utf8');
 
   // an older commit that changed grafana.ini, from the real history
@@ -47,6 +46,8 @@ test('rollback to an older commit, restart stays frozen, unfreeze returns to the
 
   const rb = await ctl('do', 'rollback', host, 'grafana-server', old.slice(0, 8));
   assert.match(rb, /grafana-server\s+\S+\s+FREEZE\s+ROLLBACK: /);
+  const known = readFileSync(path.join(w.dir, '.config', 'gitopper', 'known_hosts'), 'utf8');
+  assert.equal(known.split(' ')[1]?.trim(), cert.fingerprint, 'gitopperctl pinned the certificate the daemon logged');
   assert.equal(readFileSync(ini, 'utf8'), oldBytes, 'old bytes at the mount target');
   assert.equal(lines(marker), 1, 'one reload for the rollback');
   const listed = JSON.parse(await ctl('-m', 'list', 'service', host, 'grafana-server')) as { services: { hash: string; state: string; stateinfo: string }[] };
@@ -62,9 +63,12 @@ test('rollback to an older commit, restart stays frozen, unfreeze returns to the
 
   // restart: still frozen at that commit, no reload
   assert.equal(await d.stop('SIGTERM'), 0);
-  d = await w.daemon('op', undefined);
+  d = await w.daemon('op', undefined, [], { tls: true });
   await d.waitLog((l) => l.msg === 'ready', 'ready after restart');
-  host = `@${(await d.apiUrl()).replace('http://', '')}`;
+  const kept = await d.waitLog((l) => /^API TLS certificate/.test(String(l.msg)), 'the certificate line');
+  assert.deepEqual([kept.origin, kept.fingerprint], ['kept', cert.fingerprint], 'the same certificate after a restart');
+  // the port is new after the restart: pin it again (the certificate is the same)
+  host = `@${(await d.apiUrl()).replace('https://', '')}`;
   const table = await ctl('list', 'service', host);
   assert.match(table, /^#\s+SERVICE\s+HASH\s+STATE\s+INFO\s+SINCE/m);
   assert.match(table, new RegExp(`grafana-server\\s+${old.slice(0, 8)}\\s+FREEZE\\s+ROLLBACK: ${old.slice(0, 8)}`));
@@ -79,6 +83,8 @@ test('rollback to an older commit, restart stays frozen, unfreeze returns to the
   const history = JSON.parse(await ctl('-m', 'list', 'history', host, 'grafana-server')) as { history: { trigger: string; hash: string }[] };
   assert.deepEqual(history.history.slice(0, 1).map((h) => [h.trigger, h.hash]), [['unfreeze', tip.slice(0, 8)]]);
   assert.ok(history.history.some((h) => h.trigger === 'rollback' && h.hash === old.slice(0, 8)), 'the rollback survived the restart in history');
+  const by = (history.history as { trigger: string; by?: string }[]).filter((h) => h.trigger === 'rollback' || h.trigger === 'unfreeze').map((h) => h.by);
+  assert.ok(by.length >= 2 && by.every((b) => b === w.operator.by), `rollback and unfreeze recorded as the operator's key: ${JSON.stringify(by)}`);
 
   // operator errors: exit 1 with the server's message
   await assert.rejects(ctl('do', 'unfreeze', host, 'grafana-server'), (e: { stderr: string; code: number }) => e.code === 1 && /not frozen/.test(e.stderr));

@@ -7,7 +7,7 @@
  *     known_hosts at the first connection, and a different one later is refused (CERT_CHANGED).
  */
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { ClientError, type HttpAnswer, type HttpRequest, type Transport } from '../client.js';
@@ -91,10 +91,11 @@ export function tlsTransport(trust: Trust): Transport {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       };
-      const r =
-        url.protocol === 'https:'
-          ? httpsRequest(url, { ...opts, agent: false, createConnection: connector(url, trust) as unknown as RequestOptions['createConnection'] }, onAnswer)
-          : httpRequest(url, opts, onAnswer);
+      // one agent per request whose connections are handed over only after the certificate check
+      const agent = new HttpsAgent();
+      agent.createConnection = connector(url, trust) as unknown as typeof agent.createConnection;
+      const r = url.protocol === 'https:' ? httpsRequest(url, { ...opts, agent }, onAnswer) : httpRequest(url, opts, onAnswer);
+      r.on('close', () => agent.destroy());
       r.on('error', reject);
       r.end(req.body);
     });

@@ -17,7 +17,7 @@ export interface Daemon {
   stderr(): string;
   /** Resolve with the first line (from index `from`) matching `pred`; reject after `ms` with the log tail. */
   waitLog(pred: (l: LogLine) => boolean, what: string, ms?: number, from?: number): Promise<LogLine>;
-  /** Base URL of the REST API once it listens (from the `listening` log line). */
+  /** Base URL of the REST API once it listens (from the `listening` log line): `http://127.0.0.1:port`, or `https://…` without --insecure-http. */
   apiUrl(): Promise<string>;
   /** Peak resident set size so far, in KiB (VmHWM). */
   peakRssKiB(): number;
@@ -83,7 +83,7 @@ export function startDaemon(args: string[], env: Record<string, string> = {}): D
     async apiUrl() {
       const l = await this.waitLog((x) => x.msg === 'listening' && x.what === 'api', 'the API to listen');
       const addr = l.addr as { address: string; port: number };
-      return `http://127.0.0.1:${addr.port}`;
+      return `${l.scheme === 'https' ? 'https' : 'http'}://127.0.0.1:${addr.port}`;
     },
     peakRssKiB() {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));

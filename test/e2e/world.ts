@@ -12,9 +12,23 @@ import { startDaemon, type Daemon, type LogLine } from './daemon.js';
 
 const KEY_FILE = path.resolve('..', 'shared', 'fixtures', 'configs', 'miek_id_ed25519_gitopper.pub');
 
+/** Options of {@link World.daemon}. */
+export interface DaemonStart {
+  /** Serve the API over HTTPS (self-signed certificate in the state dir) instead of `--insecure-http`. */
+  readonly tls?: boolean;
+}
+
 /** A running world; `close()` tears it down. */
 export class World {
-  private constructor(readonly dir: string, readonly server: GitServer, readonly work: WorkClone, readonly um: UserManager) {}
+  /** The operator's ed25519 key (`<dir>/keys/operator`), listed read-write in every config of {@link config}. */
+  readonly operator: TestKey;
+  /** A fetch that signs with {@link operator} (for API calls without gitopperctl). */
+  readonly fetch: typeof fetch;
+
+  private constructor(readonly dir: string, readonly server: GitServer, readonly work: WorkClone, readonly um: UserManager) {
+    this.operator = makeKey(path.join(dir, 'keys'), 'operator', 'ed25519', { comment: 'operator@e2e' });
+    this.fetch = signedFetch(signerOf(this.operator));
+  }
 
   /** Build the world in a fresh temp dir. */
   static async create(prefix: string): Promise<World> {
@@ -43,7 +57,7 @@ export class World {
     return `[global]
 upstream = "${this.server.url('gitopper-config.git')}"
 mount = "${this.dir}/${name}/mount"
-keys = [ { path = "keys/id_ed25519_gitopper.pub" } ]
+keys = [ { path = "keys/operator.pub" }, { path = "keys/id_ed25519_gitopper.pub", ro = true } ]
 ${services}`;
   }
 
@@ -64,13 +78,28 @@ dirs = [
 `;
   }
 
-  /** Write `<dir>/<name>.toml` (unless `toml` is undefined) and start the daemon on it, acting as grafana.atoom.net, `-t 1s`, user manager, loopback ports. */
-  async daemon(name: string, toml: string | undefined, extraArgs: string[] = []): Promise<Daemon> {
+  /**
+   * Write `<dir>/<name>.toml` (unless `toml` is undefined) and start the daemon on it, acting as
+   * grafana.atoom.net, `-t 1s`, user manager, loopback ports, API over `--insecure-http` (or
+   * HTTPS with `opts.tls`).
+   */
+  async daemon(name: string, toml: string | undefined, extraArgs: string[] = [], opts: DaemonStart = {}): Promise<Daemon> {
     await mkdir(path.join(this.dir, name), { recursive: true });
     const file = path.join(this.dir, `${name}.toml`);
     if (toml !== undefined) await writeFile(file, toml);
-    const args = ['-c', file, '-h', 'grafana.atoom.net', '-t', '1s', '--user', '-d', '--state-dir', path.join(this.dir, name, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0', ...extraArgs];
+    const args = ['-c', file, '-h', 'grafana.atoom.net', '-t', '1s', '--user', '-d', '--state-dir', path.join(this.dir, name, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0', ...(opts.tls ? [] : ['--insecure-http']), ...extraArgs];
     return startDaemon(args, this.um.env as Record<string, string>);
+  }
+
+  /**
+   * Run the built gitopperctl signing with {@link operator} (`-i`), HOME in the world (its
+   * known_hosts there); resolves with stdout, rejects with `{code, stdout, stderr}` on a non-zero exit.
+   */
+  async ctl(...args: string[]): Promise<string> {
+    const { stdout } = await promisify(execFile)(process.execPath, [path.resolve('dist/cmd/gitopperctl.js'), '-i', this.operator.file, ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: this.dir },
+    });
+    return stdout;
   }
 }
 
