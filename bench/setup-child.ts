@@ -1,11 +1,13 @@
 /**
  * First setup in a fresh process, so peak RSS is this setup's alone:
  *   setup-child iso URL STATE_DIR CHECKOUT_DIR LINKS_JSON   — IsoGit: fetch into the store, prepare, checkout
+ *   setup-child proposed URL STATE_DIR CHECKOUT_DIR LINKS_JSON — the same with lib/proposed-git.ts
  *   setup-child cli URL - CHECKOUT_DIR LINKS_JSON           — the git CLI sequence of gitopper
  * Prints one JSON line: wall ms (inside the process), CPU ms, peak RSS KiB (iso: this process's
  * VmHWM, also after the fetch alone; cli: the largest git process's VmHWM), heap figures.
  */
 import { IsoGit } from '../src/adapters/git.js';
+import { ProposedGit } from './lib/proposed-git.js';
 import type { CheckoutRef, Pass } from '../src/ports.js';
 import { cliSetup } from './lib/cli.js';
 import { childCpuMs, selfCpuMs, statusKiB, TreePeak } from './lib/util.js';
@@ -14,8 +16,8 @@ const [mode, url, stateDir, dir, linksJson] = process.argv.slice(2);
 const links = JSON.parse(linksJson!) as string[];
 const baseKiB = statusKiB('self', 'VmRSS');
 const t0 = performance.now();
-if (mode === 'iso') {
-  const iso = new IsoGit(stateDir!);
+if (mode === 'iso' || mode === 'proposed') {
+  const iso = mode === 'iso' ? new IsoGit(stateDir!) : new ProposedGit(stateDir!);
   const pass: Pass = { cache: {} };
   const source = { upstream: url!, branch: 'main', tokenFile: undefined };
   const cpu0 = selfCpuMs();

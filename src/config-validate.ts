@@ -172,7 +172,7 @@ export function checkTransportKeys(upstream: string, keys: { readonly tokenFile?
   const kind = upstreamKind(upstream);
   if (kind === undefined) return undefined;
   const what = kind === 'http' ? 'an http(s) upstream' : kind === 'ssh' ? 'an SSH upstream' : 'a local repository';
-  const shown = JSON.stringify(redactUrl(upstream));
+  const shown = JSON.stringify(upstream); // already checked: no credentials in it
   if (keys.tokenFile !== undefined && kind !== 'http') {
     const fix = kind === 'ssh' ? 'remove token_file here; an SSH upstream authenticates with ssh_key = "/etc/gitopper/deploy_key" (and known_hosts = "/etc/gitopper/known_hosts")' : 'remove token_file here; a local repository is read directly';
     return new Problem(`token_file applies to https upstreams only, and ${shown} is ${what}`, fix, 'token_file');

@@ -38,7 +38,7 @@ export interface WireService {
   readonly upstream?: string;
   /** Added: the tracked branch. */
   readonly branch?: string;
-  /** Added: who froze or rolled back (key fingerprint and comment, or `local`), when frozen. */
+  /** Added: who froze or rolled back, when frozen: the signing key as `"<fingerprint> <comment>"` (`SHA256:… miek@limos`). */
   readonly by?: string;
 }
 
@@ -65,7 +65,7 @@ export interface WireHistoryEntry {
   readonly stateinfo: string;
   /** Wall time of the pass in seconds. */
   readonly seconds: number;
-  /** Who asked; absent for timer passes. */
+  /** Who asked (the signing key as `"<fingerprint> <comment>"`); absent for timer passes. */
   readonly by?: string;
 }
 
@@ -90,7 +90,11 @@ export interface FreezeRequest {
 /** Body of every error answer: `{"error":{"code","message"}}`. */
 export interface WireError {
   readonly error: {
-    /** Stable code: `UNKNOWN_SERVICE`, `BAD_REQUEST`, `CONFLICT`, `NOT_FOUND`, `METHOD_NOT_ALLOWED`, `PAYLOAD_TOO_LARGE`, `INTERNAL`, … */
+    /**
+     * Stable code: `UNKNOWN_SERVICE`, `BAD_REQUEST`, `CONFLICT`, `NOT_FOUND`, `METHOD_NOT_ALLOWED`,
+     * `PAYLOAD_TOO_LARGE`, `INTERNAL`; 401 `UNKNOWN_KEY`, `BAD_SIGNATURE`, `STALE_SIGNATURE`,
+     * `REPLAYED_NONCE`, … (docs/security.md); 403 `READ_ONLY_KEY`; …
+     */
     readonly code: string;
     readonly message: string;
   };

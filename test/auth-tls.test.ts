@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { generate } from 'selfsigned';
 import { FlagError, parseDaemonFlags } from '../src/flags.js';
 import { fixedKeys } from '../src/http/keyring.js';
-import { startApiServer } from '../src/http/server.js';
+import { ownNames, startApiServer } from '../src/http/server.js';
 import { certFingerprint, selfSigned } from '../src/http/tls.js';
 import { FakeControl } from './fakes/control.js';
 import { keyDir, keyFile, makeKey } from './fakes/keys.js';
@@ -124,7 +124,7 @@ test('--tls-cert/--tls-key serve the operator\'s certificate; gitopperctl --ca v
   await assert.rejects(serve({ stateDir: path.join(dir, 'state-ca'), tlsCert: files.cert, tlsKey: path.join(dir, 'op') }), /key/);
 });
 
-test('--insecure-http: loopback -s only; not with --tls-cert; --tls-cert and --tls-key go together', async () => {
+test('--insecure-http: loopback -s only; not with --tls-cert; --tls-cert and --tls-key go together; the names a signed URL may name', async () => {
   assert.equal(parseDaemonFlags(['-c', 'x', '--insecure-http', '-s', '127.0.0.1:2222']).insecureHttp, true);
   assert.equal(parseDaemonFlags(['-c', 'x', '--insecure-http', '-s', '[::1]:2222']).insecureHttp, true);
   assert.equal(parseDaemonFlags(['-c', 'x']).insecureHttp, false);
@@ -133,6 +133,9 @@ test('--insecure-http: loopback -s only; not with --tls-cert; --tls-cert and --t
   }
   assert.throws(() => parseDaemonFlags(['-c', 'x', '--tls-cert', 'a.crt']), /--tls-cert and --tls-key go together/);
   assert.throws(() => parseDaemonFlags(['-c', 'x', '--insecure-http', '-s', '127.0.0.1:1', '--tls-cert', 'a', '--tls-key', 'b']), /cannot go with --tls-cert/);
+  const names = ownNames(['web1', 'grafana.atoom.net']);
+  for (const ok of ['web1', 'web1.example.net', 'grafana.atoom.net', 'localhost', '127.0.0.1', '::1']) assert.equal(names(ok), true, ok);
+  for (const bad of ['web2', 'grafana.atoom.net.evil.example', 'atoom.net', '', '192.0.2.1']) assert.equal(names(bad), false, bad);
   await assert.rejects(
     startApiServer(new FakeControl(), { addr: ':0', insecureHttp: true, stateDir: dir, hosts: [], keys, log: { info() {}, warn() {}, error() {} } }),
     /--insecure-http is allowed on a loopback address only/,

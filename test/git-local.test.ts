@@ -166,6 +166,13 @@ test('local upstream failures: clear messages, nothing fetched, no process left 
   assert.deepEqual(children(), [], 'every upload-pack has exited');
 });
 
+test('a repository owned by another user: the refusal of git is passed on with what to do', { skip: process.getuid?.() === 0 ? false : 'needs root to chown the repository' }, async () => {
+  const { bare, g, src } = await fixture();
+  await new Promise<void>((resolve, reject) => execFile('chown', ['-R', 'nobody', bare], (err) => (err ? reject(err) : resolve())));
+  await assert.rejects(g.fetch(src, pass()), /git refuses .* because another user owns it \("dubious ownership"\): fix its owner, or mark it safe for the agent's user with git config --global --add safe\.directory /);
+  assert.deepEqual(children(), []);
+});
+
 test('PipeTransport.close hangs up a session that got no POST, and refuses pushes', async () => {
   const { bare } = await fixture();
   const pipe = openPipe({ upstream: bare })!;

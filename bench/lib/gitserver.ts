@@ -13,6 +13,8 @@ export interface Count {
   paths: string[];
   /** CPU ms of the server process and its finished git-http-backend children, since it started. */
   cpuMs: number;
+  /** Response bytes the git server has sent since it started. */
+  bytesOut: number;
 }
 
 /** Ports of a running bench git server (serializable: handed to section processes). */

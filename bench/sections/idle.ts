@@ -41,6 +41,10 @@ export interface IdleRow {
   requestsPerPass: number;
   uploadPackPostsPerPass: number;
   serverCpuMsPerPass: number;
+  /** Bytes the git server sent per pass. */
+  bytesPerPass: number;
+  /** ms of the pass spent in the fetch (ours only). */
+  fetchMs?: Summary;
   setupMs: number;
   errors: string[];
 }
@@ -60,11 +64,13 @@ async function ours(a: IdleArgs, server: BenchGitServer, n: number, proposed: bo
   await rig.pass(); // warm-up
   const wall: number[] = [];
   const cpu: number[] = [];
+  const fetchMs: number[] = [];
   const before = await server.count(1e12);
   for (let i = 0; i < a.passes; i++) {
     const p = await rig.pass();
     wall.push(p.wallMs);
     cpu.push(p.cpuMs);
+    fetchMs.push(p.fetchMs);
   }
   const c = await server.count(before.mark);
   let prof: ProfileSummary | undefined;
@@ -94,6 +100,8 @@ async function ours(a: IdleArgs, server: BenchGitServer, n: number, proposed: bo
       requestsPerPass: c.requests / a.passes,
       uploadPackPostsPerPass: c.posts / a.passes,
       serverCpuMsPerPass: (c.cpuMs - before.cpuMs) / a.passes,
+      bytesPerPass: (c.bytesOut - before.bytesOut) / a.passes,
+      fetchMs: summary(fetchMs),
       setupMs,
       errors: rig.errors.slice(0, 5),
     },
@@ -126,7 +134,7 @@ async function cli(a: IdleArgs, server: BenchGitServer, n: number, passes: numbe
   }
   const c = await server.count(before.mark);
   await removeDirs(dir);
-  return { services: n, variant: 'cli', passes, wallMs: summary(wall), cpuMs: summary(cpu), requestsPerPass: c.requests / passes, uploadPackPostsPerPass: c.posts / passes, serverCpuMsPerPass: (c.cpuMs - before.cpuMs) / passes, setupMs, errors: [] };
+  return { services: n, variant: 'cli', passes, wallMs: summary(wall), cpuMs: summary(cpu), requestsPerPass: c.requests / passes, uploadPackPostsPerPass: c.posts / passes, serverCpuMsPerPass: (c.cpuMs - before.cpuMs) / passes, bytesPerPass: (c.bytesOut - before.bytesOut) / passes, setupMs, errors: [] };
 }
 
 export async function idleSection(a: IdleArgs): Promise<IdleResult> {

@@ -37,6 +37,8 @@ export interface SetupRepoResult {
   ours: { wallMs: Summary; cpuMs: Summary; peakMiB: Summary; fetchMs: Summary; fetchPeakMiB: Summary; baseMiB: Summary };
   cli: { wallMs: Summary; cpuMs: Summary; peakMiB: Summary };
   requests: { ours: number; cli: number };
+  /** Bytes the git server sent for one setup. */
+  bytes: { ours: number; cli: number };
   profile?: ProfileSummary;
 }
 
@@ -56,19 +58,23 @@ export async function setupSection(a: SetupArgs): Promise<SetupRepoResult[]> {
     const ours: ChildResult[] = [];
     const cli: ChildResult[] = [];
     const req = { ours: 0, cli: 0 };
+    const bytes = { ours: 0, cli: 0 };
     for (let i = 0; i < runs; i++) {
       // alternate the order so neither side always runs on a warmer cache
       for (const mode of i % 2 === 0 ? (['iso', 'cli'] as const) : (['cli', 'iso'] as const)) {
         const dir = path.join(a.tmp, `setup-${name}-${mode}-${i}`);
-        const m = await server.mark();
+        const before = await server.count(1e12);
         const r = await child(mode, url, dir, links);
-        const c = await server.count(m);
+        const c = await server.count(before.mark);
+        const sent = c.bytesOut - before.bytesOut;
         if (mode === 'iso') {
           ours.push(r);
           req.ours = c.requests;
+          bytes.ours = sent;
         } else {
           cli.push(r);
           req.cli = c.requests;
+          bytes.cli = sent;
         }
         await rm(dir, { recursive: true, force: true });
       }
@@ -81,7 +87,7 @@ export async function setupSection(a: SetupArgs): Promise<SetupRepoResult[]> {
       await mkdir(pdir, { recursive: true });
       await child('iso', url, dir, links, ['--cpu-prof', '--cpu-prof-dir', pdir]);
       const file = (await readdir(pdir)).find((f) => f.endsWith('.cpuprofile'));
-      if (file) profile = summarize(path.join(pdir, file), ['_fetch', 'collect', 'indexPack', '_indexPack', 'fromPack', 'parseUploadPackResponse', 'checkout', '_checkout', 'readObject', '_readObject']);
+      if (file) profile = summarize(path.join(pdir, file));
       await rm(dir, { recursive: true, force: true });
     }
     out.push({
@@ -97,6 +103,7 @@ export async function setupSection(a: SetupArgs): Promise<SetupRepoResult[]> {
       },
       cli: { wallMs: summary(cli.map((r) => r.wallMs)), cpuMs: summary(cli.map((r) => r.cpuMs)), peakMiB: summary(cli.map((r) => mib(r.peakKiB))) },
       requests: req,
+      bytes,
       ...(profile ? { profile } : {}),
     });
   }

@@ -6,7 +6,9 @@
  * slope of RSS and of the post-GC heap over the second half of the run. Then the store's size on
  * disk against a fresh clone of the same tip (a fresh IsoGit store: one pack; and `git clone --bare`).
  */
+import { execFile } from 'node:child_process';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { IsoGit } from '../../src/adapters/git.js';
 import { removeDirs } from '../../test/rig/repo.js';
@@ -14,7 +16,9 @@ import { cliSetup } from '../lib/cli.js';
 import { CoreRig } from '../lib/core.js';
 import { BenchGitServer, type ServerPorts } from '../lib/gitserver.js';
 import { fileOf, linksOf } from '../lib/repos.js';
-import { countFiles, duBytes, git, slope, statusKiB, summary, type Summary } from '../lib/util.js';
+import { countFiles, duBytes, git, ROOT, slope, statusKiB, summary, type Summary } from '../lib/util.js';
+
+const run = promisify(execFile);
 
 export interface SteadyArgs {
   tmp: string;
@@ -25,12 +29,18 @@ export interface SteadyArgs {
   capSeconds: number;
   services: number;
   commitEvery: number;
+  /**
+   * Make the store (the first, full fetch) in a short-lived child process before the agent starts, so
+   * the agent's process never holds a whole pack (the recommended fix for steady-state RSS).
+   */
+  setupInChild?: boolean;
 }
 
 interface Sample {
   pass: number;
   rssMiB: number;
   heapMiB: number;
+  heapTotalMiB: number;
   externalMiB: number;
   arrayBuffersMiB: number;
   gcHeapMiB?: number;
@@ -39,6 +49,9 @@ interface Sample {
 
 export interface SteadyResult {
   adapter: 'ours' | 'proposed';
+  setupInChild: boolean;
+  /** RSS right after the first pass (first setup of every service). */
+  rssAfterSetupMiB: number;
   passesPlanned: number;
   passesDone: number;
   commits: number;
@@ -55,22 +68,30 @@ export interface SteadyResult {
   samples: Sample[];
   store: { bytes: number; packs: number; freshIsoBytes: number; freshCliBareBytes: number; cliPartialPerServiceBytes: number; ratioToFresh: number };
   errors: string[];
+  /** Extra node flags of the process (set by main). */
+  nodeArgs?: string[];
 }
 
 const MiB = 1024 * 1024;
 
 export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   const server = new BenchGitServer(a.server);
-  const repoDir = `steady-${a.adapter}.git`;
+  const variant = `${a.adapter}${a.setupInChild ? '-child' : ''}`;
+  const repoDir = `steady-${variant}.git`;
   const bare = path.join(a.serverRoot, repoDir);
   await cp(path.join(a.serverRoot, 'medium.git'), bare, { recursive: true });
-  const dir = path.join(a.tmp, `steady-${a.adapter}`);
+  const dir = path.join(a.tmp, `steady-${variant}`);
   await mkdir(dir, { recursive: true });
   const work = path.join(dir, 'work');
   await git(['clone', '--quiet', bare, work]);
   const url = server.url(repoDir);
-  const rig = new CoreRig({ url, dir: path.join(dir, 'agent'), services: a.services, links: (i) => linksOf('medium', i), proposed: a.adapter === 'proposed' });
+  const agentDir = path.join(dir, 'agent');
+  if (a.setupInChild) {
+    await run(process.execPath, [path.join(ROOT, 'dist', 'bench', 'setup-child.js'), a.adapter === 'ours' ? 'iso' : 'proposed', url, path.join(agentDir, 'state'), path.join(agentDir, 'mount', 'svc0'), JSON.stringify(linksOf('medium', 0))]);
+  }
+  const rig = new CoreRig({ url, dir: agentDir, services: a.services, links: (i) => linksOf('medium', i), proposed: a.adapter === 'proposed' });
   await rig.start();
+  const rssAfterSetupMiB = process.memoryUsage().rss / MiB;
   const gc = (globalThis as { gc?: () => void }).gc;
   const samples: Sample[] = [];
   const walls: number[] = [];
@@ -79,7 +100,7 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   let done = 0;
   const mem = (): Sample => {
     const m = process.memoryUsage();
-    return { pass: done, rssMiB: m.rss / MiB, heapMiB: m.heapUsed / MiB, externalMiB: m.external / MiB, arrayBuffersMiB: m.arrayBuffers / MiB };
+    return { pass: done, rssMiB: m.rss / MiB, heapMiB: m.heapUsed / MiB, heapTotalMiB: m.heapTotal / MiB, externalMiB: m.external / MiB, arrayBuffersMiB: m.arrayBuffers / MiB };
   };
   samples.push(mem());
   for (let p = 1; p <= a.passes; p++) {
@@ -104,7 +125,7 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
       samples.push(s);
     }
     if ((performance.now() - t0) / 1000 > a.capSeconds) break;
-    if (p % 100 === 0) process.stderr.write(`  steady ${a.adapter}: ${p} passes, ${Math.round(mem().rssMiB)} MiB RSS, last pass ${Math.round(t.wallMs)} ms\n`);
+    if (p % 100 === 0) process.stderr.write(`  steady ${variant}: ${p} passes, ${Math.round(mem().rssMiB)} MiB RSS, last pass ${Math.round(t.wallMs)} ms\n`);
   }
   const seconds = (performance.now() - t0) / 1000;
   const endRaw = process.memoryUsage();
@@ -132,6 +153,8 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   const ix = (s: Sample[]) => s.map((x) => x.pass / 100);
   return {
     adapter: a.adapter,
+    setupInChild: a.setupInChild === true,
+    rssAfterSetupMiB,
     passesPlanned: a.passes,
     passesDone: done,
     commits,

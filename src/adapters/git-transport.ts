@@ -535,7 +535,8 @@ export class PipeTransport {
     } else if (/does not appear to be a git repository|not a git repository|No such file or directory/.test(stderr)) {
       problem = `no git repository at ${u.path} (${tail})`;
     } else if (/dubious ownership/.test(stderr)) {
-      problem = `git refuses ${u.path} because another user owns it (${tail}): mark it safe with \`git config --global --add safe.directory <path>\` for the user serving it, or fix its owner`;
+      const who = u.kind === 'ssh' ? 'the user the SSH server runs git as' : 'the agent\'s user';
+      problem = `git refuses ${u.path} because another user owns it ("dubious ownership"): fix its owner, or mark it safe for ${who} with git config --global --add safe.directory ${u.path}`;
     } else {
       problem = tail === '' ? `${this.command[0]} exited with ${exitCode ?? 'a signal'} and said nothing` : `${tail} (${this.command[0]} exit ${exitCode ?? 'signal'})`;
     }

@@ -162,6 +162,8 @@ export class IsoGit implements GitPort {
         await rm(path.join(co.dir, p), { recursive: true, force: true });
         await git.remove({ fs, dir: co.dir, gitdir, filepath: p, cache: pass.cache });
       }
+      // never write through a symlink the commit does not have (left by an older commit, or planted in the work tree)
+      for (const link of present) await removeForeignSymlinks(gitdir, co.dir, commit, link, pass);
       if (present.length > 0) {
         await git.checkout({ fs, dir: co.dir, gitdir, ref: commit, filepaths: present, force: true, noUpdateHead: true, cache: pass.cache });
       }
@@ -189,6 +191,7 @@ export class IsoGit implements GitPort {
     const gitdir = path.join(co.dir, '.git');
     await this.lock.run(co.dir, async () => {
       const head = await git.resolveRef({ fs, gitdir, ref: 'HEAD' });
+      for (const link of co.links) await removeForeignSymlinks(gitdir, co.dir, head, link, pass);
       for (const p of paths) {
         const file = path.join(co.dir, p);
         if (!co.links.some((l) => p === l || p.startsWith(`${l}/`))) throw new Error(`${p} is not under the service's links`);
@@ -297,6 +300,36 @@ async function readToken(file: string): Promise<{ username: string; password?: s
   if (text === '') throw new Error(`token_file ${file} is empty`);
   const i = text.indexOf(':');
   return i > 0 ? { username: text.slice(0, i), password: text.slice(i + 1) } : { username: text, password: 'x-oauth-basic' };
+}
+
+/**
+ * Removes, below `dir`, the symlinks on the way to and under `link` that `commit` does not hold
+ * as symlinks at that path: what an older commit left or someone planted in the work tree. After
+ * it, writing the commit's files there cannot follow a link out of the checkout. Symlinks the
+ * commit does hold (mode 120000) stay: the service sees them as committed; the agent itself only
+ * lchowns and lstats them. Returns the removed paths.
+ */
+export async function removeForeignSymlinks(gitdir: string, dir: string, commit: string, link: string, pass: Pass): Promise<string[]> {
+  const removed: string[] = [];
+  const check = async (rel: string): Promise<boolean> => {
+    const p = path.join(dir, rel);
+    const st = await lstat(p).catch(() => undefined);
+    if (!st?.isSymbolicLink()) return st?.isDirectory() ?? false;
+    const entry = await entryAt(gitdir, commit, rel, pass).catch(() => undefined);
+    if (entry?.mode !== '120000') {
+      await rm(p);
+      removed.push(rel);
+    }
+    return false;
+  };
+  const parts = link.split('/');
+  for (let i = 1; i < parts.length; i++) await check(parts.slice(0, i).join('/'));
+  const walk = async (rel: string): Promise<void> => {
+    if (!(await check(rel))) return;
+    for (const name of await readdir(path.join(dir, rel))) await walk(`${rel}/${name}`);
+  };
+  await walk(link);
+  return removed;
 }
 
 async function exists(p: string): Promise<boolean> {

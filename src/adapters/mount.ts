@@ -3,7 +3,7 @@
  * Must run as root, in the mount namespace the services see.
  */
 import { execFile } from 'node:child_process';
-import { chown, mkdir, open, readFile, realpath, stat } from 'node:fs/promises';
+import { chown, lstat, mkdir, open, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { MountPort, MountResult, Owner } from '../ports.js';
@@ -19,15 +19,49 @@ export class ForeignMountError extends Error {
   }
 }
 
+/**
+ * A link whose source in the checkout is, or lies below, a symbolic link from the repository:
+ * bind-mounting it would expose whatever it points at (any path of the host) to the service.
+ */
+export class SymlinkSourceError extends Error {
+  readonly code = 'SYMLINK_SOURCE';
+  constructor(readonly data: { source: string; symlink: string; points: string }) {
+    super(`${data.symlink} is a symbolic link in the repository (-> ${data.points}): gitopper does not follow links out of the checkout, so ${data.source} is not mounted; commit the files themselves, not a link`);
+  }
+}
+
+/**
+ * Refuses a source that is a symlink or has one among its parents inside the checkout (the
+ * directories below the nearest one holding `.git`; without one, only the source itself).
+ * Throws SymlinkSourceError, or an Error when the source does not exist.
+ */
+export async function refuseSymlinks(source: string): Promise<void> {
+  const chain: string[] = [];
+  let root: string | undefined;
+  for (let p = path.resolve(source); ; p = path.dirname(p)) {
+    if (chain.length > 0 && (await lstat(path.join(p, '.git')).then(() => true, () => false))) {
+      root = p;
+      break;
+    }
+    chain.push(p);
+    if (path.dirname(p) === p) break;
+  }
+  for (const p of root === undefined ? chain.slice(0, 1) : chain) {
+    const st = await lstat(p).catch(() => undefined);
+    if (st === undefined) throw new Error(`${source} does not exist in the checkout (is "link" right?)`);
+    if (st.isSymbolicLink()) throw new SymlinkSourceError({ source, symlink: p, points: await readlink(p) });
+  }
+}
+
 /** Bind mounts with the `mount` binary. */
 export class BindMounter implements MountPort {
   /** @param mountinfoPath where to read the mount table (tests may point elsewhere). */
   constructor(private readonly mountinfoPath = '/proc/self/mountinfo') {}
 
   async ensure(source: string, target: string, opts: { file: boolean; owner: Owner | undefined }): Promise<MountResult> {
-    const src = await realpath(source).catch(() => {
-      throw new Error(`${source} does not exist in the checkout (is "link" right?)`);
-    });
+    await refuseSymlinks(source);
+    // no symlink between the checkout and the source: realpath only resolves the mount root's own path
+    const src = await realpath(source);
     const srcStat = await stat(src);
     if (opts.file !== srcStat.isFile()) {
       throw new Error(`${source} is ${srcStat.isFile() ? 'a file' : 'a directory'} but "file" is ${opts.file}: set file = ${srcStat.isFile()}`);

@@ -22,6 +22,11 @@ export interface ApiAppOptions {
   readonly log?: (entry: ApiLogEntry) => void;
   /** Who may ask: the key ring, this agent's names, and where refusals and writes are logged. */
   readonly auth: AuthOptions;
+  /**
+   * Routers that authenticate requests their own way (push webhooks' HMAC, `hook-app.ts`),
+   * mounted before the signature check. Everything else needs a signed request.
+   */
+  readonly open?: readonly express.Router[];
 }
 
 /** Largest accepted request body. */
@@ -58,6 +63,7 @@ export function createApiApp(control: Control, opts: ApiAppOptions): express.Exp
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  for (const router of opts.open ?? []) app.use(router);
   app.use(authenticate(opts.auth), bodyOnlyOnPost);
   const log: AuthLog | undefined = opts.auth.log;
   const byPath = new Map<string, Route[]>();

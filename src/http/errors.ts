@@ -8,6 +8,8 @@
  * | BadRequestError                               | 400    | BAD_REQUEST             |
  * | ConflictError                                 | 409    | CONFLICT                |
  * | HttpError (no route, wrong method)            | its    | NOT_FOUND / METHOD_NOT_ALLOWED |
+ * | AuthError (an HttpError, `auth.ts`)           | 401/403| UNKNOWN_KEY, BAD_SIGNATURE, … / READ_ONLY_KEY |
+ * | HttpError from the nonce cache                | 503    | BUSY                    |
  * | body-parser: malformed JSON, bad charset, …   | 400/415| BAD_REQUEST / UNSUPPORTED_MEDIA_TYPE |
  * | body-parser: body too large                   | 413    | PAYLOAD_TOO_LARGE       |
  * | router: undecodable `%` escape in the path    | 400    | BAD_REQUEST             |

@@ -6,6 +6,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import os from 'node:os';
+import type { Router } from 'express';
 import type { Control } from '../control.js';
 import { isLoopback, splitAddr } from '../flags.js';
 import { createApiApp } from './app.js';
@@ -34,18 +35,21 @@ export interface ApiServerOptions {
   /** The `[global].keys` list (e.g. `keysOfConfig(configFile)`). */
   readonly keys: KeySource;
   readonly log: ServerLog;
+  /** Routers with their own authentication (webhooks), served before the signature check. */
+  readonly open?: readonly Router[];
 }
 
 /**
- * A predicate for the host of a signed target URI: one of `hosts` (or a longer DNS name starting
- * with one and a dot), `localhost`, or an address of one of this machine's interfaces.
+ * A predicate for the host of a signed target URI: one of `hosts`, a DNS name whose first label
+ * is a dotless one of them (`web1` → `web1.example.net`), `localhost`, or an address of one of
+ * this machine's interfaces.
  */
 export function ownNames(hosts: readonly string[]): (host: string) => boolean {
   const names = hosts.map((h) => h.toLowerCase());
   return (host) => {
     if (host === '') return false;
     if (host === 'localhost' || isLoopback(host)) return true;
-    if (names.some((n) => host === n || host.startsWith(`${n}.`))) return true;
+    if (names.some((n) => host === n || (!n.includes('.') && host.startsWith(`${n}.`)))) return true;
     const addrs = Object.values(os.networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address.toLowerCase()));
     return addrs.includes(host.replace(/^::ffff:/, ''));
   };
@@ -65,6 +69,7 @@ export async function startApiServer(control: Control, opts: ApiServerOptions): 
   const app = createApiApp(control, {
     log: (e) => opts.log.error({ err: e.err, method: e.method, path: e.path }, e.msg),
     auth: { keys, names: ownNames(opts.hosts), log: opts.log },
+    ...(opts.open === undefined ? {} : { open: opts.open }),
   });
   let server: Server;
   let scheme: 'http' | 'https';

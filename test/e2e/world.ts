@@ -1,10 +1,15 @@
 /**
  * The end-to-end world: the gitopper-config history served over smart HTTP on loopback, a work
- * clone to push from, a systemd user manager, and helpers to write configs and start the daemon.
+ * clone to push from, a systemd user manager, an operator's SSH key pair (listed in the config's
+ * `[global].keys`), and helpers to write configs, start the daemon, and ask it signed requests
+ * (the built gitopperctl with `-i`, or a signing fetch).
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { makeKey, signedFetch, signerOf, type TestKey } from '../fakes/keys.js';
 import { startGitServer, type GitServer } from '../rig/git-server.js';
 import { CONFIG_BUNDLE, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from '../rig/repo.js';
 import { startUserManager, type UserManager } from '../rig/systemd.js';

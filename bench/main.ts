@@ -1,0 +1,130 @@
+/**
+ * `npm run bench`: generates the repositories, starts the loopback git server, runs each section in
+ * its own process, writes `bench/results/<date>.json` and `docs/performance.md`.
+ * Must run as root in a private mount namespace (bench/run.mjs arranges it, as test/run.mjs does).
+ *
+ * Environment: BENCH_ONLY=setup,idle,steady,daemon (a subset; the report then shows only those),
+ * BENCH_QUICK=1 (fewer runs and passes: a smoke test, not for the record).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startBenchGitServer } from './lib/gitserver.js';
+import { fromBundle, generate, type RepoInfo } from './lib/repos.js';
+import { renderReport, type BenchResults } from './lib/report.js';
+import type { SteadyResult } from './sections/steady.js';
+import { machineLoad, ROOT } from './lib/util.js';
+import { removeDirs, tmpDir } from '../test/rig/repo.js';
+
+const quick = process.env.BENCH_QUICK === '1';
+const only = (process.env.BENCH_ONLY ?? 'setup,idle,steady,daemon').split(',').map((s) => s.trim());
+
+async function section<T>(name: string, args: object, nodeArgs: string[] = []): Promise<T> {
+  const dir = await tmpDir(`bench-${name}`);
+  const argsFile = path.join(dir, 'args.json');
+  const outFile = path.join(dir, 'result.json');
+  await writeFile(argsFile, JSON.stringify(args));
+  const t0 = performance.now();
+  process.stderr.write(`bench: ${name}…\n`);
+  const code = await new Promise<number | null>((resolve) => {
+    const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'bench', 'section.js'), name, argsFile, outFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('exit', (c) => resolve(c));
+  });
+  if (code !== 0) throw new Error(`section ${name} exited ${code}`);
+  const result = JSON.parse(await readFile(outFile, 'utf8')) as T;
+  process.stderr.write(`bench: ${name} done in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+  await removeDirs(dir);
+  return result;
+}
+
+function version(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0 || process.env.GITOPPER_TEST_NS !== '1') {
+    throw new Error('run the bench through `npm run bench` (bench/run.mjs): it needs root and a private mount namespace');
+  }
+  const started = new Date();
+  const t0 = performance.now();
+  const loadStart = machineLoad();
+  const tmp = await tmpDir('gitopper-bench');
+  const serverRoot = path.join(tmp, 'git');
+  const profileDir = path.join(ROOT, 'bench', 'results', 'profiles');
+  const repos: RepoInfo[] = [];
+  process.stderr.write(`bench: generating repositories in ${serverRoot}\n`);
+  repos.push(await fromBundle(serverRoot, path.resolve(ROOT, '..', 'shared', 'fixtures', 'gitopper-config.bundle')));
+  repos.push(await generate(serverRoot, 'medium'));
+  repos.push(await generate(serverRoot, 'large'));
+  const { server, stop } = await startBenchGitServer(serverRoot);
+  const results: BenchResults = {
+    date: started.toISOString(),
+    quick,
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      kernel: os.release(),
+      node: process.version,
+      git: version('git', ['--version']),
+      isomorphicGit: (JSON.parse(await readFile(path.join(ROOT, 'node_modules', 'isomorphic-git', 'package.json'), 'utf8')) as { version: string }).version,
+    },
+    load: { start: loadStart, end: loadStart },
+    repos: repos.map((r) => ({ name: r.name, files: r.files, commits: r.commits, packMiB: r.packBytes / 2 ** 20, generateSeconds: r.seconds })),
+    seconds: { total: 0 },
+  };
+  const base = { tmp, server: server.ports, serverRoot, profileDir };
+  try {
+    if (only.includes('setup')) {
+      const t = performance.now();
+      results.setup = await section('setup', { ...base, repos: [{ name: 'small', runs: quick ? 2 : 5 }, { name: 'medium', runs: quick ? 2 : 5 }, { name: 'large', runs: quick ? 1 : 5 }] });
+      results.seconds.setup = (performance.now() - t) / 1000;
+    }
+    if (only.includes('idle')) {
+      const t = performance.now();
+      results.idle = await section('idle', { ...base, counts: quick ? [1, 10] : [1, 10, 100], passes: quick ? 3 : 7, cliPassesLargest: quick ? 2 : 5, realMounts: true });
+      results.seconds.idle = (performance.now() - t) / 1000;
+    }
+    if (only.includes('steady')) {
+      const t = performance.now();
+      results.steady = [];
+      const variants = [
+        { adapter: 'ours', setupInChild: false, cap: 45, nodeArgs: [] as string[] },
+        { adapter: 'proposed', setupInChild: false, cap: 100, nodeArgs: [] },
+        { adapter: 'proposed', setupInChild: true, cap: 100, nodeArgs: ['--max-semi-space-size=2'] },
+      ];
+      for (const v of variants) {
+        const r = await section<SteadyResult>('steady', { ...base, adapter: v.adapter, setupInChild: v.setupInChild, passes: quick ? 100 : 1000, capSeconds: quick ? 20 : v.cap, services: 10, commitEvery: 10 }, ['--expose-gc', ...v.nodeArgs]);
+        results.steady.push({ ...r, nodeArgs: v.nodeArgs });
+      }
+      results.seconds.steady = (performance.now() - t) / 1000;
+    }
+    if (only.includes('daemon')) {
+      const t = performance.now();
+      results.daemon = await section('daemon', { ...base, pushes: quick ? 5 : 20, apiSeconds: quick ? 2 : 5, apiConcurrency: 8 });
+      results.seconds.daemon = (performance.now() - t) / 1000;
+    }
+  } finally {
+    await stop();
+    await removeDirs(tmp);
+  }
+  results.load.end = machineLoad();
+  results.seconds.total = (performance.now() - t0) / 1000;
+  const day = started.toISOString().slice(0, 10);
+  await mkdir(path.join(ROOT, 'bench', 'results'), { recursive: true });
+  const jsonFile = path.join(ROOT, 'bench', 'results', `${day}${quick ? '-quick' : ''}.json`);
+  await writeFile(jsonFile, `${JSON.stringify(results, null, 1)}\n`);
+  if (!quick && only.length === 4) await writeFile(path.join(ROOT, 'docs', 'performance.md'), renderReport(results, path.relative(ROOT, jsonFile)));
+  else process.stderr.write('bench: partial or quick run: docs/performance.md left unchanged\n');
+  process.stderr.write(`bench: wrote ${path.relative(ROOT, jsonFile)} in ${results.seconds.total.toFixed(0)} s\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
