@@ -1,6 +1,6 @@
 /**
  * All trackers of this host: groups the host's services by upstream branch (one tracker, hence
- * one fetch per pass, per distinct (upstream, branch, token_file)), runs them, keeps the state
+ * one fetch per pass, per distinct source: upstream, branch and its credentials), runs them, keeps the state
  * file current, and implements the operator's {@link Control}. No I/O imports.
  */
 import type { ServiceSpec } from './config.js';

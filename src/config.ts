@@ -120,6 +120,8 @@ export interface GlobalSpec {
   readonly sshKey?: string | undefined;
   /** Default `known_hosts` of services with SSH upstreams. */
   readonly knownHosts?: string | undefined;
+  /** File holding the push-webhook secret (ours; `POST /hook` is refused without it); absolute. */
+  readonly hookSecretFile?: string | undefined;
 }
 
 /** The whole validated config. */
@@ -172,7 +174,7 @@ class At {
 }
 
 const TOP_KEYS = ['global', 'services'] as const;
-const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts'] as const;
+const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file'] as const;
 const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback'] as const;
 const HOOK_KEYS = ['pre', 'post', 'timeout'] as const;
 const HEALTH_KEYS = ['exec', 'http', 'timeout', 'retries', 'grace'] as const;
@@ -270,6 +272,7 @@ export function mergeConfig(text: string, file: string): ConfigSpec {
     tokenFile: orInherit(optString(g, 'token_file', gAt), '') || undefined,
     sshKey: orInherit(optString(g, 'ssh_key', gAt), '') || undefined,
     knownHosts: orInherit(optString(g, 'known_hosts', gAt), '') || undefined,
+    hookSecretFile: orInherit(optString(g, 'hook_secret_file', gAt), '') || undefined,
   };
 
   const rawServices = f.get('services')?.value ?? [];
@@ -432,6 +435,7 @@ function validate(merged: ConfigSpec): ConfigSpec {
     tokenFile: g.tokenFile === undefined ? undefined : resolveFromConfig(file, g.tokenFile),
     sshKey: g.sshKey === undefined ? undefined : gAt.check('ssh_key', checkSshFile(resolveFromConfig(file, g.sshKey))),
     knownHosts: g.knownHosts === undefined ? undefined : gAt.check('known_hosts', checkSshFile(resolveFromConfig(file, g.knownHosts))),
+    hookSecretFile: g.hookSecretFile === undefined ? undefined : resolveFromConfig(file, g.hookSecretFile),
   };
   const globalMisfit = global.upstream === '' ? undefined : checkTransportKeys(global.upstream, global);
   if (globalMisfit) gAt.fail(globalMisfit.key, globalMisfit.problem, globalMisfit.fix);

@@ -47,3 +47,9 @@ test('bad values name the entry, the key and the fix', () => {
   ];
   for (const [extra, re] of bad) assert.throws(() => parseConfig(base(extra), 'c.toml'), re, extra);
 });
+
+test('hook_secret_file is global and resolved against the config file', () => {
+  const cfg = parseConfig(base('').replace('[global]\n', '[global]\nhook_secret_file = "secrets/hook"\n'), '/etc/gitopper/config.toml');
+  assert.equal(cfg.global.hookSecretFile, '/etc/gitopper/secrets/hook');
+  assert.throws(() => parseConfig(base('hook_secret_file = "x"'), 'c.toml'), /services\[0\] "web": key "hook_secret_file"/);
+});

@@ -528,7 +528,7 @@ test('parseConfig does no I/O: missing key and token files are fine, and the mod
   assert.equal(cfg.global.keys[0]!.path, '/nonexistent/dir/keys/op.pub');
   for (const src of ['src/config.ts', 'src/config-validate.ts']) {
     const imports = [...fs.readFileSync(src, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
-    for (const mod of imports) assert.ok(['@iarna/toml', 'node:path', './config-validate.js'].includes(mod!), `${src} imports ${mod}`);
+    for (const mod of imports) assert.ok(['@iarna/toml', 'node:path', './config-validate.js', './duration.js'].includes(mod!), `${src} imports ${mod}`);
   }
 });
 

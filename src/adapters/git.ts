@@ -3,7 +3,7 @@
  * checkout whose `.git/objects` is a symlink to that store.
  *
  * Layout (ours; gitopper used one full `git clone --sparse` per service):
- *   <stateDir>/upstreams/<host-path>-<sha256(url)[0:12]>.git   bare repo; one fetch per pass fills it
+ *   <stateDir>/upstreams/<slug>-<hash of the normalised upstream>.git   bare repo; one fetch per pass fills it
  *   <mount>/<service>/.git/objects -> that store's objects      so every checkout sees the history
  *   <mount>/<service>/.git/HEAD -> refs/heads/<branch>          = the deployed commit
  *   <mount>/<service>/<link>...                                  only the service's links (sparse)

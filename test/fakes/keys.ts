@@ -3,7 +3,7 @@
  * API's auth options over them, and a signing `fetch` that uses gitopperctl's own signing code.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AuthOptions } from '../../src/http/auth.js';
@@ -25,8 +25,12 @@ export interface TestKey {
   readonly by: string;
 }
 
-/** A fresh temp dir for keys. */
-export const keyDir = (prefix = 'gitopper-keys-'): string => mkdtempSync(path.join(os.tmpdir(), prefix));
+/** A fresh temp dir for keys, removed when the test process exits. */
+export function keyDir(prefix = 'gitopper-keys-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 /** `ssh-keygen -t type [-b bits] -N passphrase -C comment -f <dir>/<name>`. */
 export function makeKey(dir: string, name: string, type: 'ed25519' | 'ecdsa' | 'rsa', opts: { bits?: number; passphrase?: string; comment?: string } = {}): TestKey {
