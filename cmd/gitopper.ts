@@ -7,6 +7,7 @@
  */
 import { once } from 'node:events';
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,8 @@ import dbus from 'dbus-next';
 import { Agent } from '../src/agent.js';
 import { bootstrap, bootstrapConfigPath, BootstrapError, selfService, type BootstrapOptions } from '../src/bootstrap.js';
 import { ConfigError, type ServiceSpec } from '../src/config.js';
-import { ConfigReadError, loadServices } from '../src/config-file.js';
+import { ConfigReadError, loadConfig } from '../src/config-file.js';
+import { hookRouter } from '../src/http/hook-app.js';
 import { FlagError, parseDaemonFlags, splitAddr, USAGE, type DaemonOptions } from '../src/flags.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
@@ -99,13 +101,14 @@ async function main(): Promise<void> {
   const ports = { git: new IsoGit(opts.stateDir, (msg, data) => notice.warn(data, msg)), mounts: new BindMounter(), units, users: new GetentUsers(), clock: systemClock, packages: new SystemPackages(), commands: new SpawnCommands(), stage: new IsoStage(), scratchDir: path.join(opts.stateDir, 'stage'), probe: new FetchProbe() };
 
   let services: ServiceSpec[];
+  let hookSecretFile: string | undefined;
   try {
     if (boot) {
       prepareStateDir(opts.stateDir, log);
       await bootstrap(boot, opts.pull, ports);
       log.info({ upstream: boot.upstream, branch: boot.branch, config: configFile }, 'bootstrapped');
     }
-    services = await loadServices(configFile, hosts, extra);
+    ({ services, global: { hookSecretFile } } = await loadConfig(configFile, hosts, extra));
   } catch (err) {
     fatal(configProblem(err) ?? (err instanceof Error ? (err.stack ?? err.message) : String(err)));
   }
@@ -133,7 +136,12 @@ async function main(): Promise<void> {
   });
   metrics.syncServices(agent.services());
   const http = log.child({ component: 'http' });
-  const api = await startApiServer(agent, { addr: opts.api, insecureHttp: opts.insecureHttp, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, stateDir: opts.stateDir, hosts, keys: keysOfConfig(configFile), log: http }).catch((err: Error) => fatal(`API (-s ${opts.api}): ${err.message}`));
+  const hook = hookRouter({
+    pullPushed: (urls, branch) => agent.pullPushed(urls, branch),
+    secret: async () => (hookSecretFile === undefined ? '' : (await readFile(hookSecretFile, 'utf8')).trim()),
+    log: (e) => (e.status === 202 ? http.info(e, 'webhook') : http.warn(e, 'webhook refused')),
+  });
+  const api = await startApiServer(agent, { addr: opts.api, insecureHttp: opts.insecureHttp, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, stateDir: opts.stateDir, hosts, keys: keysOfConfig(configFile), log: http, open: [hook] }).catch((err: Error) => fatal(`API (-s ${opts.api}): ${err.message}`));
   const servers = [listen(metricsApp(metrics.registry), opts.metric, 'metrics', log), api];
   log.info({ hosts, services: services.map((s) => s.service), sources: agent.sources, duration: opts.durationSeconds }, 'starting');
   const drift = new CheckoutWatcher(
@@ -162,8 +170,9 @@ async function main(): Promise<void> {
   const reload = () => {
     reloading = reloading.then(async () => {
       try {
-        const next = await loadServices(configFile, hosts, extra);
-        const result = await agent.reconfigure(next);
+        const next = await loadConfig(configFile, hosts, extra);
+        const result = await agent.reconfigure(next.services);
+        hookSecretFile = next.global.hookSecretFile;
         metrics.configLoaded(true, new Date());
         metrics.syncServices(agent.services());
         await drift.set(agent.watchedPaths());

@@ -3,7 +3,7 @@
  * Errors: ConfigError (names file, entry, key, fix) or ConfigReadError (the file cannot be read).
  */
 import { readFile } from 'node:fs/promises';
-import { parseConfig, servicesForHost, type ServiceSpec } from './config.js';
+import { parseConfig, servicesForHost, type GlobalSpec, type ServiceSpec } from './config.js';
 
 /** The config file could not be read. */
 export class ConfigReadError extends Error {
@@ -15,14 +15,20 @@ export class ConfigReadError extends Error {
  * appended. Throws ConfigError or ConfigReadError; has no side effects.
  */
 export async function loadServices(file: string, hosts: readonly string[], extra: readonly ServiceSpec[] = []): Promise<ServiceSpec[]> {
+  return (await loadConfig(file, hosts, extra)).services;
+}
+
+/** Like {@link loadServices}, with the config's `[global]` too (for daemon-wide keys such as `hook_secret_file`). */
+export async function loadConfig(file: string, hosts: readonly string[], extra: readonly ServiceSpec[] = []): Promise<{ services: ServiceSpec[]; global: GlobalSpec }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new ConfigReadError(`cannot read config ${file}: ${(err as Error).message}`);
   }
-  const services = servicesForHost(parseConfig(text, file), hosts);
+  const config = parseConfig(text, file);
+  const services = servicesForHost(config, hosts);
   const clash = extra.find((e) => services.some((s) => s.service === e.service));
   if (clash) throw new ConfigReadError(`${file}: a service named "${clash.service}" clashes with the self-bootstrap service of the same name: rename it`);
-  return [...services, ...extra];
+  return { services: [...services, ...extra], global: config.global };
 }

@@ -142,7 +142,7 @@ test('a real Prometheus scrapes the daemon: OK 0, freeze → 1, frozen and behin
   const info = await query(prom, 'gitopper_service_info{service="grafana-server"}');
   assert.deepEqual(info.map((r) => [r.metric.hash, r.metric.branch, r.value[1]]), [[tip.slice(0, 8), 'main', '1']]);
 
-  const frozen = await fetch(`${api}/do/freeze/grafana-server`, { method: 'POST' });
+  const frozen = await w.fetch(`${api}/do/freeze/grafana-server`, { method: 'POST' });
   assert.equal(frozen.status, 200, await frozen.text());
   const seen = await waitQuery(prom, 'gitopper_service_state{service="grafana-server"}', valueIs('1'), 'Prometheus to see FREEZE (1)', 15_000);
   t.diagnostic(`freeze → Prometheus shows 1 after ${seen.seconds.toFixed(1)} s`);

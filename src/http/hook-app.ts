@@ -25,9 +25,17 @@ export function hookRouter(deps: HookDeps): express.Router {
   router.post('/hook', express.raw({ type: () => true, limit: LIMIT }), async (req, res) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+    let secret: string;
+    try {
+      secret = await deps.secret();
+    } catch (err) {
+      deps.log({ status: 503, reason: `cannot read the webhook secret: ${(err as Error).message}` });
+      res.status(503).json({ error: { code: 'HOOK_SECRET_UNAVAILABLE', message: 'the webhook secret cannot be read on this host' } });
+      return;
+    }
     let push: Push;
     try {
-      push = verifyPush(headers, body, await deps.secret());
+      push = verifyPush(headers, body, secret);
     } catch (err) {
       const e = err instanceof HookError ? err : new HookError('bad-request', (err as Error).message);
       const status = e.kind === 'unauthorized' ? 401 : e.kind === 'ignored' ? 202 : 400;
