@@ -18,7 +18,7 @@ export interface HistoryEntry {
   readonly info: string;
   /** Wall time of the pass, seconds. */
   readonly seconds: number;
-  /** Who asked (key fingerprint and comment, or "local"); absent for timer passes. */
+  /** Who asked (`SHA256:… comment` of the signing key, or `gitopper` for automatic rollbacks); absent for timer passes. */
   readonly by?: string;
 }
 
@@ -43,7 +43,7 @@ export interface ServiceInfo {
 
 /** Who is asking, for the record (history, logs). */
 export interface Actor {
-  /** Key fingerprint and comment (`SHA256:… miek@limos`), or `local`. */
+  /** The signing key's fingerprint and comment (`SHA256:… miek@limos`). */
   readonly by: string;
 }
 

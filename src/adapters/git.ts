@@ -202,9 +202,14 @@ export class IsoGit implements GitPort {
         }
         const { blob } = await git.readBlob({ fs, gitdir, oid: entry.oid, cache: pass.cache });
         await mkdir(path.dirname(file), { recursive: true });
-        await rm(file, { force: true }); // a symlink or a directory in the way is not written through
-        await fs.promises.writeFile(file, blob, { mode: entry.mode === '100755' ? 0o755 : 0o644 });
-        if (owner) await fs.promises.lchown(file, owner.uid, owner.gid);
+        if ((await lstat(file).catch(() => undefined))?.isDirectory()) await rm(file, { recursive: true });
+        // a new file renamed into place: readers never see it missing or half written, and a
+        // symlink in the way is replaced, never written through
+        const tmp = path.join(path.dirname(file), `.${path.basename(file)}.gitopper-${process.pid}`);
+        await rm(tmp, { force: true });
+        await fs.promises.writeFile(tmp, blob, { mode: entry.mode === '100755' ? 0o755 : 0o644, flag: 'wx' });
+        if (owner) await fs.promises.lchown(tmp, owner.uid, owner.gid);
+        await rename(tmp, file);
       }
     });
   }
