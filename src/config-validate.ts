@@ -34,7 +34,8 @@ export function foldKeys(
   for (const [written, value] of Object.entries(table)) {
     const name = written.toLowerCase();
     if (!allowed.includes(name)) {
-      const fix = hints[name] ?? `remove it or correct its spelling; allowed keys here: ${allowed.join(', ')}`;
+      // own hints only: `constructor` or `__proto__` must not find Object.prototype's members
+      const fix = (Object.hasOwn(hints, name) ? hints[name] : undefined) ?? `remove it or correct its spelling; allowed keys here: ${allowed.join(', ')}`;
       return new Problem('unknown key', fix, written);
     }
     const seen = fields.get(name);

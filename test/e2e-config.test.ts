@@ -1,25 +1,17 @@
 /**
  * Live config (-r) and self-bootstrap (-U -D -M) on the real daemon with the gitopper-config history.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { canRunSandbox, reloadMarkerUnit } from './rig/systemd.js';
+import { reloadMarkerUnit } from './rig/systemd.js';
 import { startDaemon } from './e2e/daemon.js';
-import { isState, waitFor, World } from './e2e/world.js';
+import { isState, waitFor, World, worldPerFile } from './e2e/world.js';
 
-const sandbox = canRunSandbox();
-const skip = sandbox.ok ? false : sandbox.why;
 let w: World;
-
-before(async () => {
-  if (!skip) w = await World.create('gitopper-e2e-cfg');
-});
-after(async () => {
-  await w?.close();
-});
+const { skip } = worldPerFile('gitopper-e2e-cfg', (x) => (w = x));
 
 const mounted = (target: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === target);
 

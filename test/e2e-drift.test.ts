@@ -2,24 +2,16 @@
  * Drift on real files: edits made through a bind-mount target are noticed (chokidar + statusMatrix),
  * reported, never silently overwritten by a pull, and reverted with drift = "revert".
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { canRunSandbox, reloadMarkerUnit } from './rig/systemd.js';
-import { isState, lines, waitFor, World } from './e2e/world.js';
+import { reloadMarkerUnit } from './rig/systemd.js';
+import { isState, lines, waitFor, World, worldPerFile } from './e2e/world.js';
 
-const sandbox = canRunSandbox();
-const skip = sandbox.ok ? false : sandbox.why;
 let w: World;
-
-before(async () => {
-  if (!skip) w = await World.create('gitopper-e2e-drift');
-});
-after(async () => {
-  await w?.close();
-});
+const { skip } = worldPerFile('gitopper-e2e-drift', (x) => (w = x));
 
 test('report: a local edit is reported, blocks an upstream change to that file, and clears once resolved', { skip, timeout: 120_000 }, async () => {
   await w.um.writeUnit('grafana-server.service', reloadMarkerUnit('grafana-server', path.join(w.dir, 'r.reloads')));

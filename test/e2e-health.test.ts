@@ -3,25 +3,16 @@
  * restart, a health URL that answers 500, a health command that hangs past its timeout, and hook
  * scripts committed to the repository.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { canRunSandbox } from './rig/systemd.js';
-import { isState, World } from './e2e/world.js';
+import { isState, World, worldPerFile } from './e2e/world.js';
 
-const sandbox = canRunSandbox();
-const skip = sandbox.ok ? false : sandbox.why;
 let w: World;
-
-before(async () => {
-  if (!skip) w = await World.create('gitopper-e2e-health');
-});
-after(async () => {
-  await w?.close();
-});
+const { skip } = worldPerFile('gitopper-e2e-health', (x) => (w = x));
 
 /** A service whose unit runs only while its mounted grafana.ini says "ok". */
 async function unitReadingIni(name: string): Promise<string> {

@@ -5,23 +5,15 @@
  * still the same after the restart; every request signed with the operator's key (`-i`), recorded
  * as who did it.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { canRunSandbox, reloadMarkerUnit } from './rig/systemd.js';
-import { isPass, lines, waitFor, World } from './e2e/world.js';
+import { reloadMarkerUnit } from './rig/systemd.js';
+import { isPass, lines, waitFor, World, worldPerFile } from './e2e/world.js';
 
-const sandbox = canRunSandbox();
-const skip = sandbox.ok ? false : sandbox.why;
 let w: World;
-
-before(async () => {
-  if (!skip) w = await World.create('gitopper-e2e-op');
-});
-after(async () => {
-  await w?.close();
-});
+const { skip } = worldPerFile('gitopper-e2e-op', (x) => (w = x));
 
 /** Run the built client with the operator's key; resolves with stdout, rejects with its stderr on a non-zero exit. */
 const ctl = (...args: string[]) => w.ctl(...args);

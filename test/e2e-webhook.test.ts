@@ -2,24 +2,16 @@
  * Push webhooks on the real daemon: a GitHub-signed push applies at once (polling is 60 s here), an
  * unsigned or wrongly signed one is refused with 401; push-to-applied is measured.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { canRunSandbox, reloadMarkerUnit } from './rig/systemd.js';
-import { lines, waitFor, World } from './e2e/world.js';
+import { reloadMarkerUnit } from './rig/systemd.js';
+import { lines, waitFor, World, worldPerFile } from './e2e/world.js';
 
-const sandbox = canRunSandbox();
-const skip = sandbox.ok ? false : sandbox.why;
 let w: World;
-
-before(async () => {
-  if (!skip) w = await World.create('gitopper-e2e-hook');
-});
-after(async () => {
-  await w?.close();
-});
+const { skip } = worldPerFile('gitopper-e2e-hook', (x) => (w = x));
 
 const SECRET = 'e2e-webhook-secret';
 

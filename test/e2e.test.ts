@@ -3,23 +3,15 @@
  * git-http-backend on loopback, a real systemd user manager on its own D-Bus, real bind mounts in
  * the test run's private mount namespace, and the real daemon binary.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { canRunSandbox, reloadMarkerUnit } from './rig/systemd.js';
-import { isPass, isState, lines, waitFor, World } from './e2e/world.js';
+import { reloadMarkerUnit } from './rig/systemd.js';
+import { isPass, isState, lines, waitFor, World, worldPerFile } from './e2e/world.js';
 
-const sandbox = canRunSandbox();
-const skip = sandbox.ok ? false : sandbox.why;
 let w: World;
-
-before(async () => {
-  if (!skip) w = await World.create('gitopper-e2e');
-});
-after(async () => {
-  await w?.close();
-});
+const { skip } = worldPerFile('gitopper-e2e', (x) => (w = x));
 
 test('config → sparse checkout → bind mounts → systemd reload, on the gitopper-config history', { skip, timeout: 120_000 }, async (t) => {
   const marker = path.join(w.dir, 'grafana.reloads');

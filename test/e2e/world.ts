@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
 import { makeKey, signedFetch, signerOf, type TestKey } from '../fakes/keys.js';
 import { startGitServer, type GitServer } from '../rig/git-server.js';
 import { CONFIG_BUNDLE, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from '../rig/repo.js';
-import { startUserManager, type UserManager } from '../rig/systemd.js';
+import { canRunSandbox, startUserManager, type UserManager } from '../rig/systemd.js';
+import { after, before } from 'node:test';
 import { startDaemon, type Daemon, type LogLine } from './daemon.js';
 
 const KEY_FILE = path.resolve('..', 'shared', 'fixtures', 'configs', 'miek_id_ed25519_gitopper.pub');
@@ -126,4 +127,23 @@ export async function waitFor(cond: () => boolean, what: string, ms = 15_000): P
     await new Promise((r) => setTimeout(r, 10));
   }
   return (performance.now() - t0) / 1000;
+}
+
+/**
+ * For one test file: whether the sandbox is available (`skip` is the reason when not, for
+ * `{ skip }`), and a World made before the file's tests and closed after them, handed to `set`.
+ */
+export function worldPerFile(prefix: string, set: (w: World) => void): { skip: string | false } {
+  const sandbox = canRunSandbox();
+  const skip = sandbox.ok ? false : sandbox.why;
+  let made: World | undefined;
+  before(async () => {
+    if (skip) return;
+    made = await World.create(prefix);
+    set(made);
+  });
+  after(async () => {
+    await made?.close();
+  });
+  return { skip };
 }
