@@ -82,21 +82,21 @@ async function main(): Promise<void> {
   try {
     if (only.includes('setup')) {
       const t = performance.now();
-      results.setup = await section('setup', { ...base, repos: [{ name: 'small', runs: quick ? 2 : 5 }, { name: 'medium', runs: quick ? 2 : 5 }, { name: 'large', runs: quick ? 1 : 5 }] });
+      results.setup = await section('setup', { ...base, repos: [{ name: 'small', runs: quick ? 2 : 5 }, { name: 'medium', runs: quick ? 2 : 5 }, { name: 'large', runs: quick ? 1 : 3 }] });
       results.seconds.setup = (performance.now() - t) / 1000;
     }
     if (only.includes('idle')) {
       const t = performance.now();
-      results.idle = await section('idle', { ...base, counts: quick ? [1, 10] : [1, 10, 100], passes: quick ? 3 : 7, cliPassesLargest: quick ? 2 : 5, realMounts: true });
+      results.idle = await section('idle', { ...base, counts: quick ? [1, 10] : [1, 10, 100], passes: quick ? 3 : 5, cliPassesLargest: quick ? 2 : 5, realMounts: true });
       results.seconds.idle = (performance.now() - t) / 1000;
     }
     if (only.includes('steady')) {
       const t = performance.now();
       results.steady = [];
       const variants = [
-        { adapter: 'ours', setupInChild: false, cap: 45, nodeArgs: [] as string[] },
-        { adapter: 'proposed', setupInChild: false, cap: 100, nodeArgs: [] },
-        { adapter: 'proposed', setupInChild: true, cap: 100, nodeArgs: ['--max-semi-space-size=2'] },
+        { adapter: 'ours', setupInChild: false, cap: 30, nodeArgs: [] as string[] },
+        { adapter: 'proposed', setupInChild: false, cap: 30, nodeArgs: [] },
+        { adapter: 'proposed', setupInChild: true, cap: 110, nodeArgs: ['--max-semi-space-size=2'] },
       ];
       for (const v of variants) {
         const r = await section<SteadyResult>('steady', { ...base, adapter: v.adapter, setupInChild: v.setupInChild, passes: quick ? 100 : 1000, capSeconds: quick ? 20 : v.cap, services: 10, commitEvery: 10 }, ['--expose-gc', ...v.nodeArgs]);

@@ -388,7 +388,9 @@ function mergeHealth(raw: Record<string, unknown>, at: At): HealthSpec {
   if (http !== undefined && !/^https?:\/\/[^\s]+$/.test(http)) at.fail('http', `"${http}" is not an http(s) URL`, 'write http = "http://127.0.0.1:3000/health"');
   const retriesRaw = h.get('retries')?.value ?? 3;
   if (typeof retriesRaw !== 'number' || !Number.isInteger(retriesRaw) || retriesRaw < 1 || retriesRaw > 100) {
-    at.fail('retries', `expected a whole number from 1 to 100, got ${JSON.stringify(retriesRaw)}`, 'write retries = 3');
+    // TOML integers beyond 2^53 arrive as BigInt, which JSON.stringify cannot write
+    const got = typeof retriesRaw === 'string' ? JSON.stringify(retriesRaw) : ['number', 'bigint', 'boolean'].includes(typeof retriesRaw) ? String(retriesRaw) : describeType(retriesRaw);
+    at.fail('retries', `expected a whole number from 1 to 100, got ${got}`, 'write retries = 3');
   }
   return {
     ...(exec ? { exec } : {}),

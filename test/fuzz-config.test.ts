@@ -144,10 +144,17 @@ const { value: ANY } = fc.letrec((tie) => ({
   ),
 }));
 
-/** A table holding some of `keys` (random case, mostly plausible values from `values`), sometimes an odd key. */
-function table(keys: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<Record<string, unknown>> {
-  const entries = Object.entries(keys).map(([k, v]) => fc.option(fc.tuple(randomCase(k), fc.oneof({ weight: 5, arbitrary: v }, { weight: 1, arbitrary: ANY })), { freq: 2 }));
-  return fc.tuple(fc.tuple(...entries), fc.option(fc.tuple(ODD_KEYS, ANY), { freq: 8 })).map(([list, odd]) => {
+/** `arb` with probability `p`, else null. */
+const maybe = <T>(arb: fc.Arbitrary<T>, p: number): fc.Arbitrary<T | null> =>
+  fc.oneof({ weight: Math.round(p * 100), arbitrary: arb }, { weight: Math.round((1 - p) * 100), arbitrary: fc.constant(null) });
+
+/**
+ * A table holding some of `keys` (random case; values mostly from the key's arbitrary, sometimes
+ * of any type), now and then an odd key. Keys named in `usual` are there 9 times out of 10.
+ */
+function table(keys: Record<string, fc.Arbitrary<unknown>>, usual: readonly string[] = []): fc.Arbitrary<Record<string, unknown>> {
+  const entries = Object.entries(keys).map(([k, v]) => maybe(fc.tuple(randomCase(k), fc.oneof({ weight: 8, arbitrary: v }, { weight: 1, arbitrary: ANY })), usual.includes(k) ? 0.9 : 0.4));
+  return fc.tuple(fc.tuple(...entries), maybe(fc.tuple(ODD_KEYS, ANY), 0.05)).map(([list, odd]) => {
     const out: Record<string, unknown> = {};
     for (const e of [...list, odd]) if (e != null) Object.defineProperty(out, e[0], { value: e[1], enumerable: true, configurable: true, writable: true });
     return out;
@@ -158,24 +165,28 @@ const bool = fc.boolean();
 /** Mostly one of `good`, sometimes any string. */
 const mostly = (...good: string[]) => fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...good) }, { weight: 1, arbitrary: STR });
 const strings = fc.array(STR, { maxLength: 3 });
-const KEY = table({ path: STR, ro: bool });
-const DIR = table({ local: STR, link: STR, file: bool });
+const KEY = table({ path: mostly('keys/op.pub', '/etc/gitopper/ci.pub'), ro: bool }, ['path']);
+const DIR = table({ local: mostly('/etc/prometheus', '/etc/x/y.conf'), link: mostly('prometheus/etc', 'a/b.conf'), file: bool }, ['local', 'link']);
 const duration = mostly('30s', '1m', '0s', '1.5h', '10ms');
-const HOOKS = table({ pre: strings, post: strings, timeout: duration });
+const HOOKS = table({ pre: fc.array(mostly('ci/check.sh'), { maxLength: 2 }), post: strings, timeout: duration });
 const HEALTH = table({
-  exec: fc.oneof(STR, strings), http: mostly('http://127.0.0.1:3000/health', 'https://h/'), timeout: duration,
+  exec: fc.oneof(mostly('/usr/bin/true -x', ''), fc.array(mostly('/bin/check', 'arg'), { maxLength: 3 })), http: mostly('http://127.0.0.1:3000/health', 'https://h/'), timeout: duration,
   retries: fc.oneof(fc.integer({ min: -1, max: 101 }), fc.bigInt(), fc.double()), grace: duration,
 });
 const GLOBAL = table({
-  upstream: STR, branch: STR, mount: STR, keys: fc.array(KEY, { maxLength: 3 }), token_file: STR, ssh_key: STR, known_hosts: STR, hook_secret_file: STR,
-});
+  upstream: mostly('https://git.example.org/ops/config', 'git@git.example.org:ops/config.git', '/srv/git/config.git'), branch: mostly('main', 'release/1'),
+  mount: mostly('/var/lib/gitopper'), keys: fc.array(KEY, { minLength: 1, maxLength: 3 }), token_file: mostly('', 'token'), ssh_key: mostly('', 'deploy_key'),
+  known_hosts: mostly('', '/etc/ssh/known'), hook_secret_file: STR,
+}, ['upstream', 'mount', 'keys']);
 const SERVICE = table({
-  machine: fc.constantFrom('web1', 'web2', ''), service: mostly('prometheus', 'docker-compose@caddy'), action: mostly(...ACTIONS), user: STR, package: STR, upstream: STR,
-  branch: STR, mount: STR, dirs: fc.array(DIR, { maxLength: 3 }), token_file: STR, ssh_key: STR, known_hosts: STR, drift: mostly(...DRIFT_MODES), hooks: HOOKS, health: HEALTH,
+  machine: fc.constantFrom('web1', 'web2', ''), service: mostly('prometheus', 'docker-compose@caddy'), action: mostly(...ACTIONS), user: STR, package: STR,
+  upstream: mostly('', 'https://git.example.org/ops/config', 'git@git.example.org:ops/config.git', '/srv/git/config.git'), branch: mostly('', 'main', 'release/1'),
+  mount: mostly('', '/var/lib/gitopper', '/srv/x/'), dirs: fc.array(DIR, { maxLength: 3 }), token_file: mostly('', 'token'), ssh_key: mostly('', 'deploy_key'),
+  known_hosts: mostly('', '/etc/ssh/known'), drift: mostly(...DRIFT_MODES), hooks: HOOKS, health: HEALTH,
   auto_rollback: mostly(...AUTO_ROLLBACK_MODES),
-});
+}, ['machine', 'service']);
 /** A whole document: `global` and `services` (random case, sometimes of the wrong type), maybe an odd top-level key. */
-const DOC = table({ global: GLOBAL, services: fc.oneof({ weight: 6, arbitrary: fc.array(SERVICE, { maxLength: 3 }) }, { weight: 1, arbitrary: SERVICE }) });
+const DOC = table({ global: GLOBAL, services: fc.oneof({ weight: 6, arbitrary: fc.array(SERVICE, { maxLength: 3 }) }, { weight: 1, arbitrary: SERVICE }) }, ['global', 'services']);
 
 /** A TOML basic string (control characters escaped; anything else as is, lone surrogates included). */
 function tomlString(s: string): string {
@@ -190,7 +201,11 @@ const isTableValue = (v: unknown): v is Record<string, unknown> => typeof v === 
 function inline(v: unknown): string {
   if (typeof v === 'string') return tomlString(v);
   if (typeof v === 'bigint' || typeof v === 'boolean') return String(v);
-  if (typeof v === 'number') return Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : Number.isInteger(v) && !Object.is(v, -0) ? String(v) : v.toExponential();
+  if (typeof v === 'number') {
+    if (Number.isNaN(v)) return 'nan';
+    if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+    return Number.isInteger(v) && !Object.is(v, -0) ? String(v) : /[.e]/.test(String(v)) ? String(v) : `${String(v)}.0`;
+  }
   if (v instanceof Date) return v.toISOString();
   if (Array.isArray(v)) return `[${v.map(inline).join(', ')}]`;
   if (isTableValue(v)) return `{ ${Object.entries(v).map(([k, x]) => `${tomlKey(k)} = ${inline(x)}`).join(', ')} }`;

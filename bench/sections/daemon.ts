@@ -16,8 +16,9 @@
  * 5. API: `GET /list/service` with signed requests (each signature is made before the timed run, one
  *    nonce per request), `concurrency` requests in flight over keep-alive connections, for `seconds`.
  */
-import { readFileSync } from 'node:fs';
-import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { createHmac } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import dbus from 'dbus-next';
@@ -31,11 +32,13 @@ import { reloadMarkerUnit, startUserManager } from '../../test/rig/systemd.js';
 import { cliPass, cliSetup } from '../lib/cli.js';
 import { CoreRig } from '../lib/core.js';
 import { BenchGitServer, type ServerPorts } from '../lib/gitserver.js';
+import { summarize, type ProfileSummary } from '../lib/profile.js';
 import { fileOf, linksOf } from '../lib/repos.js';
 import { git, percentile, ROOT, sleep, summary, type Summary } from '../lib/util.js';
 
 export interface DaemonArgs {
   tmp: string;
+  profileDir: string;
   server: ServerPorts;
   serverRoot: string;
   pushes: number;
@@ -65,6 +68,8 @@ export interface DaemonResult {
     rpsPerCpuSecond: number;
     presignMs: number;
     concurrency: number;
+    /** CPU profile of the API daemon (start-up, one first setup, then the timed requests). */
+    profile?: ProfileSummary;
   };
   daemonPeakRssMiB: Record<string, number>;
   hookWired: boolean;
@@ -109,7 +114,7 @@ async function pushLoop(work: string, file: string, marker: string, pushes: numb
     if (trigger) await trigger();
     await waitLines(marker, before + 1);
     out.push(performance.now() - t0);
-    if (jitter) await sleep(Math.random() * 1500);
+    if (jitter) await sleep(Math.random() * 500);
   }
   process.stderr.write(`  push→applied ${label}: p50 ${Math.round(percentile(out, 50))} ms, p95 ${Math.round(percentile(out, 95))} ms\n`);
   return out;
@@ -145,7 +150,10 @@ export async function daemonSection(a: DaemonArgs): Promise<DaemonResult> {
     const marker = (name: string) => path.join(dir, `${name}.reloads`);
     for (const name of [SERVICE, 'bench-cli', 'bench-prop']) await um.writeUnit(`${name}.service`, reloadMarkerUnit(name, marker(name)));
 
-    const startOurs = async (name: string, interval: string): Promise<{ d: Daemon; api: string }> => {
+    const hookSecret = 'bench-webhook-secret';
+    const secretFile = path.join(dir, 'hook.secret');
+    await writeFile(secretFile, `${hookSecret}\n`, { mode: 0o600 });
+    const startOurs = async (name: string, interval: string, env: Record<string, string> = {}): Promise<{ d: Daemon; api: string }> => {
       const base = path.join(dir, name);
       await mkdir(base, { recursive: true });
       const cfg = path.join(base, 'config.toml');
@@ -153,6 +161,7 @@ export async function daemonSection(a: DaemonArgs): Promise<DaemonResult> {
 upstream = "${url}"
 mount = "${base}/mount"
 keys = [ { path = "${key.pub}" } ]
+${hookWired ? `hook_secret_file = "${secretFile}"` : ''}
 
 [[services]]
 machine = "benchhost"
@@ -160,7 +169,7 @@ service = "${SERVICE}"
 action = "reload"
 dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
 `);
-      const d = startDaemon(['-c', cfg, '-h', 'benchhost', '-t', interval, '--user', '--state-dir', path.join(base, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0', '--insecure-http'], um.env as Record<string, string>);
+      const d = startDaemon(['-c', cfg, '-h', 'benchhost', '-t', interval, '--user', '--state-dir', path.join(base, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0', '--insecure-http'], { ...(um.env as Record<string, string>), ...env });
       daemons.push(d);
       await d.waitLog((l) => l.msg === 'ready', 'the daemon to be ready', 60_000);
       const l = await d.waitLog((x) => x.msg === 'listening' && x.what === 'api', 'the API to listen');
@@ -190,15 +199,29 @@ dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
       push['ours /do/pull'] = lat(await pushLoop(work, file, marker(SERVICE), a.pushes, trigger, false, 'ours /do/pull'));
     }
     if (!hookWired) {
-      push['ours /hook'] = { skipped: 'POST /hook is not served by the daemon yet (src/http/hook-app.ts exists but cmd/gitopper.ts does not mount hookRouter)' };
-      notes.push('POST /hook skipped: hookRouter is not wired into the daemon (cmd/gitopper.ts, src/http/server.ts).');
+      push['ours /hook'] = { skipped: 'POST /hook is not served by the daemon (cmd/gitopper.ts does not mount hookRouter)' };
+      notes.push('POST /hook skipped: hookRouter is not wired into the daemon.');
     } else {
-      push['ours /hook'] = { skipped: 'hookRouter is wired now, but this bench does not know how its secret is configured yet: extend bench/sections/daemon.ts' };
+      const target = `${pullDaemon.api}/hook`;
+      const trigger = async () => {
+        const body = JSON.stringify({ ref: 'refs/heads/main', repository: { clone_url: url, html_url: url.replace(/\.git$/, '') } });
+        const sig = `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}`;
+        const res = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': sig }, body });
+        const text = await res.text();
+        if (res.status !== 202 || !text.includes(SERVICE)) throw new Error(`POST /hook answered ${res.status}: ${text}`);
+      };
+      push['ours /hook'] = lat(await pushLoop(work, file, marker(SERVICE), a.pushes, trigger, false, 'ours /hook'));
     }
+    peaks['ours /do/pull + /hook'] = pullDaemon.d.peakRssKiB() / 1024;
+    await pullDaemon.d.stop();
 
-    // 5. API on the /do/pull daemon (-t 1h: no background passes)
+    // 5. API on its own daemon (-t 1h: no background passes), CPU-profiled
     {
-      const target = `${pullDaemon.api}/list/service`;
+      const pdir = path.join(a.profileDir, 'api-daemon');
+      await rm(pdir, { recursive: true, force: true });
+      await mkdir(pdir, { recursive: true });
+      const apiDaemon = await startOurs('api', '1h', { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${pdir}` });
+      const target = `${apiDaemon.api}/list/service`;
       const warm = await fetch(target, { headers: await signed('GET', target) });
       if (warm.status !== 200) throw new Error(`GET /list/service answered ${warm.status}: ${await warm.text()}`);
       const t0 = performance.now();
@@ -239,11 +262,11 @@ dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
       await drive(performance.now() + 1000, undefined, { n: 0 });
       const latencies: number[] = [];
       const errs = { n: 0 };
-      const cpu0 = stat(pullDaemon.d.pid);
+      const cpu0 = stat(apiDaemon.d.pid);
       const s0 = performance.now();
       await drive(s0 + a.apiSeconds * 1000, latencies, errs);
       const seconds = (performance.now() - s0) / 1000;
-      const cpu = stat(pullDaemon.d.pid) - cpu0;
+      const cpu = stat(apiDaemon.d.pid) - cpu0;
       agent.destroy();
       if (next >= pool.length) notes.push(`API: the pre-signed pool (${pool.length}) ran out before ${a.apiSeconds} s; rate is over ${seconds.toFixed(1)} s`);
       api = {
@@ -259,8 +282,10 @@ dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
         concurrency: a.apiConcurrency,
       };
       process.stderr.write(`  API: ${Math.round(api.rps)} req/s, p99 ${api.latencyMs.p99.toFixed(1)} ms, daemon CPU ${cpu.toFixed(1)} s over ${seconds.toFixed(1)} s\n`);
-      peaks['ours /do/pull + API'] = pullDaemon.d.peakRssKiB() / 1024;
-      await pullDaemon.d.stop();
+      peaks['ours API'] = apiDaemon.d.peakRssKiB() / 1024;
+      await apiDaemon.d.stop();
+      const prof = readdirSync(pdir).find((f) => f.endsWith('.cpuprofile'));
+      if (prof) api.profile = summarize(path.join(pdir, prof));
     }
 
     // 1c. CLI: one partial sparse clone, gitopper's pass, same D-Bus calls

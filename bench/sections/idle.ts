@@ -80,7 +80,7 @@ async function ours(a: IdleArgs, server: BenchGitServer, n: number, proposed: bo
     await s.post('Profiler.enable');
     await s.post('Profiler.setSamplingInterval', { interval: 250 });
     await s.post('Profiler.start');
-    for (let i = 0; i < 3; i++) await rig.pass();
+    for (let i = 0; i < 2; i++) await rig.pass();
     const { profile: p } = await s.post('Profiler.stop');
     s.disconnect();
     const file = path.join(a.profileDir, `idle-${proposed ? 'proposed' : 'ours'}-${n}.cpuprofile`);
@@ -109,7 +109,7 @@ async function ours(a: IdleArgs, server: BenchGitServer, n: number, proposed: bo
   };
 }
 
-async function cli(a: IdleArgs, server: BenchGitServer, n: number, passes: number): Promise<IdleRow> {
+async function cli(a: IdleArgs, server: BenchGitServer, n: number, passes: number, warmup: boolean): Promise<IdleRow> {
   const dir = path.join(a.tmp, `idle-cli-${n}`);
   await mkdir(dir, { recursive: true });
   const url = server.url(`${REPO}.git`);
@@ -121,7 +121,7 @@ async function cli(a: IdleArgs, server: BenchGitServer, n: number, passes: numbe
   const pass = async () => {
     for (let i = 0; i < n; i++) await cliPass(path.join(dir, `svc${i}`), linksOf(REPO, i));
   };
-  await pass(); // warm-up
+  if (warmup) await pass();
   const wall: number[] = [];
   const cpu: number[] = [];
   const before = await server.count(1e12);
@@ -145,7 +145,7 @@ export async function idleSection(a: IdleArgs): Promise<IdleResult> {
   for (const n of a.counts) {
     for (const variant of ['ours', 'proposed', 'cli'] as const) {
       let row: IdleRow;
-      if (variant === 'cli') row = await cli(a, server, n, n === largest ? a.cliPassesLargest : a.passes);
+      if (variant === 'cli') row = await cli(a, server, n, n === largest ? a.cliPassesLargest : a.passes, n !== largest);
       else {
         const r = await ours(a, server, n, variant === 'proposed', n === largest);
         row = r.row;

@@ -84,6 +84,7 @@ export async function setupSection(a: SetupArgs): Promise<SetupRepoResult[]> {
     if (name !== 'small') {
       const dir = path.join(a.tmp, `setup-${name}-profile`);
       const pdir = path.join(a.profileDir, `setup-${name}`);
+      await rm(pdir, { recursive: true, force: true });
       await mkdir(pdir, { recursive: true });
       await child('iso', url, dir, links, ['--cpu-prof', '--cpu-prof-dir', pdir]);
       const file = (await readdir(pdir)).find((f) => f.endsWith('.cpuprofile'));

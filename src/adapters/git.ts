@@ -164,6 +164,7 @@ export class IsoGit implements GitPort {
       }
       // never write through a symlink the commit does not have (left by an older commit, or planted in the work tree)
       for (const link of present) await removeForeignSymlinks(gitdir, co.dir, commit, link, pass);
+      for (const link of present) await makeParentsOfSymlinks(gitdir, co.dir, commit, link, pass);
       if (present.length > 0) {
         await git.checkout({ fs, dir: co.dir, gitdir, ref: commit, filepaths: present, force: true, noUpdateHead: true, cache: pass.cache });
       }
@@ -286,7 +287,7 @@ async function listTree(gitdir: string, prefix: string, oid: string, pass: Pass,
 
 async function readTreeOid(gitdir: string, oid: string, pass: Pass): Promise<Map<string, Entry>> {
   const { tree } = await git.readTree({ fs, gitdir, oid, cache: pass.cache });
-  return new Map(tree.map((t) => [t.path, { oid: t.oid, type: t.type }]));
+  return new Map(tree.map((t) => [t.path, { oid: t.oid, type: t.type, mode: t.mode }]));
 }
 
 async function chownTree(p: string, owner: Owner): Promise<void> {
@@ -335,6 +336,24 @@ export async function removeForeignSymlinks(gitdir: string, dir: string, commit:
   };
   await walk(link);
   return removed;
+}
+
+/**
+ * Create the directories that will hold the commit's symlinks under `link`: isomorphic-git writes
+ * a symlink without creating its parent (a regular file's write does), so a directory whose first
+ * entry written is a symlink failed with ENOENT, depending on the order of its parallel writes.
+ * Runs after {@link removeForeignSymlinks}, so no path component is a symlink.
+ */
+async function makeParentsOfSymlinks(gitdir: string, dir: string, commit: string, link: string, pass: Pass): Promise<void> {
+  const top = await entryAt(gitdir, commit, link, pass);
+  if (top?.type !== 'tree') return;
+  const walk = async (rel: string, oid: string): Promise<void> => {
+    for (const [name, e] of await readTreeOid(gitdir, oid, pass)) {
+      if (e.type === 'tree') await walk(`${rel}/${name}`, e.oid);
+      else if (e.mode === '120000') await mkdir(path.join(dir, rel), { recursive: true });
+    }
+  };
+  await walk(link, top.oid);
 }
 
 async function exists(p: string): Promise<boolean> {
