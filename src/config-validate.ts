@@ -2,7 +2,8 @@
  * The individual rules behind `config.ts`: pure functions over one value, no I/O.
  *
  * A rule returns the (normalised) value, or a {@link Problem} saying what is wrong and how to fix it.
- * It never throws: `config.ts` knows the file, entry and key, and turns a Problem into a `ConfigError`.
+ * It never throws: `config.ts` and its sections know the file, entry and key, and turn a Problem into a
+ * `ConfigError` (`At.check` in `config-error.ts`).
  */
 import path from 'node:path';
 
@@ -79,7 +80,7 @@ const SSH_HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:
 const SSH_USER = /^[A-Za-z0-9_][A-Za-z0-9._+-]*$/;
 const SCP_LIKE = /^(?:([^@/]*)@)?(\[[^\]/]*\]|[^:/[\]]*):(.*)$/s;
 
-/** How an upstream is fetched. Mirrors the transport's parser (src/adapters/git-transport.ts `parseUpstream`). */
+/** How an upstream is fetched. Mirrors the transport's parser (src/adapters/git-upstream.ts `parseUpstream`). */
 export type UpstreamKind = 'http' | 'ssh' | 'local';
 
 /**

@@ -526,10 +526,23 @@ test('the spec is deep-frozen (parseConfig and mergeConfig)', () => {
 test('parseConfig does no I/O: missing key and token files are fine, and the module imports no I/O library', () => {
   const cfg = parse(GLOBAL.replace('[global]', '[global]\ntoken_file = "/nonexistent/token"') + svc(), '/nonexistent/dir/config.toml');
   assert.equal(cfg.global.keys[0]!.path, '/nonexistent/dir/keys/op.pub');
-  for (const src of ['src/config.ts', 'src/config-validate.ts']) {
-    const imports = [...fs.readFileSync(src, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
-    for (const mod of imports) assert.ok(['@iarna/toml', 'node:path', './config-validate.js', './duration.js'].includes(mod!), `${src} imports ${mod}`);
+  // parseConfig's modules in src/, all pure (config-file.ts, which reads the file, is not one of them)
+  const pure = ['src/config.ts', 'src/config-error.ts', 'src/config-fields.ts', 'src/config-health.ts', 'src/config-keys.ts', 'src/config-transport.ts', 'src/config-validate.ts', 'src/duration.ts'];
+  const local = (f: string) => `./${path.basename(f, '.ts')}.js`;
+  const allowed = ['@iarna/toml', 'node:path', ...pure.map(local)];
+  const seen = new Set<string>();
+  for (const src of pure) {
+    const text = fs.readFileSync(src, 'utf8');
+    // static imports and re-exports (also over several lines), side-effect imports; no dynamic import or require
+    const imports = [...text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*'([^']+)'/gm), ...text.matchAll(/^import\s*'([^']+)'/gm)].map((m) => m[1]!);
+    for (const mod of imports) {
+      assert.ok(allowed.includes(mod), `${src} imports ${mod}`);
+      seen.add(mod);
+    }
+    assert.doesNotMatch(text, /\bimport\s*\(|\brequire\s*\(/, `${src} loads a module at run time`);
   }
+  // each listed module but the entry is imported by another: the list is the whole set and the pattern finds imports
+  assert.deepEqual(pure.filter((f) => f !== 'src/config.ts' && !seen.has(local(f))), []);
 });
 
 test('ConfigError carries code, name and structured data', () => {

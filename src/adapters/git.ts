@@ -8,6 +8,7 @@
  *   <mount>/<service>/.git/HEAD -> refs/heads/<branch>          = the deployed commit
  *   <mount>/<service>/<link>...                                  only the service's links (sparse)
  * Credentials come from `token_file` at each fetch through `onAuth`; never written to `.git/config`.
+ * Tree comparisons are in `git-trees.ts`, the work tree's symlink guards in `git-symlinks.ts`.
  */
 import fs from 'node:fs';
 import { chown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
@@ -16,15 +17,12 @@ import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
 import { KeyedLock } from '../serial.js';
-import { openPipe, storeName } from './git-transport.js';
+import { makeParentsOfSymlinks, removeForeignSymlinks } from './git-symlinks.js';
+import { openPipe } from './git-transport.js';
+import { diffEntries, entryAt, kindChanges } from './git-trees.js';
+import { storeName } from './git-upstream.js';
 
-/** A tree entry as isomorphic-git reports it. */
-interface Entry {
-  readonly oid: string;
-  readonly type: string;
-  /** Git file mode, e.g. `100644`, `100755`, `040000`. */
-  readonly mode?: string;
-}
+export { removeForeignSymlinks } from './git-symlinks.js';
 
 /** Thrown when a checkout directory holds something this agent did not make. */
 export class NotOurCheckoutError extends Error {
@@ -46,7 +44,7 @@ export class IsoGit implements GitPort {
 
   /**
    * Directory of the bare store for `upstream` (https, SSH or local): `<stateDir>/upstreams/<slug>-<hash>.git`,
-   * the hash over the normalised upstream (git-transport.ts `storeName`; unchanged for http(s)).
+   * the hash over the normalised upstream (git-upstream.ts `storeName`; unchanged for http(s)).
    */
   storeOf(upstream: string): string {
     return path.join(this.stateDir, 'upstreams', storeName(upstream));
@@ -234,62 +232,7 @@ export class IsoGit implements GitPort {
   }
 }
 
-/** The tree entry at `filepath` in `commit`, or undefined when absent. */
-async function entryAt(gitdir: string, commit: string, filepath: string, pass: Pass): Promise<Entry | undefined> {
-  const parent = path.posix.dirname(filepath);
-  const base = path.posix.basename(filepath);
-  try {
-    const { tree } = await git.readTree({ fs, gitdir, oid: commit, ...(parent === '.' ? {} : { filepath: parent }), cache: pass.cache });
-    const e = tree.find((t) => t.path === base);
-    return e ? { oid: e.oid, type: e.type, mode: e.mode } : undefined;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'NotFoundError') return undefined;
-    throw err;
-  }
-}
-
-/** Append to `out` the paths under `prefix` that differ between entries `a` and `b`, descending only into unequal trees. */
-async function diffEntries(gitdir: string, prefix: string, a: Entry | undefined, b: Entry | undefined, pass: Pass, out: string[]): Promise<void> {
-  if (a?.oid === b?.oid && a?.type === b?.type) return;
-  if (a?.type === 'tree' && b?.type === 'tree') {
-    const [ta, tb] = await Promise.all([readTreeOid(gitdir, a.oid, pass), readTreeOid(gitdir, b.oid, pass)]);
-    const names = [...new Set([...ta.keys(), ...tb.keys()])].sort();
-    for (const name of names) await diffEntries(gitdir, `${prefix}/${name}`, ta.get(name), tb.get(name), pass, out);
-    return;
-  }
-  // added, removed, or a change of kind (blob <-> tree): every path on either side changed
-  const paths = new Set<string>();
-  for (const e of [a, b]) {
-    if (e?.type === 'tree') await listTree(gitdir, prefix, e.oid, pass, paths);
-    else if (e) paths.add(prefix);
-  }
-  out.push(...[...paths].sort());
-}
-
-/** Append to `out` the paths under `prefix` that are a file in `a` and a directory in `b`, or the reverse. */
-async function kindChanges(gitdir: string, prefix: string, a: Entry | undefined, b: Entry, pass: Pass, out: string[]): Promise<void> {
-  if (!a || a.oid === b.oid) return;
-  if (a.type !== b.type) {
-    out.push(prefix);
-    return;
-  }
-  if (a.type !== 'tree') return;
-  const [ta, tb] = await Promise.all([readTreeOid(gitdir, a.oid, pass), readTreeOid(gitdir, b.oid, pass)]);
-  for (const [name, e] of tb) await kindChanges(gitdir, `${prefix}/${name}`, ta.get(name), e, pass, out);
-}
-
-async function listTree(gitdir: string, prefix: string, oid: string, pass: Pass, out: Set<string>): Promise<void> {
-  for (const [name, e] of await readTreeOid(gitdir, oid, pass)) {
-    if (e.type === 'tree') await listTree(gitdir, `${prefix}/${name}`, e.oid, pass, out);
-    else out.add(`${prefix}/${name}`);
-  }
-}
-
-async function readTreeOid(gitdir: string, oid: string, pass: Pass): Promise<Map<string, Entry>> {
-  const { tree } = await git.readTree({ fs, gitdir, oid, cache: pass.cache });
-  return new Map(tree.map((t) => [t.path, { oid: t.oid, type: t.type, mode: t.mode }]));
-}
-
+/** lchown `p` and, for a directory, everything below it (symlinks themselves, never their targets). */
 async function chownTree(p: string, owner: Owner): Promise<void> {
   const st = await lstat(p).catch(() => undefined);
   if (!st) return;
@@ -308,54 +251,7 @@ async function readToken(file: string): Promise<{ username: string; password?: s
   return i > 0 ? { username: text.slice(0, i), password: text.slice(i + 1) } : { username: text, password: 'x-oauth-basic' };
 }
 
-/**
- * Removes, below `dir`, the symlinks on the way to and under `link` that `commit` does not hold
- * as symlinks at that path: what an older commit left or someone planted in the work tree. After
- * it, writing the commit's files there cannot follow a link out of the checkout. Symlinks the
- * commit does hold (mode 120000) stay: the service sees them as committed; the agent itself only
- * lchowns and lstats them. Returns the removed paths.
- */
-export async function removeForeignSymlinks(gitdir: string, dir: string, commit: string, link: string, pass: Pass): Promise<string[]> {
-  const removed: string[] = [];
-  const check = async (rel: string): Promise<boolean> => {
-    const p = path.join(dir, rel);
-    const st = await lstat(p).catch(() => undefined);
-    if (!st?.isSymbolicLink()) return st?.isDirectory() ?? false;
-    const entry = await entryAt(gitdir, commit, rel, pass).catch(() => undefined);
-    if (entry?.mode !== '120000') {
-      await rm(p);
-      removed.push(rel);
-    }
-    return false;
-  };
-  const parts = link.split('/');
-  for (let i = 1; i < parts.length; i++) await check(parts.slice(0, i).join('/'));
-  const walk = async (rel: string): Promise<void> => {
-    if (!(await check(rel))) return;
-    for (const name of await readdir(path.join(dir, rel))) await walk(`${rel}/${name}`);
-  };
-  await walk(link);
-  return removed;
-}
-
-/**
- * Create the directories that will hold the commit's symlinks under `link`: isomorphic-git writes
- * a symlink without creating its parent (a regular file's write does), so a directory whose first
- * entry written is a symlink failed with ENOENT, depending on the order of its parallel writes.
- * Runs after {@link removeForeignSymlinks}, so no path component is a symlink.
- */
-async function makeParentsOfSymlinks(gitdir: string, dir: string, commit: string, link: string, pass: Pass): Promise<void> {
-  const top = await entryAt(gitdir, commit, link, pass);
-  if (top?.type !== 'tree') return;
-  const walk = async (rel: string, oid: string): Promise<void> => {
-    for (const [name, e] of await readTreeOid(gitdir, oid, pass)) {
-      if (e.type === 'tree') await walk(`${rel}/${name}`, e.oid);
-      else if (e.mode === '120000') await mkdir(path.join(dir, rel), { recursive: true });
-    }
-  };
-  await walk(link, top.oid);
-}
-
+/** True when something (even a dangling symlink) is at `p`. */
 async function exists(p: string): Promise<boolean> {
   return lstat(p).then(() => true, () => false);
 }
