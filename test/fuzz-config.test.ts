@@ -351,3 +351,13 @@ test('config fuzz: large inputs parse (or fail) quickly', () => {
   ];
   for (const text of big) check(text, 'big.toml', tally);
 });
+
+test('found by fuzzing: a key named like an Object.prototype member, and an integer beyond 2^53, are clear ConfigErrors', () => {
+  const tally: Tally = { valid: 0, refused: 0 };
+  const base = '[global]\nkeys = [{ path = "k.pub" }]\nupstream = "https://h/r"\nmount = "/m"\n';
+  for (const text of ['constructor = ""', '[global]\n__proto__ = 1', `${base}[[services]]\nmachine = "web1"\nservice = "s"\nhealth = { retries = 9007199254740993 }`]) {
+    check(text, 'c.toml', tally);
+  }
+  assert.throws(() => parseConfig('constructor = ""', 'c.toml'), /top level: key "constructor": unknown key\. Fix: remove it or correct its spelling; allowed keys here: global, services$/);
+  assert.throws(() => parseConfig(`${base}[[services]]\nmachine = "web1"\nservice = "s"\nhealth = { retries = 9007199254740993 }`, 'c.toml'), /key "retries": expected a whole number from 1 to 100, got 9007199254740993\. Fix/);
+});

@@ -11,7 +11,8 @@
  *
  * Refusals are HttpErrors (401 with a code saying why, 403 READ_ONLY_KEY), answered by
  * `errors.ts` as `{"error":{"code","message"}}`, and logged once here with the key's
- * fingerprint and the remote address (never the signature).
+ * fingerprint and the remote address (never the signature). An address with too many 401s is
+ * refused before any verification (429 TOO_MANY_FAILURES with Retry-After; `ratelimit.ts`).
  */
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -22,6 +23,7 @@ import type { SigAlg } from '../sign/keys.js';
 import { HttpError } from './errors.js';
 import type { KeyRing, Principal } from './keyring.js';
 import { NonceCache } from './nonces.js';
+import { FailureLimiter, type FailureLimitOptions } from './ratelimit.js';
 
 /** Codes of a 401 answer, one per reason. */
 export type AuthCode =
@@ -49,6 +51,8 @@ export interface AuthOptions {
   readonly log?: AuthLog;
   /** Clock in ms (tests); default Date.now. */
   readonly now?: () => number;
+  /** The limit on failed authentications per remote address; default `FAILURE_LIMIT` of `ratelimit.ts`. */
+  readonly failures?: Partial<FailureLimitOptions>;
 }
 
 const principals = new WeakMap<IncomingMessage, Principal>();
@@ -70,17 +74,27 @@ const remote = (req: Request) => req.socket.remoteAddress ?? '?';
 
 /**
  * The middleware that authenticates every request (mount it before the routes). On success the
- * request's {@link principalOf} is set; otherwise it throws an AuthError after logging it.
+ * request's {@link principalOf} is set (and the remote address's failures are forgotten);
+ * otherwise it throws an AuthError after logging it and counting it against the remote address.
+ * A limited address gets a TooManyFailuresError (429 with Retry-After) before any verification.
  */
 export function authenticate(opts: AuthOptions): RequestHandler {
   const now = opts.now ?? Date.now;
   const nonces = new NonceCache();
-  return async (req: Request, _res: Response, next: NextFunction) => {
+  const limiter = new FailureLimiter(opts.failures, opts.log);
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const limited = limiter.refusal(remote(req), now());
+    if (limited !== undefined) {
+      res.set('Retry-After', String(limited.retryAfter));
+      throw limited;
+    }
     try {
       principals.set(req, await verify(req, opts, now, nonces));
+      limiter.succeed(remote(req), now());
     } catch (err) {
       if (err instanceof AuthError) {
         opts.log?.warn({ fingerprint: err.fingerprint ?? null, remote: remote(req), method: req.method, path: req.path, code: err.code, reason: err.message }, 'authentication failed');
+        limiter.fail(remote(req), now());
       }
       throw err;
     }

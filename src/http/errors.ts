@@ -11,6 +11,7 @@
  * | AuthError (an HttpError, `auth.ts`)           | 401/403| UNKNOWN_KEY, BAD_SIGNATURE, … / READ_ONLY_KEY |
  * | HttpError from the nonce cache                | 503    | BUSY                    |
  * | body-parser: malformed JSON, bad charset, …   | 400/415| BAD_REQUEST / UNSUPPORTED_MEDIA_TYPE |
+ * | body-parser: body not in its Content-Encoding | 400    | BAD_REQUEST             |
  * | body-parser: body too large                   | 413    | PAYLOAD_TOO_LARGE       |
  * | router: undecodable `%` escape in the path    | 400    | BAD_REQUEST             |
  * | anything else                                 | 500    | INTERNAL (generic message, logged) |
@@ -56,8 +57,10 @@ function clientStatus(err: unknown): number | undefined {
   const e = err as { status?: unknown; expose?: unknown; type?: unknown };
   if (typeof e.status !== 'number' || e.status < 400 || e.status > 499) return undefined;
   const bodyParser = e.expose === true && typeof e.type === 'string';
+  // body-parser passes a failed gzip/deflate/br decode on as createError(400, zlibError): exposed, no type, zlib's code
+  const undecodable = e.expose === true && e.type === undefined && typeof (err as { code?: unknown }).code === 'string';
   const routerDecode = err instanceof URIError;
-  return bodyParser || routerDecode ? e.status : undefined;
+  return bodyParser || undecodable || routerDecode ? e.status : undefined;
 }
 
 /** Maps any thrown value to a status and a `{"error":{"code","message"}}` body. Never throws. */
@@ -68,7 +71,7 @@ export function mapError(err: unknown): MappedError {
   const status = clientStatus(err);
   if (status !== undefined) {
     const e = err as Error & { type?: string };
-    const message = e.type === 'entity.parse.failed' ? `malformed JSON body: ${e.message}` : e.message;
+    const message = e.type === 'entity.parse.failed' ? `malformed JSON body: ${e.message}` : e.type === undefined && !(err instanceof URIError) ? `the body does not decode as its Content-Encoding says: ${e.message}` : e.message;
     return { status, body: body(CLIENT_CODES[status] ?? 'BAD_REQUEST', message), internal: false };
   }
   return { status: 500, body: body('INTERNAL', 'internal error; see the agent log'), internal: true };

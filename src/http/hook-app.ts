@@ -22,6 +22,8 @@ const LIMIT = '5mb';
 /** An express router serving `POST /hook`. */
 export function hookRouter(deps: HookDeps): express.Router {
   const router = express.Router();
+  // not express's automatic `200 POST` answer to OPTIONS: leave it to the signed API (401 unsigned)
+  router.options('/hook', (_req, _res, next) => next('router'));
   router.post('/hook', express.raw({ type: () => true, limit: LIMIT }), async (req, res) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));

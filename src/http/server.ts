@@ -1,11 +1,14 @@
 /**
  * The API listener: HTTPS with the operator's or a self-made certificate (`tls.ts`), or plain
  * HTTP with `--insecure-http` on a loopback address only; the app of `app.ts` with the key ring
- * of `[global].keys` (`keyring.ts`) and this agent's names for the signed target URI.
+ * of `[global].keys` (`keyring.ts`) and this agent's names for the signed target URI. Size limits
+ * before the app: request line and headers {@link MAX_HEADER_BYTES} (431), request target
+ * {@link MAX_URL_BYTES} (414); what node refuses itself is answered in the API's JSON error shape.
  */
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import os from 'node:os';
+import type { Duplex } from 'node:stream';
 import type { Router } from 'express';
 import type { Control } from '../control.js';
 import { isLoopback, splitAddr } from '../flags.js';
@@ -37,6 +40,63 @@ export interface ApiServerOptions {
   readonly log: ServerLog;
   /** Routers with their own authentication (webhooks), served before the signature check. */
   readonly open?: readonly Router[];
+}
+
+/** Most bytes of a request's line and headers together (node's default, made explicit): more → 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Longest request target (path and query), in bytes: more → 414. The longest API URL is about 320. */
+export const MAX_URL_BYTES = 4096;
+
+const errorBody = (code: string, message: string) => JSON.stringify({ error: { code, message } });
+
+/** Writes a whole `{"error":…}` answer on a socket node took over from HTTP, and closes it. */
+function rawAnswer(socket: Duplex, status: number, code: string, message: string): void {
+  const body = errorBody(code, message);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+/** Answers `res` with a whole `{"error":…}` body and closes the connection after it. */
+function jsonAnswer(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = errorBody(code, message);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+}
+
+/**
+ * The API listener's request handler: `app` behind the checks node's parser leaves to it: a
+ * request target longer than {@link MAX_URL_BYTES} → 414 URI_TOO_LONG; an HTTP/1.1 request without
+ * `Host` → 400 (RFC 9112 §3.2; node's own check answers without a body, so the server is created
+ * with `requireHostHeader: false` and this one answers instead).
+ */
+export function guardRequests(app: RequestListener): RequestListener {
+  return (req, res) => {
+    const refuse = (status: number, code: string, message: string) => jsonAnswer(res, status, code, message);
+    if ((req.url ?? '').length > MAX_URL_BYTES) refuse(414, 'URI_TOO_LONG', `the request target is ${(req.url ?? '').length} bytes; at most ${MAX_URL_BYTES}`);
+    else if (req.httpVersion === '1.1' && req.headers.host === undefined) refuse(400, 'BAD_REQUEST', 'an HTTP/1.1 request needs a Host header');
+    else app(req, res);
+  };
+}
+
+/**
+ * Makes `server` answer in the API's `{"error":{"code","message"}}` shape what node answers
+ * before any handler runs, then close the connection: request line and headers over
+ * `maxHeaderSize` → 431 HEADERS_TOO_LARGE, a request that does not parse → 400 BAD_REQUEST,
+ * too slow → 408 REQUEST_TIMEOUT, an `Expect` other than 100-continue → 417, CONNECT → 405.
+ */
+export function answerOutsideApp(server: Server): void {
+  server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    if (err.code === 'ECONNRESET' || !socket.writable || answering) {
+      socket.destroy();
+      return;
+    }
+    if (err.code === 'HPE_HEADER_OVERFLOW') rawAnswer(socket, 431, 'HEADERS_TOO_LARGE', `the request line and headers exceed ${MAX_HEADER_BYTES} bytes`);
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') rawAnswer(socket, 408, 'REQUEST_TIMEOUT', 'the request was not received in time');
+    else if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') rawAnswer(socket, 413, 'PAYLOAD_TOO_LARGE', 'chunk extensions are too large');
+    else rawAnswer(socket, 400, 'BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`);
+  });
+  server.on('checkExpectation', (req, res) => jsonAnswer(res, 417, 'EXPECTATION_FAILED', `cannot meet Expect: ${String(req.headers.expect).slice(0, 80)}`));
+  server.on('connect', (_req, socket: Duplex) => rawAnswer(socket, 405, 'METHOD_NOT_ALLOWED', 'CONNECT is not allowed'));
 }
 
 /**
@@ -73,18 +133,20 @@ export async function startApiServer(control: Control, opts: ApiServerOptions): 
   });
   let server: Server;
   let scheme: 'http' | 'https';
+  const limits = { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: false };
   if (opts.insecureHttp) {
-    server = createHttpServer(app);
+    server = createHttpServer(limits, guardRequests(app));
     scheme = 'http';
     opts.log.warn({ addr: opts.addr }, 'serving the API over plain HTTP (--insecure-http): loopback only');
   } else {
     const tls = await serverTls({ stateDir: opts.stateDir, names: opts.hosts, ...(opts.tlsCert === undefined ? {} : { certFile: opts.tlsCert }), ...(opts.tlsKey === undefined ? {} : { keyFile: opts.tlsKey }) });
-    server = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app) as unknown as Server;
+    server = createHttpsServer({ ...limits, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, guardRequests(app)) as unknown as Server;
     scheme = 'https';
     opts.log.info({ fingerprint: tls.fingerprint, cert: tls.certFile, origin: tls.origin }, 'API TLS certificate (SHA-256 fingerprint: compare with what gitopperctl pins)');
   }
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  answerOutsideApp(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host === '' ? undefined : host, () => {
