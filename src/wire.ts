@@ -40,6 +40,8 @@ export interface WireService {
   readonly branch?: string;
   /** Added: who froze or rolled back, when frozen: the signing key as `"<fingerprint> <comment>"` (`SHA256:… miek@limos`). */
   readonly by?: string;
+  /** Added: repository paths under the service's links whose files differ from the deployed commit (local edits). */
+  readonly drift?: readonly string[];
 }
 
 /**

@@ -56,6 +56,7 @@ export function toWireService(s: ServiceInfo): WireService {
     upstream: s.upstream,
     branch: s.branch,
     ...(s.by === undefined ? {} : { by: s.by }),
+    drift: s.drift ?? [],
   };
 }
 
