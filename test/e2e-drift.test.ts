@@ -23,6 +23,8 @@ test('report: a local edit is reported, blocks an upstream change to that file, 
     await writeFile(ini, `${original}\n# edited on the host\n`);
     const drift = await d.waitLog((l) => l.msg === 'state' && l.service === 'grafana-server' && /^drift: 1 file/.test(String(l.info)), 'drift reported');
     assert.match(String(drift.info), /grafana\/etc\/grafana\.ini/);
+    const listed = (await (await w.fetch(`${await d.apiUrl()}/list/service/grafana-server`)).json()) as { services: { drift: string[] }[] };
+    assert.deepEqual(listed.services[0]!.drift, ['grafana/etc/grafana.ini'], '/list/service shows the drifted paths');
 
     await w.work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 5000\n');
     const tip = await w.work.commit('grafana: 5000');
