@@ -94,12 +94,12 @@ async function main(): Promise<void> {
       const t = performance.now();
       results.steady = [];
       const variants = [
-        { adapter: 'ours', setupInChild: false, cap: 30, nodeArgs: [] as string[] },
-        { adapter: 'proposed', setupInChild: false, cap: 30, nodeArgs: [] },
-        { adapter: 'proposed', setupInChild: true, cap: 110, nodeArgs: ['--max-semi-space-size=2'] },
+        { adapter: 'ours', setupInChild: false, compactAbove: 0, cap: 30, nodeArgs: [] as string[] },
+        { adapter: 'proposed', setupInChild: false, compactAbove: 0, cap: 25, nodeArgs: [] },
+        { adapter: 'proposed', setupInChild: true, compactAbove: 16, cap: 110, nodeArgs: ['--max-semi-space-size=2'] },
       ];
       for (const v of variants) {
-        const r = await section<SteadyResult>('steady', { ...base, adapter: v.adapter, setupInChild: v.setupInChild, passes: quick ? 100 : 1000, capSeconds: quick ? 20 : v.cap, services: 10, commitEvery: 10 }, ['--expose-gc', ...v.nodeArgs]);
+        const r = await section<SteadyResult>('steady', { ...base, adapter: v.adapter, setupInChild: v.setupInChild, compactAbove: v.compactAbove, passes: quick ? 100 : 1000, capSeconds: quick ? 20 : v.cap, services: 10, commitEvery: 10 }, ['--expose-gc', ...v.nodeArgs]);
         results.steady.push({ ...r, nodeArgs: v.nodeArgs });
       }
       results.seconds.steady = (performance.now() - t) / 1000;

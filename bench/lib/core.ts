@@ -23,6 +23,8 @@ export interface CoreOptions {
   readonly links: (i: number) => string[];
   /** Use the fixes of `proposed-git.ts` instead of the current adapter. */
   readonly proposed?: boolean;
+  /** With `proposed`: compact the store when it holds more packs than this (0 = never). */
+  readonly compactAbove?: number;
   /** Default: in-memory. */
   readonly mounts?: MountPort;
   readonly units?: UnitPort;
@@ -81,7 +83,7 @@ export class CoreRig {
       },
     };
     const state = path.join(opts.dir, 'state');
-    this.git = opts.proposed ? new ProposedGit(state) : new IsoGit(state);
+    this.git = opts.proposed ? new ProposedGit(state, opts.compactAbove ?? 0) : new IsoGit(state);
     this.agent = new Agent(specs, {
       git: this.git,
       mounts: opts.mounts ?? new FakeMounts(),

@@ -14,14 +14,22 @@
  * 3. drift(): `walk([STAGE(), WORKDIR()])` in the checkout (stat against the index, hashing only files
  *    whose stat changed; reads no object) compared with the deployed tree read from the store,
  *    instead of statusMatrix (whose TREE walker reads objects through the checkout's path).
+ * 6. (with `compactAbove`) when a fetch leaves more packs than that, a fresh one-pack store is made
+ *    by a child process (`compact-child.ts`), its pack moved in, and the old packs deleted.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { IsoGit } from '../../src/adapters/git.js';
 import type { CheckoutRef, Pass, SourceRef } from '../../src/ports.js';
 import { KeyedLock } from '../../src/serial.js';
+import { ROOT } from './util.js';
+
+const run = promisify(execFile);
 
 interface Entry {
   readonly oid: string;
@@ -32,6 +40,12 @@ export class ProposedGit extends IsoGit {
   private readonly storeLock = new KeyedLock();
   /** Requests saved: fetches answered by the ref advertisement alone. */
   shortcuts = 0;
+  /** Number of compactions done. */
+  compactions = 0;
+
+  constructor(stateDir: string, private readonly compactAbove = 0) {
+    super(stateDir);
+  }
 
   override async fetch(source: SourceRef, pass: Pass): Promise<string> {
     const gitdir = this.storeOf(source.upstream);
@@ -46,8 +60,26 @@ export class ProposedGit extends IsoGit {
       }
     }
     const tip = await super.fetch(source, pass);
-    await this.storeLock.run(gitdir, () => git.writeRef({ fs, gitdir, ref: branchRef, value: tip, force: true }));
+    await this.storeLock.run(gitdir, async () => {
+      await git.writeRef({ fs, gitdir, ref: branchRef, value: tip, force: true });
+      if (this.compactAbove > 0) await this.compact(source, gitdir);
+    });
     return tip;
+  }
+
+  /** Fix 6: more than `compactAbove` packs → one fresh pack made in a child process; new pack in first, old ones out after. */
+  private async compact(source: SourceRef, gitdir: string): Promise<void> {
+    const packDir = path.join(gitdir, 'objects', 'pack');
+    const old = (await readdir(packDir)).filter((f) => f.endsWith('.pack') || f.endsWith('.idx'));
+    if (old.filter((f) => f.endsWith('.pack')).length <= this.compactAbove) return;
+    const tmp = `${gitdir}.compact`;
+    await rm(tmp, { recursive: true, force: true });
+    await run(process.execPath, [path.join(ROOT, 'dist', 'bench', 'compact-child.js'), source.upstream, source.branch, tmp]);
+    const fresh = (await readdir(path.join(tmp, 'objects', 'pack'))).sort((a, b) => (a.endsWith('.pack') ? 0 : 1) - (b.endsWith('.pack') ? 0 : 1));
+    for (const f of fresh) await rename(path.join(tmp, 'objects', 'pack', f), path.join(packDir, f)); // .pack before .idx: readers look up .idx
+    for (const f of old.filter((x) => !fresh.includes(x)).sort((a, b) => (a.endsWith('.idx') ? 0 : 1) - (b.endsWith('.idx') ? 0 : 1))) await rm(path.join(packDir, f), { force: true });
+    await rm(tmp, { recursive: true, force: true });
+    this.compactions++;
   }
 
   override async deployed(co: CheckoutRef, pass: Pass): Promise<string | undefined> {

@@ -220,7 +220,8 @@ dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
       const pdir = path.join(a.profileDir, 'api-daemon');
       await rm(pdir, { recursive: true, force: true });
       await mkdir(pdir, { recursive: true });
-      const apiDaemon = await startOurs('api', '1h', { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${pdir}` });
+      // Node 20 refuses --cpu-prof in NODE_OPTIONS: a preload profiles through the inspector instead
+      const apiDaemon = await startOurs('api', '1h', { NODE_OPTIONS: `--import=${path.join(ROOT, 'bench', 'cpu-prof-preload.mjs')}`, BENCH_CPU_PROF_DIR: pdir });
       const target = `${apiDaemon.api}/list/service`;
       const warm = await fetch(target, { headers: await signed('GET', target) });
       if (warm.status !== 200) throw new Error(`GET /list/service answered ${warm.status}: ${await warm.text()}`);

@@ -5,7 +5,7 @@
  *    the bench's private mount namespace) and in-memory units (a nothing-new pass calls no unit);
  *  - proposed: the same with the fixes of `lib/proposed-git.ts`;
  *  - cli: gitopper's per-service sequence (stash, fetch, diff --name-only, merge, rev-parse), one
- *    partial sparse clone per service, services one after another (CPU = git processes').
+ *    partial sparse clone per service, 4 services at a time (CPU = git processes').
  * One profiled set of passes per adapter at the largest service count.
  */
 import { mkdir } from 'node:fs/promises';
@@ -56,6 +56,8 @@ export interface IdleResult {
 }
 
 const REPO = 'medium';
+/** CLI services run at once (gitopper: a goroutine per service). */
+export const CLI_CONCURRENCY = 4;
 
 async function ours(a: IdleArgs, server: BenchGitServer, n: number, proposed: boolean, profile: boolean): Promise<{ row: IdleRow; profile?: ProfileSummary }> {
   const dir = path.join(a.tmp, `idle-${proposed ? 'proposed' : 'ours'}-${n}`);
@@ -118,8 +120,16 @@ async function cli(a: IdleArgs, server: BenchGitServer, n: number, passes: numbe
     await Promise.all(Array.from({ length: Math.min(4, n - i) }, (_, k) => cliSetup(url, path.join(dir, `svc${i + k}`), linksOf(REPO, i + k))));
   }
   const setupMs = performance.now() - t0;
+  // gitopper runs each service in its own goroutine: 4 services at a time here (2 cores)
   const pass = async () => {
-    for (let i = 0; i < n; i++) await cliPass(path.join(dir, `svc${i}`), linksOf(REPO, i));
+    let next = 0;
+    const worker = async () => {
+      while (next < n) {
+        const i = next++;
+        await cliPass(path.join(dir, `svc${i}`), linksOf(REPO, i));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CLI_CONCURRENCY, n) }, worker));
   };
   if (warmup) await pass();
   const wall: number[] = [];

@@ -34,6 +34,8 @@ export interface SteadyArgs {
    * the agent's process never holds a whole pack (the recommended fix for steady-state RSS).
    */
   setupInChild?: boolean;
+  /** Compact the store above this many packs (fix 6); 0 = never. */
+  compactAbove?: number;
 }
 
 interface Sample {
@@ -50,6 +52,8 @@ interface Sample {
 export interface SteadyResult {
   adapter: 'ours' | 'proposed';
   setupInChild: boolean;
+  compactAbove: number;
+  compactions: number;
   /** RSS right after the first pass (first setup of every service). */
   rssAfterSetupMiB: number;
   passesPlanned: number;
@@ -76,7 +80,7 @@ const MiB = 1024 * 1024;
 
 export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   const server = new BenchGitServer(a.server);
-  const variant = `${a.adapter}${a.setupInChild ? '-child' : ''}`;
+  const variant = `${a.adapter}${a.setupInChild ? '-child' : ''}${a.compactAbove ? '-compact' : ''}`;
   const repoDir = `steady-${variant}.git`;
   const bare = path.join(a.serverRoot, repoDir);
   await cp(path.join(a.serverRoot, 'medium.git'), bare, { recursive: true });
@@ -89,7 +93,7 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   if (a.setupInChild) {
     await run(process.execPath, [path.join(ROOT, 'dist', 'bench', 'setup-child.js'), a.adapter === 'ours' ? 'iso' : 'proposed', url, path.join(agentDir, 'state'), path.join(agentDir, 'mount', 'svc0'), JSON.stringify(linksOf('medium', 0))]);
   }
-  const rig = new CoreRig({ url, dir: agentDir, services: a.services, links: (i) => linksOf('medium', i), proposed: a.adapter === 'proposed' });
+  const rig = new CoreRig({ url, dir: agentDir, services: a.services, links: (i) => linksOf('medium', i), proposed: a.adapter === 'proposed', compactAbove: a.compactAbove ?? 0 });
   await rig.start();
   const rssAfterSetupMiB = process.memoryUsage().rss / MiB;
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -154,6 +158,8 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   return {
     adapter: a.adapter,
     setupInChild: a.setupInChild === true,
+    compactAbove: a.compactAbove ?? 0,
+    compactions: (rig.git as { compactions?: number }).compactions ?? 0,
     rssAfterSetupMiB,
     passesPlanned: a.passes,
     passesDone: done,
