@@ -7,12 +7,12 @@
  * BENCH_QUICK=1 (fewer runs and passes: a smoke test, not for the record).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startBenchGitServer } from './lib/gitserver.js';
 import { fromBundle, generate, type RepoInfo } from './lib/repos.js';
-import { renderReport, type BenchResults } from './lib/report.js';
+import { renderReport, type BenchResults, type SrcFeatures } from './lib/report.js';
 import type { SteadyResult } from './sections/steady.js';
 import { machineLoad, ROOT } from './lib/util.js';
 import { removeDirs, tmpDir } from '../test/rig/repo.js';
@@ -46,6 +46,20 @@ function version(cmd: string, args: string[]): string {
   }
 }
 
+/** Which of the recommended fixes `src/adapters/git*.ts` has (read from the source; the report says so). */
+async function srcFeatures(): Promise<SrcFeatures> {
+  const dir = path.join(ROOT, 'src', 'adapters');
+  const main = await readFile(path.join(dir, 'git.ts'), 'utf8').catch(() => '');
+  const all = (await Promise.all((await readdir(dir)).filter((f) => f.startsWith('git') && f.endsWith('.ts')).map((f) => readFile(path.join(dir, f), 'utf8')))).join('\n');
+  const drift = /async drift\([\s\S]*?\n  }\n/.exec(main)?.[0] ?? '';
+  return {
+    fetchShortcut: /listServerRefs/.test(main),
+    storeReads: /readCommit\(\{[^}]*gitdir: this\.storeOf\(/.test(main),
+    driftStatusMatrix: /statusMatrix/.test(drift),
+    compaction: /packObjects|compact/i.test(all),
+  };
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0 || process.env.GITOPPER_TEST_NS !== '1') {
     throw new Error('run the bench through `npm run bench` (bench/run.mjs): it needs root and a private mount namespace');
@@ -77,6 +91,7 @@ async function main(): Promise<void> {
     load: { start: loadStart, end: loadStart },
     repos: repos.map((r) => ({ name: r.name, files: r.files, commits: r.commits, packMiB: r.packBytes / 2 ** 20, generateSeconds: r.seconds })),
     seconds: { total: 0 },
+    src: await srcFeatures(),
   };
   const base = { tmp, server: server.ports, serverRoot, profileDir };
   try {

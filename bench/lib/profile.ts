@@ -39,6 +39,7 @@ function moduleOf(url: string, fn: string): string {
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1]!;
   if (url.includes('/dist/src/')) return 'gitopper src';
+  if (url.includes('/dist/bench/lib/proposed-git')) return 'bench: proposed adapter';
   if (url.includes('/dist/bench/') || url.includes('/dist/test/')) return 'bench/rig';
   if (url.startsWith('node:') || url === '') return 'node internals/native';
   return url;

@@ -4,8 +4,9 @@ import type { IdleResult, IdleRow } from '../sections/idle.js';
 import type { SetupRepoResult } from '../sections/setup.js';
 import type { SteadyResult } from '../sections/steady.js';
 import type { ProfileSummary } from './profile.js';
-import type { Summary } from './util.js';
+import { slope, summary, type Summary } from './util.js';
 import type { machineLoad } from './util.js';
+import { findings } from './findings.js';
 
 export interface BenchResults {
   date: string;
@@ -14,19 +15,21 @@ export interface BenchResults {
   load: { start: ReturnType<typeof machineLoad>; end: ReturnType<typeof machineLoad> };
   repos: { name: string; files: number; commits: number; packMiB: number; generateSeconds: number }[];
   seconds: Record<string, number>;
+  /** What the bench found in src/adapters/git*.ts when it ran (to say which recommended fixes are in). */
+  src?: SrcFeatures;
   setup?: SetupRepoResult[];
   idle?: IdleResult;
   steady?: SteadyResult[];
   daemon?: DaemonResult;
 }
 
-const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
-const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
-const ms = (x: number) => (Number.isFinite(x) ? (x >= 100 ? `${f0(x)} ms` : `${f1(x)} ms`) : '–');
-const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(a / b >= 10 ? 0 : a / b >= 1 ? 1 : 2)}×` : '–');
+export const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
+export const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+export const ms = (x: number) => (Number.isFinite(x) ? (x >= 100 ? `${f0(x)} ms` : `${f1(x)} ms`) : '–');
+export const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(a / b >= 10 ? 0 : a / b >= 1 ? 1 : 2)}×` : '–');
 const range = (s: Summary, fmt = ms) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
-const mib = (x: number) => (Number.isFinite(x) ? `${f0(x)} MiB` : '–');
-const bytes = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${f0(b)} B`);
+export const mib = (x: number) => (Number.isFinite(x) ? `${f0(x)} MiB` : '–');
+export const bytes = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${f0(b)} B`);
 const yes = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? '**met**' : '**not met**');
 
 function isLat(x: Latency | { skipped: string } | undefined): x is Latency {
@@ -38,6 +41,29 @@ function profileTable(title: string, p: ProfileSummary | undefined): string {
   const mods = p.byCaller.map((m) => `${m.module} ${f1(m.share)}%`).join(', ');
   const fns = p.topFunctions.slice(0, 8).map((t) => `| \`${t.fn}\` | ${t.module} | ${f0(t.ms)} ms | ${f1(t.share)}% |`).join('\n');
   return `**${title}** — ${f0(p.busyMs)} ms of CPU sampled. By package, native work (fs, zlib, hashing, buffers) charged to the package that asked for it: ${mods}.\n\n| function (self time) | package | ms | share of CPU |\n|---|---|---|---|\n${fns}\n`;
+}
+
+export interface SrcFeatures {
+  /** IsoGit.fetch asks `GET info/refs` first and keeps refs/heads/<branch> (fix 1). */
+  fetchShortcut: boolean;
+  /** deployed() reads objects through the store's gitdir (fix 2). */
+  storeReads: boolean;
+  /** drift() still uses statusMatrix (fix 3 open). */
+  driftStatusMatrix: boolean;
+  /** Some pack compaction exists (fix 6). */
+  compaction: boolean;
+}
+
+/** Derived steady-state figures: raw RSS over the last 100 passes, and slopes of the post-GC samples (every 100 passes). */
+export function steadyStats(s: SteadyResult): { rssLast100: Summary; gcHeapSlope: number; gcRssSlope: number } {
+  const last = s.samples.filter((x) => x.pass > s.passesDone - 100 && x.pass > 0);
+  const gc = s.samples.filter((x) => x.gcHeapMiB !== undefined);
+  const xs = gc.map((x) => x.pass / 100);
+  return {
+    rssLast100: summary(last.map((x) => x.rssMiB)),
+    gcHeapSlope: gc.length >= 3 ? slope(xs, gc.map((x) => x.gcHeapMiB!)) : NaN,
+    gcRssSlope: gc.length >= 3 ? slope(xs, gc.map((x) => x.gcRssMiB!)) : NaN,
+  };
 }
 
 export function renderReport(r: BenchResults, jsonFile: string): string {
@@ -76,7 +102,16 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
   const stOurs = r.steady?.find((s) => s.adapter === 'ours');
   const stProps = r.steady?.filter((s) => s.adapter === 'proposed') ?? [];
   const stBest = stProps.at(-1);
-  const steadyOk = (s: SteadyResult | undefined) => (s ? s.passesDone >= 1000 && s.rssEndMiB < 150 && s.rssSlopeMiBPer100 < 1 && s.store.ratioToFresh <= 2 : undefined);
+  // met: 1,000 passes done, RSS over the last 100 passes below 150 MiB (median of 10 samples), post-GC heap and RSS not growing
+  const steadyOk = (s: SteadyResult | undefined) => {
+    if (!s) return undefined;
+    const x = steadyStats(s);
+    return s.passesDone >= 1000 && x.rssLast100.median < 150 && x.gcHeapSlope < 0.25 && x.gcRssSlope < 1;
+  };
+  const rssText = (s: SteadyResult) => {
+    const x = steadyStats(s);
+    return `RSS over the last 100 passes ${mib(x.rssLast100.median)} (${mib(x.rssLast100.min)}–${mib(x.rssLast100.max)})${Number.isFinite(x.gcHeapSlope) ? `, post-GC heap ${f1(x.gcHeapSlope * 1024)} KiB and post-GC RSS ${f1(x.gcRssSlope)} MiB per 100 passes` : ''}`;
+  };
   p('## Targets');
   p();
   p('| target | ours (src as it is) | met? | with the proposed fixes |');
@@ -84,7 +119,8 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
   if (isLat(pullOurs)) p(`| push → applied with \`POST /do/pull\`, medium repo: p95 < 0.5 s | p95 ${ms(pullOurs.p95)} | ${yes(pullOurs.p95 < 500)} | ${isLat(pullProp) ? `p95 ${ms(pullProp.p95)} (${yes(pullProp.p95 < 500)}; pulled in-process, no HTTP)` : '–'} |`);
   if (isLat(pollOurs)) p(`| push → applied with \`-t 1s\`: p95 < 1.5 s | p95 ${ms(pollOurs.p95)} | ${yes(pollOurs.p95 < 1500)} | ${isLat(pollProp) ? `p95 ${ms(pollProp.p95)} (${yes(pollProp.p95 < 1500)})` : '–'} |`);
   if (ours100 && cli1) {
-    p(`| nothing-new pass, ${maxN} services on one upstream: one fetch in total | 1 fetch = ${f1(ours100.requestsPerPass)} HTTP requests, but ${bytes(ours100.bytesPerPass)} sent by the server per pass (the whole pack again) | ${yes(ours100.requestsPerPass <= 2)} (one fetch), wasteful | ${prop100 ? `1 fetch = ${f1(prop100.requestsPerPass)} request, ${bytes(prop100.bytesPerPass)}` : '–'} |`);
+    const refetch = ours100.bytesPerPass > 64 * 1024;
+    p(`| nothing-new pass, ${maxN} services on one upstream: one fetch in total | 1 fetch = ${f1(ours100.requestsPerPass)} HTTP request(s), ${bytes(ours100.bytesPerPass)} sent by the server per pass${refetch ? ' (the whole pack again)' : ''} (CLI: ${f0(row(maxN, 'cli')?.requestsPerPass ?? NaN)} requests) | ${yes(ours100.requestsPerPass <= 2)}${refetch ? ' (one fetch), wasteful' : ''} | ${prop100 ? `1 fetch = ${f1(prop100.requestsPerPass)} request, ${bytes(prop100.bytesPerPass)}` : '–'} |`);
     p(`| … and wall ≤ the CLI sequence for one service (${ms(cli1.wallMs.median)}) | ${ms(ours100.wallMs.median)} = ${ratio(ours100.wallMs.median, cli1.wallMs.median)} | ${yes(ours100.wallMs.median <= cli1.wallMs.median)} | ${prop100 ? `${ms(prop100.wallMs.median)} = ${ratio(prop100.wallMs.median, cli1.wallMs.median)} (${yes(prop100.wallMs.median <= cli1.wallMs.median)})` : '–'} |`);
   }
   if (med) {
@@ -93,7 +129,7 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
   }
   if (large) p(`| first setup, large repo: completes, peak RSS reported | completes in ${ms(large.ours.wallMs.median)}, peak ${mib(large.ours.peakMiB.median)} (${f1(large.ours.peakMiB.median / (r.repos.find((x) => x.name === 'large')?.packMiB ?? NaN))}× the pack) | ${yes(true)} (completes) | – |`);
   if (stOurs) {
-    p(`| steady state: RSS < 150 MB after 1,000 passes (10 services, a commit every 10), no upward trend | ${stOurs.passesDone} passes in ${f0(stOurs.seconds)} s (capped: ${ms(stOurs.passWallMs.all.median)} per pass); RSS ${mib(stOurs.rssEndMiB)} | ${yes(steadyOk(stOurs))} | ${stProps.map((s) => `${s.setupInChild ? 'all fixes (1–3, 5, 6)' : 'fixes 1–3'}: ${s.passesDone} passes, RSS ${mib(s.rssEndMiB)}, slope ${f1(s.rssSlopeMiBPer100)} MiB/100 passes`).join('; ')} (${yes(steadyOk(stBest))}) |`);
+    p(`| steady state: RSS < 150 MB after 1,000 passes (10 services, a commit every 10), no upward trend | ${stOurs.passesDone} passes in ${f0(stOurs.seconds)} s (capped: ${ms(stOurs.passWallMs.all.median)} per pass); ${rssText(stOurs)} | ${yes(steadyOk(stOurs))} | ${stProps.map((s) => `${s.setupInChild ? 'all fixes (1–3, 5, 6)' : 'fixes 1–3'}: ${s.passesDone} passes, ${rssText(s)}`).join('; ')} (${yes(steadyOk(stBest))}) |`);
     const perCommit = stOurs.commits > 0 ? (stOurs.store.bytes - stOurs.store.freshIsoBytes) / stOurs.commits : 0;
     const plannedCommits = Math.floor(stOurs.passesPlanned / 10);
     const projected = stOurs.capped ? (stOurs.store.freshIsoBytes + plannedCommits * perCommit) / stOurs.store.freshIsoBytes : stOurs.store.ratioToFresh;
@@ -170,13 +206,14 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
   if (r.steady) {
     p('## 4. Steady state');
     p();
-    p('10 services on one upstream (a private copy of the medium repo), passes driven through the core back to back, a commit pushed every 10 passes (touching the next service\'s link, so each service applies every 100 passes). Each variant in a fresh process. RSS/heap sampled every 10 passes; slope = least squares over the second half of the run. The store is compared with a fresh clone of the same tip made afterwards (a new IsoGit store: one fetch, one pack). Passes are capped by time: a variant that cannot do 1,000 passes in its budget says how many it did.');
+    p('10 services on one upstream (a private copy of the medium repo), passes driven through the core back to back, a commit pushed every 10 passes (touching the next service\'s link, so each service applies every 100 passes). Each variant in a fresh process. RSS/heap sampled every 10 passes, and after a forced GC every 100 passes; the leak check is the least-squares slope of those post-GC samples (heap and RSS), the RSS figure the median of the raw samples over the last 100 passes (raw RSS swings by ±20 MiB between collections). The store is compared with a fresh clone of the same tip made afterwards (a new IsoGit store: one fetch, one pack). Passes are capped by time: a variant that cannot do 1,000 passes in its budget says how many it did.');
     p();
-    p('| variant | passes (commits) | pass wall: first 100 / last 100 | RSS after first setup | RSS at end | peak RSS | heap after GC at end | RSS slope per 100 passes | `.git` store | fresh clone | ratio | packs |');
+    p('| variant | passes (commits) | pass wall: first 100 / last 100 | RSS after first setup | RSS, last 100 passes: median (min–max) | peak RSS | heap after GC at end | slope per 100 passes: post-GC heap / post-GC RSS | `.git` store | fresh clone | ratio | packs |');
     p('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const s of r.steady) {
       const name = s.adapter === 'ours' ? 'ours' : `proposed (fixes 1–3${s.setupInChild ? ', 5a: first fetch in a child process' : ''}${s.nodeArgs?.length ? `, 5b: \`${s.nodeArgs.join(' ')}\`` : ''}${s.compactAbove ? `, 6: compaction above ${s.compactAbove} packs (${s.compactions} done)` : ''})`;
-      p(`| ${name} | ${s.passesDone}${s.capped ? ` of ${s.passesPlanned} (capped at ${f0(s.seconds)} s)` : ''} (${s.commits}) | ${ms(s.passWallMs.first100.median)} / ${ms(s.passWallMs.last100.median)} | ${mib(s.rssAfterSetupMiB)} | ${mib(s.rssEndMiB)} | ${mib(s.peakRssMiB)} | ${mib(s.gcHeapEndMiB)} | ${s.passesDone >= 200 ? `${f1(s.rssSlopeMiBPer100)} MiB` : 'n/a (too few passes)'} | ${bytes(s.store.bytes)} | ${bytes(s.store.freshIsoBytes)} | ${ratio(s.store.bytes, s.store.freshIsoBytes)} | ${s.store.packs} |`);
+      const x = steadyStats(s);
+      p(`| ${name} | ${s.passesDone}${s.capped ? ` of ${s.passesPlanned} (capped at ${f0(s.seconds)} s)` : ''} (${s.commits}) | ${ms(s.passWallMs.first100.median)} / ${ms(s.passWallMs.last100.median)} | ${mib(s.rssAfterSetupMiB)} | ${mib(x.rssLast100.median)} (${mib(x.rssLast100.min)}–${mib(x.rssLast100.max)}) | ${mib(s.peakRssMiB)} | ${mib(s.gcHeapEndMiB)} | ${Number.isFinite(x.gcHeapSlope) ? `${f1(x.gcHeapSlope * 1024)} KiB / ${f1(x.gcRssSlope)} MiB` : 'n/a (too few passes)'} | ${bytes(s.store.bytes)} | ${bytes(s.store.freshIsoBytes)} | ${ratio(s.store.bytes, s.store.freshIsoBytes)} | ${s.store.packs} |`);
     }
     p();
     const s0 = r.steady[0];
@@ -210,7 +247,7 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
   if (r.idle?.profiles) {
     for (const [k, v] of Object.entries(r.idle.profiles)) p(profileTable(`Nothing-new passes, ${k.replace('-', ', ')} services`, v));
   }
-  p(FINDINGS(r));
+  p(findings(r));
   p('## How to run');
   p();
   p('```');
@@ -223,7 +260,7 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
   return out.join('\n');
 }
 
-function apiNote(d: DaemonResult | undefined): string {
+export function apiNote(d: DaemonResult | undefined): string {
   const a = d?.api;
   if (!a?.profile) return '';
   const share = (m: string) => a.profile!.byCaller.find((x) => x.module === m)?.share ?? 0;
@@ -231,44 +268,4 @@ function apiNote(d: DaemonResult | undefined): string {
   return `
 7. **API.** ${f0(a.rpsPerCpuSecond)} signed reads per CPU-second (${a.rpsPerCpuSecond >= 2000 ? 'the target is met' : 'below the target'}). Request signing is most of the cost: http-message-signatures ${f1(share('http-message-signatures'))}% and structured-headers ${f1(share('structured-headers'))}% of the API daemon's CPU (the ed25519 verification itself, \`verifyOneShot\`, ${f1(verify)}%), express and its router ${f1(share('express') + share('router'))}%. Nothing to fix for the target; if more is ever needed, parse \`Signature-Input\` once (\`auth.ts\` parses it and http-message-signatures parses it again).
 `;
-}
-
-/** The analysis and the recommended fixes, with this run's numbers. */
-function FINDINGS(r: BenchResults): string {
-  const idle = r.idle?.rows ?? [];
-  const row = (n: number, v: IdleRow['variant']) => idle.find((x) => x.services === n && x.variant === v);
-  const o1 = row(1, 'ours');
-  const p1 = row(1, 'proposed');
-  const maxN = Math.max(...idle.map((x) => x.services), 0);
-  const oN = row(maxN, 'ours');
-  const pN = row(maxN, 'proposed');
-  const cli1 = row(1, 'cli');
-  const med = r.setup?.find((x) => x.repo === 'medium');
-  const large = r.setup?.find((x) => x.repo === 'large');
-  const st = r.steady ?? [];
-  const so = st.find((s) => s.adapter === 'ours');
-  const sp = st.find((s) => s.adapter === 'proposed' && !s.setupInChild);
-  const sc = st.find((s) => s.adapter === 'proposed' && s.setupInChild);
-  const d = r.daemon;
-  const lp = (k: string) => {
-    const x = d?.push[k];
-    return x && 'p95' in x ? x : undefined;
-  };
-  const perSvc = pN && p1 ? (pN.wallMs.median - (pN.fetchMs?.median ?? 0)) / maxN : NaN;
-  return `## Findings and recommended fixes
-
-Each fix below was measured in this run as the **proposed** rows (\`bench/lib/proposed-git.ts\` overrides the adapter's methods; the memory fix is measured by the steady-state variant that says so). Files and functions are those of \`src/\`.
-
-1. **The idle fetch downloads the whole repository every pass.** \`IsoGit.fetch\` (\`src/adapters/git.ts\`) calls \`git.fetch({ ref: branch, singleBranch: true })\` on a bare store whose only ref is \`refs/remotes/origin/<branch>\`. isomorphic-git computes its "haves" from \`ref\` (\`GitRefManager.expand('main')\` tries \`main\`, \`refs/heads/main\`, \`refs/remotes/main\`, … but not \`refs/remotes/origin/main\`), finds none, and asks for everything: every nothing-new pass is ${o1 ? `${f1(o1.requestsPerPass)} requests and ${bytes(o1.bytesPerPass)} from the server, ${ms(o1.fetchMs?.median ?? NaN)} of fetch` : 'a full pack'} (medium repo), re-indexed in JS, and written again as a pack — under a new name whenever the tip moved, hence a whole extra pack per commit in the store (${so ? `${so.store.packs} packs, ${ratio(so.store.bytes, so.store.freshIsoBytes)} a fresh clone after only ${so.commits} commits` : 'see §4'}). It is also what makes push → applied slow (${lp('ours /do/pull') ? `p95 ${ms(lp('ours /do/pull')!.p95)} with /do/pull` : ''}), and what grows the daemon: ${d?.daemonPeakRssMiB['ours /do/pull + /hook'] !== undefined ? `the daemon pulled for 40 pushes reached ${mib(d.daemonPeakRssMiB['ours /do/pull + /hook']!)} peak RSS, since every pass loads every \`.idx\` of a store holding one full pack per push` : 'every pass loads every `.idx` of a store holding one full pack per push'}. **Fix** in \`IsoGit.fetch\`: (a) after a successful fetch, \`git.writeRef({ gitdir: store, ref: 'refs/heads/<branch>', value: fetchHead, force: true })\`, so the next fetch sends that commit as a "have" and gets only new objects; (b) before fetching, \`git.listServerRefs({ http, url, prefix: 'refs/heads/<branch>', protocolVersion: 1, onAuth })\` (one \`GET info/refs\`) and return at once when the remote tip equals the store's \`refs/heads/<branch>\`. Measured: ${p1 ? `${f1(p1.requestsPerPass)} request and ${bytes(p1.bytesPerPass)} per nothing-new pass, fetch ${ms(p1.fetchMs?.median ?? NaN)}` : ''}; push → applied p95 ${lp('proposed pull') ? ms(lp('proposed pull')!.p95) : '–'} pulled, ${lp('proposed -t 1s') ? ms(lp('proposed -t 1s')!.p95) : '–'} with \`-t 1s\`; the store stays at ${sp ? ratio(sp.store.bytes, sp.store.freshIsoBytes) : '–'} a fresh clone after ${sp?.commits ?? '–'} commits (one small pack per commit). For SSH/local upstreams (\`openPipe\`) the same check works if the pipe transport answers the \`info/refs\` GET; otherwise keep (a) only.
-
-2. **Every checkout re-reads and re-parses the pack, once per service per pass.** The checkouts reach the store through \`<checkout>/.git/objects\` (a symlink), and isomorphic-git keys its pack cache by file path (\`readObjectPacked\` → \`readPackIndex({ filename: \\\`\${gitdir}/objects/pack/…\\\` })\`), so one \`pass.cache\` holds N copies of the same \`.idx\` and \`.pack\` (each read whole into memory) for N services. **Fix**: read objects through the store's gitdir wherever no work tree is involved — \`deployed()\` (\`readCommit\`), \`changedPaths()\`/\`entryAt\`/\`readTreeOid\`/\`listTree\`, \`kindChanges\`, \`restore()\`'s \`readBlob\`, \`findInHistory\` already does — with \`gitdir: this.storeOf(co.upstream)\`.
-
-3. **Drift is checked with \`statusMatrix\` every pass**, whose TREE walker reads the deployed tree through the checkout's path (fix 2 cannot reach inside it). **Fix** in \`IsoGit.drift\`: \`git.walk({ dir, gitdir: <checkout>/.git, trees: [STAGE(), WORKDIR()] })\` restricted to the links (stats against the index; hashes only files whose stat changed; reads no object) compared with the deployed tree listed from the store (\`entryAt\`/\`listTree\` with the store's gitdir). Fixes 1–3 together: ${oN && pN ? `${maxN} services ${ms(oN.wallMs.median)} → ${ms(pN.wallMs.median)} per nothing-new pass, CPU ${ms(oN.cpuMs.median)} → ${ms(pN.cpuMs.median)}` : ''}${o1 && p1 ? `; 1 service ${ms(o1.wallMs.median)} → ${ms(p1.wallMs.median)} (CLI ${cli1 ? ms(cli1.wallMs.median) : '–'})` : ''}.
-
-4. **${maxN} services still cost more than one CLI service** (${pN && cli1 ? `${ms(pN.wallMs.median)} against ${ms(cli1.wallMs.median)}` : ''}): after fixes 1–3 a nothing-new pass is ${pN ? ms(pN.fetchMs?.median ?? NaN) : '–'} of fetch and ~${f1(perSvc)} ms per service of local work (\`prepare\`: mkdir/lstat/readlink; \`deployed\`: resolveRef + readCommit; \`drift\`: the walk above; \`BindMounter.ensure\`: two realpaths, stats and a parse of /proc/self/mountinfo; isomorphic-git tries a loose object file and lists \`objects/pack\` on every object read — the \`openFileHandle\`/\`readdir\` lines of the profile). **Fix** (not measured here: it is in the core): in \`Tracker.pass\` (\`src/tracker.ts\`), when the fetched tip equals the tip of the previous successful pass, skip \`reconcile\` for each service whose last outcome was OK at that tip with no \`pendingAction\`/\`forceCheckout\`/\`refused\`, and leave drift to the chokidar watcher (\`checkDrift\`), with a full pass every N polls (e.g. every 10th) as the safety net gitopper's per-pass \`git stash\` was. The pass then costs the fetch alone, ${pN ? ms(pN.fetchMs?.median ?? NaN) : '–'} here, under the CLI's one service.
-
-5. **First setup holds the whole history in memory, and that memory stays.** isomorphic-git has no partial clone: ${med ? `${bytes(med.bytes.ours)} against the CLI's ${bytes(med.bytes.cli)} on the medium repo` : ''}; \`_fetch\` collects the whole pack into one Buffer (\`Buffer.from(await collect(response.packfile))\`), writes it, and indexes it in JS (\`GitPackIndex.fromPack\`: pako \`inflate\` of every object plus SHA-1 — see the profile above), and the first object read loads the whole \`.pack\` again (\`readObjectPacked\`). Peak RSS is therefore a multiple of the pack: ${large ? `${mib(large.ours.peakMiB.median)} for the ${f1(r.repos.find((x) => x.name === 'large')?.packMiB ?? NaN)} MiB large pack, ${mib(med?.ours.peakMiB.median ?? NaN)} for the medium one (Node with the modules loaded is ~${f0(med?.ours.baseMiB.median ?? NaN)} MiB of that)` : ''}; no option of \`git.fetch\` streams the pack to disk, so within the mandated library the peak is bounded only by the pack size (~5–6× it). What we can change is where it happens: (a) do the first fetch of a store (no \`refs/heads/<branch>\` yet) in a short-lived child process (\`child_process.fork\` of a small script calling \`IsoGit.fetch\`), so the daemon never holds the pack and the allocator's high-water mark is not kept for the daemon's lifetime; (b) start the daemon with \`--max-semi-space-size=2\` (\`systemd/gitopper.service\` \`ExecStart\` or \`NODE_OPTIONS\`), which bounds V8's young generation that the per-pass pack reads churn through. Measured in §4: RSS right after the first setup ${sp ? mib(sp.rssAfterSetupMiB) : '–'} and ${sp ? mib(sp.rssEndMiB) : '–'} at the end with fixes 1–3 alone; ${sc ? mib(sc.rssAfterSetupMiB) : '–'} and ${sc ? mib(sc.rssEndMiB) : '–'} (peak ${sc ? mib(sc.peakRssMiB) : '–'}) with (a), (b) and compaction (6) added; the heap after GC stays ~${sc ? f0(sc.gcHeapEndMiB) : '–'} MiB, so what remains is V8's heap growth between collections and allocator slack from the per-pass \`.idx\`/\`.pack\` reads (no leak: slope ${sc ? f1(sc.rssSlopeMiBPer100) : '–'} MiB per 100 passes). Below 150 MB for sure would need the pass itself to stop reading packs when nothing is new (fix 4).
-
-6. **\`.git\` compaction.** With fix 1 each commit adds one small pack; isomorphic-git never repacks, and every object read lists \`objects/pack\` and loads every \`.idx\` into the pass cache, so the pass cost grows with the number of packs (${sp ? `${sp.store.packs} packs after ${sp.commits} commits here: pass ${ms(sp.passWallMs.first100.median)} in the first 100 passes, ${ms(sp.passWallMs.last100.median)} in the last 100` : ''}). **Fix**: in \`IsoGit.fetch\`, under the store lock, when \`objects/pack\` holds more than 16 packs, fetch a fresh one-pack store into \`<store>.compact\` in a child process (as in 5a), \`rename\` its \`.pack\` then \`.idx\` into \`objects/pack\`, then delete the old \`.idx\` then \`.pack\` files (readers always find a complete pair); \`bench/lib/proposed-git.ts\` \`compact()\` does exactly this. Measured: ${sc ? `${sc.compactions} compactions in ${sc.passesDone} passes, ${sc.store.packs} packs at the end, pass ${ms(sc.passWallMs.first100.median)} / ${ms(sc.passWallMs.last100.median)} (first / last 100), store ${ratio(sc.store.bytes, sc.store.freshIsoBytes)} a fresh clone` : '–'}. On a large repo each compaction is a full fetch (see §3 for its cost), so keep the threshold high there or compact with \`git.packObjects\` over the reachable objects instead.
-${apiNote(d)}`;
 }
