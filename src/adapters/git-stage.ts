@@ -4,10 +4,11 @@
  * Reads objects through the service checkout's `.git` (which points at the shared store).
  */
 import fs from 'node:fs';
-import { chown, lstat, mkdir, rm, symlink } from 'node:fs/promises';
+import { mkdir, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import type { CheckoutRef, Owner, Pass, StagePort } from '../ports.js';
+import { chownTree } from './owner-tree.js';
 
 /** isomorphic-git implementation of {@link StagePort}. */
 export class IsoStage implements StagePort {
@@ -42,9 +43,3 @@ export class IsoStage implements StagePort {
   }
 }
 
-async function chownTree(p: string, owner: Owner): Promise<void> {
-  const st = await lstat(p);
-  await fs.promises.lchown(p, owner.uid, owner.gid);
-  if (st.isDirectory()) for (const name of await fs.promises.readdir(p)) await chownTree(path.join(p, name), owner);
-  else await chown(p, owner.uid, owner.gid).catch(() => undefined);
-}

@@ -21,6 +21,7 @@ import { makeParentsOfSymlinks, removeForeignSymlinks } from './git-symlinks.js'
 import { openPipe } from './git-transport.js';
 import { diffEntries, entryAt, kindChanges } from './git-trees.js';
 import { storeName } from './git-upstream.js';
+import { chownTree } from './owner-tree.js';
 
 export { removeForeignSymlinks } from './git-symlinks.js';
 
@@ -242,14 +243,6 @@ export class IsoGit implements GitPort {
     await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
     await git.writeRef({ fs, gitdir, ref: 'HEAD', value: `refs/heads/${branch}`, symbolic: true, force: true });
   }
-}
-
-/** lchown `p` and, for a directory, everything below it (symlinks themselves, never their targets). */
-async function chownTree(p: string, owner: Owner): Promise<void> {
-  const st = await lstat(p).catch(() => undefined);
-  if (!st) return;
-  await fs.promises.lchown(p, owner.uid, owner.gid);
-  if (st.isDirectory()) for (const name of await readdir(p)) await chownTree(path.join(p, name), owner);
 }
 
 /**
