@@ -1,5 +1,5 @@
 /**
- * Drift on real files: edits made through a bind-mount target are noticed (chokidar + statusMatrix),
+ * Drift on real files: edits made through a bind-mount target are noticed (chokidar + a walk of the index and work tree),
  * reported, never silently overwritten by a pull, and reverted with drift = "revert".
  */
 import { test } from 'node:test';

@@ -39,12 +39,12 @@ export async function diffEntries(gitdir: string, prefix: string, a: Entry | und
     return;
   }
   // added, removed, or a change of kind (blob <-> tree): every path on either side changed
-  const paths = new Set<string>();
+  const paths = new Map<string, string>();
   for (const e of [a, b]) {
     if (e?.type === 'tree') await listTree(gitdir, prefix, e.oid, pass, paths);
-    else if (e) paths.add(prefix);
+    else if (e) paths.set(prefix, e.oid);
   }
-  out.push(...[...paths].sort());
+  out.push(...[...paths.keys()].sort());
 }
 
 /** Append to `out` the paths under `prefix` that are a file in `a` and a directory in `b`, or the reverse. */
@@ -59,11 +59,11 @@ export async function kindChanges(gitdir: string, prefix: string, a: Entry | und
   for (const [name, e] of tb) await kindChanges(gitdir, `${prefix}/${name}`, ta.get(name), e, pass, out);
 }
 
-/** Add to `out` every non-tree path below `prefix` in tree `oid`. */
-async function listTree(gitdir: string, prefix: string, oid: string, pass: Pass, out: Set<string>): Promise<void> {
+/** Set in `out` every non-tree path below `prefix` in tree `oid` to its object id (blobs, symlinks, submodule commits). */
+export async function listTree(gitdir: string, prefix: string, oid: string, pass: Pass, out: Map<string, string>): Promise<void> {
   for (const [name, e] of await readTreeOid(gitdir, oid, pass)) {
     if (e.type === 'tree') await listTree(gitdir, `${prefix}/${name}`, e.oid, pass, out);
-    else out.add(`${prefix}/${name}`);
+    else out.set(`${prefix}/${name}`, e.oid);
   }
 }
 

@@ -19,7 +19,7 @@ import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
 import { KeyedLock } from '../serial.js';
 import { makeParentsOfSymlinks, removeForeignSymlinks } from './git-symlinks.js';
 import { openPipe } from './git-transport.js';
-import { diffEntries, entryAt, kindChanges } from './git-trees.js';
+import { diffEntries, entryAt, kindChanges, listTree } from './git-trees.js';
 import { storeName } from './git-upstream.js';
 import { chownTree } from './owner-tree.js';
 
@@ -189,14 +189,48 @@ export class IsoGit implements GitPort {
     await this.lock.run(co.dir, () => this.point(path.join(co.dir, '.git'), co.branch, commit));
   }
 
+  /**
+   * Paths under the links whose work-tree content differs from the deployed commit, or that exist on
+   * one side only (sorted, repository-relative). One `walk` over the index and the work tree, pruned
+   * to the links: a file whose stat matches its index entry is not read, and no object is read
+   * through the checkout. The deployed side is listed from the store (one pack cache per pass for
+   * all services). Files ignored by a `.gitignore` count too: everything under a link is served by
+   * the bind mount. Bench (docs/performance.md): 100 services 2034 → ~420 ms against statusMatrix.
+   */
   async drift(co: CheckoutRef, pass: Pass): Promise<string[]> {
-    const gitdir = path.join(co.dir, '.git');
-    if ((await this.deployed(co, pass)) === undefined) return [];
-    return this.lock.run(co.dir, async () => {
-      const rows = await git.statusMatrix({ fs, dir: co.dir, gitdir, filepaths: [...co.links], cache: pass.cache });
-      // [path, HEAD, WORKDIR, STAGE]: HEAD 1 + WORKDIR 1 = same as deployed; anything else is drift
-      return rows.filter(([, head, work]) => !(head === 1 && work === 1)).map(([p]) => p).sort();
-    });
+    const head = await this.deployed(co, pass);
+    if (head === undefined) return [];
+    const store = this.storeOf(co.upstream);
+    const deployed = new Map<string, string>();
+    for (const link of co.links) {
+      const e = await entryAt(store, head, link, pass);
+      if (e?.type === 'tree') await listTree(store, link, e.oid, pass, deployed);
+      else if (e) deployed.set(link, e.oid);
+    }
+    const inScope = (p: string) => p === '.' || co.links.some((l) => p === l || p.startsWith(`${l}/`) || l.startsWith(`${p}/`));
+    const work = new Map<string, string>();
+    // the WORKDIR walker may refresh stat data in the index: under the checkout's lock
+    await this.lock.run(co.dir, () =>
+      git.walk({
+        fs,
+        dir: co.dir,
+        gitdir: path.join(co.dir, '.git'),
+        cache: pass.cache,
+        trees: [git.STAGE(), git.WORKDIR()],
+        map: async (filepath, [, wt]) => {
+          if (!inScope(filepath)) return null; // prune: never descend outside the links
+          if (wt && (await wt.type()) === 'blob') {
+            const oid = await wt.oid();
+            if (oid !== undefined) work.set(filepath, oid);
+          }
+          return undefined;
+        },
+      }),
+    );
+    const out = new Set<string>();
+    for (const [p, oid] of deployed) if (work.get(p) !== oid) out.add(p);
+    for (const p of work.keys()) if (!deployed.has(p)) out.add(p);
+    return [...out].sort();
   }
 
   async restore(co: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void> {

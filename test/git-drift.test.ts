@@ -1,0 +1,128 @@
+/**
+ * IsoGit.drift (src/adapters/git.ts) on real parts: a checkout of the gitopper-config history served
+ * by git-http-backend on loopback, edited on disk, compared with what `git status` says.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdir, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { IsoGit } from '../src/adapters/git.js';
+import type { CheckoutRef, SourceRef } from '../src/ports.js';
+import { startGitServer, type GitServer } from './rig/git-server.js';
+import { CONFIG_BUNDLE, git, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
+
+const LINKS = ['grafana/etc', 'grafana/dashboards'];
+const pass = () => ({ cache: {} });
+
+let tmp = '';
+let server: GitServer;
+let seq = 0;
+
+before(async () => {
+  tmp = await tmpDir('adapter-git-drift');
+  await mkdir(path.join(tmp, 'git'));
+  server = await startGitServer({ root: path.join(tmp, 'git') });
+});
+
+after(async () => {
+  await server?.close();
+  await removeDirs(tmp);
+});
+
+/** A checkout of the bundle's tip with the grafana links. */
+async function checkedOut() {
+  const name = `up${++seq}`;
+  const bare = path.join(tmp, 'git', `${name}.git`);
+  const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
+  const g = new IsoGit(path.join(tmp, `${name}-state`));
+  const src: SourceRef = { upstream: server.url(`${name}.git`), branch: 'main', tokenFile: undefined };
+  const co: CheckoutRef = { ...src, dir: path.join(tmp, `${name}-co`), links: LINKS };
+  await g.fetch(src, pass());
+  await g.prepare(co, undefined);
+  await g.checkout(co, head, undefined, pass());
+  return { bare, head, g, src, co, file: (p: string) => path.join(co.dir, p) };
+}
+
+/** What the git CLI sees as changed under the links (tracked changes and untracked files, ignored ones too). */
+async function cliStatus(dir: string): Promise<string[]> {
+  const out = await git(['-c', 'core.quotePath=false', 'status', '--porcelain', '--untracked-files=all', '--ignored', '--', ...LINKS], { cwd: dir });
+  return out.split('\n').filter(Boolean).map((l) => l.slice(3)).sort();
+}
+
+test('a fresh checkout has no drift, and touching a file without changing it is none either', async () => {
+  const { g, co, file } = await checkedOut();
+  assert.deepEqual(await g.drift(co, pass()), []);
+  const ini = file('grafana/etc/grafana.ini');
+  const later = new Date(Date.now() + 60_000);
+  await utimes(ini, later, later); // stat differs from the index, content does not
+  assert.deepEqual(await g.drift(co, pass()), []);
+  assert.deepEqual(await g.drift(co, pass()), [], 'still none once the index stat was refreshed');
+});
+
+test('edits, deletions, additions (ignored or not) and a file replaced by a symlink are drift; paths outside the links are not', async () => {
+  const { g, co, file } = await checkedOut();
+  await writeFile(file('grafana/etc/grafana.ini'), 'edited on the host\n');
+  const dashboards = (await git(['ls-files', 'grafana/dashboards'], { cwd: co.dir })).split('\n').filter(Boolean);
+  assert.ok(dashboards.length > 0, 'the fixture has dashboards');
+  await unlink(file(dashboards[0]!));
+  await writeFile(file('grafana/etc/new.conf'), 'x\n');
+  await mkdir(file('grafana/etc/sub'), { recursive: true });
+  await writeFile(file('grafana/etc/sub/deep.conf'), 'y\n');
+  await writeFile(file('grafana/etc/.gitignore'), 'ignored.tmp\n');
+  await writeFile(file('grafana/etc/ignored.tmp'), 'z\n');
+  // outside the links: not the service's files, never drift
+  await mkdir(file('prometheus'), { recursive: true });
+  await writeFile(file('prometheus/stray.yml'), 'not ours\n');
+  await writeFile(file('README.local'), 'not ours\n');
+
+  const expected = ['grafana/etc/.gitignore', 'grafana/etc/grafana.ini', 'grafana/etc/ignored.tmp', 'grafana/etc/new.conf', 'grafana/etc/sub/deep.conf', dashboards[0]!].sort();
+  assert.deepEqual(await g.drift(co, pass()), expected);
+  assert.deepEqual(await cliStatus(co.dir), expected, 'the same paths as git status');
+});
+
+test('a file replaced by a symlink or a directory is drift; undoing the edits clears it', async () => {
+  const { g, co, head, file, bare } = await checkedOut();
+  const ini = file('grafana/etc/grafana.ini');
+  const original = await git(['show', `${head}:grafana/etc/grafana.ini`], { cwd: bare });
+  await rm(ini);
+  await symlink('/etc/hostname', ini);
+  assert.deepEqual(await g.drift(co, pass()), ['grafana/etc/grafana.ini']);
+  await rm(ini);
+  await mkdir(ini);
+  await writeFile(path.join(ini, 'inside'), 'x\n');
+  assert.deepEqual(await g.drift(co, pass()), ['grafana/etc/grafana.ini', 'grafana/etc/grafana.ini/inside']);
+  await rm(ini, { recursive: true });
+  await writeFile(ini, original);
+  await chmod(ini, 0o644);
+  assert.deepEqual(await g.drift(co, pass()), [], 'content back as committed: no drift');
+});
+
+test('restore puts drifted paths back, after which drift is empty', async () => {
+  const { g, co, file } = await checkedOut();
+  await writeFile(file('grafana/etc/grafana.ini'), 'edited\n');
+  await writeFile(file('grafana/etc/new.conf'), 'x\n');
+  const drift = await g.drift(co, pass());
+  assert.deepEqual(drift, ['grafana/etc/grafana.ini', 'grafana/etc/new.conf']);
+  await g.restore(co, drift, undefined, pass());
+  assert.deepEqual(await g.drift(co, pass()), []);
+  assert.deepEqual(await cliStatus(co.dir), []);
+});
+
+test('before the first checkout there is nothing deployed and so no drift', async () => {
+  const { g, src } = await checkedOut();
+  const co: CheckoutRef = { ...src, dir: path.join(tmp, `fresh-${seq}`), links: LINKS };
+  await g.prepare(co, undefined);
+  await writeFile(path.join(co.dir, 'stray'), 'x\n');
+  assert.deepEqual(await g.drift(co, pass()), []);
+});
+
+test('drift reads the work tree of one commit while the store moves on', async () => {
+  const { g, co, src, bare, head } = await checkedOut();
+  const work = await WorkClone.open(bare, path.join(tmp, `work-${seq}`));
+  await work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 4000\n');
+  const next = await work.commit('upstream change');
+  await work.push();
+  assert.equal(await g.fetch(src, pass()), next);
+  assert.notEqual(next, head);
+  assert.deepEqual(await g.drift(co, pass()), [], 'drift is against the deployed commit, not the fetched tip');
+});
