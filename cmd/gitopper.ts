@@ -127,6 +127,7 @@ async function main(): Promise<void> {
     ...ports,
     random: Math.random,
     intervalSeconds: opts.durationSeconds,
+    verifyEveryPolls: opts.verifyEvery,
     events: observer(log, metrics),
     hostname,
     store,

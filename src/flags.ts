@@ -18,6 +18,8 @@ export interface DaemonOptions {
   readonly restart: boolean;
   readonly root: boolean;
   readonly durationSeconds: number;
+  /** `--verify-every N`: a full pass every Nth poll that finds the upstream tip unchanged (default 10; 1 = every poll). */
+  readonly verifyEvery: number;
   readonly upstream: string;
   readonly directory: string;
   readonly branch: string;
@@ -57,6 +59,8 @@ tells systemd over D-Bus when they change. See docs/daemon.md.
   -B, --branch NAME      self-bootstrap: branch (default main)
   -M, --mount DIR        self-bootstrap: where to check it out
   -P, --pull             self-bootstrap: pull the config repository before starting
+      --verify-every N   polls that find the upstream tip unchanged skip services that are OK
+                         at it; every Nth such poll re-checks everything (default 10; 1 = always)
       --user             use the session bus of a systemd user manager (tests, demos)
       --state-dir DIR    where object stores and state live (default /var/lib/gitopper)
       --tls-cert FILE    serve the API with this certificate (PEM); without it a self-signed
@@ -90,6 +94,7 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
         mount: { type: 'string', short: 'M' },
         pull: { type: 'boolean', short: 'P' },
         user: { type: 'boolean' },
+        'verify-every': { type: 'string' },
         'state-dir': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
@@ -107,6 +112,8 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
     throw new FlagError(`-t/--duration: ${(err as Error).message}`);
   }
   if (durationSeconds < 1) throw new FlagError(`-t/--duration ${durationText} is below 1s: use 1s or more`);
+  const verifyText = v['verify-every'] ?? '10';
+  if (!/^[1-9][0-9]{0,5}$/.test(verifyText)) throw new FlagError(`--verify-every ${verifyText}: give a whole number of polls from 1 (every poll is a full pass) to 999999`);
   const root = parseBool(v.root ?? 'true', '-o/--root');
   const help = v.help ?? false;
   if (!help && !v.config && !v.upstream) throw new FlagError('-c/--config is required: gitopper -c /etc/gitopper/config.toml');
@@ -127,6 +134,7 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
     restart: v.restart ?? false,
     root,
     durationSeconds,
+    verifyEvery: Number(verifyText),
     upstream: v.upstream ?? '',
     directory: v.directory ?? 'gitopper',
     branch: v.branch ?? 'main',

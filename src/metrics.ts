@@ -108,6 +108,7 @@ export class Metrics {
   private readonly rollbacks = new Counter({ name: 'gitopper_service_rollbacks_total', help: 'Automatic rollbacks after a failed health check, by what failed (unit, exec, http).', labelNames: ['service', 'reason'], registers: [this.registry] });
   private readonly reloads = new Counter({ name: 'gitopper_service_reloads_total', help: 'Systemd jobs the agent ran for the service and waited for, by job result (done, failed, timeout, canceled, dependency, skipped).', labelNames: ['service', 'result'], registers: [this.registry] });
   private readonly sync = new Histogram({ name: 'gitopper_sync_duration_seconds', help: 'Wall time of the phases of a sync: fetch (per upstream branch), checkout, mount and unit (per service).', labelNames: ['phase'], buckets: SYNC_BUCKETS, registers: [this.registry] });
+  private readonly skippedPasses = new Counter({ name: 'gitopper_service_passes_skipped_total', help: 'Quiet polls that skipped the service: the upstream tip had not moved and the service was OK at it (a full pass runs every --verify-every polls).', labelNames: ['service'], registers: [this.registry] });
   private readonly passSeconds = new Histogram({ name: 'gitopper_service_pass_duration_seconds', help: 'Wall time of one reconcile pass of a service, in seconds.', labelNames: ['service'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
   // registered on the first configLoaded(): an unset unlabelled gauge would read 0 = "reload failed"
   private readonly configOk = new Gauge({ name: 'gitopper_config_last_reload_successful', help: 'Whether the last configuration load succeeded (1) or not (0).', registers: [] });
@@ -265,6 +266,12 @@ export class Metrics {
   pass(service: string, seconds: number): void {
     if (!this.entry(service)) return;
     this.passSeconds.observe({ service }, seconds);
+  }
+
+  /** A quiet poll skipped `service` (TrackerEvents.skipped): `gitopper_service_passes_skipped_total` + 1. */
+  skipped(service: string): void {
+    if (!this.entry(service)) return;
+    this.skippedPasses.inc({ service });
   }
 
   /**

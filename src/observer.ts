@@ -8,6 +8,7 @@
  *                service_drift (from Outcome.drift, the files that differ after the pass)
  *   status     → service_state, service_change_time_seconds, service_info
  *   upstream   → service_upstream_ahead
+ *   skipped    → service_passes_skipped_total (and a debug line "pass skipped")
  */
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -41,6 +42,10 @@ export function observer(log: Logger, metrics: Metrics): TrackerEvents {
       const data = { service, trigger, seconds, state: outcome.state, commit: outcome.commit, changed: outcome.changed, mounted: outcome.mounted, actions: outcome.actions, drift: outcome.drift, reverted: outcome.reverted, hooks: outcome.hooks, ...(outcome.job ? { job: outcome.job } : {}) };
       if (outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0 || outcome.reverted.length > 0 || outcome.hooks.length > 0) svc.info(data, 'pass applied');
       else svc.debug(data, 'pass done');
+    },
+    skipped(service: string, tip: string): void {
+      metrics.skipped(service);
+      svc.debug({ service, trigger: 'poll', commit: tip }, 'pass skipped');
     },
     rolledBack(service: string, failure: HealthFailure, from: string, to: string | undefined): void {
       metrics.rollback(service, failure.kind);

@@ -5,6 +5,12 @@
  *
  * One wait point: the jittered timer (`[d, 1.5d)`, gitopper's jitter), a pull-now request, or
  * abort. Each pass: fetch once, then reconcile every unfrozen service towards the tip.
+ *
+ * Quiet polls: a timer pass whose fetch finds the tip the previous pass applied skips the services
+ * that are OK at that tip with nothing pending (nothing can have changed for them upstream; local
+ * edits reach `checkDrift` through the checkout watcher at once). Every `verifyEveryPolls`-th quiet
+ * poll is a full pass (mounts, HEAD, drift re-checked), the safety net gitopper's per-pass
+ * `git stash` was. Pulls, startup and a moved tip are always full passes.
  * No I/O imports.
  */
 import type { ServiceSpec } from './config.js';
@@ -34,6 +40,11 @@ export interface TrackerEvents {
    * the deployed commit ("" before the first checkout), so "upstream is ahead" can be shown.
    */
   upstream(service: string, tip: string, deployed: string): void;
+  /**
+   * A quiet poll skipped `service` (OK at the unchanged tip, nothing pending; see the file's
+   * docstring). Optional.
+   */
+  skipped?(service: string, tip: string): void;
   /** A health check failed after an apply and the agent rolled back (or could not). Optional. */
   rolledBack?(service: string, failure: HealthFailure, from: string, to: string | undefined): void;
 }
@@ -49,7 +60,15 @@ export interface TrackerDeps extends ReconcileDeps {
   readonly events: TrackerEvents;
   /** For `health.http` checks; omitted = HTTP checks are skipped (tests). */
   readonly probe?: ProbePort;
+  /**
+   * Full pass every Nth quiet poll (default {@link DEFAULT_VERIFY_EVERY}); 1 = every poll is a
+   * full pass (gitopper's behaviour). `--verify-every`.
+   */
+  readonly verifyEveryPolls?: number;
 }
+
+/** Default of {@link TrackerDeps.verifyEveryPolls}: with `-t 5m`, a full check at least every ~50 minutes. */
+export const DEFAULT_VERIFY_EVERY = 10;
 
 /** Triggers after which a service's health is checked (the agent deployed something new). */
 const HEALTH_CHECKED: ReadonlySet<Trigger> = new Set(['startup', 'poll', 'pull', 'unfreeze']);
@@ -59,12 +78,25 @@ export function jitteredDelayMs(intervalSeconds: number, random: () => number): 
   return intervalSeconds * 1000 * (1 + 0.5 * random());
 }
 
+/**
+ * True when `r` needs nothing at `tip` as far as upstream is concerned: OK at exactly that commit,
+ * no reload owed, no forced checkout (spec changed), no refused commit and no drift on record.
+ */
+function settled(r: ServiceRecord, tip: string): boolean {
+  const rt = r.runtime;
+  return r.status.state === 'OK' && r.status.commit === tip && !rt.pendingAction && !rt.forceCheckout && rt.refused === undefined && r.drift.length === 0;
+}
+
 /** Tracks one (upstream, branch, token) for a set of services. */
 export class Tracker {
   readonly records = new Map<string, ServiceRecord>();
   private readonly pending = new Set<string>();
   private readonly fetchLock = new KeyedLock();
   private lastTip: string | undefined;
+  /** Tip of the last pass that fetched and reconciled every target (undefined: none yet). */
+  private settledTip: string | undefined;
+  /** Quiet polls since the last full pass. */
+  private quietPolls = 0;
   private wake: AbortController = new AbortController();
   private readonly firstPass: Promise<void>;
   private resolveFirstPass!: () => void;
@@ -154,14 +186,39 @@ export class Tracker {
     // frozen services are fetched for too: "upstream is ahead" must show while they are held
     const tip = await this.fetch(pass);
     if (tip instanceof Error) {
+      this.settledTip = undefined;
       for (const r of live) await r.exclusive(async () => this.fetchFailed(r, tip));
       return;
     }
+    const quiet = this.isQuiet(trigger, tip);
     // after an automatic rollback with retry-next-commit, a newer commit is tried again
     const retry = recs.filter((r) => r.status.frozen?.auto?.mode === 'retry-next-commit' && r.status.frozen.auto.bad !== tip);
     for (const r of retry) r.set(nextStatus(r.status, { state: 'OK', info: '', commit: r.status.commit, frozen: undefined }, this.deps.clock.now()));
-    await Promise.all([...live, ...retry].map((r) => r.exclusive(() => (r.status.frozen || r.removed ? Promise.resolve() : this.apply(r, tip, trigger, pass).then(() => undefined)))));
+    await Promise.all(
+      [...live, ...retry].map((r) =>
+        r.exclusive(async () => {
+          if (r.status.frozen || r.removed) return;
+          if (quiet && settled(r, tip)) return this.deps.events.skipped?.(r.name, tip);
+          await this.apply(r, tip, trigger, pass);
+        }),
+      ),
+    );
+    if (targets.length === this.records.size) this.settledTip = tip;
     for (const r of recs) if (!r.removed) this.deps.events.upstream(r.name, tip, r.status.commit);
+  }
+
+  /** True when this pass may skip settled services: a poll, the tip unchanged since the last full pass, and not the Nth such poll. */
+  private isQuiet(trigger: Trigger, tip: string): boolean {
+    if (trigger !== 'poll' || tip !== this.settledTip) {
+      this.quietPolls = 0;
+      return false;
+    }
+    this.quietPolls++;
+    if (this.quietPolls >= (this.deps.verifyEveryPolls ?? DEFAULT_VERIFY_EVERY)) {
+      this.quietPolls = 0;
+      return false;
+    }
+    return true;
   }
 
   /** Fetch once (one at a time per tracker); an Error value on failure. */

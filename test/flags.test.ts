@@ -47,3 +47,12 @@ test('addresses', () => {
   assert.deepEqual(splitAddr('[::1]:2222'), { host: '::1', port: 2222 });
   assert.throws(() => splitAddr('host:99999'), FlagError);
 });
+
+test('--verify-every: default 10, a whole number from 1, anything else a FlagError', () => {
+  assert.equal(parseDaemonFlags(['-c', 'x']).verifyEvery, 10);
+  assert.equal(parseDaemonFlags(['-c', 'x', '--verify-every', '1']).verifyEvery, 1);
+  assert.equal(parseDaemonFlags(['-c', 'x', '--verify-every=60']).verifyEvery, 60);
+  for (const bad of ['0', '-1', '2.5', 'ten', '', '1e3']) {
+    assert.throws(() => parseDaemonFlags(['-c', 'x', `--verify-every=${bad}`]), (e: Error) => e instanceof FlagError && /--verify-every .*whole number of polls/.test(e.message), bad);
+  }
+});

@@ -109,9 +109,9 @@ dirs = [
   }
 }
 
-/** Matches a pass log line of `service` (at `commit` when given). */
+/** Matches a pass log line of `service` (applied, done, or skipped by a quiet poll; at `commit` when given). */
 export const isPass = (service: string, commit?: string) => (l: LogLine) =>
-  l.service === service && (l.msg === 'pass done' || l.msg === 'pass applied') && (commit === undefined || l.commit === commit);
+  l.service === service && (l.msg === 'pass done' || l.msg === 'pass applied' || l.msg === 'pass skipped') && (commit === undefined || l.commit === commit);
 
 /** Matches a state transition of `service` to `state`. */
 export const isState = (service: string, state: string) => (l: LogLine) => l.msg === 'state' && l.service === service && l.state === state;

@@ -1,0 +1,139 @@
+/**
+ * Quiet polls (src/tracker.ts): a poll whose fetch finds the tip unchanged skips the services that
+ * are OK at it with nothing pending; every Nth such poll, any pull and any moved tip is a full pass.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent } from '../src/agent.js';
+import { DEFAULT_VERIFY_EVERY, type TrackerEvents } from '../src/tracker.js';
+import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
+import { spec } from './fakes/spec.js';
+
+function rig(verifyEveryPolls?: number) {
+  const git = new FakeGit();
+  git.push('c1', { 'grafana/etc/grafana.ini': 'v1', 'prometheus/etc/p.yml': 'p1' });
+  const clock = new ManualClock();
+  const passes: string[] = [];
+  const skipped: string[] = [];
+  let upstreamEvents = 0;
+  const events: TrackerEvents = {
+    fetched: () => {},
+    reconciled: (service, _o, trigger) => passes.push(`${service}:${trigger}`),
+    status: () => {},
+    upstream: () => upstreamEvents++,
+    skipped: (service, tip) => skipped.push(`${service}@${tip}`),
+  };
+  const prom = spec({ service: 'prometheus', dirs: [{ local: '/etc/prometheus', link: 'prometheus/etc', file: false }] });
+  const units = new FakeUnits();
+  const mounts = new FakeMounts();
+  const agent = new Agent([spec(), prom], { git, mounts, units, users: new FakeUsers(), clock, random: () => 0, intervalSeconds: 60, events, hostname: 'host1', ...(verifyEveryPolls ? { verifyEveryPolls } : {}) });
+  /** Let the timer fire once and wait for that poll's pass to end (both services reported). */
+  const poll = async () => {
+    const seen = upstreamEvents;
+    await until(() => clock.sleeps.length === 1, 'tracker waiting');
+    clock.tick();
+    await until(() => upstreamEvents === seen + 2, 'poll pass done');
+  };
+  return { git, clock, agent, passes, skipped, units, mounts, poll };
+}
+
+test('a poll with nothing new fetches but skips settled services; every Nth quiet poll is a full pass', async () => {
+  const r = rig(3);
+  r.agent.start();
+  await r.agent.ready();
+  assert.deepEqual(r.passes.sort(), ['grafana-server:startup', 'prometheus:startup']);
+  const fetches = r.git.fetches.length;
+  r.passes.length = 0;
+  await r.poll();
+  await r.poll();
+  assert.deepEqual(r.passes, [], 'quiet polls 1 and 2 reconcile nothing');
+  assert.deepEqual(r.skipped.sort(), ['grafana-server@c1', 'grafana-server@c1', 'prometheus@c1', 'prometheus@c1']);
+  assert.equal(r.git.fetches.length, fetches + 2, 'but every poll fetched');
+  await r.poll();
+  assert.deepEqual(r.passes.sort(), ['grafana-server:poll', 'prometheus:poll'], 'the third quiet poll is a full pass');
+  r.passes.length = 0;
+  await r.poll();
+  assert.deepEqual(r.passes, [], 'and the count starts again');
+  await r.agent.stop();
+});
+
+test('a moved tip is a full pass at once, whatever the count', async () => {
+  const r = rig(100);
+  r.agent.start();
+  await r.agent.ready();
+  await r.poll();
+  r.passes.length = 0;
+  r.git.push('c2', { 'grafana/etc/grafana.ini': 'v2', 'prometheus/etc/p.yml': 'p1' });
+  r.units.calls = [];
+  await r.poll();
+  assert.deepEqual(r.passes.sort(), ['grafana-server:poll', 'prometheus:poll']);
+  assert.ok(r.units.calls.includes('reload grafana-server.service'), 'the change was applied');
+  assert.equal(r.agent.service('grafana-server')?.commit, 'c2');
+  r.passes.length = 0;
+  await r.poll();
+  assert.deepEqual(r.passes, [], 'then quiet again at c2');
+  await r.agent.stop();
+});
+
+test('a service that is not OK is reconciled on every poll, quiet or not', async () => {
+  const r = rig(100);
+  r.agent.start();
+  await r.agent.ready();
+  await r.poll();
+  // BROKEN by a failed mount on a full pass (a pull), then left to the quiet polls to recover
+  r.mounts.fail = new Error('mount: permission denied');
+  r.mounts.mounted.clear();
+  r.agent.pull();
+  await until(() => r.agent.service('grafana-server')?.state === 'BROKEN', 'BROKEN after the pulled pass');
+  r.passes.length = 0;
+  await r.poll();
+  assert.deepEqual(r.passes.sort(), ['grafana-server:poll', 'prometheus:poll'], 'both BROKEN services retried on a quiet poll');
+  r.mounts.fail = undefined;
+  await r.poll();
+  assert.equal(r.agent.service('grafana-server')?.state, 'OK', 'recovered on the next poll');
+  r.passes.length = 0;
+  await r.poll();
+  assert.deepEqual(r.passes, [], 'OK again: skipped');
+  await r.agent.stop();
+});
+
+test('a reload that failed is retried on quiet polls until it succeeds', async () => {
+  const r = rig(100);
+  r.agent.start();
+  await r.agent.ready();
+  r.units.result = 'failed';
+  r.git.push('c2', { 'grafana/etc/grafana.ini': 'v2', 'prometheus/etc/p.yml': 'p1' });
+  await r.poll();
+  assert.notEqual(r.agent.service('grafana-server')?.state, 'OK', 'the failed reload is not OK');
+  r.units.result = 'done';
+  r.units.calls = [];
+  await r.poll();
+  assert.ok(r.units.calls.includes('reload grafana-server.service'), 'reload retried although the tip did not move');
+  assert.equal(r.agent.service('grafana-server')?.state, 'OK');
+  await r.agent.stop();
+});
+
+test('a pull is always a full pass', async () => {
+  const r = rig(100);
+  r.agent.start();
+  await r.agent.ready();
+  await r.poll();
+  r.passes.length = 0;
+  r.agent.pull();
+  await until(() => r.passes.length === 2, 'pulled pass');
+  assert.deepEqual(r.passes.sort(), ['grafana-server:pull', 'prometheus:pull']);
+  await r.agent.stop();
+});
+
+test('verifyEveryPolls 1 makes every poll a full pass (gitopper behaviour); the default is documented', async () => {
+  assert.equal(DEFAULT_VERIFY_EVERY, 10);
+  const r = rig(1);
+  r.agent.start();
+  await r.agent.ready();
+  r.passes.length = 0;
+  await r.poll();
+  await r.poll();
+  assert.deepEqual(r.passes.sort(), ['grafana-server:poll', 'grafana-server:poll', 'prometheus:poll', 'prometheus:poll']);
+  assert.deepEqual(r.skipped, []);
+  await r.agent.stop();
+});
