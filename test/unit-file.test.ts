@@ -80,6 +80,10 @@ describe('systemd/gitopper.service says what the issue asks', () => {
     assert.equal(one('ExecStart'), SHIPPED_EXEC_START);
   });
 
+  test('Node runs with a 2 MiB young generation (docs/performance.md, steady state)', () => {
+    assert.equal(one('Environment'), 'NODE_OPTIONS=--max-semi-space-size=2');
+  });
+
   test('reload = SIGHUP, which gitopper answers with exit 2; systemd restarts it', () => {
     assert.equal(one('ExecReload'), '/bin/kill -HUP $MAINPID');
     assert.equal(one('Restart'), 'on-failure');
