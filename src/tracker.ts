@@ -21,8 +21,8 @@ import { reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
 import { KeyedLock } from './serial.js';
 import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js';
 import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
-import { checkHealth, type HealthFailure } from './health.js';
-import { checkoutOf, unitName } from './reconcile.js';
+import { gateApplied } from './health-gate.js';
+import type { HealthFailure } from './health.js';
 import type { ProbePort } from './ports.js';
 
 export type { Trigger };
@@ -255,51 +255,8 @@ export class Tracker {
     if (did || alwaysRecorded(trigger) || r.status !== before) {
       r.record({ commit: target, time: this.deps.clock.now(), trigger, state: r.status.state, info: r.status.info, seconds, ...(by ? { by } : {}) });
     }
-    if (outcome.state === 'OK' && outcome.applied && HEALTH_CHECKED.has(trigger)) await this.checkApplied(r, outcome.commit, pass);
+    if (outcome.state === 'OK' && outcome.applied && HEALTH_CHECKED.has(trigger)) await gateApplied(r, outcome.commit, pass, this.deps);
     return outcome;
-  }
-
-  /** Health-check a fresh apply; remember it as good, or roll back automatically. */
-  private async checkApplied(r: ServiceRecord, commit: string, pass: Pass): Promise<void> {
-    const health = r.spec.health;
-    if (!health || !this.deps.commands || !this.deps.probe) {
-      r.lastGood = commit;
-      return;
-    }
-    const owner = r.spec.user === '' ? undefined : await this.deps.users.lookup(r.spec.user).catch(() => undefined);
-    const failure = await checkHealth(health, r.spec.action === '' ? undefined : unitName(r.spec.service), owner, checkoutOf(r.spec).dir, { units: this.deps.units, commands: this.deps.commands, probe: this.deps.probe, clock: this.deps.clock });
-    if (!failure) {
-      r.lastGood = commit;
-      return;
-    }
-    await this.autoRollback(r, commit, failure, pass);
-  }
-
-  /**
-   * Roll back to the last good commit after a failed health check and freeze there with info
-   * `AUTO-ROLLBACK from <new> to <good>: <reason>`; a rollback that itself fails is BROKEN, still
-   * frozen, with both reasons. Without a good commit the service is BROKEN (nothing to go back to).
-   */
-  private async autoRollback(r: ServiceRecord, bad: string, failure: HealthFailure, pass: Pass): Promise<void> {
-    const good = r.lastGood;
-    const now = () => this.deps.clock.now();
-    this.deps.events.rolledBack?.(r.name, failure, bad, good === bad ? undefined : good);
-    if (!good || good === bad) {
-      r.set(nextStatus(r.status, { state: 'BROKEN', info: `health check failed: ${failure.reason}; no earlier good commit to roll back to`, commit: r.status.commit, frozen: r.status.frozen }, now()));
-      r.record({ commit: bad, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds: 0 });
-      return;
-    }
-    const mode = r.spec.autoRollback ?? 'freeze';
-    const frozen: Freeze = { by: 'gitopper', at: now(), reason: `AUTO-ROLLBACK from ${bad.slice(0, 8)} to ${good.slice(0, 8)}: ${failure.reason}`, rollback: good, auto: { mode, bad } };
-    r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozen.reason, commit: r.status.commit, frozen }, now()));
-    r.runtime = { ...r.runtime, pendingAction: true };
-    const started = now().getTime();
-    const outcome = await reconcile(r.spec, good, r.runtime, this.deps, pass);
-    r.runtime = outcome.runtime;
-    this.deps.events.reconciled(r.name, outcome, 'auto-rollback', this.since(started));
-    const next = applyOutcome(r.status, outcome, now());
-    r.set(outcome.state === 'OK' ? next : { ...next, info: `${outcome.info} (after ${frozen.reason})` });
-    r.record({ commit: good, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds: this.since(started), by: 'gitopper' });
   }
 
   /**

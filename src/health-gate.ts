@@ -1,0 +1,75 @@
+/**
+ * What happens after a pass deployed something new (issue "beyond every peer": health checks with
+ * automatic rollback): run the service's `health` checks; on success remember the commit as the
+ * last good one, on failure roll back to it and freeze there (or, with `auto_rollback =
+ * "retry-next-commit"`, until the tip moves). Used by the tracker; no I/O imports.
+ */
+import type { Trigger } from './control.js';
+import { checkHealth, type HealthFailure } from './health.js';
+import type { Pass, ProbePort } from './ports.js';
+import { checkoutOf, reconcile, unitName, type Outcome, type ReconcileDeps } from './reconcile.js';
+import type { ServiceRecord } from './service.js';
+import { applyOutcome, nextStatus, type Freeze } from './state.js';
+
+/** The events the gate reports (a subset of the tracker's TrackerEvents, same shapes). */
+export interface GateEvents {
+  /** The rollback's reconcile pass finished; `seconds` is its wall time. */
+  reconciled(service: string, outcome: Outcome, trigger: Trigger, seconds: number): void;
+  /** A health check failed; `to` is the commit rolled back to (undefined: none to go back to). */
+  rolledBack?(service: string, failure: HealthFailure, from: string, to: string | undefined): void;
+}
+
+/** Ports the gate needs: those of a reconcile pass plus the probe for `health.http`. */
+export interface GateDeps extends ReconcileDeps {
+  readonly events: GateEvents;
+  /** For `health.http` checks; omitted = no health checks run (every apply counts as good). */
+  readonly probe?: ProbePort;
+}
+
+/**
+ * Health-check the fresh apply of `commit` to `r`; remember it as good (`r.lastGood`), or roll back
+ * automatically. Without `health` in the spec, or without commands/probe ports, the commit is good.
+ * Call inside `r.exclusive`. Never throws for a failed check (that is a state, not an error).
+ */
+export async function gateApplied(r: ServiceRecord, commit: string, pass: Pass, deps: GateDeps): Promise<void> {
+  const health = r.spec.health;
+  if (!health || !deps.commands || !deps.probe) {
+    r.lastGood = commit;
+    return;
+  }
+  const owner = r.spec.user === '' ? undefined : await deps.users.lookup(r.spec.user).catch(() => undefined);
+  const failure = await checkHealth(health, r.spec.action === '' ? undefined : unitName(r.spec.service), owner, checkoutOf(r.spec).dir, { units: deps.units, commands: deps.commands, probe: deps.probe, clock: deps.clock });
+  if (!failure) {
+    r.lastGood = commit;
+    return;
+  }
+  await autoRollback(r, commit, failure, pass, deps);
+}
+
+/**
+ * Roll back to the last good commit after a failed health check and freeze there with info
+ * `AUTO-ROLLBACK from <new> to <good>: <reason>`; a rollback that itself fails is BROKEN, still
+ * frozen, with both reasons. Without a good commit the service is BROKEN (nothing to go back to).
+ */
+async function autoRollback(r: ServiceRecord, bad: string, failure: HealthFailure, pass: Pass, deps: GateDeps): Promise<void> {
+  const good = r.lastGood;
+  const now = () => deps.clock.now();
+  deps.events.rolledBack?.(r.name, failure, bad, good === bad ? undefined : good);
+  if (!good || good === bad) {
+    r.set(nextStatus(r.status, { state: 'BROKEN', info: `health check failed: ${failure.reason}; no earlier good commit to roll back to`, commit: r.status.commit, frozen: r.status.frozen }, now()));
+    r.record({ commit: bad, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds: 0 });
+    return;
+  }
+  const mode = r.spec.autoRollback ?? 'freeze';
+  const frozen: Freeze = { by: 'gitopper', at: now(), reason: `AUTO-ROLLBACK from ${bad.slice(0, 8)} to ${good.slice(0, 8)}: ${failure.reason}`, rollback: good, auto: { mode, bad } };
+  r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozen.reason, commit: r.status.commit, frozen }, now()));
+  r.runtime = { ...r.runtime, pendingAction: true };
+  const started = now().getTime();
+  const outcome = await reconcile(r.spec, good, r.runtime, deps, pass);
+  r.runtime = outcome.runtime;
+  const seconds = (now().getTime() - started) / 1000;
+  deps.events.reconciled(r.name, outcome, 'auto-rollback', seconds);
+  const next = applyOutcome(r.status, outcome, now());
+  r.set(outcome.state === 'OK' ? next : { ...next, info: `${outcome.info} (after ${frozen.reason})` });
+  r.record({ commit: good, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds, by: 'gitopper' });
+}
