@@ -9,16 +9,20 @@
  *   <mount>/<service>/<link>...                                  only the service's links (sparse)
  * Credentials come from `token_file` at each fetch through `onAuth`; never written to `.git/config`.
  * Tree comparisons are in `git-trees.ts`, the work tree's symlink guards in `git-symlinks.ts`.
+ * Fetching: `git-fetch.ts` (one branch, in-process), `git-child.ts` (a store's first fetch of a branch
+ * in a child process), `git-compact.ts` (packs compacted), `git-http.ts` (inactivity timeout).
  */
 import fs from 'node:fs';
-import { chown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import http from 'isomorphic-git/http/node';
 import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
 import { KeyedLock } from '../serial.js';
 import { makeParentsOfSymlinks, removeForeignSymlinks } from './git-symlinks.js';
-import { openPipe } from './git-transport.js';
+import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './git-child.js';
+import { compactStore, DEFAULT_COMPACT_ABOVE } from './git-compact.js';
+import { fetchBranch, headOf } from './git-fetch.js';
+import { DEFAULT_IDLE_TIMEOUT_MS } from './git-http.js';
 import { diffEntries, entryAt, kindChanges, listTree } from './git-trees.js';
 import { storeName } from './git-upstream.js';
 import { chownTree } from './owner-tree.js';
@@ -33,15 +37,41 @@ export class NotOurCheckoutError extends Error {
   }
 }
 
+/** How {@link IsoGit.fetch} fetches; every field optional (defaults below). docs/daemon.md "Object stores". */
+export interface IsoGitOptions {
+  /**
+   * Fetch a branch the store does not have yet (a whole history) in a short-lived child process
+   * (`git-child.ts`), so this process never holds the pack (~5–6× its size at the peak). Default
+   * false (tests and tools fetch in-process, where `TRANSPORT_CHANNEL` events are seen); the daemon sets true.
+   */
+  readonly fetchInChild?: boolean;
+  /** Compact the store when a fetch leaves more than this many packs (`git-compact.ts`); 0 = never. Default 16. */
+  readonly compactAbove?: number;
+  /** A request with no response headers, or no body bytes, for this many ms fails (`git-http.ts`). Default 60 000. */
+  readonly idleTimeoutMs?: number;
+  /** A child process (first fetch, compaction) running longer than this many ms is killed. Default 600 000. */
+  readonly childTimeoutMs?: number;
+}
+
 /** isomorphic-git implementation of {@link GitPort}. */
 export class IsoGit implements GitPort {
   private readonly lock = new KeyedLock();
+  private readonly options: Required<IsoGitOptions>;
 
   /**
    * @param stateDir absolute directory for the shared object stores (`--state-dir`)
-   * @param onNotice called for things an operator should read in the log (an old objects dir kept aside)
+   * @param onNotice called for things an operator should read in the log (an old objects dir kept
+   *   aside, a store compacted or a compaction that failed)
+   * @param options how fetches run ({@link IsoGitOptions})
    */
-  constructor(private readonly stateDir: string, private readonly onNotice: (msg: string, data: object) => void = () => {}) {}
+  constructor(private readonly stateDir: string, private readonly onNotice: (msg: string, data: object) => void = () => {}, options: IsoGitOptions = {}) {
+    this.options = {
+      fetchInChild: options.fetchInChild ?? false,
+      compactAbove: options.compactAbove ?? DEFAULT_COMPACT_ABOVE,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      childTimeoutMs: options.childTimeoutMs ?? DEFAULT_CHILD_TIMEOUT_MS,
+    };
+  }
 
   /**
    * Directory of the bare store for `upstream` (https, SSH or local): `<stateDir>/upstreams/<slug>-<hash>.git`,
@@ -51,48 +81,36 @@ export class IsoGit implements GitPort {
     return path.join(this.stateDir, 'upstreams', storeName(upstream));
   }
 
+  /**
+   * Fetch `source.branch` into the upstream's store and return its tip (see {@link IsoGitOptions} and
+   * docs/daemon.md "Object stores"): a branch the store does not have yet is fetched in a child process
+   * when `fetchInChild` is set; otherwise (and for every later fetch) in this process, where nothing
+   * new costs one `GET info/refs`. A fetch that brought something may then compact the store's packs.
+   * @throws Error from the fetch (HTTP status, ssh's reason, `FetchTimeoutError`, a child that failed);
+   *   never for a failed compaction (reported through `onNotice`).
+   */
   async fetch(source: SourceRef, pass: Pass): Promise<string> {
     const gitdir = this.storeOf(source.upstream);
     return this.lock.run(gitdir, async () => {
-      if (!(await exists(path.join(gitdir, 'HEAD')))) {
-        await mkdir(gitdir, { recursive: true, mode: 0o700 });
-        await git.init({ fs, gitdir, bare: true, defaultBranch: source.branch });
-        // isomorphic-git's fetch needs a refspec; the URL carries no credentials (they come from onAuth)
-        await git.addRemote({ fs, gitdir, remote: 'origin', url: source.upstream, force: true });
+      const local = await headOf(gitdir, source.branch);
+      let tip: string;
+      if (local === undefined && this.options.fetchInChild) {
+        await this.runChild({ gitdir, source, branches: [source.branch], mustHave: [], idleTimeoutMs: this.options.idleTimeoutMs });
+        // the store is the truth, not the child's word: re-read the ref it wrote
+        const written = await headOf(gitdir, source.branch);
+        if (written === undefined) throw new Error(`fetching ${source.branch} in a child process left no refs/heads/${source.branch} in ${gitdir}`);
+        tip = written;
+      } else {
+        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs });
       }
-      // SSH and local upstreams: the smart protocol over `ssh … git-upload-pack` / `git upload-pack` (git-transport.ts)
-      const pipe = openPipe(source);
-      const token = pipe || source.tokenFile === undefined ? undefined : await readToken(source.tokenFile);
-      const local = await git.resolveRef({ fs, gitdir, ref: `refs/heads/${source.branch}` }).catch(() => undefined);
-      if (!pipe && local !== undefined) {
-        // nothing new costs one GET info/refs: compare the advertised tip with the one we have
-        const refs = await git.listServerRefs({ http, url: source.upstream, prefix: `refs/heads/${source.branch}`, protocolVersion: 1, ...(token ? { onAuth: () => token } : {}) });
-        const remote = refs.find((r) => r.ref === `refs/heads/${source.branch}`)?.oid;
-        if (remote === undefined) throw new Error(`branch "${source.branch}" not found upstream`);
-        if (remote === local) return local;
+      if (tip !== local && this.options.compactAbove > 0) {
+        await compactStore(gitdir, source, this.options.compactAbove, { runChild: this.runChild, idleTimeoutMs: this.options.idleTimeoutMs, onNotice: this.onNotice });
       }
-      try {
-        const result = await git.fetch({
-          fs,
-          http: pipe ?? http,
-          gitdir,
-          url: pipe?.url ?? source.upstream,
-          ref: source.branch,
-          singleBranch: true,
-          tags: false,
-          cache: pass.cache,
-          ...(token ? { onAuth: () => token } : {}),
-        });
-        if (!result.fetchHead) throw new Error(`branch "${source.branch}" not found upstream`);
-        // isomorphic-git takes its "haves" from refs/heads/<branch>, not refs/remotes/origin/<branch>:
-        // without this every fetch downloads the whole history again (bench: 2.1 MiB per idle pass)
-        await git.writeRef({ fs, gitdir, ref: `refs/heads/${source.branch}`, value: result.fetchHead, force: true });
-        return result.fetchHead;
-      } finally {
-        await pipe?.close();
-      }
+      return tip;
     });
   }
+
+  private readonly runChild = (req: FetchRequest) => runFetchChild(req, this.options.childTimeoutMs);
 
   async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
     const objects = path.join(this.storeOf(co.upstream), 'objects');
@@ -277,17 +295,6 @@ export class IsoGit implements GitPort {
     await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
     await git.writeRef({ fs, gitdir, ref: 'HEAD', value: `refs/heads/${branch}`, symbolic: true, force: true });
   }
-}
-
-/**
- * Credentials from a token file, read at each fetch so rotation needs no restart.
- * `user:password` → Basic with both; a bare token → username = token (GitHub/Gitea convention).
- */
-async function readToken(file: string): Promise<{ username: string; password?: string }> {
-  const text = (await readFile(file, 'utf8')).trim();
-  if (text === '') throw new Error(`token_file ${file} is empty`);
-  const i = text.indexOf(':');
-  return i > 0 ? { username: text.slice(0, i), password: text.slice(i + 1) } : { username: text, password: 'x-oauth-basic' };
 }
 
 /** True when something (even a dangling symlink) is at `p`. */

@@ -1,0 +1,105 @@
+/**
+ * An inactivity timeout for isomorphic-git's `http` plugins. isomorphic-git has no abort of its own
+ * and its node plugin sets no timeout, so an upstream that accepts the connection and then says
+ * nothing held a fetch (and with it the upstream's tracker and store lock) forever.
+ *
+ * {@link withIdleTimeout} wraps any plugin (`isomorphic-git/http/node` for http(s), a `PipeTransport`
+ * for SSH and local upstreams): a request fails with {@link FetchTimeoutError} when its response
+ * headers take longer than the timeout, or when the response body delivers no bytes for that long.
+ * The clock restarts with every chunk, so a slow but moving download is never cut off. After a
+ * timeout the body is abandoned (`return()` destroys the socket of the node plugin) and, for
+ * http(s), node's own socket timeout (the same value + 1 s, passed to simple-get as `timeout`)
+ * closes a connection still waiting for headers.
+ */
+import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+
+/** Default inactivity timeout of one request, in milliseconds (60 s). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
+/** A request of a fetch got no response headers, or no body bytes, within the inactivity timeout. */
+export class FetchTimeoutError extends Error {
+  readonly code = 'FETCH_TIMEOUT';
+  constructor(readonly data: { readonly upstream: string; readonly timeoutMs: number; readonly waitingFor: 'response' | 'data'; readonly request: string }) {
+    super(`${redactUrl(data.upstream)}: no ${data.waitingFor === 'response' ? 'answer' : 'data'} for ${seconds(data.timeoutMs)} (${data.request}); gave up`);
+  }
+}
+
+/**
+ * `client` with an inactivity timeout of `timeoutMs` per request (see the file comment).
+ * @param upstream the upstream as configured, for error messages (userinfo is masked)
+ * @param timeoutMs milliseconds without response headers, or between two body chunks, before the
+ *   request fails with {@link FetchTimeoutError}; `0` or less = no timeout
+ */
+export function withIdleTimeout(client: HttpClient, upstream: string, timeoutMs: number): TimedHttpClient {
+  const timed: TimedHttpClient = {
+    timeout: undefined,
+    request: async (req: GitHttpRequest): Promise<GitHttpResponse> => {
+      if (!(timeoutMs > 0)) return client.request(req);
+      const what = `${(req.method ?? 'GET').toUpperCase()} ${requestPath(req.url)}`;
+      const fail = (waitingFor: 'response' | 'data') => (timed.timeout = new FetchTimeoutError({ upstream, timeoutMs, waitingFor, request: what }));
+      // node's socket timeout closes a connection still waiting for headers (a PipeTransport ignores it)
+      const fetchOptions = { ...(req as { fetchOptions?: object }).fetchOptions, timeout: timeoutMs + 1000 };
+      const res = await within(client.request({ ...req, fetchOptions } as GitHttpRequest), timeoutMs, () => fail('response'));
+      return res.body ? { ...res, body: guard(res.body, timeoutMs, () => fail('data')) } : res;
+    },
+  };
+  return timed;
+}
+
+/**
+ * An http plugin from {@link withIdleTimeout}. isomorphic-git swallows some body errors (a failed read
+ * of the ref advertisement becomes "Empty response from git server."): after a failed fetch, throw
+ * {@link timeout} instead of isomorphic-git's error when it is set.
+ */
+export interface TimedHttpClient extends HttpClient {
+  /** The timeout that ended a request of this client, if one did. */
+  timeout: FetchTimeoutError | undefined;
+}
+
+/** `p`, or a rejection with `error()` when it has not settled within `ms`. */
+function within<T>(p: Promise<T>, ms: number, error: () => Error, onTimeout?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(error());
+    }, ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** `body` where each `next()` must settle within `ms`; on a timeout the source is abandoned. */
+function guard(body: AsyncIterableIterator<Uint8Array>, ms: number, error: () => Error): AsyncIterableIterator<Uint8Array> {
+  const it = body[Symbol.asyncIterator] ? body[Symbol.asyncIterator]() : body;
+  const abandon = () => {
+    // the node plugin's return() destroys the response (and its socket); never wait for it
+    void Promise.resolve()
+      .then(() => it.return?.())
+      .catch(() => undefined);
+  };
+  const out: AsyncIterableIterator<Uint8Array> = {
+    next: () => within(it.next(), ms, error, abandon),
+    return: async (value?: unknown) => (await it.return?.(value)) ?? { done: true, value: undefined },
+    [Symbol.asyncIterator]: () => out,
+  };
+  return out;
+}
+
+/** The path (and query) of a request URL, for messages: never the host's userinfo. */
+function requestPath(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.pathname}${u.search}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+/** `upstream` with any `user:password@` of a URL masked. */
+export function redactUrl(upstream: string): string {
+  return upstream.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}

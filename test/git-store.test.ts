@@ -1,0 +1,328 @@
+/**
+ * IsoGit's object stores on real parts (git-http-backend on loopback, local upstreams, the git CLI to
+ * check): a store's first fetch in a child process (src/adapters/git-child.ts, cmd/gitopper-fetch.ts),
+ * pack compaction (git-compact.ts) and fetch timeouts (git-http.ts). No fakes.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { existsSync, readFileSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import git from 'isomorphic-git';
+import fs from 'node:fs';
+import { IsoGit, type IsoGitOptions } from '../src/adapters/git.js';
+import { CHILD_CHANNEL, type ChildEvent } from '../src/adapters/git-child.js';
+import type { CheckoutRef, SourceRef } from '../src/ports.js';
+import { startGitServer, type GitServer } from './rig/git-server.js';
+import { CONFIG_BUNDLE, git as cli, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
+import { commitsOf, lsTree, packs } from './adapters/git-helpers.js';
+import { filesOf } from './adapters/tree.js';
+
+const LINKS = ['grafana/etc', 'grafana/dashboards'];
+const USER = 'gitopper';
+const PASSWORD = 'tok-8d21c0aa-child-never-sees-argv';
+const pass = () => ({ cache: {} });
+
+let tmp = '';
+let server: GitServer;
+let authServer: GitServer;
+let seq = 0;
+let pushes = 0;
+
+before(async () => {
+  tmp = await tmpDir('adapter-git-store');
+  await fs.promises.mkdir(path.join(tmp, 'git'));
+  server = await startGitServer({ root: path.join(tmp, 'git') });
+  authServer = await startGitServer({ root: path.join(tmp, 'git'), auth: { user: USER, password: PASSWORD } });
+});
+
+after(async () => {
+  await server?.close();
+  await authServer?.close();
+  await removeDirs(tmp);
+});
+
+type Notice = { msg: string; data: Record<string, unknown> };
+
+/** A fresh upstream (the gitopper-config history) served over HTTP, a clone to push to it, an IsoGit with `options`. */
+async function fixture(options: IsoGitOptions, srv: () => GitServer = () => server) {
+  const name = `up${++seq}`;
+  const bare = path.join(tmp, 'git', `${name}.git`);
+  const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
+  const work = await WorkClone.open(bare, path.join(tmp, `${name}-work`));
+  const notices: Notice[] = [];
+  const g = new IsoGit(path.join(tmp, `${name}-state`), (msg, data) => notices.push({ msg, data: data as Record<string, unknown> }), options);
+  const src: SourceRef = { upstream: srv().url(`${name}.git`), branch: 'main', tokenFile: undefined };
+  const co = (dir: string, s: SourceRef = src): CheckoutRef => ({ ...s, dir: path.join(tmp, `${name}-${dir}`), links: LINKS });
+  return { name, bare, head, work, g, src, co, notices, store: g.storeOf(src.upstream) };
+}
+
+/** Child events published while `fn` runs; `cmdline`/`environ`: /proc of each child read as it started. */
+async function children<T>(fn: () => Promise<T>) {
+  const events: ChildEvent[] = [];
+  const proc: Array<{ cmdline: string; environ: string }> = [];
+  const on = (m: unknown) => {
+    const e = m as ChildEvent;
+    events.push(e);
+    // fork returns after exec: /proc shows the child's own argv and environment
+    if (e.event === 'spawn') proc.push({ cmdline: readFileSync(`/proc/${e.pid}/cmdline`, 'utf8'), environ: readFileSync(`/proc/${e.pid}/environ`, 'utf8') });
+  };
+  subscribe(CHILD_CHANNEL, on);
+  try {
+    const value = await Promise.resolve()
+      .then(fn)
+      .then((v): { v: T | undefined; err: unknown } => ({ v, err: undefined }), (err: unknown) => ({ v: undefined, err }));
+    return { ...value, events, proc, spawns: events.filter((e) => e.event === 'spawn') };
+  } finally {
+    unsubscribe(CHILD_CHANNEL, on);
+  }
+}
+
+/** Every commit of `bare`'s `ref` read by isomorphic-git from `store`. */
+async function readAll(store: string, commits: readonly string[]): Promise<void> {
+  const cache = {};
+  for (const oid of commits) await git.readCommit({ fs, gitdir: store, oid, cache });
+}
+
+/** Push `n` commits (each one file under a link), fetching after each; returns the fetched tips. */
+async function pushAndFetch(f: Awaited<ReturnType<typeof fixture>>, n: number, branch = 'main', src = f.src): Promise<string[]> {
+  const tips: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = ++pushes;
+    await f.work.write(`grafana/etc/${branch}-${k}.ini`, `${branch} ${k}\n`);
+    const c = await f.work.commit(`${branch} ${k}`);
+    await f.work.push(branch);
+    assert.equal(await f.g.fetch({ ...src, branch }, pass()), c);
+    tips.push(c);
+  }
+  return tips;
+}
+
+test('first fetch runs in a child process: full history, fsck clean; later fetches stay in-process', async () => {
+  const f = await fixture({ fetchInChild: true });
+  const first = await children(() => f.g.fetch(f.src, pass()));
+  assert.deepEqual(first, { ...first, v: f.head });
+  assert.equal(first.spawns.length, 1, 'one child');
+  const spawn = first.spawns[0]!;
+  assert.ok(spawn.event === 'spawn' && spawn.pid !== undefined && spawn.pid !== process.pid, 'another process');
+  const exit = first.events.find((e) => e.event === 'exit');
+  assert.ok(exit?.event === 'exit' && exit.code === 0 && exit.reply?.ok === true && exit.reply.tips.main === f.head, 'the child fetched the tip and exited 0');
+  assert.ok(exit.reply.ok && exit.reply.maxRssKiB > 0);
+  assert.deepEqual(await commitsOf(f.store, f.head), await commitsOf(f.bare, 'main'), 'full history');
+  await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
+  assert.deepEqual((await readdir(path.join(f.store, 'objects', 'pack'))).filter((x) => x.includes('.tmp-')), [], 'no temporary pack files');
+
+  const [c1] = await pushAndFetch(f, 1);
+  const idle = await children(() => f.g.fetch(f.src, pass()));
+  assert.equal(idle.spawns.length, 0, 'an idle fetch spawns nothing');
+  assert.deepEqual(idle, { ...idle, v: c1 });
+  assert.equal(await packs(f.store), 2, 'the second fetch added one pack in-process');
+});
+
+test('a local upstream (pipe transport) is fetched in the child too', async () => {
+  const f = await fixture({ fetchInChild: true });
+  const src: SourceRef = { upstream: f.bare, branch: 'main', tokenFile: undefined };
+  const r = await children(() => f.g.fetch(src, pass()));
+  assert.deepEqual(r, { ...r, v: f.head });
+  assert.equal(r.spawns.length, 1);
+  const store = f.g.storeOf(src.upstream);
+  assert.deepEqual(await commitsOf(store, f.head), await commitsOf(f.bare, 'main'));
+  await cli(['--git-dir', store, 'fsck', '--no-dangling']);
+});
+
+test('token_file through the child: the token is on no argv, in no environment and not in the request', async () => {
+  const f = await fixture({ fetchInChild: true }, () => authServer);
+  const tokenFile = path.join(tmp, `${f.name}-token`);
+  await writeFile(tokenFile, `${USER}:${PASSWORD}\n`);
+  const src = { ...f.src, tokenFile };
+  const m = authServer.mark();
+  const r = await children(() => f.g.fetch(src, pass()));
+  assert.deepEqual(r, { ...r, v: f.head });
+  assert.ok(authServer.countSince(m, { user: USER, method: 'POST' }) >= 1, 'pack fetched as the token user');
+  const spawn = r.spawns[0]!;
+  assert.ok(spawn.event === 'spawn');
+  const needles = [PASSWORD, Buffer.from(`${USER}:${PASSWORD}`).toString('base64')];
+  const passed = JSON.stringify({ execArgv: spawn.execArgv, args: spawn.args, request: spawn.request });
+  assert.ok(passed.includes(tokenFile), 'the child is told where the token file is');
+  for (const n of needles) {
+    assert.ok(!passed.includes(n), 'not in what the parent passes');
+    assert.ok(!r.proc[0]!.cmdline.includes(n), 'not on the child argv');
+    assert.ok(!r.proc[0]!.environ.includes(n), 'not in its environment');
+  }
+  assert.equal(r.proc[0]!.cmdline.split('\0').filter(Boolean).pop()!.endsWith('gitopper-fetch.js'), true, 'argv ends with the entry script');
+
+  const f2 = await fixture({ fetchInChild: true }, () => authServer);
+  await writeFile(tokenFile, `${USER}:wrong\n`);
+  const bad = await children(() => f2.g.fetch({ ...f2.src, tokenFile }, pass()));
+  assert.match(String(bad.err), /401/, 'the child error message comes through');
+});
+
+test('compaction: above N packs the store becomes one pack; history, fsck and an older checkout stay good', async () => {
+  const f = await fixture({ fetchInChild: true, compactAbove: 3 });
+  const c0 = await f.g.fetch(f.src, pass());
+  const c = f.co('co');
+  await f.g.prepare(c, undefined);
+  await f.g.checkout(c, c0, undefined, pass());
+  const before = await filesOf(c.dir);
+  const tips = await pushAndFetch(f, 2);
+  assert.equal(await packs(f.store), 3, 'one pack per fetch, not yet compacted');
+  assert.equal(f.notices.length, 0, 'no notice yet');
+  // leftovers of a killed fetch: a pack without .idx and a temporary file; compaction removes them
+  const packDir = path.join(f.store, 'objects', 'pack');
+  await writeFile(path.join(packDir, `pack-${'e'.repeat(40)}.pack`), 'half written');
+  await writeFile(path.join(packDir, `pack-${'f'.repeat(40)}.idx.tmp-99999`), 'half written');
+  const r = await children(() => pushAndFetch(f, 1));
+  const tip = r.v![0]!;
+  assert.equal(r.spawns.length, 1, 'one child made the fresh copy');
+  assert.ok(r.spawns[0]!.event === 'spawn' && r.spawns[0]!.request.gitdir === `${f.store}.compact`);
+  assert.ok((await packs(f.store)) <= 2, `${await packs(f.store)} packs`);
+  assert.deepEqual((await readdir(packDir)).sort().map((x) => x.replace(/^pack-[0-9a-f]{40}/, 'pack-X')), ['pack-X.idx', 'pack-X.pack']);
+  assert.equal(existsSync(`${f.store}.compact`), false, 'temp store removed');
+  assert.deepEqual(f.notices.map((n) => [n.msg, n.data.packsBefore, n.data.packsAfter]), [['object store compacted', 4, 1]]);
+  await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
+  const history = await commitsOf(f.bare, 'main');
+  assert.deepEqual(await commitsOf(f.store, tip), history);
+  assert.equal(history.length, 24 + 3);
+  await readAll(f.store, history);
+
+  // the checkout made before compaction: nothing drifted, diffs and the next checkout read the new pack
+  assert.equal(await f.g.deployed(c, pass()), c0);
+  assert.deepEqual(await f.g.drift(c, pass()), []);
+  assert.deepEqual(await filesOf(c.dir), before);
+  const expected = (await cli(['diff', '--name-only', c0, tip, '--', ...LINKS], { cwd: f.bare })).split('\n').filter(Boolean).sort();
+  assert.deepEqual((await f.g.changedPaths(c, c0, tip, pass())).sort(), expected);
+  assert.equal(expected.length, 3);
+  await f.g.checkout(c, tip, undefined, pass());
+  assert.deepEqual(await filesOf(c.dir), await lsTree(f.bare, tip, LINKS));
+  const added = expected.find((p) => p.endsWith('.ini') && p.includes('main-'))!;
+  assert.equal(await readFile(path.join(c.dir, added), 'utf8'), `${path.basename(added, '.ini').replace('-', ' ')}\n`);
+  assert.deepEqual(await f.g.drift(c, pass()), []);
+
+  // and fetching goes on from the compacted store (haves still work: one small pack)
+  const m = server.mark();
+  await pushAndFetch(f, 1);
+  assert.equal(await packs(f.store), 2);
+  assert.equal(server.countSince(m, { method: 'POST', service: 'git-upload-pack' }), 1);
+  void tips;
+});
+
+test('compaction keeps every branch of a shared store; a branch gone upstream stops it and changes nothing', async () => {
+  const f = await fixture({ fetchInChild: true, compactAbove: 3 });
+  await f.work.git('checkout', '--quiet', '-b', 'other');
+  await f.work.write('other.txt', 'only on other\n');
+  await f.work.commit('on other');
+  await f.work.push('other');
+  await f.g.fetch(f.src, pass());
+  const second = await children(() => f.g.fetch({ ...f.src, branch: 'other' }, pass()));
+  assert.equal(second.spawns.length, 1, 'a branch new to the store is fetched in a child too');
+  await pushAndFetch(f, 1, 'other');
+  await f.work.git('checkout', '--quiet', 'main');
+  assert.equal(await packs(f.store), 3);
+  await pushAndFetch(f, 1, 'main');
+  assert.deepEqual(f.notices.map((n) => [n.msg, n.data.packsBefore, n.data.branches]), [['object store compacted', 4, ['main', 'other']]]);
+  assert.ok((await packs(f.store)) <= 2, 'one pack, plus one small one for the second branch');
+  await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
+  for (const b of ['main', 'other']) {
+    const history = await commitsOf(f.bare, b);
+    assert.deepEqual(await commitsOf(f.store, `refs/heads/${b}`), history, `${b} kept`);
+    await readAll(f.store, history);
+  }
+
+  // upstream deletes "other": the next compaction cannot keep it, so it does nothing and the fetch still works
+  await cli(['branch', '-D', 'other'], { cwd: f.bare });
+  const before = (await readdir(path.join(f.store, 'objects', 'pack'))).sort();
+  const tips = await pushAndFetch(f, 2, 'main');
+  const failed = f.notices.slice(1);
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0]!.msg, 'object store compaction failed; the old packs are kept');
+  assert.match(String(failed[0]!.data.err), /other/);
+  const now = (await readdir(path.join(f.store, 'objects', 'pack'))).sort();
+  assert.deepEqual(now.filter((x) => !before.includes(x)).length, 4, 'the two new fetches added their packs, nothing else changed');
+  assert.deepEqual(before.filter((x) => !now.includes(x)), [], 'no old pack removed');
+  assert.equal(existsSync(`${f.store}.compact`), false);
+  assert.deepEqual(await commitsOf(f.store, tips[1]!), await commitsOf(f.bare, 'main'));
+  await cli(['--git-dir', f.store, 'fsck', '--no-dangling']);
+});
+
+/** An HTTP server on loopback that answers nothing (`mode: 'silent'`) or headers and then nothing (`'headers'`). */
+async function hangingServer(mode: 'silent' | 'headers') {
+  const seen: string[] = [];
+  const srv = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    req.resume();
+    if (mode === 'headers') {
+      res.writeHead(200, { 'content-type': 'application/x-git-upload-pack-advertisement' });
+      res.flushHeaders();
+    }
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/hangs.git`;
+  return { url, seen, close: () => new Promise<void>((resolve) => { srv.closeAllConnections(); srv.close(() => resolve()); }) };
+}
+
+test('a hanging upstream fails the fetch after the inactivity timeout, naming the upstream', async () => {
+  for (const mode of ['silent', 'headers'] as const) {
+    const h = await hangingServer(mode);
+    try {
+      const g = new IsoGit(path.join(tmp, `hang-${mode}-state`), undefined, { idleTimeoutMs: 1000 });
+      const t0 = Date.now();
+      await assert.rejects(g.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass()), (err: Error) => {
+        assert.ok(err.message.includes(h.url), err.message);
+        assert.match(err.message, mode === 'silent' ? /no answer for 1 s \(GET \/hangs\.git\/info\/refs/ : /no data for 1 s/);
+        assert.equal((err as { code?: string }).code, 'FETCH_TIMEOUT');
+        return true;
+      });
+      const ms = Date.now() - t0;
+      assert.ok(ms >= 900 && ms < 5000, `${mode}: failed after ${ms} ms`);
+      assert.equal(h.seen.length, 1);
+    } finally {
+      await h.close();
+    }
+  }
+
+  // the same through the child: the idle timeout applies there, and a child past its overall bound is killed
+  const h = await hangingServer('silent');
+  try {
+    const idle = new IsoGit(path.join(tmp, 'hang-child-state'), undefined, { fetchInChild: true, idleTimeoutMs: 1000 });
+    const r = await children(() => idle.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass()));
+    assert.match(String(r.err), /no answer for 1 s/);
+    assert.ok(String(r.err).includes(h.url));
+    const bounded = new IsoGit(path.join(tmp, 'hang-child2-state'), undefined, { fetchInChild: true, childTimeoutMs: 1500 });
+    const t0 = Date.now();
+    const k = await children(() => bounded.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass()));
+    assert.match(String(k.err), /no result after 1\.5 s, killed/);
+    assert.ok(String(k.err).includes(h.url));
+    assert.ok(Date.now() - t0 < 6000);
+    const exit = k.events.find((e) => e.event === 'exit');
+    assert.ok(exit?.event === 'exit' && exit.signal === 'SIGKILL');
+    assert.throws(() => process.kill(k.spawns[0]!.pid!, 0), /ESRCH/, 'the child is gone');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a child that fails (404) rejects with the upstream error; the next try against the fixed upstream succeeds', async () => {
+  const g = new IsoGit(path.join(tmp, 'missing-state'), undefined, { fetchInChild: true });
+  const src: SourceRef = { upstream: server.url('later.git'), branch: 'main', tokenFile: undefined };
+  const r = await children(() => g.fetch(src, pass()));
+  assert.match(String(r.err), /404/);
+  const exit = r.events.find((e) => e.event === 'exit');
+  assert.ok(exit?.event === 'exit' && exit.code === 0 && exit.reply?.ok === false, 'the child reported the failure');
+  const store = g.storeOf(src.upstream);
+  assert.ok(existsSync(path.join(store, 'HEAD')), 'the failed try left a store behind');
+  assert.deepEqual(await git.listBranches({ fs, gitdir: store }), [], '…without the branch');
+
+  const head = await makeBareFromBundle(CONFIG_BUNDLE, path.join(tmp, 'git', 'later.git'));
+  const ok = await children(() => g.fetch(src, pass()));
+  assert.deepEqual(ok, { ...ok, v: head });
+  assert.equal(ok.spawns.length, 1, 'fetched again in a child');
+  assert.equal((await commitsOf(store, head)).length, 24);
+  await cli(['--git-dir', store, 'fsck', '--no-dangling']);
+
+  // a branch the upstream lacks: the message says so
+  const nb = await children(() => g.fetch({ ...src, branch: 'nope' }, pass()));
+  assert.match(String(nb.err), /nope/);
+});
