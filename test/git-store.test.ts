@@ -167,7 +167,7 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   await f.g.prepare(c, undefined);
   await f.g.checkout(c, c0, undefined, pass());
   const before = await filesOf(c.dir);
-  const tips = await pushAndFetch(f, 2);
+  await pushAndFetch(f, 2);
   assert.equal(await packs(f.store), 3, 'one pack per fetch, not yet compacted');
   assert.equal(f.notices.length, 0, 'no notice yet');
   // leftovers of a killed fetch: a pack without .idx and a temporary file; compaction removes them
@@ -206,7 +206,6 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   await pushAndFetch(f, 1);
   assert.equal(await packs(f.store), 2);
   assert.equal(server.countSince(m, { method: 'POST', service: 'git-upload-pack' }), 1);
-  void tips;
 });
 
 test('compaction keeps every branch of a shared store; a branch gone upstream stops it and changes nothing', async () => {
