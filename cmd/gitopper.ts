@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   if (opts.user && !busAddress) fatal("--user needs DBUS_SESSION_BUS_ADDRESS (the user manager's bus)");
   const units = new SystemdManager(() => (opts.user ? dbus.sessionBus({ busAddress }) : dbus.systemBus()));
   const notice = log.child({ component: 'git' });
-  const ports = { git: new IsoGit(opts.stateDir, (msg, data) => notice.warn(data, msg), { fetchInChild: true }), mounts: new BindMounter(), units, users: new GetentUsers(), clock: systemClock, packages: new SystemPackages(), commands: new SpawnCommands(), stage: new IsoStage(), scratchDir: path.join(opts.stateDir, 'stage'), probe: new FetchProbe() };
+  const ports = { git: new IsoGit(opts.stateDir, (msg, data, level) => notice[level](data, msg), { fetchInChild: true }), mounts: new BindMounter(), units, users: new GetentUsers(), clock: systemClock, packages: new SystemPackages(), commands: new SpawnCommands(), stage: new IsoStage(), scratchDir: path.join(opts.stateDir, 'stage'), probe: new FetchProbe() };
 
   let services: ServiceSpec[];
   let hookSecretFile: string | undefined;

@@ -45,7 +45,7 @@ after(async () => {
   await removeDirs(tmp);
 });
 
-type Notice = { msg: string; data: Record<string, unknown> };
+type Notice = { msg: string; level: 'info' | 'warn'; data: Record<string, unknown> };
 
 /** A fresh upstream (the gitopper-config history) served over HTTP, a clone to push to it, an IsoGit with `options`. */
 async function fixture(options: IsoGitOptions, srv: () => GitServer = () => server) {
@@ -54,7 +54,7 @@ async function fixture(options: IsoGitOptions, srv: () => GitServer = () => serv
   const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
   const work = await WorkClone.open(bare, path.join(tmp, `${name}-work`));
   const notices: Notice[] = [];
-  const g = new IsoGit(path.join(tmp, `${name}-state`), (msg, data) => notices.push({ msg, data: data as Record<string, unknown> }), options);
+  const g = new IsoGit(path.join(tmp, `${name}-state`), (msg, data, level) => notices.push({ msg, level, data: data as Record<string, unknown> }), options);
   const src: SourceRef = { upstream: srv().url(`${name}.git`), branch: 'main', tokenFile: undefined };
   const co = (dir: string, s: SourceRef = src): CheckoutRef => ({ ...s, dir: path.join(tmp, `${name}-${dir}`), links: LINKS });
   return { name, bare, head, work, g, src, co, notices, store: g.storeOf(src.upstream) };
@@ -208,7 +208,7 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   assert.equal(server.countSince(m, { method: 'POST', service: 'git-upload-pack' }), 1);
 });
 
-test('compaction keeps every branch of a shared store; a branch gone upstream stops it and changes nothing', async () => {
+test('compaction keeps every branch of a shared store and drops the ref of a branch gone upstream', async () => {
   const f = await fixture({ fetchInChild: true, compactAbove: 3 });
   await f.work.git('checkout', '--quiet', '-b', 'other');
   await f.work.write('other.txt', 'only on other\n');
@@ -221,7 +221,7 @@ test('compaction keeps every branch of a shared store; a branch gone upstream st
   await f.work.git('checkout', '--quiet', 'main');
   assert.equal(await packs(f.store), 3);
   await pushAndFetch(f, 1, 'main');
-  assert.deepEqual(f.notices.map((n) => [n.msg, n.data.packsBefore, n.data.branches]), [['object store compacted', 4, ['main', 'other']]]);
+  assert.deepEqual(f.notices.map((n) => [n.msg, n.level, n.data.packsBefore, n.data.branches]), [['object store compacted', 'info', 4, ['main', 'other']]]);
   assert.ok((await packs(f.store)) <= 2, 'one pack, plus one small one for the second branch');
   await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
   for (const b of ['main', 'other']) {
@@ -230,20 +230,46 @@ test('compaction keeps every branch of a shared store; a branch gone upstream st
     await readAll(f.store, history);
   }
 
-  // upstream deletes "other": the next compaction cannot keep it, so it does nothing and the fetch still works
+  // upstream deletes "other" (its services moved to main): the next compaction keeps main and drops other's ref
   await cli(['branch', '-D', 'other'], { cwd: f.bare });
-  const before = (await readdir(path.join(f.store, 'objects', 'pack'))).sort();
-  const tips = await pushAndFetch(f, 2, 'main');
-  const failed = f.notices.slice(1);
-  assert.equal(failed.length, 1);
-  assert.equal(failed[0]!.msg, 'object store compaction failed; the old packs are kept');
-  assert.match(String(failed[0]!.data.err), /other/);
-  const now = (await readdir(path.join(f.store, 'objects', 'pack'))).sort();
-  assert.deepEqual(now.filter((x) => !before.includes(x)).length, 4, 'the two new fetches added their packs, nothing else changed');
-  assert.deepEqual(before.filter((x) => !now.includes(x)), [], 'no old pack removed');
+  const tips = await pushAndFetch(f, 3, 'main');
+  const last = f.notices.at(-1)!;
+  assert.equal(f.notices.length, 2);
+  assert.deepEqual([last.msg, last.level, last.data.branches, last.data.dropped], ['object store compacted', 'info', ['main'], ['other']]);
+  assert.deepEqual((await cli(['--git-dir', f.store, 'for-each-ref', '--format=%(refname)', 'refs/heads'])).split('\n').filter(Boolean), ['refs/heads/main']);
   assert.equal(existsSync(`${f.store}.compact`), false);
-  assert.deepEqual(await commitsOf(f.store, tips[1]!), await commitsOf(f.bare, 'main'));
-  await cli(['--git-dir', f.store, 'fsck', '--no-dangling']);
+  assert.deepEqual(await commitsOf(f.store, tips.at(-1)!), await commitsOf(f.bare, 'main'));
+  await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
+});
+
+test('a compaction that cannot keep a commit changes nothing, and is not tried again until the packs have doubled', async () => {
+  const f = await fixture({ fetchInChild: true, compactAbove: 3 });
+  await f.work.git('checkout', '--quiet', '-b', 'other');
+  await f.work.write('other.txt', 'only on other\n');
+  await f.work.commit('on other');
+  await f.work.push('other');
+  await f.g.fetch(f.src, pass());
+  await f.g.fetch({ ...f.src, branch: 'other' }, pass());
+  // "other" is force-pushed upstream to a commit without the one the store has: keeping it is impossible
+  await f.work.git('reset', '--quiet', '--hard', 'HEAD~1');
+  await f.work.write('other.txt', 'rewritten\n');
+  await f.work.commit('rewritten other');
+  await f.work.git('push', '--quiet', '--force', 'origin', 'other');
+  await f.work.git('checkout', '--quiet', 'main');
+  const before = (await readdir(path.join(f.store, 'objects', 'pack'))).sort();
+  assert.equal(before.filter((x) => x.endsWith('.pack')).length, 2);
+  await pushAndFetch(f, 2, 'main'); // 4 packs: compaction tried, fails
+  assert.deepEqual(f.notices.map((n) => [n.msg, n.level, n.data.packsBefore]), [['object store compaction failed; the old packs are kept', 'warn', 4]]);
+  assert.match(String(f.notices[0]!.data.err), /other.*force-pushed/);
+  const now = (await readdir(path.join(f.store, 'objects', 'pack'))).sort();
+  assert.deepEqual(before.filter((x) => !now.includes(x)), [], 'no old pack removed');
+  await pushAndFetch(f, 4, 'main'); // 5..8 packs: not above twice the 4 of the failure
+  assert.equal(f.notices.length, 1, 'no new attempt before the packs doubled');
+  // the store's "other" follows the force-push: 9 packs > 8, tried again, and now it works
+  await f.g.fetch({ ...f.src, branch: 'other' }, pass());
+  assert.deepEqual(f.notices.slice(1).map((n) => [n.msg, n.data.branches]), [['object store compacted', ['main', 'other']]]);
+  await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
+  assert.deepEqual(await commitsOf(f.store, 'refs/heads/other'), await commitsOf(f.bare, 'other'));
 });
 
 /** An HTTP server on loopback that answers nothing (`mode: 'silent'`) or headers and then nothing (`'headers'`). */

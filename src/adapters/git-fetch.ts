@@ -23,6 +23,14 @@ import type { SourceRef } from '../ports.js';
 import { withIdleTimeout } from './git-http.js';
 import { openPipe } from './git-transport.js';
 
+/** The upstream has no branch of that name (deleted, renamed, or a typo in `branch`). */
+export class BranchNotFoundError extends Error {
+  readonly code = 'BRANCH_NOT_FOUND';
+  constructor(readonly branch: string) {
+    super(`branch "${branch}" not found upstream`);
+  }
+}
+
 /** Options of {@link fetchBranch}. */
 export interface FetchOptions {
   /** isomorphic-git cache object (one per pass in the daemon; a fresh one in a child). */
@@ -54,7 +62,7 @@ export async function fetchBranch(gitdir: string, source: SourceRef, opts: Fetch
       // nothing new costs one GET info/refs: compare the advertised tip with the one we have
       const refs = await git.listServerRefs({ http: client, url: source.upstream, prefix: branchRef, protocolVersion: 1, ...auth });
       const remote = refs.find((r) => r.ref === branchRef)?.oid;
-      if (remote === undefined) throw new Error(`branch "${source.branch}" not found upstream`);
+      if (remote === undefined) throw new BranchNotFoundError(source.branch);
       if (remote === local) return local;
     }
     // isomorphic-git sends as "haves" the local value of `ref`; the branch fetched is `remoteRef`
@@ -71,13 +79,17 @@ export async function fetchBranch(gitdir: string, source: SourceRef, opts: Fetch
       cache: opts.cache,
       ...auth,
     });
-    if (!result.fetchHead) throw new Error(`branch "${source.branch}" not found upstream`);
+    if (!result.fetchHead) throw new BranchNotFoundError(source.branch);
     // isomorphic-git takes its "haves" from refs/heads/<branch>, not refs/remotes/origin/<branch>:
     // without this every fetch downloads the whole history again (bench: 2.1 MiB per idle pass)
     await git.writeRef({ fs, gitdir, ref: branchRef, value: result.fetchHead, force: true });
     return result.fetchHead;
   } catch (err) {
-    throw client.timeout ?? err; // isomorphic-git may have turned our timeout into "Empty response"
+    if (client.timeout) throw client.timeout; // isomorphic-git may have turned our timeout into "Empty response"
+    // isomorphic-git's NotFoundError for a ref the server does not advertise
+    const e = err as { code?: string; data?: { what?: unknown } };
+    if (e.code === 'NotFoundError' && e.data?.what === source.branch) throw new BranchNotFoundError(source.branch);
+    throw err;
   } finally {
     await pipe?.close();
   }

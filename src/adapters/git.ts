@@ -56,15 +56,18 @@ export interface IsoGitOptions {
 /** isomorphic-git implementation of {@link GitPort}. */
 export class IsoGit implements GitPort {
   private readonly lock = new KeyedLock();
+  /** Store → pack count above which the next compaction is tried, after one failed (twice its packs then). */
+  private readonly compactBackoff = new Map<string, number>();
   private readonly options: Required<IsoGitOptions>;
 
   /**
    * @param stateDir absolute directory for the shared object stores (`--state-dir`)
-   * @param onNotice called for things an operator should read in the log (an old objects dir kept
-   *   aside, a store compacted or a compaction that failed)
+   * @param onNotice called for things an operator should read in the log, with a level: `warn` for
+   *   an old objects dir kept aside, a re-pointed checkout, a compaction that failed; `info` for a
+   *   store compacted
    * @param options how fetches run ({@link IsoGitOptions})
    */
-  constructor(private readonly stateDir: string, private readonly onNotice: (msg: string, data: object) => void = () => {}, options: IsoGitOptions = {}) {
+  constructor(private readonly stateDir: string, private readonly onNotice: (msg: string, data: object, level: 'info' | 'warn') => void = () => {}, options: IsoGitOptions = {}) {
     this.options = {
       fetchInChild: options.fetchInChild ?? false,
       compactAbove: options.compactAbove ?? DEFAULT_COMPACT_ABOVE,
@@ -95,7 +98,7 @@ export class IsoGit implements GitPort {
       const local = await headOf(gitdir, source.branch);
       let tip: string;
       if (local === undefined && this.options.fetchInChild) {
-        await this.runChild({ gitdir, source, branches: [source.branch], mustHave: [], idleTimeoutMs: this.options.idleTimeoutMs });
+        await this.runChild({ gitdir, source, branches: [source.branch], mustHave: {}, dropGone: false, idleTimeoutMs: this.options.idleTimeoutMs });
         // the store is the truth, not the child's word: re-read the ref it wrote
         const written = await headOf(gitdir, source.branch);
         if (written === undefined) throw new Error(`fetching ${source.branch} in a child process left no refs/heads/${source.branch} in ${gitdir}`);
@@ -104,7 +107,11 @@ export class IsoGit implements GitPort {
         tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs });
       }
       if (tip !== local && this.options.compactAbove > 0) {
-        await compactStore(gitdir, source, this.options.compactAbove, { runChild: this.runChild, idleTimeoutMs: this.options.idleTimeoutMs, onNotice: this.onNotice });
+        // after a failed compaction, wait until the store has twice the packs before another full download
+        const above = Math.max(this.options.compactAbove, this.compactBackoff.get(gitdir) ?? 0);
+        const done = await compactStore(gitdir, source, above, { runChild: this.runChild, idleTimeoutMs: this.options.idleTimeoutMs, onNotice: this.onNotice });
+        if (done.result === 'failed') this.compactBackoff.set(gitdir, 2 * done.packsBefore);
+        else if (done.result === 'compacted') this.compactBackoff.delete(gitdir);
       }
       return tip;
     });
@@ -132,7 +139,7 @@ export class IsoGit implements GitPort {
       if ((await readlink(link)) !== objects) {
         await rm(link);
         await symlink(objects, link);
-        this.onNotice('checkout re-pointed at the object store of its new upstream', { dir: co.dir, upstream: co.upstream });
+        this.onNotice('checkout re-pointed at the object store of its new upstream', { dir: co.dir, upstream: co.upstream }, 'warn');
       }
       return;
     }
@@ -140,7 +147,7 @@ export class IsoGit implements GitPort {
     const aside = `${link}.pre-gitopper-${Date.now()}`;
     await rename(link, aside);
     await symlink(objects, link);
-    this.onNotice('existing git checkout adopted: its own objects were kept aside', { dir: co.dir, keptAt: aside });
+    this.onNotice('existing git checkout adopted: its own objects were kept aside', { dir: co.dir, keptAt: aside }, 'warn');
   }
 
   async deployed(co: CheckoutRef, pass: Pass): Promise<string | undefined> {
