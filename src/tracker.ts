@@ -95,7 +95,7 @@ export class Tracker {
   private lastTip: string | undefined;
   /** Tip of the last pass that fetched and reconciled every target (undefined: none yet). */
   private settledTip: string | undefined;
-  /** Quiet polls since the last full pass. */
+  /** Quiet polls since the last full pass of every service. */
   private quietPolls = 0;
   private wake: AbortController = new AbortController();
   private readonly firstPass: Promise<void>;
@@ -203,22 +203,18 @@ export class Tracker {
         }),
       ),
     );
-    if (targets.length === this.records.size) this.settledTip = tip;
+    if (quiet) this.quietPolls++;
+    else if (targets.length === this.records.size) {
+      // a full pass of every service (a pull of one service does not count)
+      this.settledTip = tip;
+      this.quietPolls = 0;
+    }
     for (const r of recs) if (!r.removed) this.deps.events.upstream(r.name, tip, r.status.commit);
   }
 
-  /** True when this pass may skip settled services: a poll, the tip unchanged since the last full pass, and not the Nth such poll. */
+  /** True when this pass may skip settled services: a poll, the tip unchanged since the last full pass of every service, and not the Nth such poll. */
   private isQuiet(trigger: Trigger, tip: string): boolean {
-    if (trigger !== 'poll' || tip !== this.settledTip) {
-      this.quietPolls = 0;
-      return false;
-    }
-    this.quietPolls++;
-    if (this.quietPolls >= (this.deps.verifyEveryPolls ?? DEFAULT_VERIFY_EVERY)) {
-      this.quietPolls = 0;
-      return false;
-    }
-    return true;
+    return trigger === 'poll' && tip === this.settledTip && this.quietPolls + 1 < (this.deps.verifyEveryPolls ?? DEFAULT_VERIFY_EVERY);
   }
 
   /** Fetch once (one at a time per tracker); an Error value on failure. */

@@ -29,8 +29,8 @@ function rig(verifyEveryPolls?: number) {
   const agent = new Agent([spec(), prom], { git, mounts, units, users: new FakeUsers(), clock, random: () => 0, intervalSeconds: 60, events, hostname: 'host1', ...(verifyEveryPolls ? { verifyEveryPolls } : {}) });
   /** Let the timer fire once and wait for that poll's pass to end (both services reported). */
   const poll = async () => {
+    await until(() => clock.sleeps.length === 1, 'tracker waiting'); // the previous pass is over
     const seen = upstreamEvents;
-    await until(() => clock.sleeps.length === 1, 'tracker waiting');
     clock.tick();
     await until(() => upstreamEvents === seen + 2, 'poll pass done');
   };
@@ -135,5 +135,20 @@ test('verifyEveryPolls 1 makes every poll a full pass (gitopper behaviour); the 
   await r.poll();
   assert.deepEqual(r.passes.sort(), ['grafana-server:poll', 'grafana-server:poll', 'prometheus:poll', 'prometheus:poll']);
   assert.deepEqual(r.skipped, []);
+  await r.agent.stop();
+});
+
+test('a pull of one service does not restart the count towards the next full pass', async () => {
+  const r = rig(3);
+  r.agent.start();
+  await r.agent.ready();
+  await r.poll(); // quiet 1
+  r.agent.pull('grafana-server');
+  await until(() => r.passes.includes('grafana-server:pull'), 'pulled pass of one service');
+  r.passes.length = 0;
+  await r.poll(); // quiet 2
+  assert.deepEqual(r.passes, []);
+  await r.poll(); // the third: full
+  assert.deepEqual(r.passes.sort(), ['grafana-server:poll', 'prometheus:poll']);
   await r.agent.stop();
 });
