@@ -1,9 +1,13 @@
 /**
  * Reading and comparing the trees of commits in a checkout's object store, for `git.ts`: the entry at a
  * path, the paths that differ between two commits, and the paths that change kind (file <-> directory).
+ *
+ * Commit and tree reads are memoised for the pass (in `pass.cache`, beside isomorphic-git's own
+ * entries, keyed by store and object id): services of one upstream share the commit and the trees
+ * above their links, and each isomorphic-git object read costs a failed open of a loose object, a
+ * listing of `objects/pack` and an inflate. Objects are immutable, so a memo can never be stale.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import git from 'isomorphic-git';
 import type { Pass } from '../ports.js';
 
@@ -15,18 +19,47 @@ export interface Entry {
   readonly mode?: string;
 }
 
-/** The tree entry at `filepath` in `commit`, or undefined when absent. */
-export async function entryAt(gitdir: string, commit: string, filepath: string, pass: Pass): Promise<Entry | undefined> {
-  const parent = path.posix.dirname(filepath);
-  const base = path.posix.basename(filepath);
-  try {
-    const { tree } = await git.readTree({ fs, gitdir, oid: commit, ...(parent === '.' ? {} : { filepath: parent }), cache: pass.cache });
-    const e = tree.find((t) => t.path === base);
-    return e ? { oid: e.oid, type: e.type, mode: e.mode } : undefined;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'NotFoundError') return undefined;
-    throw err;
+const MEMO = Symbol('gitopper.git-trees');
+
+interface Memo {
+  readonly commits: Map<string, Promise<string>>;
+  readonly trees: Map<string, Promise<Map<string, Entry>>>;
+}
+
+/** `key`'s value in `map`, computed once per pass; a failed computation is not kept. */
+function once<T>(map: Map<string, Promise<T>>, key: string, compute: () => Promise<T>): Promise<T> {
+  let p = map.get(key);
+  if (!p) {
+    p = compute();
+    map.set(key, p);
+    p.catch(() => map.delete(key));
   }
+  return p;
+}
+
+function memo(pass: Pass): Memo {
+  const cache = pass.cache as { [MEMO]?: Memo };
+  return (cache[MEMO] ??= { commits: new Map(), trees: new Map() });
+}
+
+/**
+ * The root tree id of `commit` in `gitdir` (memoised per pass).
+ * @throws isomorphic-git's NotFoundError when the store lacks the commit, ObjectTypeError when it is no commit
+ */
+export function commitTree(gitdir: string, commit: string, pass: Pass): Promise<string> {
+  return once(memo(pass).commits, `${gitdir}\0${commit}`, async () => (await git.readCommit({ fs, gitdir, oid: commit, cache: pass.cache })).commit.tree);
+}
+
+/** The tree entry at `filepath` (repository-relative, `/`-separated) in `commit`, or undefined when there is none. */
+export async function entryAt(gitdir: string, commit: string, filepath: string, pass: Pass): Promise<Entry | undefined> {
+  let entry: Entry = { oid: await commitTree(gitdir, commit, pass), type: 'tree', mode: '040000' };
+  for (const name of filepath.split('/').filter((x) => x !== '' && x !== '.')) {
+    if (entry.type !== 'tree') return undefined; // a path through a file
+    const next = (await readTreeOid(gitdir, entry.oid, pass)).get(name);
+    if (!next) return undefined;
+    entry = next;
+  }
+  return entry;
 }
 
 /** Append to `out` the paths under `prefix` that differ between entries `a` and `b`, descending only into unequal trees. */
@@ -67,8 +100,10 @@ export async function listTree(gitdir: string, prefix: string, oid: string, pass
   }
 }
 
-/** Tree `oid` as name → entry. */
-export async function readTreeOid(gitdir: string, oid: string, pass: Pass): Promise<Map<string, Entry>> {
-  const { tree } = await git.readTree({ fs, gitdir, oid, cache: pass.cache });
-  return new Map(tree.map((t) => [t.path, { oid: t.oid, type: t.type, mode: t.mode }]));
+/** Tree `oid` as name → entry (memoised per pass: treat the map as read-only). */
+export function readTreeOid(gitdir: string, oid: string, pass: Pass): Promise<Map<string, Entry>> {
+  return once(memo(pass).trees, `${gitdir}\0${oid}`, async () => {
+    const { tree } = await git.readTree({ fs, gitdir, oid, cache: pass.cache });
+    return new Map(tree.map((t) => [t.path, { oid: t.oid, type: t.type, mode: t.mode }]));
+  });
 }

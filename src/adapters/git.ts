@@ -23,7 +23,7 @@ import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './gi
 import { compactStore, DEFAULT_COMPACT_ABOVE } from './git-compact.js';
 import { fetchBranch, headOf } from './git-fetch.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './git-http.js';
-import { diffEntries, entryAt, kindChanges, listTree } from './git-trees.js';
+import { commitTree, diffEntries, entryAt, kindChanges, listTree } from './git-trees.js';
 import { storeName } from './git-upstream.js';
 import { chownTree } from './owner-tree.js';
 
@@ -159,7 +159,7 @@ export class IsoGit implements GitPort {
       return undefined; // unborn HEAD: nothing deployed yet
     }
     try {
-      await git.readCommit({ fs, gitdir: this.storeOf(co.upstream), oid, cache: pass.cache });
+      await commitTree(this.storeOf(co.upstream), oid, pass);
     } catch {
       return undefined; // HEAD names a commit the store does not have (adopted or re-pointed checkout)
     }
@@ -180,7 +180,7 @@ export class IsoGit implements GitPort {
     const gitdir = path.join(co.dir, '.git');
     await this.lock.run(co.dir, async () => {
       const store = this.storeOf(co.upstream);
-      await git.readCommit({ fs, gitdir: store, oid: commit, cache: pass.cache }); // a commit the store lacks: change nothing
+      await commitTree(store, commit, pass); // a commit the store lacks: change nothing
       const prev = await this.deployed(co, pass);
       const present: string[] = [];
       // isomorphic-git neither removes a link gone from the commit nor replaces a file by a
