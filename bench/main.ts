@@ -13,8 +13,9 @@ import path from 'node:path';
 import { startBenchGitServer } from './lib/gitserver.js';
 import { fromBundle, generate, type RepoInfo } from './lib/repos.js';
 import { renderReport, type BenchResults, type SrcFeatures } from './lib/report.js';
+import { DAEMON_GIT_OPTIONS } from './lib/core.js';
 import type { SteadyResult } from './sections/steady.js';
-import { machineLoad, ROOT } from './lib/util.js';
+import { machineLoad, ROOT, unitNodeOptions } from './lib/util.js';
 import { removeDirs, tmpDir } from '../test/rig/repo.js';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -46,18 +47,62 @@ function version(cmd: string, args: string[]): string {
   }
 }
 
-/** Which of the recommended fixes `src/adapters/git*.ts` has (read from the source; the report says so). */
+/**
+ * What the bench found in src/ and cmd/ when it ran (read from the source; the report cites it), and
+ * whether the daemon still builds IsoGit as the bench does (lib/core.ts DAEMON_GIT_OPTIONS).
+ */
 async function srcFeatures(): Promise<SrcFeatures> {
   const dir = path.join(ROOT, 'src', 'adapters');
   const main = await readFile(path.join(dir, 'git.ts'), 'utf8').catch(() => '');
   const all = (await Promise.all((await readdir(dir)).filter((f) => f.startsWith('git') && f.endsWith('.ts')).map((f) => readFile(path.join(dir, f), 'utf8')))).join('\n');
+  const tracker = await readFile(path.join(ROOT, 'src', 'tracker.ts'), 'utf8').catch(() => '');
+  const daemon = await readFile(path.join(ROOT, 'cmd', 'gitopper.ts'), 'utf8').catch(() => '');
   const drift = /async drift\([\s\S]*?\n  }\n/.exec(main)?.[0] ?? '';
+  // the third argument of `new IsoGit(stateDir, onNotice, {…})` in the daemon (balanced parentheses)
+  let opts: string | undefined;
+  const at = daemon.indexOf('new IsoGit(');
+  if (at >= 0) {
+    let depth = 0;
+    let end = at + 'new IsoGit'.length;
+    for (; end < daemon.length; end++) {
+      if (daemon[end] === '(') depth++;
+      else if (daemon[end] === ')' && --depth === 0) break;
+    }
+    opts = /,\s*(\{[^{}]*\})\s*$/.exec(daemon.slice(at + 'new IsoGit('.length, end))?.[1];
+  }
+  const daemonGitOptions = opts?.replace(/\s+/g, ' ').trim() ?? '(none: adapter defaults)';
+  const benchGitOptions = JSON.stringify(DAEMON_GIT_OPTIONS).replace(/"/g, '').replace(/:/g, ': ').replace(/,/g, ', ').replace(/^\{/, '{ ').replace(/\}$/, ' }');
   return {
-    fetchShortcut: /listServerRefs/.test(main),
+    fetchShortcut: /listServerRefs/.test(all),
     storeReads: /readCommit\(\{[^}]*gitdir: this\.storeOf\(/.test(main),
     driftStatusMatrix: /statusMatrix/.test(drift),
-    compaction: /packObjects|compact/i.test(all),
+    driftWalk: /STAGE\(\)/.test(drift),
+    quietPolls: /verifyEveryPolls/.test(tracker),
+    fetchInChild: /fetchInChild/.test(main),
+    compaction: /compactStore|packObjects/.test(all),
+    daemonGitOptions,
+    benchGitOptions,
+    unitNodeOptions: unitNodeOptions(),
   };
+}
+
+/**
+ * The newest results file other than `exclude` (not a -quick one), by the `date` it records:
+ * the "before" column of the report. Undefined when there is none or it cannot be read.
+ */
+async function previousResults(dir: string, exclude: string): Promise<{ file: string; data: unknown } | undefined> {
+  let best: { file: string; data: unknown; date: string } | undefined;
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    if (!f.endsWith('.json') || f.endsWith('-quick.json') || f === path.basename(exclude)) continue;
+    try {
+      const data = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { date?: unknown };
+      const date = typeof data.date === 'string' ? data.date : '';
+      if (!best || date > best.date) best = { file: path.relative(ROOT, path.join(dir, f)), data, date };
+    } catch {
+      /* unreadable: not a candidate */
+    }
+  }
+  return best ? { file: best.file, data: best.data } : undefined;
 }
 
 async function main(): Promise<void> {
@@ -93,28 +138,32 @@ async function main(): Promise<void> {
     seconds: { total: 0 },
     src: await srcFeatures(),
   };
+  if (results.src!.daemonGitOptions !== results.src!.benchGitOptions) {
+    process.stderr.write(`bench: WARNING: cmd/gitopper.ts builds IsoGit with ${results.src!.daemonGitOptions}, the bench with ${results.src!.benchGitOptions} (bench/lib/core.ts DAEMON_GIT_OPTIONS)\n`);
+  }
   const base = { tmp, server: server.ports, serverRoot, profileDir };
   try {
     if (only.includes('setup')) {
       const t = performance.now();
-      results.setup = await section('setup', { ...base, repos: [{ name: 'small', runs: quick ? 2 : 5 }, { name: 'medium', runs: quick ? 2 : 5 }, { name: 'large', runs: quick ? 1 : 3 }] });
+      results.setup = await section('setup', { ...base, repos: [{ name: 'small', runs: quick ? 2 : 5, inprocRuns: quick ? 1 : 5 }, { name: 'medium', runs: quick ? 2 : 5, inprocRuns: quick ? 1 : 5 }, { name: 'large', runs: quick ? 1 : 3, inprocRuns: quick ? 1 : 2 }] });
       results.seconds.setup = (performance.now() - t) / 1000;
     }
     if (only.includes('idle')) {
       const t = performance.now();
-      results.idle = await section('idle', { ...base, counts: quick ? [1, 10] : [1, 10, 100], passes: quick ? 3 : 5, cliPassesLargest: quick ? 2 : 5, realMounts: true });
+      results.idle = await section('idle', { ...base, counts: quick ? [1, 10] : [1, 10, 100], polls: 20, passes: quick ? 3 : 5, cliPassesLargest: quick ? 2 : 5, realMounts: true });
       results.seconds.idle = (performance.now() - t) / 1000;
     }
     if (only.includes('steady')) {
       const t = performance.now();
       results.steady = [];
+      // (a) as shipped: the daemon's IsoGit options and the unit's NODE_OPTIONS; (b) the same without them
+      const unit = (results.src!.unitNodeOptions ?? '').split(/\s+/).filter(Boolean);
       const variants = [
-        { adapter: 'ours', setupInChild: false, compactAbove: 0, cap: 30, nodeArgs: [] as string[] },
-        { adapter: 'proposed', setupInChild: false, compactAbove: 0, cap: 25, nodeArgs: [] },
-        { adapter: 'proposed', setupInChild: true, compactAbove: 16, cap: 110, nodeArgs: ['--max-semi-space-size=2'] },
+        { variant: 'shipped', nodeArgs: unit },
+        { variant: 'no-node-options', nodeArgs: [] as string[] },
       ];
       for (const v of variants) {
-        const r = await section<SteadyResult>('steady', { ...base, adapter: v.adapter, setupInChild: v.setupInChild, compactAbove: v.compactAbove, passes: quick ? 100 : 1000, capSeconds: quick ? 20 : v.cap, services: 10, commitEvery: 10 }, ['--expose-gc', ...v.nodeArgs]);
+        const r = await section<SteadyResult>('steady', { ...base, variant: v.variant, passes: quick ? 200 : 1000, capSeconds: quick ? 20 : 75, services: 10, commitEvery: 10 }, ['--expose-gc', ...v.nodeArgs]);
         results.steady.push({ ...r, nodeArgs: v.nodeArgs });
       }
       results.seconds.steady = (performance.now() - t) / 1000;
@@ -133,9 +182,16 @@ async function main(): Promise<void> {
   const day = started.toISOString().slice(0, 10);
   await mkdir(path.join(ROOT, 'bench', 'results'), { recursive: true });
   const jsonFile = path.join(ROOT, 'bench', 'results', `${day}${quick ? '-quick' : ''}.json`);
+  const prev = await previousResults(path.join(ROOT, 'bench', 'results'), jsonFile);
+  if (prev) results.previousFile = prev.file;
   await writeFile(jsonFile, `${JSON.stringify(results, null, 1)}\n`);
-  if (!quick && only.length === 4) await writeFile(path.join(ROOT, 'docs', 'performance.md'), renderReport(results, path.relative(ROOT, jsonFile)));
-  else process.stderr.write('bench: partial or quick run: docs/performance.md left unchanged\n');
+  const page = renderReport(results, path.relative(ROOT, jsonFile), prev);
+  if (!quick && only.length === 4) await writeFile(path.join(ROOT, 'docs', 'performance.md'), page);
+  else {
+    // the page a full run would write, for checking the report: beside the quick results, never in docs/
+    await writeFile(jsonFile.replace(/\.json$/, '.preview.md'), page);
+    process.stderr.write(`bench: partial or quick run: docs/performance.md left unchanged (the page is in ${path.relative(ROOT, jsonFile.replace(/\.json$/, '.preview.md'))})\n`);
+  }
   process.stderr.write(`bench: wrote ${path.relative(ROOT, jsonFile)} in ${results.seconds.total.toFixed(0)} s\n`);
 }
 

@@ -1,26 +1,33 @@
 /**
  * First setup in a fresh process, so peak RSS is this setup's alone:
- *   setup-child iso URL STATE_DIR CHECKOUT_DIR LINKS_JSON   — IsoGit: fetch into the store, prepare, checkout
- *   setup-child proposed URL STATE_DIR CHECKOUT_DIR LINKS_JSON — the same with lib/proposed-git.ts
- *   setup-child cli URL - CHECKOUT_DIR LINKS_JSON           — the git CLI sequence of gitopper
- * Prints one JSON line: wall ms (inside the process), CPU ms, peak RSS KiB (iso: this process's
- * VmHWM, also after the fetch alone; cli: the largest git process's VmHWM), heap figures.
+ *   setup-child iso URL STATE_DIR CHECKOUT_DIR LINKS_JSON        — IsoGit as the daemon builds it
+ *       (lib/core.ts DAEMON_GIT_OPTIONS: the store's first fetch in a forked child): fetch, prepare, checkout
+ *   setup-child iso-inproc URL STATE_DIR CHECKOUT_DIR LINKS_JSON — the same with `fetchInChild: false`
+ *       (the fetch in this process: isomorphic-git's own cost)
+ *   setup-child cli URL - CHECKOUT_DIR LINKS_JSON                — the git CLI sequence of gitopper
+ * Prints one JSON line: wall ms (inside the process), CPU ms (this process, plus the fetch child's
+ * own), peak RSS KiB (iso: this process's VmHWM, also after the fetch alone; the fetch child's peak,
+ * sampled every 2 ms from /proc/<pid>/status and as the child reports it; the largest sum of this
+ * process's and the child's RSS sampled at the same instant; cli: the largest git process's VmHWM).
  */
 import { IsoGit } from '../src/adapters/git.js';
-import { ProposedGit } from './lib/proposed-git.js';
 import type { CheckoutRef, Pass } from '../src/ports.js';
+import { ChildWatch } from './lib/children.js';
 import { cliSetup } from './lib/cli.js';
+import { DAEMON_GIT_OPTIONS } from './lib/core.js';
 import { childCpuMs, selfCpuMs, statusKiB, TreePeak } from './lib/util.js';
 
 const [mode, url, stateDir, dir, linksJson] = process.argv.slice(2);
 const links = JSON.parse(linksJson!) as string[];
 const baseKiB = statusKiB('self', 'VmRSS');
 const t0 = performance.now();
-if (mode === 'iso' || mode === 'proposed') {
-  const iso = mode === 'iso' ? new IsoGit(stateDir!) : new ProposedGit(stateDir!);
+if (mode === 'iso' || mode === 'iso-inproc') {
+  const watch = new ChildWatch(2);
+  const iso = new IsoGit(stateDir!, () => {}, mode === 'iso' ? DAEMON_GIT_OPTIONS : { ...DAEMON_GIT_OPTIONS, fetchInChild: false });
   const pass: Pass = { cache: {} };
   const source = { upstream: url!, branch: 'main', tokenFile: undefined };
   const cpu0 = selfCpuMs();
+  const ccpu0 = childCpuMs();
   const tip = await iso.fetch(source, pass);
   const fetchMs = performance.now() - t0;
   const fetchHwm = statusKiB('self', 'VmHWM');
@@ -29,7 +36,29 @@ if (mode === 'iso' || mode === 'proposed') {
   await iso.checkout(co, tip, undefined, pass);
   const wallMs = performance.now() - t0;
   const m = process.memoryUsage();
-  process.stdout.write(`${JSON.stringify({ mode, wallMs, fetchMs, cpuMs: selfCpuMs() - cpu0, peakKiB: statusKiB('self', 'VmHWM'), fetchPeakKiB: fetchHwm, baseKiB, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, tip })}\n`);
+  watch.close();
+  const fetchChildren = watch.runs.filter((r) => r.kind === 'fetch');
+  process.stdout.write(
+    `${JSON.stringify({
+      mode,
+      wallMs,
+      fetchMs,
+      cpuMs: selfCpuMs() - cpu0,
+      childCpuMs: childCpuMs() - ccpu0,
+      peakKiB: statusKiB('self', 'VmHWM'),
+      fetchPeakKiB: fetchHwm,
+      baseKiB,
+      children: fetchChildren.length,
+      childPeakKiB: watch.maxPeakKiB('fetch'),
+      childSampledPeakKiB: Math.max(...fetchChildren.map((r) => r.sampledPeakKiB)),
+      childReportedPeakKiB: Math.max(...fetchChildren.map((r) => r.reportedPeakKiB)),
+      childMs: fetchChildren.reduce((s, r) => s + r.ms, 0),
+      hostSumPeakKiB: watch.maxSumKiB,
+      heapUsed: m.heapUsed,
+      arrayBuffers: m.arrayBuffers,
+      tip,
+    })}\n`,
+  );
 } else {
   const peak = new TreePeak(2);
   const cpu0 = childCpuMs();

@@ -39,7 +39,6 @@ function moduleOf(url: string, fn: string): string {
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1]!;
   if (url.includes('/dist/src/')) return 'gitopper src';
-  if (url.includes('/dist/bench/lib/proposed-git')) return 'bench: proposed adapter';
   if (url.includes('/dist/bench/') || url.includes('/dist/test/')) return 'bench/rig';
   if (url.startsWith('node:') || url === '') return 'node internals/native';
   return url;
@@ -55,7 +54,16 @@ export function summarize(file: string): ProfileSummary {
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const callers = new Map<string, number>();
   const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  // samples under the in-process inspector session itself (its `post`/`dispatch`, e.g. serialising
+  // the profile at Profiler.stop) are the measurement's own cost: left out
+  const underInspector = (id: number): boolean => {
+    for (let q: number | undefined = id; q !== undefined; q = parent.get(q)) if (byId.get(q)!.callFrame.url.startsWith('node:inspector')) return true;
+    return false;
+  };
+  for (let i = 0; i < p.samples.length; i++) {
+    if (underInspector(p.samples[i]!)) continue;
+    self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  }
   let total = 0;
   let idle = 0;
   const mods = new Map<string, number>();

@@ -7,6 +7,7 @@ import type { ProfileSummary } from './profile.js';
 import { slope, summary, type Summary } from './util.js';
 import type { machineLoad } from './util.js';
 import { findings } from './findings.js';
+export { isLat };
 
 export interface BenchResults {
   date: string;
@@ -21,6 +22,8 @@ export interface BenchResults {
   idle?: IdleResult;
   steady?: SteadyResult[];
   daemon?: DaemonResult;
+  /** The results file the report compared with ("before"), relative to the repository. */
+  previousFile?: string;
 }
 
 export const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
@@ -44,14 +47,25 @@ function profileTable(title: string, p: ProfileSummary | undefined): string {
 }
 
 export interface SrcFeatures {
-  /** IsoGit.fetch asks `GET info/refs` first and keeps refs/heads/<branch> (fix 1). */
+  /** IsoGit.fetch asks `GET info/refs` first and keeps refs/heads/<branch> (old finding 1). */
   fetchShortcut: boolean;
-  /** deployed() reads objects through the store's gitdir (fix 2). */
+  /** deployed() reads objects through the store's gitdir (old finding 2). */
   storeReads: boolean;
-  /** drift() still uses statusMatrix (fix 3 open). */
+  /** drift() still uses statusMatrix (old finding 3 open). */
   driftStatusMatrix: boolean;
-  /** Some pack compaction exists (fix 6). */
+  /** drift() walks STAGE/WORKDIR (old finding 3 in). */
+  driftWalk?: boolean;
+  /** The tracker has quiet polls (`verifyEveryPolls`, old finding 4). */
+  quietPolls?: boolean;
+  /** IsoGit can fetch in a child process (old finding 5a). */
+  fetchInChild?: boolean;
+  /** Pack compaction exists (old finding 6). */
   compaction: boolean;
+  /** The third argument of `new IsoGit(…)` in cmd/gitopper.ts, and the bench's (lib/core.ts). */
+  daemonGitOptions?: string;
+  benchGitOptions?: string;
+  /** NODE_OPTIONS of systemd/gitopper.service. */
+  unitNodeOptions?: string;
 }
 
 /** Derived steady-state figures: raw RSS over the last 100 passes, and slopes of the post-GC samples (every 100 passes). */
@@ -66,19 +80,128 @@ export function steadyStats(s: SteadyResult): { rssLast100: Summary; gcHeapSlope
   };
 }
 
-export function renderReport(r: BenchResults, jsonFile: string): string {
+/** The previous results file (the "before" column): its path and its parsed JSON, read defensively. */
+export type Previous = { file: string; data: unknown } | undefined;
+
+/** `o[k0][k1]…`, or undefined as soon as a step is missing. */
+function at(o: unknown, ...keys: (string | number)[]): unknown {
+  let x = o;
+  for (const k of keys) {
+    if (x === null || typeof x !== 'object') return undefined;
+    x = (x as Record<string | number, unknown>)[k];
+  }
+  return x;
+}
+const num = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
+const arr = (x: unknown): unknown[] => (Array.isArray(x) ? x : []);
+
+/** The figures of a previous results file the report compares with (old and new shapes). */
+export interface PrevFigures {
+  file: string;
+  date: string;
+  pullP95?: number;
+  pollP95?: number;
+  hookP95?: number;
+  /** The nothing-new pass at `n` services, by what it was then: old files drove passes by pull (every pass full). */
+  idle: (n: number, variants: string[]) => { wallMs?: number; cpuMs?: number; requests?: number; bytes?: number; fetchMs?: number; variant: string } | undefined;
+  /** First setup of `repo`: wall, the process's peak, the host's peak (= the process's when the fetch ran in it). */
+  setup: (repo: string) => { wallMs?: number; peakMiB?: number; hostMiB?: number; cliWallMs?: number } | undefined;
+  /** Steady state of the variant as the daemon ran then ('ours' in old files, 'shipped' in new ones). */
+  steady?: { passesDone?: number; rssLast100?: number; rssMin?: number; rssMax?: number; storeRatio?: number; packs?: number; commits?: number; peakMiB?: number; passMs?: number };
+  apiRate?: number;
+}
+
+export function previousFigures(prev: Previous): PrevFigures | undefined {
+  if (!prev) return undefined;
+  const d = prev.data;
+  const rows = arr(at(d, 'idle', 'rows'));
+  const steadyAll = arr(at(d, 'steady'));
+  const st = steadyAll.find((x) => at(x, 'variant') === 'shipped') ?? steadyAll.find((x) => at(x, 'adapter') === 'ours');
+  let steady: PrevFigures['steady'];
+  if (st) {
+    const done = num(at(st, 'passesDone')) ?? 0;
+    const last = arr(at(st, 'samples')).filter((x) => (num(at(x, 'pass')) ?? -1) > done - 100 && (num(at(x, 'pass')) ?? 0) > 0).map((x) => num(at(x, 'rssMiB'))).filter((x): x is number => x !== undefined);
+    const sm = summary(last);
+    const bytesNow = num(at(st, 'store', 'bytes'));
+    const fresh = num(at(st, 'store', 'freshIsoBytes'));
+    steady = { passesDone: done, rssLast100: last.length ? sm.median : undefined, rssMin: last.length ? sm.min : undefined, rssMax: last.length ? sm.max : undefined, storeRatio: bytesNow && fresh ? bytesNow / fresh : undefined, packs: num(at(st, 'store', 'packs')), commits: num(at(st, 'commits')), peakMiB: num(at(st, 'peakRssMiB')), passMs: num(at(st, 'passWallMs', 'all', 'median')) };
+  }
+  return {
+    file: prev.file,
+    date: typeof at(d, 'date') === 'string' ? (at(d, 'date') as string) : '',
+    pullP95: num(at(d, 'daemon', 'push', 'ours /do/pull', 'p95')),
+    pollP95: num(at(d, 'daemon', 'push', 'ours -t 1s', 'p95')),
+    hookP95: num(at(d, 'daemon', 'push', 'ours /hook', 'p95')),
+    idle: (n, variants) => {
+      for (const v of variants) {
+        const x = rows.find((r) => at(r, 'services') === n && at(r, 'variant') === v);
+        if (x) return { wallMs: num(at(x, 'wallMs', 'median')), cpuMs: num(at(x, 'cpuMs', 'median')), requests: num(at(x, 'requestsPerPass')), bytes: num(at(x, 'bytesPerPass')), fetchMs: num(at(x, 'fetchMs', 'median')), variant: v };
+      }
+      return undefined;
+    },
+    setup: (repo) => {
+      const x = arr(at(d, 'setup')).find((r) => at(r, 'repo') === repo);
+      if (!x) return undefined;
+      const peak = num(at(x, 'ours', 'peakMiB', 'median'));
+      return { wallMs: num(at(x, 'ours', 'wallMs', 'median')), peakMiB: peak, hostMiB: num(at(x, 'ours', 'hostSumPeakMiB', 'median')) ?? peak, cliWallMs: num(at(x, 'cli', 'wallMs', 'median')) };
+    },
+    ...(steady ? { steady } : {}),
+    apiRate: num(at(d, 'daemon', 'api', 'rpsPerCpuSecond')),
+  };
+}
+
+/** 1 MB (decimal, as the targets are written) in MiB. */
+export const MB = 1e6 / 2 ** 20;
+const opt = (x: number | undefined, f: (v: number) => string) => (x === undefined ? '–' : f(x));
+
+/** Figures the targets, the findings and the sections share. */
+export function figures(r: BenchResults) {
+  const idle = r.idle?.rows ?? [];
+  const row = (n: number, v: IdleRow['variant']) => idle.find((x) => x.services === n && x.variant === v);
+  const maxN = Math.max(...idle.map((x) => x.services), 0);
+  const steady = r.steady ?? [];
+  return {
+    idle,
+    row,
+    maxN,
+    cli1: row(1, 'cli'),
+    med: r.setup?.find((x) => x.repo === 'medium'),
+    large: r.setup?.find((x) => x.repo === 'large'),
+    shipped: steady.find((s) => s.variant === 'shipped'),
+    bare: steady.find((s) => s.variant === 'no-node-options'),
+    lat: (k: string) => {
+      const x = r.daemon?.push[k];
+      return isLat(x) ? x : undefined;
+    },
+  };
+}
+
+/** met: 1,000 passes done, RSS over the last 100 passes below 150 MB (median of 10 samples), post-GC heap and RSS not growing. */
+export function steadyOk(s: SteadyResult | undefined): boolean | undefined {
+  if (!s) return undefined;
+  const x = steadyStats(s);
+  return s.passesDone >= 1000 && x.rssLast100.median < 150 * MB && x.gcHeapSlope < 0.25 && x.gcRssSlope < 1;
+}
+
+const variantName: Record<IdleRow['variant'], string> = { quiet: 'ours, quiet poll', 'full-verify': 'ours, full-verify poll', cycle: 'ours, mean of a 10-poll cycle', pull: 'ours, pull (full)', cli: 'CLI' };
+
+export function renderReport(r: BenchResults, jsonFile: string, previous?: Previous): string {
   const out: string[] = [];
   const p = (s = '') => out.push(s);
   const L = r.load;
   const loaded = Math.max(L.start.loadavg[0] ?? 0, L.end.loadavg[0] ?? 0) > 0.5;
+  const prev = previousFigures(previous);
+  const F = figures(r);
+  const { row, maxN, cli1, med, large, shipped } = F;
+  const unitOpts = r.src?.unitNodeOptions || r.daemon?.nodeOptions || '';
   p('# Performance');
   p();
-  p(`Measured by \`npm run bench\` (\`bench/\`) on ${r.date.slice(0, 16).replace('T', ' ')} UTC in ${f0(r.seconds.total ?? NaN)} s; every figure of this page comes from that one run, whose raw data (all samples, profiles summarised) is \`${jsonFile}\`. This page is rewritten by each full run.`);
+  p(`Measured by \`npm run bench\` (\`bench/\`) on ${r.date.slice(0, 16).replace('T', ' ')} UTC in ${f0(r.seconds.total ?? NaN)} s; every figure of this page comes from that one run, whose raw data (all samples, profiles summarised) is \`${jsonFile}\`${prev ? `, except the **before** figures, which are those of the previous full run, \`${prev.file}\` (${prev.date.slice(0, 16).replace('T', ' ')} UTC, before the fixes it recommended landed in \`src/\`)` : ''}. This page is rewritten by each full run.`);
   p();
   p(`- Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memGiB} GiB RAM, Linux ${r.machine.kernel}; Node ${r.machine.node}, ${r.machine.git}, isomorphic-git ${r.machine.isomorphicGit}.`);
   p(`- Load: 1-minute load average ${L.start.loadavg[0]} at the start and ${L.end.loadavg[0]} at the end${L.start.cpuPressureSomeAvg60 !== undefined ? `; CPU pressure (PSI some avg60) ${L.start.cpuPressureSomeAvg60}% → ${L.end.cpuPressureSomeAvg60}%` : ''}.${loaded ? ' Other work (concurrent test runs) shared the 2 cores: absolute times are pessimistic, ratios less affected since both sides ran interleaved in the same minutes.' : ''}`);
-  p('- **ours** = the code in `src/` as it is. **CLI** = gitopper\'s own mechanism, the git CLI sequence (`clone --filter=blob:none --no-checkout --sparse`, `sparse-checkout set`, `checkout`; per pass and service `stash`, `fetch`, `diff --name-only`, `merge`, `rev-parse`), on the same loopback git server (git-http-backend, `uploadpack.allowFilter` on, as GitHub) and the same repositories. Ratio = ours / CLI. **proposed** = the fixes recommended at the end, measured in the same run through `bench/lib/proposed-git.ts` (a subclass of the adapter; nothing in `src/` uses it).');
-  p(`- Medians of ≥ 5 runs with (min–max), except the large repository's first setup (${r.setup?.find((x) => x.repo === 'large')?.runs ?? '–'} runs: each takes ~5 s and ~450 MiB, and the whole bench must stay under 10 minutes) and the time-capped steady-state variants (§4).`);
+  p(`- **ours** = the code in \`src/\` as the daemon runs it: \`IsoGit\` built as \`cmd/gitopper.ts\` builds it (\`${r.src?.daemonGitOptions ?? '?'}\`: a store's first fetch of a branch in a forked child process, \`dist/cmd/gitopper-fetch.js\`; every other option at the adapter's default, so the store is compacted above 16 packs), passes driven by the poll timer with the tracker's default \`--verify-every\` (${r.idle?.verifyEveryPolls ?? 10}: a poll that finds the tip unchanged skips the services settled at it, every 10th such poll is a full pass; a pull is always a full pass), and node with the shipped unit's \`NODE_OPTIONS\` (\`${unitOpts || 'none'}\`, read from \`systemd/gitopper.service\`) wherever a daemon or the steady state runs. **CLI** = gitopper's own mechanism, the git CLI sequence (\`clone --filter=blob:none --no-checkout --sparse\`, \`sparse-checkout set\`, \`checkout\`; per pass and service \`stash\`, \`fetch\`, \`diff --name-only\`, \`merge\`, \`rev-parse\`), on the same loopback git server (git-http-backend, \`uploadpack.allowFilter\` on, as GitHub) and the same repositories. Ratio = ours / CLI.`);
+  p(`- Medians of ≥ 5 runs with (min–max), except the large repository's first setup (${large?.runs ?? '–'} runs, ${large?.inproc.runs ?? '–'} in-process: each takes ~5 s and ~450 MiB, and the whole bench must stay under 10 minutes) and the time-capped steady-state variants (§4). Targets in MB are decimal (120 MB = ${f1(120 * MB)} MiB, 150 MB = ${f1(150 * MB)} MiB); figures are in MiB.`);
   p();
   p('| repository | files | commits | pack |');
   p('|---|---|---|---|');
@@ -87,62 +210,53 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
 
   // ---- targets
   const d = r.daemon;
-  const pullOurs = d?.push['ours /do/pull'];
-  const pollOurs = d?.push['ours -t 1s'];
-  const pullProp = d?.push['proposed pull'];
-  const pollProp = d?.push['proposed -t 1s'];
-  const idle = r.idle?.rows ?? [];
-  const row = (n: number, v: IdleRow['variant']) => idle.find((x) => x.services === n && x.variant === v);
-  const maxN = Math.max(...idle.map((x) => x.services), 0);
-  const cli1 = row(1, 'cli');
-  const ours100 = row(maxN, 'ours');
-  const prop100 = row(maxN, 'proposed');
-  const med = r.setup?.find((x) => x.repo === 'medium');
-  const large = r.setup?.find((x) => x.repo === 'large');
-  const stOurs = r.steady?.find((s) => s.adapter === 'ours');
-  const stProps = r.steady?.filter((s) => s.adapter === 'proposed') ?? [];
-  const stBest = stProps.at(-1);
-  // met: 1,000 passes done, RSS over the last 100 passes below 150 MiB (median of 10 samples), post-GC heap and RSS not growing
-  const steadyOk = (s: SteadyResult | undefined) => {
-    if (!s) return undefined;
-    const x = steadyStats(s);
-    return s.passesDone >= 1000 && x.rssLast100.median < 150 && x.gcHeapSlope < 0.25 && x.gcRssSlope < 1;
-  };
-  const rssText = (s: SteadyResult) => {
-    const x = steadyStats(s);
-    return `RSS over the last 100 passes ${mib(x.rssLast100.median)} (${mib(x.rssLast100.min)}–${mib(x.rssLast100.max)})${Number.isFinite(x.gcHeapSlope) ? `, post-GC heap ${f1(x.gcHeapSlope * 1024)} KiB and post-GC RSS ${f1(x.gcRssSlope)} MiB per 100 passes` : ''}`;
-  };
+  const pullOurs = F.lat('ours /do/pull');
+  const pollOurs = F.lat('ours -t 1s');
+  const q = row(maxN, 'quiet');
+  const fv = row(maxN, 'full-verify');
+  const cyc = row(maxN, 'cycle');
+  const pl = row(maxN, 'pull');
+  const prevIdle = prev?.idle(maxN, ['quiet', 'ours']);
+  const prevMed = prev?.setup('medium');
+  const prevLarge = prev?.setup('large');
+  const before = (s: string) => (prev ? s : '–');
   p('## Targets');
   p();
-  p('| target | ours (src as it is) | met? | with the proposed fixes |');
+  p(`| target | ours now | met? | before (\`${prev?.file ?? 'no previous run'}\`) |`);
   p('|---|---|---|---|');
-  if (isLat(pullOurs)) p(`| push → applied with \`POST /do/pull\`, medium repo: p95 < 0.5 s | p95 ${ms(pullOurs.p95)} | ${yes(pullOurs.p95 < 500)} | ${isLat(pullProp) ? `p95 ${ms(pullProp.p95)} (${yes(pullProp.p95 < 500)}; pulled in-process, no HTTP)` : '–'} |`);
-  if (isLat(pollOurs)) p(`| push → applied with \`-t 1s\`: p95 < 1.5 s | p95 ${ms(pollOurs.p95)} | ${yes(pollOurs.p95 < 1500)} | ${isLat(pollProp) ? `p95 ${ms(pollProp.p95)} (${yes(pollProp.p95 < 1500)})` : '–'} |`);
-  if (ours100 && cli1) {
-    const refetch = ours100.bytesPerPass > 64 * 1024;
-    p(`| nothing-new pass, ${maxN} services on one upstream: one fetch in total | 1 fetch = ${f1(ours100.requestsPerPass)} HTTP request(s), ${bytes(ours100.bytesPerPass)} sent by the server per pass${refetch ? ' (the whole pack again)' : ''} (CLI: ${f0(row(maxN, 'cli')?.requestsPerPass ?? NaN)} requests) | ${yes(ours100.requestsPerPass <= 2)}${refetch ? ' (one fetch), wasteful' : ''} | ${prop100 ? `1 fetch = ${f1(prop100.requestsPerPass)} request, ${bytes(prop100.bytesPerPass)}` : '–'} |`);
-    p(`| … and wall ≤ the CLI sequence for one service (${ms(cli1.wallMs.median)}) | ${ms(ours100.wallMs.median)} = ${ratio(ours100.wallMs.median, cli1.wallMs.median)} | ${yes(ours100.wallMs.median <= cli1.wallMs.median)} | ${prop100 ? `${ms(prop100.wallMs.median)} = ${ratio(prop100.wallMs.median, cli1.wallMs.median)} (${yes(prop100.wallMs.median <= cli1.wallMs.median)})` : '–'} |`);
+  if (pullOurs) p(`| push → applied with \`POST /do/pull\`, medium repo: p95 < 0.5 s | p95 ${ms(pullOurs.p95)} | ${yes(pullOurs.p95 < 500)} | ${before(`p95 ${opt(prev?.pullP95, ms)}`)} |`);
+  if (pollOurs) p(`| push → applied with \`-t 1s\`: p95 < 1.5 s | p95 ${ms(pollOurs.p95)} | ${yes(pollOurs.p95 < 1500)} | ${before(`p95 ${opt(prev?.pollP95, ms)}`)} |`);
+  if (q && cli1) {
+    const refetch = q.bytesPerPass > 64 * 1024;
+    p(`| nothing-new pass, ${maxN} services on one upstream: one fetch in total | quiet poll: 1 fetch = ${f1(q.requestsPerPass)} HTTP request(s), ${bytes(q.bytesPerPass)} sent by the server (CLI: ${f0(row(maxN, 'cli')?.requestsPerPass ?? NaN)} requests); full pass: ${f1(fv?.requestsPerPass ?? pl?.requestsPerPass ?? NaN)} | ${yes(q.requestsPerPass <= 2 && (fv?.requestsPerPass ?? 1) <= 2)}${refetch ? ', wasteful' : ''} | ${before(`${opt(prevIdle?.requests, f1)} request(s), ${opt(prevIdle?.bytes, bytes)}`)} |`);
+    const cyclePoll = cyc?.meanWallMs ?? NaN;
+    p(`| … and wall ≤ the CLI sequence for one service (${ms(cli1.wallMs.median)}) | quiet poll ${ms(q.wallMs.median)} = ${ratio(q.wallMs.median, cli1.wallMs.median)}; but a full pass (every ${r.idle?.verifyEveryPolls ?? 10}th poll, every pull, every poll that finds a new tip) ${ms(fv?.wallMs.median ?? NaN)} = ${ratio(fv?.wallMs.median ?? NaN, cli1.wallMs.median)}, and the mean over a cycle of ${r.idle?.verifyEveryPolls ?? 10} polls ${ms(cyclePoll)} = ${ratio(cyclePoll, cli1.wallMs.median)} | quiet poll ${yes(q.wallMs.median <= cli1.wallMs.median)}; cycle mean ${yes(cyclePoll <= cli1.wallMs.median)}; full pass ${yes((fv?.wallMs.median ?? Infinity) <= cli1.wallMs.median)} | ${before(`${opt(prevIdle?.wallMs, ms)}, every pass (all were full)`)} |`);
   }
   if (med) {
-    p(`| first setup, medium repo: peak RSS < 120 MB | ${mib(med.ours.peakMiB.median)} (CLI ${mib(med.cli.peakMiB.median)}) | ${yes(med.ours.peakMiB.median < 120)} | – (bounded by isomorphic-git, see below) |`);
-    p(`| first setup, medium repo: wall ≤ 3× the CLI | ${ms(med.ours.wallMs.median)} vs ${ms(med.cli.wallMs.median)} = ${ratio(med.ours.wallMs.median, med.cli.wallMs.median)} | ${yes(med.ours.wallMs.median <= 3 * med.cli.wallMs.median)} | – |`);
+    const host = med.ours.hostSumPeakMiB?.median ?? med.ours.peakMiB.median;
+    p(`| first setup, medium repo: peak RSS < 120 MB | the host: ${mib(host)} at once (the daemon ${mib(med.ours.peakMiB.median)} + its fetch child, whose own peak is ${mib(med.ours.childPeakMiB?.median ?? NaN)}); the daemon process alone ${mib(med.ours.peakMiB.median)}; CLI ${mib(med.cli.peakMiB.median)} | host ${yes(host < 120 * MB)}; daemon process alone ${yes(med.ours.peakMiB.median < 120 * MB)} | ${before(`${opt(prevMed?.hostMiB, mib)} (one process)`)} |`);
+    p(`| first setup, medium repo: wall ≤ 3× the CLI | ${ms(med.ours.wallMs.median)} vs ${ms(med.cli.wallMs.median)} = ${ratio(med.ours.wallMs.median, med.cli.wallMs.median)} (in-process fetch: ${ms(med.inproc.wallMs.median)} = ${ratio(med.inproc.wallMs.median, med.cli.wallMs.median)}) | ${yes(med.ours.wallMs.median <= 3 * med.cli.wallMs.median)} | ${before(`${opt(prevMed?.wallMs, ms)} = ${prevMed?.wallMs && prevMed.cliWallMs ? ratio(prevMed.wallMs, prevMed.cliWallMs) : '–'}`)} |`);
   }
-  if (large) p(`| first setup, large repo: completes, peak RSS reported | completes in ${ms(large.ours.wallMs.median)}, peak ${mib(large.ours.peakMiB.median)} (${f1(large.ours.peakMiB.median / (r.repos.find((x) => x.name === 'large')?.packMiB ?? NaN))}× the pack) | ${yes(true)} (completes) | – |`);
-  if (stOurs) {
-    p(`| steady state: RSS < 150 MB after 1,000 passes (10 services, a commit every 10), no upward trend | ${stOurs.passesDone} passes in ${f0(stOurs.seconds)} s (capped: ${ms(stOurs.passWallMs.all.median)} per pass); ${rssText(stOurs)} | ${yes(steadyOk(stOurs))} | ${stProps.map((s) => `${s.setupInChild ? 'all fixes (1–3, 5, 6)' : 'fixes 1–3'}: ${s.passesDone} passes, ${rssText(s)}`).join('; ')} (${yes(steadyOk(stBest))}) |`);
-    const perCommit = stOurs.commits > 0 ? (stOurs.store.bytes - stOurs.store.freshIsoBytes) / stOurs.commits : 0;
-    const plannedCommits = Math.floor(stOurs.passesPlanned / 10);
-    const projected = stOurs.capped ? (stOurs.store.freshIsoBytes + plannedCommits * perCommit) / stOurs.store.freshIsoBytes : stOurs.store.ratioToFresh;
-    p(`| steady state: \`.git\` ≤ 2× a fresh clone | store ${bytes(stOurs.store.bytes)} after ${stOurs.commits} commit(s) = ${ratio(stOurs.store.bytes, stOurs.store.freshIsoBytes)} a fresh clone (${bytes(stOurs.store.freshIsoBytes)})${stOurs.capped ? `; +${bytes(perCommit)} per commit, so ~${f0(projected)}× after the ${plannedCommits} commits of 1,000 passes` : ''} | ${yes(projected <= 2)} | ${stBest ? `${bytes(stBest.store.bytes)} after ${stBest.commits} commits = ${ratio(stBest.store.bytes, stBest.store.freshIsoBytes)} (${yes(stBest.store.ratioToFresh <= 2)}), ${stBest.store.packs} packs` : '–'} |`);
+  if (large) {
+    const pack = r.repos.find((x) => x.name === 'large')?.packMiB ?? NaN;
+    const host = large.ours.hostSumPeakMiB?.median ?? large.ours.peakMiB.median;
+    const completed = large.ours.runs > 0 && Number.isFinite(large.ours.wallMs.median);
+    p(`| first setup, large repo: completes, peak RSS reported | completes in ${ms(large.ours.wallMs.median)}; peak: the host ${mib(host)} at once (${f1(host / pack)}× the ${f1(pack)} MiB pack), the fetch child ${mib(large.ours.childPeakMiB?.median ?? NaN)}, the daemon process ${mib(large.ours.peakMiB.median)} | ${yes(completed)} (completes) | ${before(`${opt(prevLarge?.wallMs, ms)}, peak ${opt(prevLarge?.hostMiB, mib)} (one process)`)} |`);
   }
-  if (d?.api) p(`| API: ≥ 2,000 signed reads/s on one core | ${f0(d.api.rpsPerCpuSecond)} signed \`GET /list/service\` per daemon CPU-second (the one-core rate); ${f0(d.api.rps)}/s measured on the shared machine, p99 ${ms(d.api.latencyMs.p99)} | ${yes(d.api.rpsPerCpuSecond >= 2000)} | – |`);
+  if (shipped) {
+    const x = steadyStats(shipped);
+    const ps = prev?.steady;
+    p(`| steady state: RSS < 150 MB after 1,000 passes (10 services, a commit every 10), no upward trend | ${shipped.passesDone} passes${shipped.capped ? ` (capped at ${f0(shipped.seconds)} s)` : ''}; RSS over the last 100 passes ${mib(x.rssLast100.median)} (${mib(x.rssLast100.min)}–${mib(x.rssLast100.max)}); post-GC heap ${f1(x.gcHeapSlope * 1024)} KiB and post-GC RSS ${f1(x.gcRssSlope)} MiB per 100 passes; peak ${mib(shipped.peakRssMiB)} | ${yes(steadyOk(shipped))}${steadyOk(shipped) && x.rssLast100.max >= 150 * MB ? ' (median; the max sample is above)' : ''} | ${before(ps ? `${opt(ps.passesDone, f0)} passes (capped), RSS over the last 100 ${opt(ps.rssLast100, mib)} (${opt(ps.rssMin, mib)}–${opt(ps.rssMax, mib)})` : '–')} |`);
+    p(`| steady state: \`.git\` ≤ 2× a fresh clone | store ${bytes(shipped.store.bytes)} after ${shipped.commits} commits = ${ratio(shipped.store.bytes, shipped.store.freshIsoBytes)} a fresh clone (${bytes(shipped.store.freshIsoBytes)}), ${shipped.store.packs} packs, ${shipped.compactions} compactions | ${yes(shipped.store.ratioToFresh <= 2)} | ${before(ps ? `${opt(ps.storeRatio, (v) => ratio(v, 1))} after ${opt(ps.commits, f0)} commits, ${opt(ps.packs, f0)} packs` : '–')} |`);
+  }
+  if (d?.api) p(`| API: ≥ 2,000 signed reads/s on one core | ${f0(d.api.rpsPerCpuSecond)} signed \`GET /list/service\` per daemon CPU-second (the one-core rate); ${f0(d.api.rps)}/s measured on the shared machine, p99 ${ms(d.api.latencyMs.p99)} | ${yes(d.api.rpsPerCpuSecond >= 2000)} | ${before(opt(prev?.apiRate, f0))} |`);
   p();
 
   // ---- 1
   if (d) {
     p('## 1. Push to applied');
     p();
-    p('From `git push` returning (to the bare repository the loopback server serves) to the unit\'s `ExecReload` having appended to its marker file, 20 pushes per row, each changing one file under the service\'s link on the medium repo. Ours: the real daemon (`dist/cmd/gitopper.js --user`, systemd user manager, bind mounts) with `-t 1s`, and a second one with `-t 1h` pulled by a signed `POST /do/pull/<service>` or by a GitHub-style push webhook (`POST /hook`, `X-Hub-Signature-256`, `hook_secret_file`). CLI: gitopper\'s pass for one service (one partial sparse clone) followed by the same D-Bus `daemon-reload` + `reload` the daemon does, polled with the same jitter ([1 s, 1.5 s)) or run at once after the push. In the polled rows the next push waits a random 0–0.5 s after the previous apply (the poll timer itself is jittered, so pushes land anywhere in the cycle).');
+    p(`From \`git push\` returning (to the bare repository the loopback server serves) to the unit's \`ExecReload\` having appended to its marker file, ${pullOurs?.n ?? 20} pushes per row, each changing one file under the service's link on the medium repo. Ours: the real daemon (\`dist/cmd/gitopper.js --user\`, systemd user manager, bind mounts, \`NODE_OPTIONS=${d.nodeOptions || '(none)'}\` as the unit sets it) with \`-t 1s\`, and a second one with \`-t 1h\` pulled by a signed \`POST /do/pull/<service>\` or by a GitHub-style push webhook (\`POST /hook\`, \`X-Hub-Signature-256\`, \`hook_secret_file\`). CLI: gitopper's pass for one service (one partial sparse clone) followed by the same D-Bus \`daemon-reload\` + \`reload\` the daemon does, polled with the same jitter ([1 s, 1.5 s)) or run at once after the push. In the polled rows the next push waits a random 0–0.5 s after the previous apply (the poll timer itself is jittered, so pushes land anywhere in the cycle).`);
     p();
     p('| mode | variant | p50 | p95 | min | max | p95 ratio to CLI |');
     p('|---|---|---|---|---|---|---|');
@@ -155,34 +269,35 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
     };
     rowL('`-t 1s`', 'ours (daemon)', 'ours -t 1s', 'cli -t 1s');
     rowL('`-t 1s`', 'CLI', 'cli -t 1s', 'cli -t 1s');
-    rowL('`-t 1s`', 'proposed (core, real mounts + systemd)', 'proposed -t 1s', 'cli -t 1s');
     rowL('pull now', 'ours (daemon, signed `POST /do/pull`)', 'ours /do/pull', 'cli pull');
-    rowL('pull now', 'CLI', 'cli pull', 'cli pull');
-    rowL('pull now', 'proposed (core, `agent.pull()`)', 'proposed pull', 'cli pull');
     rowL('pull now', 'ours (daemon, `POST /hook` webhook)', 'ours /hook', 'cli pull');
+    rowL('pull now', 'CLI', 'cli pull', 'cli pull');
     p();
-    p('With `-t 1s` the timer waits a random [1 s, 1.5 s) after each pass, so a push that lands just as a wait begins is applied after ~1.5 s plus one pass: the `-t 1s` p95 target sits at that bound whatever the git side does (the CLI\'s own p95 is in the table).');
+    p('With `-t 1s` the timer waits a random [1 s, 1.5 s) after each pass, so a push that lands just as a wait begins is applied after ~1.5 s plus one pass: the `-t 1s` p95 target sits at that bound whatever the git side does (the CLI\'s own p95 is in the table). A push always moves the tip, so the poll that sees it is a full pass (quiet polls change nothing here).');
     p();
     const peaks = Object.entries(d.daemonPeakRssMiB).map(([k, v]) => `${k}: ${mib(v)}`).join(', ');
-    p(`Daemon peak RSS (VmHWM) in these runs: ${peaks}.`);
+    const kids = Object.entries(d.childPeakRssMiB ?? {}).map(([k, v]) => `${k}: ${mib(v)}`).join(', ');
+    p(`Daemon peak RSS (VmHWM) in these runs: ${peaks}. Its first-fetch child during start-up (sampled every 2 ms): ${kids || '–'}.`);
     p();
   }
 
   // ---- 2
   if (r.idle) {
+    const N = r.idle.verifyEveryPolls;
     p('## 2. A pass with nothing new');
     p();
-    p(`Services on one upstream (the medium repo, each service with its own link directory), after their first setup and one warm-up pass. Ours: the core driven directly (\`new Agent(services, deps)\` with the real IsoGit adapter, ${r.idle.mounts === 'real' ? 'real bind mounts (BindMounter, in the bench\'s mount namespace)' : 'in-memory mounts'}, in-memory units: a nothing-new pass calls no unit), a pass triggered by \`pull()\` and ended when every service has reported. CPU = the agent process (ours) or the git processes (CLI; gitopper runs each service in its own goroutine, so the CLI runs 4 services at a time). Requests and bytes as seen by the git server; "server CPU" is git-http-backend\'s.`);
+    p(`Services on one upstream (the medium repo, each service with its own link directory), after their first setup and one warm-up pull. Ours: the core driven directly (\`new Agent(services, deps)\` with \`IsoGit\` built as the daemon builds it, ${r.idle.mounts === 'real' ? 'real bind mounts (BindMounter, in the bench\'s mount namespace)' : 'in-memory mounts'}, in-memory units: a nothing-new pass calls no unit), passes **triggered by the poll timer** as in the daemon (the bench's clock ends the tracker's wait between polls: \`bench/lib/core.ts\` \`TickClock\`), ${r.idle.rows.find((x) => x.variant === 'cycle')?.passes ?? '–'} polls per service count (whole cycles of ${N}), each ended when every service has reported, with the tracker's default \`verifyEveryPolls\` (${N}). Each poll is classified by what the tracker did: **quiet** (it skipped every service: fetch, tip unchanged, nothing else) or **full-verify** (the ${N}th quiet poll: every service reconciled: \`prepare\`, \`deployed\`, \`drift\`, mounts). **cycle** = the mean of each cycle of ${N} polls (median, min–max over the cycles), what the daemon spends per poll on average. **pull** = \`agent.pull()\` (\`POST /do/pull\`), always a full pass, for comparison. CPU = the agent process (ours) or the git processes (CLI; gitopper runs each service in its own goroutine, so the CLI runs 4 services at a time, and every CLI pass is a full one). Requests and bytes as seen by the git server; "server CPU" is git-http-backend\'s. "of which fetch" is the fetch time the tracker reports (whole milliseconds, so it can round above a quiet poll\'s wall).`);
     p();
-    p('| services | variant | wall per pass | CPU per pass | of which fetch | HTTP requests | bytes from server | server CPU | wall ratio to CLI (same services) | wall ratio to CLI, 1 service |');
-    p('|---|---|---|---|---|---|---|---|---|---|');
-    for (const x of idle) {
+    p('| services | variant | passes | wall per pass | CPU per pass | of which fetch | HTTP requests | bytes from server | server CPU | wall ratio to CLI (same services) | wall ratio to CLI, 1 service |');
+    p('|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const x of r.idle.rows) {
       const c = row(x.services, 'cli');
-      p(`| ${x.services} | ${x.variant === 'ours' ? 'ours' : x.variant === 'proposed' ? 'proposed' : 'CLI'} | ${range(x.wallMs)} | ${ms(x.cpuMs.median)} | ${x.fetchMs ? ms(x.fetchMs.median) : '–'} | ${f1(x.requestsPerPass)} | ${bytes(x.bytesPerPass)} | ${ms(x.serverCpuMsPerPass)} | ${c ? ratio(x.wallMs.median, c.wallMs.median) : '–'} | ${cli1 ? ratio(x.wallMs.median, cli1.wallMs.median) : '–'} |`);
+      p(`| ${x.services} | ${variantName[x.variant] ?? x.variant} | ${x.passes} | ${range(x.wallMs)} | ${ms(x.cpuMs.median)} | ${x.fetchMs && x.variant !== 'cycle' ? ms(x.fetchMs.median) : x.fetchMs ? ms(x.fetchMs.median) : '–'} | ${f1(x.requestsPerPass)} | ${bytes(x.bytesPerPass)} | ${ms(x.serverCpuMsPerPass)} | ${c ? ratio(x.wallMs.median, c.wallMs.median) : '–'} | ${cli1 ? ratio(x.wallMs.median, cli1.wallMs.median) : '–'} |`);
     }
     p();
-    const cliN = row(maxN, 'cli');
-    p(`CLI passes at ${maxN} services: ${cliN?.passes ?? '–'} runs; others ${idle[0]?.passes ?? '–'}.`);
+    p(`The polls in order (q = quiet, F = full): ${Object.entries(r.idle.pollKinds).map(([n, k]) => `${n} service(s) \`${k}\``).join(', ')}. CLI passes at ${maxN} services: ${row(maxN, 'cli')?.passes ?? '–'} runs.`);
+    const errs = [...new Set(r.idle.rows.flatMap((x) => x.errors))];
+    if (errs.length) p(`\nErrors reported by the agent during these passes: ${errs.join('; ')}.`);
     p();
   }
 
@@ -190,15 +305,19 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
   if (r.setup) {
     p('## 3. First setup');
     p();
-    p('Clone + checkout of one service\'s links (medium/large: `svc000/etc`, 5 files; small: grafana\'s two links), each run in a fresh process. Ours: `IsoGit.fetch` into a new store, `prepare`, `checkout` (wall inside the process; peak RSS = the process\'s VmHWM, which includes Node\'s own ~60 MiB with the modules loaded). CLI: the three git commands (peak RSS = the largest git process\'s VmHWM, sampled every 2 ms).');
+    p('Clone + checkout of one service\'s links (medium/large: `svc000/etc`, 5 files; small: grafana\'s two links), each run in a fresh process: `IsoGit.fetch` into a new store, `prepare`, `checkout`. **ours** = `IsoGit` with the daemon\'s options: the store\'s first fetch runs in a forked child (`dist/cmd/gitopper-fetch.js`), then the parent checks out. **in-process** = the same with `fetchInChild: false`: the library\'s own cost in one process, as before the fix. Wall inside the process. Peak RSS: **daemon process** = the process\'s VmHWM (what the daemon keeps as its high-water mark; it includes Node\'s own ~60 MiB with the modules loaded); **fetch child** = the child\'s peak (VmHWM sampled every 2 ms from `/proc/<pid>/status` from its `spawn` to its `exit` on the `gitopper:git-child` diagnostics channel, or the child\'s own `maxRSS` if larger); **host at once** = the largest sum of the parent\'s and the child\'s RSS sampled at the same instant: what the machine must have free during a first setup. The daemon\'s peak and the host\'s peak differ: moving the fetch into a child lowers the first, not the second. CLI: the three git commands (peak RSS = the largest git process\'s VmHWM, sampled every 2 ms).');
     p();
-    p('| repo | runs | ours wall | CLI wall | ratio | ours peak RSS (of which after the fetch) | CLI peak RSS | ratio | bytes from server: ours / CLI |');
-    p('|---|---|---|---|---|---|---|---|---|');
+    p('| repo | variant | runs | wall | ratio to CLI | CPU (of which the child) | daemon process peak RSS | fetch child peak RSS | host at once | bytes from server |');
+    p('|---|---|---|---|---|---|---|---|---|---|');
     for (const x of r.setup) {
-      p(`| ${x.repo} | ${x.runs} | ${range(x.ours.wallMs)} | ${range(x.cli.wallMs)} | ${ratio(x.ours.wallMs.median, x.cli.wallMs.median)} | ${mib(x.ours.peakMiB.median)} (${mib(x.ours.fetchPeakMiB.median)}) | ${mib(x.cli.peakMiB.median)} | ${ratio(x.ours.peakMiB.median, x.cli.peakMiB.median)} | ${bytes(x.bytes.ours)} / ${bytes(x.bytes.cli)} |`);
+      const pr = (name: string, o: SetupRepoResult['ours']) => p(`| ${x.repo} | ${name} | ${o.runs} | ${range(o.wallMs)} | ${ratio(o.wallMs.median, x.cli.wallMs.median)} | ${ms(o.cpuMs.median + (o.childCpuMs?.median ?? 0))}${o.childCpuMs ? ` (${ms(o.childCpuMs.median)})` : ''} | ${mib(o.peakMiB.median)} | ${o.childPeakMiB ? mib(o.childPeakMiB.median) : '–'} | ${o.hostSumPeakMiB ? mib(o.hostSumPeakMiB.median) : mib(o.peakMiB.median)} | ${bytes(x.bytes.ours)} |`);
+      pr('ours (fetch in a child)', x.ours);
+      if (x.inproc.runs > 0) pr('ours in-process', x.inproc);
+      p(`| ${x.repo} | CLI | ${x.cli.wallMs.n} | ${range(x.cli.wallMs)} | 1 | ${ms(x.cli.cpuMs.median)} | – | – | ${mib(x.cli.peakMiB.median)} | ${bytes(x.bytes.cli)} |`);
     }
     p();
-    if (med) p(`The fetch is ${f0((med.ours.fetchMs.median / med.ours.wallMs.median) * 100)}% of ours on the medium repo (${ms(med.ours.fetchMs.median)}) and ${large ? f0((large.ours.fetchMs.median / large.ours.wallMs.median) * 100) : '–'}% on the large one. The CLI asks for no blob outside the sparse links (\`--filter=blob:none\`): it downloads ${bytes(med.bytes.cli)} where isomorphic-git, which has no partial clone, downloads the whole history (${bytes(med.bytes.ours)}).`);
+    const unsampled = r.setup.reduce((s, x) => s + (x.ours.childUnsampled ?? 0), 0);
+    if (med) p(`The fetch is ${f0((med.inproc.fetchMs.median / med.inproc.wallMs.median) * 100)}% of the in-process setup on the medium repo (${ms(med.inproc.fetchMs.median)}); in a child it takes ${ms(med.ours.fetchMs.median)} (a new node process loads the modules first). The CLI asks for no blob outside the sparse links (\`--filter=blob:none\`): it downloads ${bytes(med.bytes.cli)} where isomorphic-git, which has no partial clone, downloads the whole history (${bytes(med.bytes.ours)}).${unsampled ? ` In ${unsampled} run(s) the child ended before a sample; its own maxRSS was used.` : ''}`);
     p();
   }
 
@@ -206,18 +325,20 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
   if (r.steady) {
     p('## 4. Steady state');
     p();
-    p('10 services on one upstream (a private copy of the medium repo), passes driven through the core back to back, a commit pushed every 10 passes (touching the next service\'s link, so each service applies every 100 passes). Each variant in a fresh process. RSS/heap sampled every 10 passes, and after a forced GC every 100 passes; the leak check is the least-squares slope of those post-GC samples (heap and RSS), the RSS figure the median of the raw samples over the last 100 passes (raw RSS swings by ±20 MiB between collections). The store is compared with a fresh clone of the same tip made afterwards (a new IsoGit store: one fetch, one pack). Passes are capped by time: a variant that cannot do 1,000 passes in its budget says how many it did.');
+    p(`10 services on one upstream (a private copy of the medium repo), ${shipped?.passesPlanned ?? 1000} timer polls driven through the core as the daemon runs them (quiet or full as the tracker decides; \`IsoGit\` with the daemon\'s options: first fetch in a child, compaction above ${shipped?.compactAbove ?? 16} packs), a commit pushed every 10 passes (touching the next service\'s link, so each service applies every 100 passes; the poll after a commit finds a new tip and is a full pass, the 9 after it are quiet). Each variant in a fresh process: **shipped** = node with the unit\'s \`NODE_OPTIONS\` (\`${unitOpts || 'none'}\`); **without NODE_OPTIONS** = the same with node\'s defaults, to show the flag\'s share. RSS/heap sampled every 10 passes, and after a forced GC every 100 passes; the leak check is the least-squares slope of those post-GC samples (heap and RSS), the RSS figure the median of the raw samples over the last 100 passes. The store is compared with a fresh clone of the same tip made afterwards (a new IsoGit store: one fetch, one pack). Passes are capped by time: a variant that cannot do 1,000 passes in its budget says how many it did.`);
     p();
-    p('| variant | passes (commits) | pass wall: first 100 / last 100 | RSS after first setup | RSS, last 100 passes: median (min–max) | peak RSS | heap after GC at end | slope per 100 passes: post-GC heap / post-GC RSS | `.git` store | fresh clone | ratio | packs |');
+    p('| variant | passes (commits): quiet / full | pass wall: quiet / full (median) | pass wall: first 100 / last 100 | RSS after first setup | RSS, last 100 passes: median (min–max) | peak RSS | heap after GC at end | slope per 100 passes: post-GC heap / post-GC RSS | `.git` store / fresh clone | packs (compactions) | fetch children: first fetch / compactions (largest peak RSS) |');
     p('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const s of r.steady) {
-      const name = s.adapter === 'ours' ? 'ours' : `proposed (fixes 1–3${s.setupInChild ? ', 5a: first fetch in a child process' : ''}${s.nodeArgs?.length ? `, 5b: \`${s.nodeArgs.join(' ')}\`` : ''}${s.compactAbove ? `, 6: compaction above ${s.compactAbove} packs (${s.compactions} done)` : ''})`;
+      const name = s.variant === 'shipped' ? `shipped (\`${(s.nodeArgs ?? []).join(' ') || 'no flags'}\`)` : s.variant === 'no-node-options' ? 'without NODE_OPTIONS' : s.variant;
       const x = steadyStats(s);
-      p(`| ${name} | ${s.passesDone}${s.capped ? ` of ${s.passesPlanned} (capped at ${f0(s.seconds)} s)` : ''} (${s.commits}) | ${ms(s.passWallMs.first100.median)} / ${ms(s.passWallMs.last100.median)} | ${mib(s.rssAfterSetupMiB)} | ${mib(x.rssLast100.median)} (${mib(x.rssLast100.min)}–${mib(x.rssLast100.max)}) | ${mib(s.peakRssMiB)} | ${mib(s.gcHeapEndMiB)} | ${Number.isFinite(x.gcHeapSlope) ? `${f1(x.gcHeapSlope * 1024)} KiB / ${f1(x.gcRssSlope)} MiB` : 'n/a (too few passes)'} | ${bytes(s.store.bytes)} | ${bytes(s.store.freshIsoBytes)} | ${ratio(s.store.bytes, s.store.freshIsoBytes)} | ${s.store.packs} |`);
+      p(`| ${name} | ${s.passesDone}${s.capped ? ` of ${s.passesPlanned} (capped at ${f0(s.seconds)} s)` : ''} (${s.commits}): ${s.kinds.quiet} / ${s.kinds.full}${s.kinds.mixed ? ` / ${s.kinds.mixed} mixed` : ''} | ${ms(s.wallByKind.quiet.median)} / ${ms(s.wallByKind.full.median)} | ${ms(s.passWallMs.first100.median)} / ${ms(s.passWallMs.last100.median)} | ${mib(s.rssAfterSetupMiB)} | ${mib(x.rssLast100.median)} (${mib(x.rssLast100.min)}–${mib(x.rssLast100.max)}) | ${mib(s.peakRssMiB)} | ${mib(s.gcHeapEndMiB)} | ${Number.isFinite(x.gcHeapSlope) ? `${f1(x.gcHeapSlope * 1024)} KiB / ${f1(x.gcRssSlope)} MiB` : 'n/a (too few passes)'} | ${bytes(s.store.bytes)} / ${bytes(s.store.freshIsoBytes)} = ${ratio(s.store.bytes, s.store.freshIsoBytes)} | ${s.store.packs} (${s.compactions}) | ${s.children.fetch} / ${s.children.compact} (${mib(Math.max(s.children.fetchPeakMiB, s.children.compactPeakMiB))}) |`);
     }
     p();
     const s0 = r.steady[0];
     if (s0) p(`For scale: a full \`git clone --bare\` of the same tip is ${bytes(s0.store.freshCliBareBytes)}; gitopper keeps one partial sparse clone per service, ${bytes(s0.store.cliPartialPerServiceBytes)} each (${bytes(10 * s0.store.cliPartialPerServiceBytes)} for 10 services), against one shared store here.`);
+    const errs = [...new Set(r.steady.flatMap((s) => s.errors))];
+    if (errs.length) p(`\nErrors and notices during the steady-state runs: ${errs.join('; ')}.`);
     p();
   }
 
@@ -228,13 +349,15 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
     p();
     p(`\`GET /list/service\` on a daemon of its own (one service, \`-t 1h\`, so no pass ran meanwhile), over loopback plain HTTP (\`--insecure-http\`), every request signed as gitopperctl signs (RFC 9421, ed25519 key; a fresh nonce each, signatures made before the timed run in ${ms(a.presignMs)}). ${a.concurrency} requests in flight on keep-alive connections for ${f1(a.seconds)} s after a 1 s warm-up, load generator in the bench process (a small bounded node loop).`);
     p();
-    p('| requests | errors | requests/s | p50 | p99 | max | daemon CPU | requests per daemon CPU-second |');
-    p('|---|---|---|---|---|---|---|---|');
-    p(`| ${a.requests} | ${a.errors} | ${f0(a.rps)} | ${ms(a.latencyMs.p50)} | ${ms(a.latencyMs.p99)} | ${ms(a.latencyMs.max)} | ${f1(a.daemonCpuSeconds)} s | ${f0(a.rpsPerCpuSecond)} |`);
+    p('| daemon | requests | errors | requests/s | p50 | p99 | max | daemon CPU | requests per daemon CPU-second | GC share of its CPU |');
+    p('|---|---|---|---|---|---|---|---|---|---|');
+    for (const [label, x] of [[`with the unit's \`NODE_OPTIONS\` (\`${d.nodeOptions || 'none'}\`)`, a], ['without NODE_OPTIONS (node defaults)', d.apiNoNodeOptions]] as const) {
+      if (x) p(`| ${label} | ${x.requests} | ${x.errors} | ${f0(x.rps)} | ${ms(x.latencyMs.p50)} | ${ms(x.latencyMs.p99)} | ${ms(x.latencyMs.max)} | ${f1(x.daemonCpuSeconds)} s | ${f0(x.rpsPerCpuSecond)} | ${f1(x.profile?.byCaller.find((m) => m.module === '(gc)')?.share ?? NaN)}% |`);
+    }
     p();
     p('There is no CLI counterpart (gitopper\'s API is Go), so no ratio. "On one core": the daemon serves requests on one thread, so requests per daemon CPU-second is the one-core figure; on a loaded machine the raw rate is lower because the daemon does not get a whole core (and the load generator shares the 2 cores). The daemon\'s CPU can exceed wall time: V8\'s GC threads run beside the main thread.');
     p();
-    if (a.profile) p(profileTable('API daemon (start-up with its first setup, then the timed requests)', a.profile));
+    if (a.profile) p(profileTable('API daemon, with the unit\'s NODE_OPTIONS (start-up with its first setup, then the timed requests)', a.profile));
   }
 
   // ---- profiles
@@ -242,12 +365,15 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
   p();
   p('CPU profiles (`node --cpu-prof`, or the inspector for the in-process passes) of the runs above; shares are of sampled CPU time, not wall time (the rest of the wall time is waiting for the server).');
   p();
-  if (med?.profile) p(profileTable('First setup, medium repo (ours)', med.profile));
-  if (large?.profile) p(profileTable('First setup, large repo (ours)', large.profile));
+  if (med?.profile) p(profileTable('First setup, medium repo (in-process: the fetch the child makes, plus the checkout)', med.profile));
+  if (large?.profile) p(profileTable('First setup, large repo (in-process)', large.profile));
   if (r.idle?.profiles) {
-    for (const [k, v] of Object.entries(r.idle.profiles)) p(profileTable(`Nothing-new passes, ${k.replace('-', ', ')} services`, v));
+    for (const [k, v] of Object.entries(r.idle.profiles)) {
+      const [kind, n] = k.split('-');
+      p(profileTable(kind === 'quiet' ? `Quiet polls, ${n} services (${(r.idle.verifyEveryPolls ?? 10) - 1} polls)` : `Full passes, ${n} services (2 pulls: the same reconcile of every service as a full-verify poll)`, v));
+    }
   }
-  p(findings(r));
+  p(findings(r, prev));
   p('## How to run');
   p();
   p('```');
@@ -255,7 +381,7 @@ export function renderReport(r: BenchResults, jsonFile: string): string {
   p('npm run bench          # as root: npm run build, then bench/run.mjs (unshare -m --propagation private)');
   p('```');
   p();
-  p('Needs root (bind mounts and a systemd user manager in a private mount namespace, as `npm test`), `git`, `systemd` and `dbus-user-session`, and about 600 MB of free space in the temp dir. Takes under 10 minutes on 2 cores. `BENCH_QUICK=1` runs fewer passes (writes `bench/results/<date>-quick.json`, leaves this page alone); `BENCH_ONLY=setup,idle,steady,daemon` runs a subset. CPU profiles land in `bench/results/profiles/`.');
+  p('Needs root (bind mounts and a systemd user manager in a private mount namespace, as `npm test`), `git`, `systemd` and `dbus-user-session`, and about 600 MB of free space in the temp dir. Takes under 10 minutes on 2 cores. `BENCH_QUICK=1` runs fewer passes (writes `bench/results/<date>-quick.json` and the page it would make beside it, `<date>-quick.preview.md`; leaves this page alone); `BENCH_ONLY=setup,idle,steady,daemon` runs a subset. The "before" column is the newest other full results file in `bench/results/` (by the date it records). `node dist/bench/render.js bench/results/<file>.json` rewrites this page from a results file without measuring again. CPU profiles land in `bench/results/profiles/` (not committed).');
   p();
   return out.join('\n');
 }
@@ -265,7 +391,8 @@ export function apiNote(d: DaemonResult | undefined): string {
   if (!a?.profile) return '';
   const share = (m: string) => a.profile!.byCaller.find((x) => x.module === m)?.share ?? 0;
   const verify = a.profile.topFunctions.find((t) => t.fn.startsWith('verifyOneShot'))?.share ?? 0;
+  const met = a.rpsPerCpuSecond >= 2000;
   return `
-7. **API.** ${f0(a.rpsPerCpuSecond)} signed reads per CPU-second (${a.rpsPerCpuSecond >= 2000 ? 'the target is met' : 'below the target'}). Request signing is most of the cost: http-message-signatures ${f1(share('http-message-signatures'))}% and structured-headers ${f1(share('structured-headers'))}% of the API daemon's CPU (the ed25519 verification itself, \`verifyOneShot\`, ${f1(verify)}%), express and its router ${f1(share('express') + share('router'))}%. Nothing to fix for the target; if more is ever needed, parse \`Signature-Input\` once (\`auth.ts\` parses it and http-message-signatures parses it again).
+**API** (${met ? 'met' : '**not met** in this run'}): ${f0(a.rpsPerCpuSecond)} signed reads per daemon CPU-second (${f0(a.rps)}/s on the shared machine). Request signing is a large part of the cost: http-message-signatures ${f1(share('http-message-signatures'))}% and structured-headers ${f1(share('structured-headers'))}% of the API daemon's CPU (the ed25519 verification itself, \`verifyOneShot\`, ${f1(verify)}%), express and its router ${f1(share('express') + share('router'))}%.${d?.apiNoNodeOptions ? ` With node's defaults (no \`NODE_OPTIONS\`) the same daemon served ${f0(d.apiNoNodeOptions.rpsPerCpuSecond)} per CPU-second in this run (GC ${f1(d.apiNoNodeOptions.profile?.byCaller.find((m) => m.module === '(gc)')?.share ?? NaN)}% of its CPU, against ${f1(share('(gc)'))}% with \`${d.nodeOptions}\`).` : ''} ${met ? 'Nothing to fix for the target; if more is ever needed,' : 'The machine was shared (its load is at the top of this page): the rate per CPU-second still drops when the daemon loses its caches to other processes. To gain margin,'} parse \`Signature-Input\` once (\`auth.ts\` parses it and http-message-signatures parses it again).
 `;
 }

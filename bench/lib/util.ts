@@ -218,3 +218,20 @@ export function machineLoad(): { loadavg: number[]; cpuPressureSomeAvg10?: numbe
 }
 
 export const round = (x: number, digits = 1): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x);
+
+/**
+ * `NODE_OPTIONS` as the shipped unit sets it (`Environment=` lines of systemd/gitopper.service, last
+ * assignment wins, double quotes honoured), so the bench runs the daemon with the same flags; "" if none.
+ */
+export function unitNodeOptions(unitFile = path.join(ROOT, 'systemd', 'gitopper.service')): string {
+  let value = '';
+  for (const line of readFileSync(unitFile, 'utf8').split('\n')) {
+    const m = /^\s*Environment=(.*)$/.exec(line);
+    if (!m) continue;
+    for (const a of m[1]!.match(/(?:[^\s"]+|"[^"]*")+/g) ?? []) {
+      const kv = a.replace(/"/g, '');
+      if (kv.startsWith('NODE_OPTIONS=')) value = kv.slice('NODE_OPTIONS='.length);
+    }
+  }
+  return value.trim();
+}

@@ -2,6 +2,8 @@
  * Items 1 and 5, on the real daemon (`dist/cmd/gitopper.js --user`) in the bench's private mount
  * namespace with a systemd user manager (test/rig/systemd.ts), over a private copy of the medium repo:
  *
+ * Every daemon runs with the `NODE_OPTIONS` of the shipped unit (read from systemd/gitopper.service).
+ *
  * 1. Push to applied: a commit touching the service's link is pushed (to the bare repo the git server
  *    serves); the clock stops when the unit's ExecReload has appended to its marker file.
  *    - `-t 1s`: the daemon polls; after each apply the next push waits a random 0–1.5 s so pushes land
@@ -10,8 +12,6 @@
  *    - cli: gitopper's sequence for one service (stash, fetch, diff, merge, rev-parse) then the same
  *      D-Bus daemon-reload + reload the daemon does, in a loop with the same jitter (`-t 1s`), or at
  *      once after the push (the `/do/pull` equivalent).
- *    - proposed: the core with `lib/proposed-git.ts` (real bind mounts, real systemd over D-Bus),
- *      polled every 1 s, or pulled through `agent.pull()` (no HTTP request).
  *    - `POST /hook`: measured only when the daemon serves it (see `hookWired`).
  * 5. API: `GET /list/service` with signed requests (each signature is made before the timed run, one
  *    nonce per request), `concurrency` requests in flight over keep-alive connections, for `seconds`.
@@ -23,18 +23,16 @@ import http from 'node:http';
 import path from 'node:path';
 import dbus from 'dbus-next';
 import { SystemdManager } from '../../src/adapters/systemd.js';
-import { BindMounter } from '../../src/adapters/mount.js';
 import { signRequest } from '../../src/sign/signer.js';
 import { startDaemon, type Daemon } from '../../test/e2e/daemon.js';
 import { makeKey, signerOf } from '../../test/fakes/keys.js';
 import { removeDirs } from '../../test/rig/repo.js';
 import { reloadMarkerUnit, startUserManager } from '../../test/rig/systemd.js';
 import { cliPass, cliSetup } from '../lib/cli.js';
-import { CoreRig } from '../lib/core.js';
 import { BenchGitServer, type ServerPorts } from '../lib/gitserver.js';
 import { summarize, type ProfileSummary } from '../lib/profile.js';
 import { fileOf, linksOf } from '../lib/repos.js';
-import { git, percentile, ROOT, sleep, summary, type Summary } from '../lib/util.js';
+import { descendants, git, percentile, ROOT, sleep, statusKiB, summary, unitNodeOptions, type Summary } from '../lib/util.js';
 
 export interface DaemonArgs {
   tmp: string;
@@ -71,7 +69,13 @@ export interface DaemonResult {
     /** CPU profile of the API daemon (start-up, one first setup, then the timed requests). */
     profile?: ProfileSummary;
   };
+  /** The same measurement on a daemon with node's defaults (no NODE_OPTIONS). */
+  apiNoNodeOptions?: DaemonResult['api'];
   daemonPeakRssMiB: Record<string, number>;
+  /** Largest VmHWM of the daemon's children (its first fetch, in a child process) during its start-up, by daemon. */
+  childPeakRssMiB: Record<string, number>;
+  /** NODE_OPTIONS every daemon ran with (the unit's). */
+  nodeOptions: string;
   hookWired: boolean;
   notes: string[];
 }
@@ -142,13 +146,16 @@ export async function daemonSection(a: DaemonArgs): Promise<DaemonResult> {
   const signer = signerOf(key);
   const push: DaemonResult['push'] = {};
   const peaks: Record<string, number> = {};
+  const childPeaks: Record<string, number> = {};
+  const nodeOptions = unitNodeOptions();
   const daemons: Daemon[] = [];
   let api: DaemonResult['api'] | undefined;
+  let apiNoOptions: DaemonResult['api'] | undefined;
   const compiled = readFileSync(path.join(ROOT, 'dist', 'cmd', 'gitopper.js'), 'utf8') + readFileSync(path.join(ROOT, 'dist', 'src', 'http', 'server.js'), 'utf8');
   const hookWired = /hookRouter/.test(compiled);
   try {
     const marker = (name: string) => path.join(dir, `${name}.reloads`);
-    for (const name of [SERVICE, 'bench-cli', 'bench-prop']) await um.writeUnit(`${name}.service`, reloadMarkerUnit(name, marker(name)));
+    for (const name of [SERVICE, 'bench-cli']) await um.writeUnit(`${name}.service`, reloadMarkerUnit(name, marker(name)));
 
     const hookSecret = 'bench-webhook-secret';
     const secretFile = path.join(dir, 'hook.secret');
@@ -169,9 +176,22 @@ service = "${SERVICE}"
 action = "reload"
 dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
 `);
-      const d = startDaemon(['-c', cfg, '-h', 'benchhost', '-t', interval, '--user', '--state-dir', path.join(base, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0', '--insecure-http'], { ...(um.env as Record<string, string>), ...env });
+      const d = startDaemon(['-c', cfg, '-h', 'benchhost', '-t', interval, '--user', '--state-dir', path.join(base, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0', '--insecure-http'], { ...(um.env as Record<string, string>), NODE_OPTIONS: nodeOptions, ...env });
       daemons.push(d);
-      await d.waitLog((l) => l.msg === 'ready', 'the daemon to be ready', 60_000);
+      // the daemon's first fetch runs in a child process: its peak, sampled every 2 ms until ready
+      let childPeak = NaN;
+      const sampler = setInterval(() => {
+        for (const pid of descendants(d.pid)) {
+          const k = statusKiB(pid, 'VmHWM');
+          if (Number.isFinite(k) && !(k <= childPeak)) childPeak = k;
+        }
+      }, 2);
+      try {
+        await d.waitLog((l) => l.msg === 'ready', 'the daemon to be ready', 60_000);
+      } finally {
+        clearInterval(sampler);
+      }
+      childPeaks[name] = childPeak / 1024;
       const l = await d.waitLog((x) => x.msg === 'listening' && x.what === 'api', 'the API to listen');
       const addr = l.addr as { port: number };
       return { d, api: `http://127.0.0.1:${addr.port}` };
@@ -215,13 +235,15 @@ dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
     peaks['ours /do/pull + /hook'] = pullDaemon.d.peakRssKiB() / 1024;
     await pullDaemon.d.stop();
 
-    // 5. API on its own daemon (-t 1h: no background passes), CPU-profiled
-    {
-      const pdir = path.join(a.profileDir, 'api-daemon');
+    // 5. API on its own daemon (-t 1h: no background passes), CPU-profiled; with the unit's
+    // NODE_OPTIONS (the figure), then once more with node's defaults (to separate the flag's share)
+    for (const withOptions of [true, false]) {
+      const name = withOptions ? 'api' : 'api-no-node-options';
+      const pdir = path.join(a.profileDir, `${name}-daemon`);
       await rm(pdir, { recursive: true, force: true });
       await mkdir(pdir, { recursive: true });
       // Node 20 refuses --cpu-prof in NODE_OPTIONS: a preload profiles through the inspector instead
-      const apiDaemon = await startOurs('api', '1h', { NODE_OPTIONS: `--import=${path.join(ROOT, 'bench', 'cpu-prof-preload.mjs')}`, BENCH_CPU_PROF_DIR: pdir });
+      const apiDaemon = await startOurs(name, '1h', { NODE_OPTIONS: `${withOptions ? nodeOptions : ''} --import=${path.join(ROOT, 'bench', 'cpu-prof-preload.mjs')}`.trim(), BENCH_CPU_PROF_DIR: pdir });
       const target = `${apiDaemon.api}/list/service`;
       const warm = await fetch(target, { headers: await signed('GET', target) });
       if (warm.status !== 200) throw new Error(`GET /list/service answered ${warm.status}: ${await warm.text()}`);
@@ -270,7 +292,7 @@ dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
       const cpu = stat(apiDaemon.d.pid) - cpu0;
       agent.destroy();
       if (next >= pool.length) notes.push(`API: the pre-signed pool (${pool.length}) ran out before ${a.apiSeconds} s; rate is over ${seconds.toFixed(1)} s`);
-      api = {
+      const result: DaemonResult['api'] = {
         signed: true,
         seconds,
         requests: latencies.length,
@@ -282,11 +304,13 @@ dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
         presignMs,
         concurrency: a.apiConcurrency,
       };
-      process.stderr.write(`  API: ${Math.round(api.rps)} req/s, p99 ${api.latencyMs.p99.toFixed(1)} ms, daemon CPU ${cpu.toFixed(1)} s over ${seconds.toFixed(1)} s\n`);
-      peaks['ours API'] = apiDaemon.d.peakRssKiB() / 1024;
+      process.stderr.write(`  API (${name}): ${Math.round(result.rps)} req/s, p99 ${result.latencyMs.p99.toFixed(1)} ms, daemon CPU ${cpu.toFixed(1)} s over ${seconds.toFixed(1)} s\n`);
+      peaks[withOptions ? 'ours API' : 'ours API without NODE_OPTIONS'] = apiDaemon.d.peakRssKiB() / 1024;
       await apiDaemon.d.stop();
       const prof = readdirSync(pdir).find((f) => f.endsWith('.cpuprofile'));
-      if (prof) api.profile = summarize(path.join(pdir, prof));
+      if (prof) result.profile = summarize(path.join(pdir, prof));
+      if (withOptions) api = result;
+      else apiNoOptions = result;
     }
 
     // 1c. CLI: one partial sparse clone, gitopper's pass, same D-Bus calls
@@ -315,21 +339,13 @@ dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
       push['cli pull'] = lat(await pushLoop(work, file, marker('bench-cli'), a.pushes, apply, false, 'cli pull'));
     }
 
-    // 1d. proposed adapter through the core (real mounts and systemd)
-    for (const mode of ['-t 1s', 'pull'] as const) {
-      const rig = new CoreRig({ url, dir: path.join(dir, `prop-${mode === 'pull' ? 'pull' : 'poll'}`), services: 1, links: () => [link], proposed: true, mounts: new BindMounter(), units, intervalSeconds: mode === 'pull' ? 3600 : 1, name: () => 'bench-prop' });
-      await rig.start();
-      await sleep(300);
-      push[`proposed ${mode}`] = lat(await pushLoop(work, file, marker('bench-prop'), a.pushes, mode === 'pull' ? async () => rig.agent.pull('bench-prop') : undefined, mode !== 'pull', `proposed ${mode}`));
-      await rig.stop();
-    }
   } finally {
     for (const d of daemons) await d.stop().catch(() => undefined);
     units.close();
     await um.stop();
     await removeDirs(dir, bare).catch(() => undefined);
   }
-  return { push, api: api!, daemonPeakRssMiB: peaks, hookWired, notes };
+  return { push, api: api!, ...(apiNoOptions ? { apiNoNodeOptions: apiNoOptions } : {}), daemonPeakRssMiB: peaks, childPeakRssMiB: childPeaks, nodeOptions, hookWired, notes };
 }
 
 export type { Summary };

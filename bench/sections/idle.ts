@@ -1,21 +1,25 @@
 /**
  * Item 2, a pass with nothing new, for 1, 10 and 100 services on one upstream (the medium repo):
  * wall and CPU time per pass and HTTP requests seen by the git server, for
- *  - ours: the core (`new Agent`) with the real IsoGit adapter, real bind mounts (BindMounter, in
- *    the bench's private mount namespace) and in-memory units (a nothing-new pass calls no unit);
- *  - proposed: the same with the fixes of `lib/proposed-git.ts`;
+ *  - ours: the core (`new Agent`) with the real IsoGit adapter as the daemon builds it, real bind
+ *    mounts (BindMounter, in the bench's private mount namespace) and in-memory units (a nothing-new
+ *    pass calls no unit). Passes are TIMER polls (lib/core.ts TickClock), with the tracker's default
+ *    `verifyEveryPolls` (10): after a warm-up pull, `polls` polls (a multiple of 10: whole cycles),
+ *    each classified by what the tracker did (quiet: every service skipped; full: none skipped),
+ *    then `passes` pulls (`agent.pull()`, always a full pass) for comparison;
  *  - cli: gitopper's per-service sequence (stash, fetch, diff --name-only, merge, rev-parse), one
  *    partial sparse clone per service, 4 services at a time (CPU = git processes').
- * One profiled set of passes per adapter at the largest service count.
+ * At the largest service count, quiet polls and full passes are CPU-profiled (inspector).
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { writeFile } from 'node:fs/promises';
 import { BindMounter } from '../../src/adapters/mount.js';
+import { DEFAULT_VERIFY_EVERY } from '../../src/tracker.js';
 import { removeDirs } from '../../test/rig/repo.js';
 import { cliPass, cliSetup } from '../lib/cli.js';
-import { CoreRig } from '../lib/core.js';
+import { CoreRig, type PassTiming } from '../lib/core.js';
 import { BenchGitServer, type ServerPorts } from '../lib/gitserver.js';
 import { summarize, type ProfileSummary } from '../lib/profile.js';
 import { linksOf } from '../lib/repos.js';
@@ -25,6 +29,9 @@ export interface IdleArgs {
   tmp: string;
   server: ServerPorts;
   counts: number[];
+  /** Timer polls measured per count (whole cycles of DEFAULT_VERIFY_EVERY). */
+  polls: number;
+  /** Pulls measured per count, and CLI passes. */
   passes: number;
   /** Passes of the CLI at the largest count (it takes seconds each). */
   cliPassesLargest: number;
@@ -32,9 +39,16 @@ export interface IdleArgs {
   realMounts: boolean;
 }
 
+/**
+ * quiet: a timer poll that skipped every service; full-verify: the every-Nth poll (a full pass);
+ * cycle: the mean over whole cycles of N polls (quiet and full together, as the daemon runs);
+ * pull: `agent.pull()` (always full); cli: gitopper's sequence.
+ */
+export type IdleVariant = 'quiet' | 'full-verify' | 'cycle' | 'pull' | 'cli';
+
 export interface IdleRow {
   services: number;
-  variant: 'ours' | 'proposed' | 'cli';
+  variant: IdleVariant;
   passes: number;
   wallMs: Summary;
   cpuMs: Summary;
@@ -45,6 +59,9 @@ export interface IdleRow {
   bytesPerPass: number;
   /** ms of the pass spent in the fetch (ours only). */
   fetchMs?: Summary;
+  /** cycle: mean wall and CPU per poll over all measured polls. */
+  meanWallMs?: number;
+  meanCpuMs?: number;
   setupMs: number;
   errors: string[];
 }
@@ -53,62 +70,102 @@ export interface IdleResult {
   rows: IdleRow[];
   profiles: Record<string, ProfileSummary>;
   mounts: 'real' | 'in-memory';
+  verifyEveryPolls: number;
+  /** Kinds of the measured polls in order, per service count (q = quiet, F = full, m = mixed). */
+  pollKinds: Record<string, string>;
 }
 
 const REPO = 'medium';
 /** CLI services run at once (gitopper: a goroutine per service). */
 export const CLI_CONCURRENCY = 4;
 
-async function ours(a: IdleArgs, server: BenchGitServer, n: number, proposed: boolean, profile: boolean): Promise<{ row: IdleRow; profile?: ProfileSummary }> {
-  const dir = path.join(a.tmp, `idle-${proposed ? 'proposed' : 'ours'}-${n}`);
-  const rig = new CoreRig({ url: server.url(`${REPO}.git`), dir, services: n, links: (i) => linksOf(REPO, i), proposed, ...(a.realMounts ? { mounts: new BindMounter() } : {}) });
-  const setupMs = await rig.start();
-  await rig.pass(); // warm-up
-  const wall: number[] = [];
-  const cpu: number[] = [];
-  const fetchMs: number[] = [];
+interface Measured {
+  t: PassTiming;
+  requests: number;
+  posts: number;
+  bytes: number;
+  serverCpuMs: number;
+}
+
+async function measure(server: BenchGitServer, f: () => Promise<PassTiming>): Promise<Measured> {
   const before = await server.count(1e12);
-  for (let i = 0; i < a.passes; i++) {
-    const p = await rig.pass();
-    wall.push(p.wallMs);
-    cpu.push(p.cpuMs);
-    fetchMs.push(p.fetchMs);
-  }
+  const t = await f();
   const c = await server.count(before.mark);
-  let prof: ProfileSummary | undefined;
+  return { t, requests: c.requests, posts: c.posts, bytes: c.bytesOut - before.bytesOut, serverCpuMs: c.cpuMs - before.cpuMs };
+}
+
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+function rowOf(n: number, variant: IdleVariant, ms: Measured[], setupMs: number, errors: string[]): IdleRow {
+  return {
+    services: n,
+    variant,
+    passes: ms.length,
+    wallMs: summary(ms.map((m) => m.t.wallMs)),
+    cpuMs: summary(ms.map((m) => m.t.cpuMs)),
+    requestsPerPass: mean(ms.map((m) => m.requests)),
+    uploadPackPostsPerPass: mean(ms.map((m) => m.posts)),
+    serverCpuMsPerPass: mean(ms.map((m) => m.serverCpuMs)),
+    bytesPerPass: mean(ms.map((m) => m.bytes)),
+    fetchMs: summary(ms.map((m) => m.t.fetchMs)),
+    setupMs,
+    errors,
+  };
+}
+
+async function profiled(dir: string, name: string, f: () => Promise<void>): Promise<ProfileSummary> {
+  const s = new Session();
+  s.connect();
+  await s.post('Profiler.enable');
+  await s.post('Profiler.setSamplingInterval', { interval: 250 });
+  await s.post('Profiler.start');
+  await f();
+  const { profile: p } = await s.post('Profiler.stop');
+  s.disconnect();
+  const file = path.join(dir, `${name}.cpuprofile`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(file, JSON.stringify(p));
+  return summarize(file);
+}
+
+async function ours(a: IdleArgs, server: BenchGitServer, n: number, profile: boolean): Promise<{ rows: IdleRow[]; kinds: string; profiles: Record<string, ProfileSummary> }> {
+  const dir = path.join(a.tmp, `idle-ours-${n}`);
+  const rig = new CoreRig({ url: server.url(`${REPO}.git`), dir, services: n, links: (i) => linksOf(REPO, i), ...(a.realMounts ? { mounts: new BindMounter() } : {}) });
+  const setupMs = await rig.start();
+  await rig.pull(); // warm-up (a full pass); a pull also restarts the tracker's count of quiet polls
+  const polls: Measured[] = [];
+  for (let i = 0; i < a.polls; i++) polls.push(await measure(server, () => rig.poll()));
+  const pulls: Measured[] = [];
+  for (let i = 0; i < a.passes; i++) pulls.push(await measure(server, () => rig.pull()));
+  const profiles: Record<string, ProfileSummary> = {};
   if (profile) {
-    const s = new Session();
-    s.connect();
-    await s.post('Profiler.enable');
-    await s.post('Profiler.setSamplingInterval', { interval: 250 });
-    await s.post('Profiler.start');
-    for (let i = 0; i < 2; i++) await rig.pass();
-    const { profile: p } = await s.post('Profiler.stop');
-    s.disconnect();
-    const file = path.join(a.profileDir, `idle-${proposed ? 'proposed' : 'ours'}-${n}.cpuprofile`);
-    await mkdir(a.profileDir, { recursive: true });
-    await writeFile(file, JSON.stringify(p));
-    prof = summarize(file);
+    // after the pulls the count of quiet polls starts again: the next N-1 polls are quiet
+    const kinds: string[] = [];
+    profiles[`quiet-${n}`] = await profiled(a.profileDir, `idle-quiet-${n}`, async () => {
+      for (let i = 0; i < DEFAULT_VERIFY_EVERY - 1; i++) kinds.push((await rig.poll()).kind);
+    });
+    if (kinds.some((k) => k !== 'quiet')) rig.errors.push(`profiled polls were not all quiet: ${kinds.join(',')}`);
+    profiles[`full-${n}`] = await profiled(a.profileDir, `idle-full-${n}`, async () => {
+      for (let i = 0; i < 2; i++) await rig.pull();
+    });
   }
+  const errors = rig.errors.slice(0, 5);
   await rig.stop();
   await removeDirs(dir);
-  return {
-    row: {
-      services: n,
-      variant: proposed ? 'proposed' : 'ours',
-      passes: a.passes,
-      wallMs: summary(wall),
-      cpuMs: summary(cpu),
-      requestsPerPass: c.requests / a.passes,
-      uploadPackPostsPerPass: c.posts / a.passes,
-      serverCpuMsPerPass: (c.cpuMs - before.cpuMs) / a.passes,
-      bytesPerPass: (c.bytesOut - before.bytesOut) / a.passes,
-      fetchMs: summary(fetchMs),
-      setupMs,
-      errors: rig.errors.slice(0, 5),
-    },
-    ...(prof ? { profile: prof } : {}),
-  };
+  const quiet = polls.filter((m) => m.t.kind === 'quiet');
+  const full = polls.filter((m) => m.t.kind === 'full');
+  const rows = [rowOf(n, 'quiet', quiet, setupMs, errors), rowOf(n, 'full-verify', full, setupMs, errors)];
+  // the cycle: every measured poll (a whole number of cycles), summarised per cycle of N polls
+  const cycles: Measured[][] = [];
+  for (let i = 0; i + DEFAULT_VERIFY_EVERY <= polls.length; i += DEFAULT_VERIFY_EVERY) cycles.push(polls.slice(i, i + DEFAULT_VERIFY_EVERY));
+  const cyc = rowOf(n, 'cycle', polls, setupMs, errors);
+  cyc.wallMs = summary(cycles.map((c) => mean(c.map((m) => m.t.wallMs))));
+  cyc.cpuMs = summary(cycles.map((c) => mean(c.map((m) => m.t.cpuMs))));
+  cyc.meanWallMs = mean(polls.map((m) => m.t.wallMs));
+  cyc.meanCpuMs = mean(polls.map((m) => m.t.cpuMs));
+  rows.push(cyc, rowOf(n, 'pull', pulls, setupMs, errors));
+  const kinds = polls.map((m) => (m.t.kind === 'quiet' ? 'q' : m.t.kind === 'full' ? 'F' : 'm')).join('');
+  return { rows, kinds, profiles };
 }
 
 async function cli(a: IdleArgs, server: BenchGitServer, n: number, passes: number, warmup: boolean): Promise<IdleRow> {
@@ -151,19 +208,17 @@ export async function idleSection(a: IdleArgs): Promise<IdleResult> {
   const server = new BenchGitServer(a.server);
   const rows: IdleRow[] = [];
   const profiles: Record<string, ProfileSummary> = {};
+  const pollKinds: Record<string, string> = {};
   const largest = Math.max(...a.counts);
   for (const n of a.counts) {
-    for (const variant of ['ours', 'proposed', 'cli'] as const) {
-      let row: IdleRow;
-      if (variant === 'cli') row = await cli(a, server, n, n === largest ? a.cliPassesLargest : a.passes, n !== largest);
-      else {
-        const r = await ours(a, server, n, variant === 'proposed', n === largest);
-        row = r.row;
-        if (r.profile) profiles[`${variant}-${n}`] = r.profile;
-      }
-      rows.push(row);
-      process.stderr.write(`  idle ${n} ${variant}: ${Math.round(row.wallMs.median)} ms/pass wall, ${Math.round(row.cpuMs.median)} ms CPU, ${row.requestsPerPass} req/pass\n`);
-    }
+    const o = await ours(a, server, n, n === largest);
+    rows.push(...o.rows);
+    Object.assign(profiles, o.profiles);
+    pollKinds[String(n)] = o.kinds;
+    const c = await cli(a, server, n, n === largest ? a.cliPassesLargest : a.passes, n !== largest);
+    rows.push(c);
+    for (const row of [...o.rows, c]) process.stderr.write(`  idle ${n} ${row.variant}: ${Math.round(row.wallMs.median)} ms/pass wall (${row.passes}), ${Math.round(row.cpuMs.median)} ms CPU, ${row.requestsPerPass} req/pass${row.errors.length ? ` errors: ${row.errors.join('; ')}` : ''}\n`);
+    process.stderr.write(`  idle ${n} polls: ${o.kinds}\n`);
   }
-  return { rows, profiles, mounts: a.realMounts ? 'real' : 'in-memory' };
+  return { rows, profiles, mounts: a.realMounts ? 'real' : 'in-memory', verifyEveryPolls: DEFAULT_VERIFY_EVERY, pollKinds };
 }

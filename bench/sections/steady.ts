@@ -1,41 +1,36 @@
 /**
- * Item 4, steady state (run in its own process with --expose-gc): 10 services on one upstream (a
- * private copy of the medium repo), `passes` passes driven through the core with a commit pushed
- * every `commitEvery` passes (each touching the next service's link). Sampled every 10 passes:
+ * Item 4, steady state (run in its own process with --expose-gc, plus the variant's node flags): 10
+ * services on one upstream (a private copy of the medium repo), `passes` timer polls driven through
+ * the core as the daemon runs them (lib/core.ts: IsoGit with the daemon's options, so the first fetch
+ * runs in a child and the store is compacted above the adapter's default; quiet polls and full passes
+ * as the tracker decides), with a commit pushed every `commitEvery` passes (each touching the next
+ * service's link; the poll after it is a full pass that applies it). Sampled every 10 passes:
  * RSS, heap, external memory; every 100 passes also after a forced GC. Leak check: least-squares
  * slope of RSS and of the post-GC heap over the second half of the run. Then the store's size on
  * disk against a fresh clone of the same tip (a fresh IsoGit store: one pack; and `git clone --bare`).
  */
-import { execFile } from 'node:child_process';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import path from 'node:path';
 import { IsoGit } from '../../src/adapters/git.js';
+import { DEFAULT_COMPACT_ABOVE } from '../../src/adapters/git-compact.js';
+import { ChildWatch } from '../lib/children.js';
 import { removeDirs } from '../../test/rig/repo.js';
 import { cliSetup } from '../lib/cli.js';
-import { CoreRig } from '../lib/core.js';
+import { CoreRig, DAEMON_GIT_OPTIONS } from '../lib/core.js';
 import { BenchGitServer, type ServerPorts } from '../lib/gitserver.js';
 import { fileOf, linksOf } from '../lib/repos.js';
-import { countFiles, duBytes, git, ROOT, slope, statusKiB, summary, type Summary } from '../lib/util.js';
-
-const run = promisify(execFile);
+import { countFiles, duBytes, git, slope, statusKiB, summary, type Summary } from '../lib/util.js';
 
 export interface SteadyArgs {
   tmp: string;
   server: ServerPorts;
   serverRoot: string;
-  adapter: 'ours' | 'proposed';
+  /** Name of the variant (its node flags are given by main). */
+  variant: string;
   passes: number;
   capSeconds: number;
   services: number;
   commitEvery: number;
-  /**
-   * Make the store (the first, full fetch) in a short-lived child process before the agent starts, so
-   * the agent's process never holds a whole pack (the recommended fix for steady-state RSS).
-   */
-  setupInChild?: boolean;
-  /** Compact the store above this many packs (fix 6); 0 = never. */
-  compactAbove?: number;
 }
 
 interface Sample {
@@ -50,10 +45,18 @@ interface Sample {
 }
 
 export interface SteadyResult {
-  adapter: 'ours' | 'proposed';
-  setupInChild: boolean;
+  variant: string;
+  /** IsoGit options used (the daemon's) and the adapter's compaction threshold. */
+  gitOptions: object;
   compactAbove: number;
+  /** Compactions reported through onNotice ('object store compacted'). */
   compactions: number;
+  /** Fetch children seen on CHILD_CHANNEL: first fetches and compactions, with their largest peak RSS. */
+  children: { fetch: number; compact: number; fetchPeakMiB: number; compactPeakMiB: number };
+  /** Passes by what the tracker did: quiet (every service skipped), full, mixed. */
+  kinds: { quiet: number; full: number; mixed: number };
+  /** Pass wall by kind over the whole run. */
+  wallByKind: { quiet: Summary; full: Summary };
   /** RSS right after the first pass (first setup of every service). */
   rssAfterSetupMiB: number;
   passesPlanned: number;
@@ -80,7 +83,7 @@ const MiB = 1024 * 1024;
 
 export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   const server = new BenchGitServer(a.server);
-  const variant = `${a.adapter}${a.setupInChild ? '-child' : ''}${a.compactAbove ? '-compact' : ''}`;
+  const variant = a.variant;
   const repoDir = `steady-${variant}.git`;
   const bare = path.join(a.serverRoot, repoDir);
   await cp(path.join(a.serverRoot, 'medium.git'), bare, { recursive: true });
@@ -90,15 +93,15 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   await git(['clone', '--quiet', bare, work]);
   const url = server.url(repoDir);
   const agentDir = path.join(dir, 'agent');
-  if (a.setupInChild) {
-    await run(process.execPath, [path.join(ROOT, 'dist', 'bench', 'setup-child.js'), a.adapter === 'ours' ? 'iso' : 'proposed', url, path.join(agentDir, 'state'), path.join(agentDir, 'mount', 'svc0'), JSON.stringify(linksOf('medium', 0))]);
-  }
-  const rig = new CoreRig({ url, dir: agentDir, services: a.services, links: (i) => linksOf('medium', i), proposed: a.adapter === 'proposed', compactAbove: a.compactAbove ?? 0 });
+  const watch = new ChildWatch(2);
+  const rig = new CoreRig({ url, dir: agentDir, services: a.services, links: (i) => linksOf('medium', i) });
   await rig.start();
   const rssAfterSetupMiB = process.memoryUsage().rss / MiB;
   const gc = (globalThis as { gc?: () => void }).gc;
   const samples: Sample[] = [];
   const walls: number[] = [];
+  const kinds = { quiet: 0, full: 0, mixed: 0 };
+  const byKind: { quiet: number[]; full: number[] } = { quiet: [], full: [] };
   let commits = 0;
   const t0 = performance.now();
   let done = 0;
@@ -115,8 +118,10 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
       await git(['commit', '--quiet', '-am', `steady ${k}`], { cwd: work });
       await git(['push', '--quiet', 'origin', 'HEAD:main'], { cwd: work });
     }
-    const t = await rig.pass();
+    const t = await rig.poll();
     walls.push(t.wallMs);
+    kinds[t.kind]++;
+    if (t.kind !== 'mixed') byKind[t.kind].push(t.wallMs);
     done = p;
     if (p % 10 === 0) {
       const s = mem();
@@ -137,6 +142,7 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   const end = process.memoryUsage();
   const peakRssMiB = statusKiB('self', 'VmHWM') / 1024;
   await rig.stop();
+  watch.close();
 
   const half = samples.filter((s) => s.pass >= done / 2);
   const gcs = samples.filter((s) => s.gcHeapMiB !== undefined);
@@ -146,7 +152,7 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   const packs = countFiles(path.join(store, 'objects', 'pack'), '.pack');
   // a fresh clone of the same tip: a new IsoGit store (one fetch, one pack), the CLI's full bare clone,
   // and the CLI's per-service partial sparse clone (gitopper keeps one per service)
-  const fresh = new IsoGit(path.join(dir, 'fresh'));
+  const fresh = new IsoGit(path.join(dir, 'fresh'), () => {}, DAEMON_GIT_OPTIONS);
   await fresh.fetch({ upstream: url, branch: 'main', tokenFile: undefined }, { cache: {} });
   const freshIsoBytes = duBytes(fresh.storeOf(url));
   await git(['clone', '--quiet', '--bare', url, path.join(dir, 'cli-bare.git')]);
@@ -156,10 +162,13 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   await removeDirs(dir, bare);
   const ix = (s: Sample[]) => s.map((x) => x.pass / 100);
   return {
-    adapter: a.adapter,
-    setupInChild: a.setupInChild === true,
-    compactAbove: a.compactAbove ?? 0,
-    compactions: (rig.git as { compactions?: number }).compactions ?? 0,
+    variant,
+    gitOptions: DAEMON_GIT_OPTIONS,
+    compactAbove: DAEMON_GIT_OPTIONS.compactAbove ?? DEFAULT_COMPACT_ABOVE,
+    compactions: rig.compactions,
+    children: { fetch: watch.count('fetch'), compact: watch.count('compact'), fetchPeakMiB: watch.maxPeakKiB('fetch') / 1024, compactPeakMiB: watch.maxPeakKiB('compact') / 1024 },
+    kinds,
+    wallByKind: { quiet: summary(byKind.quiet), full: summary(byKind.full) },
     rssAfterSetupMiB,
     passesPlanned: a.passes,
     passesDone: done,
@@ -175,6 +184,6 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
     gcHeapSlopeMiBPer100: gcHalf.length >= 2 ? slope(ix(gcHalf), gcHalf.map((s) => s.gcHeapMiB!)) : NaN,
     samples,
     store: { bytes: storeBytes, packs, freshIsoBytes, freshCliBareBytes, cliPartialPerServiceBytes, ratioToFresh: storeBytes / freshIsoBytes },
-    errors: rig.errors.slice(0, 5),
+    errors: [...rig.errors.slice(0, 5), ...rig.notices.filter((n) => n.msg !== 'object store compacted').slice(0, 3).map((n) => `notice: ${n.msg} ${JSON.stringify(n.data)}`)],
   };
 }
