@@ -43,7 +43,7 @@ function profileTable(title: string, p: ProfileSummary | undefined): string {
   if (!p) return '';
   const mods = p.byCaller.map((m) => `${m.module} ${f1(m.share)}%`).join(', ');
   const fns = p.topFunctions.slice(0, 8).map((t) => `| \`${t.fn}\` | ${t.module} | ${f0(t.ms)} ms | ${f1(t.share)}% |`).join('\n');
-  return `**${title}** — ${f0(p.busyMs)} ms of CPU sampled. By package, native work (fs, zlib, hashing, buffers) charged to the package that asked for it: ${mods}.\n\n| function (self time) | package | ms | share of CPU |\n|---|---|---|---|\n${fns}\n`;
+  return `**${title}** — ${f0(p.busyMs)} ms of CPU sampled${p.busyMs < 50 ? ' (too few samples to rank functions reliably)' : ''}. By package, native work (fs, zlib, hashing, buffers) charged to the package that asked for it: ${mods}.\n\n| function (self time) | package | ms | share of CPU |\n|---|---|---|---|\n${fns}\n`;
 }
 
 export interface SrcFeatures {
@@ -228,7 +228,7 @@ export function renderReport(r: BenchResults, jsonFile: string, previous?: Previ
   if (pollOurs) p(`| push → applied with \`-t 1s\`: p95 < 1.5 s | p95 ${ms(pollOurs.p95)} | ${yes(pollOurs.p95 < 1500)} | ${before(`p95 ${opt(prev?.pollP95, ms)}`)} |`);
   if (q && cli1) {
     const refetch = q.bytesPerPass > 64 * 1024;
-    p(`| nothing-new pass, ${maxN} services on one upstream: one fetch in total | quiet poll: 1 fetch = ${f1(q.requestsPerPass)} HTTP request(s), ${bytes(q.bytesPerPass)} sent by the server (CLI: ${f0(row(maxN, 'cli')?.requestsPerPass ?? NaN)} requests); full pass: ${f1(fv?.requestsPerPass ?? pl?.requestsPerPass ?? NaN)} | ${yes(q.requestsPerPass <= 2 && (fv?.requestsPerPass ?? 1) <= 2)}${refetch ? ', wasteful' : ''} | ${before(`${opt(prevIdle?.requests, f1)} request(s), ${opt(prevIdle?.bytes, bytes)}`)} |`);
+    p(`| nothing-new pass, ${maxN} services on one upstream: one fetch in total | quiet poll: 1 fetch = ${f1(q.requestsPerPass)} HTTP request(s), ${bytes(q.bytesPerPass)} sent by the server (CLI: ${f0(row(maxN, 'cli')?.requestsPerPass ?? NaN)} requests); a full pass: ${f1(fv?.requestsPerPass ?? pl?.requestsPerPass ?? NaN)} too | ${yes(q.requestsPerPass <= 2 && (fv?.requestsPerPass ?? 1) <= 2)}${refetch ? ', wasteful' : ''} | ${before(`${opt(prevIdle?.requests, f1)} request(s), ${opt(prevIdle?.bytes, bytes)}`)} |`);
     const cyclePoll = cyc?.meanWallMs ?? NaN;
     p(`| … and wall ≤ the CLI sequence for one service (${ms(cli1.wallMs.median)}) | quiet poll ${ms(q.wallMs.median)} = ${ratio(q.wallMs.median, cli1.wallMs.median)}; but a full pass (every ${r.idle?.verifyEveryPolls ?? 10}th poll, every pull, every poll that finds a new tip) ${ms(fv?.wallMs.median ?? NaN)} = ${ratio(fv?.wallMs.median ?? NaN, cli1.wallMs.median)}, and the mean over a cycle of ${r.idle?.verifyEveryPolls ?? 10} polls ${ms(cyclePoll)} = ${ratio(cyclePoll, cli1.wallMs.median)} | quiet poll ${yes(q.wallMs.median <= cli1.wallMs.median)}; cycle mean ${yes(cyclePoll <= cli1.wallMs.median)}; full pass ${yes((fv?.wallMs.median ?? Infinity) <= cli1.wallMs.median)} | ${before(`${opt(prevIdle?.wallMs, ms)}, every pass (all were full)`)} |`);
   }
