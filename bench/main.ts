@@ -15,13 +15,16 @@ import { fromBundle, generate, type RepoInfo } from './lib/repos.js';
 import { renderReport, type BenchResults, type SrcFeatures } from './lib/report.js';
 import { DAEMON_GIT_OPTIONS } from './lib/core.js';
 import type { SteadyResult } from './sections/steady.js';
-import { machineLoad, ROOT, unitNodeOptions } from './lib/util.js';
+import { machineLoad, ROOT, unitEnvironment, unitNodeOptions } from './lib/util.js';
 import { removeDirs, tmpDir } from '../test/rig/repo.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const only = (process.env.BENCH_ONLY ?? 'setup,idle,steady,daemon').split(',').map((s) => s.trim());
 
-async function section<T>(name: string, args: object, nodeArgs: string[] = []): Promise<T> {
+/** Variables the shipped unit may set; a section run "without the unit's environment" drops them. */
+const UNIT_VARS = ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'];
+
+async function section<T>(name: string, args: object, nodeArgs: string[] = [], env?: Record<string, string>): Promise<T> {
   const dir = await tmpDir(`bench-${name}`);
   const argsFile = path.join(dir, 'args.json');
   const outFile = path.join(dir, 'result.json');
@@ -29,7 +32,8 @@ async function section<T>(name: string, args: object, nodeArgs: string[] = []): 
   const t0 = performance.now();
   process.stderr.write(`bench: ${name}…\n`);
   const code = await new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'bench', 'section.js'), name, argsFile, outFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const base = env ? Object.fromEntries(Object.entries(process.env).filter(([k]) => !UNIT_VARS.includes(k))) : process.env;
+    const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'bench', 'section.js'), name, argsFile, outFile], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...base, ...env } });
     child.on('exit', (c) => resolve(c));
   });
   if (code !== 0) throw new Error(`section ${name} exited ${code}`);
@@ -156,15 +160,17 @@ async function main(): Promise<void> {
     if (only.includes('steady')) {
       const t = performance.now();
       results.steady = [];
-      // (a) as shipped: the daemon's IsoGit options and the unit's NODE_OPTIONS; (b) the same without them
-      const unit = (results.src!.unitNodeOptions ?? '').split(/\s+/).filter(Boolean);
-      const variants = [
-        { variant: 'shipped', nodeArgs: unit },
-        { variant: 'no-node-options', nodeArgs: [] as string[] },
+      // (a) as shipped: the daemon's IsoGit options and the unit's whole environment (NODE_OPTIONS and
+      // glibc malloc variables); (b) NODE_OPTIONS alone; (c) none of it: each one's share
+      const unit = unitEnvironment();
+      const variants: { variant: string; env: Record<string, string> }[] = [
+        { variant: 'shipped', env: unit },
+        { variant: 'node-options-only', env: unit.NODE_OPTIONS ? { NODE_OPTIONS: unit.NODE_OPTIONS } : {} },
+        { variant: 'no-unit-env', env: {} },
       ];
       for (const v of variants) {
-        const r = await section<SteadyResult>('steady', { ...base, variant: v.variant, passes: quick ? 200 : 1000, capSeconds: quick ? 20 : 75, services: 10, commitEvery: 10 }, ['--expose-gc', ...v.nodeArgs]);
-        results.steady.push({ ...r, nodeArgs: v.nodeArgs });
+        const r = await section<SteadyResult>('steady', { ...base, variant: v.variant, passes: quick ? 200 : 1000, capSeconds: quick ? 20 : 75, services: 10, commitEvery: 10 }, ['--expose-gc'], v.env);
+        results.steady.push({ ...r, env: v.env, nodeArgs: (v.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean) });
       }
       results.seconds.steady = (performance.now() - t) / 1000;
     }

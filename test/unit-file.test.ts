@@ -80,8 +80,8 @@ describe('systemd/gitopper.service says what the issue asks', () => {
     assert.equal(one('ExecStart'), SHIPPED_EXEC_START);
   });
 
-  test('Node runs with a 2 MiB young generation (docs/performance.md, steady state)', () => {
-    assert.equal(one('Environment'), 'NODE_OPTIONS=--max-semi-space-size=2');
+  test('memory: a 2 MiB young generation and glibc malloc returning large buffers (docs/performance.md, steady state)', () => {
+    assert.equal(one('Environment'), 'NODE_OPTIONS=--max-semi-space-size=2 MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072');
   });
 
   test('reload = SIGHUP, which gitopper answers with exit 2; systemd restarts it', () => {

@@ -220,18 +220,31 @@ export function machineLoad(): { loadavg: number[]; cpuPressureSomeAvg10?: numbe
 export const round = (x: number, digits = 1): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x);
 
 /**
- * `NODE_OPTIONS` as the shipped unit sets it (`Environment=` lines of systemd/gitopper.service, last
- * assignment wins, double quotes honoured), so the bench runs the daemon with the same flags; "" if none.
+ * The environment the shipped unit sets (`Environment=` lines of systemd/gitopper.service, last
+ * assignment wins, double quotes honoured: NODE_OPTIONS, the glibc malloc variables), so the bench
+ * runs the daemon as systemd would.
  */
-export function unitNodeOptions(unitFile = path.join(ROOT, 'systemd', 'gitopper.service')): string {
-  let value = '';
+export function unitEnvironment(unitFile = path.join(ROOT, 'systemd', 'gitopper.service')): Record<string, string> {
+  const env: Record<string, string> = {};
   for (const line of readFileSync(unitFile, 'utf8').split('\n')) {
     const m = /^\s*Environment=(.*)$/.exec(line);
     if (!m) continue;
     for (const a of m[1]!.match(/(?:[^\s"]+|"[^"]*")+/g) ?? []) {
       const kv = a.replace(/"/g, '');
-      if (kv.startsWith('NODE_OPTIONS=')) value = kv.slice('NODE_OPTIONS='.length);
+      const i = kv.indexOf('=');
+      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1).trim();
     }
   }
-  return value.trim();
+  return env;
+}
+
+/** `NODE_OPTIONS` as the shipped unit sets it ("" if none). */
+export function unitNodeOptions(unitFile?: string): string {
+  return unitEnvironment(unitFile).NODE_OPTIONS ?? '';
+}
+
+/** The unit's environment without NODE_OPTIONS (the glibc malloc variables), as `KEY=value` words. */
+export function unitMallocEnv(unitFile?: string): Record<string, string> {
+  const { NODE_OPTIONS: _, ...rest } = unitEnvironment(unitFile);
+  return rest;
 }

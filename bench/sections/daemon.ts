@@ -2,7 +2,8 @@
  * Items 1 and 5, on the real daemon (`dist/cmd/gitopper.js --user`) in the bench's private mount
  * namespace with a systemd user manager (test/rig/systemd.ts), over a private copy of the medium repo:
  *
- * Every daemon runs with the `NODE_OPTIONS` of the shipped unit (read from systemd/gitopper.service).
+ * Every daemon runs with the environment of the shipped unit (`NODE_OPTIONS` and the glibc malloc
+ * variables, read from systemd/gitopper.service).
  *
  * 1. Push to applied: a commit touching the service's link is pushed (to the bare repo the git server
  *    serves); the clock stops when the unit's ExecReload has appended to its marker file.
@@ -32,7 +33,7 @@ import { cliPass, cliSetup } from '../lib/cli.js';
 import { BenchGitServer, type ServerPorts } from '../lib/gitserver.js';
 import { summarize, type ProfileSummary } from '../lib/profile.js';
 import { fileOf, linksOf } from '../lib/repos.js';
-import { descendants, git, percentile, ROOT, sleep, statusKiB, summary, unitNodeOptions, type Summary } from '../lib/util.js';
+import { descendants, git, percentile, ROOT, sleep, statusKiB, summary, unitMallocEnv, unitNodeOptions, type Summary } from '../lib/util.js';
 
 export interface DaemonArgs {
   tmp: string;
@@ -176,7 +177,7 @@ service = "${SERVICE}"
 action = "reload"
 dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
 `);
-      const d = startDaemon(['-c', cfg, '-h', 'benchhost', '-t', interval, '--user', '--state-dir', path.join(base, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0', '--insecure-http'], { ...(um.env as Record<string, string>), NODE_OPTIONS: nodeOptions, ...env });
+      const d = startDaemon(['-c', cfg, '-h', 'benchhost', '-t', interval, '--user', '--state-dir', path.join(base, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0', '--insecure-http'], { ...(um.env as Record<string, string>), ...unitMallocEnv(), NODE_OPTIONS: nodeOptions, ...env });
       daemons.push(d);
       // the daemon's first fetch runs in a child process: its peak, sampled every 2 ms until ready
       let childPeak = NaN;

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { BenchGitServer, type ServerPorts } from '../lib/gitserver.js';
 import { summarize, type ProfileSummary } from '../lib/profile.js';
 import { linksOf, type RepoName } from '../lib/repos.js';
-import { ROOT, summary, type Summary } from '../lib/util.js';
+import { ROOT, summary, unitEnvironment, type Summary } from '../lib/util.js';
 
 const run = promisify(execFile);
 
@@ -77,7 +77,9 @@ export interface SetupRepoResult {
 }
 
 async function child(mode: 'iso' | 'iso-inproc' | 'cli', url: string, dir: string, links: string[], nodeArgs: string[] = []): Promise<ChildResult> {
-  const { stdout } = await run(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'bench', 'setup-child.js'), mode, url, path.join(dir, 'state'), path.join(dir, 'co'), JSON.stringify(links)], { maxBuffer: 1 << 20 });
+  // ours runs with the shipped unit's environment (NODE_OPTIONS, glibc malloc variables), as the daemon would
+  const env = mode === 'cli' ? process.env : { ...process.env, ...unitEnvironment() };
+  const { stdout } = await run(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'bench', 'setup-child.js'), mode, url, path.join(dir, 'state'), path.join(dir, 'co'), JSON.stringify(links)], { maxBuffer: 1 << 20, env });
   return JSON.parse(stdout.trim().split('\n').pop()!) as ChildResult;
 }
 

@@ -77,6 +77,8 @@ export interface SteadyResult {
   errors: string[];
   /** Extra node flags of the process (set by main). */
   nodeArgs?: string[];
+  /** The unit environment the variant ran with (set by main). */
+  env?: Record<string, string>;
 }
 
 const MiB = 1024 * 1024;
