@@ -208,12 +208,18 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   assert.equal(server.countSince(m, { method: 'POST', service: 'git-upload-pack' }), 1);
 });
 
-test('compaction keeps every branch of a shared store and drops the ref of a branch gone upstream', async () => {
+/** A fixture compacting above 3 packs whose upstream has a second branch "other" (one commit beyond main); the work clone is left on "other". */
+async function withOtherBranch() {
   const f = await fixture({ fetchInChild: true, compactAbove: 3 });
   await f.work.git('checkout', '--quiet', '-b', 'other');
   await f.work.write('other.txt', 'only on other\n');
   await f.work.commit('on other');
   await f.work.push('other');
+  return f;
+}
+
+test('compaction keeps every branch of a shared store and drops the ref of a branch gone upstream', async () => {
+  const f = await withOtherBranch();
   await f.g.fetch(f.src, pass());
   const second = await children(() => f.g.fetch({ ...f.src, branch: 'other' }, pass()));
   assert.equal(second.spawns.length, 1, 'a branch new to the store is fetched in a child too');
@@ -243,11 +249,7 @@ test('compaction keeps every branch of a shared store and drops the ref of a bra
 });
 
 test('a compaction that cannot keep a commit changes nothing, and is not tried again until the packs have doubled', async () => {
-  const f = await fixture({ fetchInChild: true, compactAbove: 3 });
-  await f.work.git('checkout', '--quiet', '-b', 'other');
-  await f.work.write('other.txt', 'only on other\n');
-  await f.work.commit('on other');
-  await f.work.push('other');
+  const f = await withOtherBranch();
   await f.g.fetch(f.src, pass());
   await f.g.fetch({ ...f.src, branch: 'other' }, pass());
   // "other" is force-pushed upstream to a commit without the one the store has: keeping it is impossible
