@@ -87,6 +87,12 @@ async function readAll(store: string, commits: readonly string[]): Promise<void>
   for (const oid of commits) await git.readCommit({ fs, gitdir: store, oid, cache });
 }
 
+/** Wait for a background compaction, then fetch once more (nothing new): that fetch swaps the fresh copy in. */
+async function settleAndSwap(f: Awaited<ReturnType<typeof fixture>>): Promise<void> {
+  await f.g.settle();
+  await f.g.fetch(f.src, pass());
+}
+
 /** Push `n` commits (each one file under a link), fetching after each; returns the fetched tips. */
 async function pushAndFetch(f: Awaited<ReturnType<typeof fixture>>, n: number, branch = 'main', src = f.src): Promise<string[]> {
   const tips: string[] = [];
@@ -174,10 +180,17 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   const packDir = path.join(f.store, 'objects', 'pack');
   await writeFile(path.join(packDir, `pack-${'e'.repeat(40)}.pack`), 'half written');
   await writeFile(path.join(packDir, `pack-${'f'.repeat(40)}.idx.tmp-99999`), 'half written');
-  const r = await children(() => pushAndFetch(f, 1));
+  const r = await children(async () => {
+    const tips = await pushAndFetch(f, 1); // returns at once: the compaction runs in the background
+    await f.g.settle();
+    return tips;
+  });
   const tip = r.v![0]!;
   assert.equal(r.spawns.length, 1, 'one child made the fresh copy');
   assert.ok(r.spawns[0]!.event === 'spawn' && r.spawns[0]!.request.gitdir === `${f.store}.compact`);
+  assert.equal(await packs(f.store), 5, 'nothing swapped while no fetch ran (4 fetched packs + the leftover): readers of this pass are never disturbed');
+  assert.equal(f.notices.length, 0);
+  assert.equal(await f.g.fetch(f.src, pass()), tip, 'the next fetch (nothing new) swaps the fresh copy in first');
   assert.ok((await packs(f.store)) <= 2, `${await packs(f.store)} packs`);
   assert.deepEqual((await readdir(packDir)).sort().map((x) => x.replace(/^pack-[0-9a-f]{40}/, 'pack-X')), ['pack-X.idx', 'pack-X.pack']);
   assert.equal(existsSync(`${f.store}.compact`), false, 'temp store removed');
@@ -227,6 +240,7 @@ test('compaction keeps every branch of a shared store and drops the ref of a bra
   await f.work.git('checkout', '--quiet', 'main');
   assert.equal(await packs(f.store), 3);
   await pushAndFetch(f, 1, 'main');
+  await settleAndSwap(f);
   assert.deepEqual(f.notices.map((n) => [n.msg, n.level, n.data.packsBefore, n.data.branches]), [['object store compacted', 'info', 4, ['main', 'other']]]);
   assert.ok((await packs(f.store)) <= 2, 'one pack, plus one small one for the second branch');
   await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
@@ -239,6 +253,7 @@ test('compaction keeps every branch of a shared store and drops the ref of a bra
   // upstream deletes "other" (its services moved to main): the next compaction keeps main and drops other's ref
   await cli(['branch', '-D', 'other'], { cwd: f.bare });
   const tips = await pushAndFetch(f, 3, 'main');
+  await settleAndSwap(f);
   const last = f.notices.at(-1)!;
   assert.equal(f.notices.length, 2);
   assert.deepEqual([last.msg, last.level, last.data.branches, last.data.dropped], ['object store compacted', 'info', ['main'], ['other']]);
@@ -261,14 +276,17 @@ test('a compaction that cannot keep a commit changes nothing, and is not tried a
   const before = (await readdir(path.join(f.store, 'objects', 'pack'))).sort();
   assert.equal(before.filter((x) => x.endsWith('.pack')).length, 2);
   await pushAndFetch(f, 2, 'main'); // 4 packs: compaction tried, fails
+  await f.g.settle();
   assert.deepEqual(f.notices.map((n) => [n.msg, n.level, n.data.packsBefore]), [['object store compaction failed; the old packs are kept', 'warn', 4]]);
   assert.match(String(f.notices[0]!.data.err), /other.*force-pushed/);
   const now = (await readdir(path.join(f.store, 'objects', 'pack'))).sort();
   assert.deepEqual(before.filter((x) => !now.includes(x)), [], 'no old pack removed');
   await pushAndFetch(f, 4, 'main'); // 5..8 packs: not above twice the 4 of the failure
+  await f.g.settle();
   assert.equal(f.notices.length, 1, 'no new attempt before the packs doubled');
   // the store's "other" follows the force-push: 9 packs > 8, tried again, and now it works
   await f.g.fetch({ ...f.src, branch: 'other' }, pass());
+  await settleAndSwap(f);
   assert.deepEqual(f.notices.slice(1).map((n) => [n.msg, n.data.branches]), [['object store compacted', ['main', 'other']]]);
   await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
   assert.deepEqual(await commitsOf(f.store, 'refs/heads/other'), await commitsOf(f.bare, 'other'));

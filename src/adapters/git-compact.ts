@@ -1,30 +1,31 @@
 /**
- * Compaction of a store's packs (docs/performance.md, finding 6). Every fetch that brings something
- * adds one pack and isomorphic-git never repacks; every object read lists `objects/pack` and loads
- * each `.idx`, so reads slow down as packs pile up. Above a threshold, under the store's lock:
+ * Compaction of a store's packs (docs/performance.md). Every fetch that brings something adds one
+ * pack and isomorphic-git never repacks; every object read lists `objects/pack` and loads each
+ * `.idx`, so reads slow down as packs pile up. A fetch that leaves more than a threshold of packs
+ * starts a compaction **in the background**: no pass waits for it.
  *
- * 1. a child process (`git-child.ts`) fetches every branch the store has (`refs/heads/*`: trackers of
- *    several branches share one store per upstream) into a fresh bare store `<store>.compact`; later
- *    branches send the first one's tip as their haves, so it holds one pack plus one small pack per
- *    further branch. The child checks that every branch tip of the store is in the copy (a commit
- *    that a force-push removed upstream would otherwise be dropped): if not, nothing changes.
- * 2. each new `.pack`, then its `.idx`, is renamed into `<store>/objects/pack` (readers look for
- *    `.idx` files, so they never see a pack without its data);
- * 3. the old `.idx` files, then everything else that was in `objects/pack` (old `.pack`s, a `.pack`
- *    left without `.idx` by a killed fetch, temporary files), are deleted;
- * 4. `<store>.compact` is removed.
+ * 1. (under the store's lock, at that fetch) the pack files present now are noted, and every branch
+ *    of the store (`refs/heads/*`: trackers of several branches share one store per upstream) with
+ *    its tip;
+ * 2. (in the background, no lock) a child process (`git-child.ts`) fetches those branches into a
+ *    fresh bare store `<store>.compact`: one pack, plus one small pack per further branch. The child
+ *    checks that every noted tip is in the copy (a commit that a force-push removed upstream would
+ *    otherwise be dropped); a branch the upstream no longer has is skipped and named;
+ * 3. (under the store's lock, at the **next** fetch, before anything of that pass reads objects) each
+ *    new `.pack`, then its `.idx`, is renamed into `objects/pack` (readers look for `.idx` files, so
+ *    they never see a pack without its data); then the noted `.idx` files, then the rest of the noted
+ *    files (old `.pack`s, a `.pack` left without `.idx` by a killed fetch, temporary files) are
+ *    deleted. Packs fetched while the child ran are kept: they hold only objects newer than the copy
+ *    or objects the copy also has, and refer only to objects in the copy or in themselves;
+ * 4. the refs of branches gone upstream are deleted (their objects were not kept; a tracker still on
+ *    such a branch already fails its fetch) and `<store>.compact` is removed.
  *
- * A branch of the store that the upstream no longer has (deleted or renamed upstream, typically after
- * services moved to another branch) is not kept: its `refs/heads/*` is deleted once the new pack is
- * in, and the notice names it (`dropped`); a tracker still on that branch already fails its fetch.
- * A failed compaction is not tried again until the store has twice the packs it had then (IsoGit).
- *
- * Objects reachable only from commits that are on no branch upstream any more (a force-push) are
- * dropped; a checkout deployed at such a commit keeps its files, and `deployed()` reports it as not
- * deployed, so the next pass checks out the tip. A reader in another tracker that listed the old
- * `.idx` files just before step 3 may fail once (that service is DIFF for one pass).
- * A failed compaction leaves the store usable (at worst with the new pack beside the old ones) and
- * is reported through `onNotice`; it never fails the fetch.
+ * A failed compaction changes nothing, is reported through `onNotice` (warn) and is not tried again
+ * until the store has twice the packs it had then. Objects reachable only from commits that no branch
+ * upstream has any more (a force-push) are dropped; a checkout deployed at such a commit keeps its
+ * files, and `deployed()` reports it as not deployed, so the next pass checks out the tip. A reader in
+ * another tracker of the same store that listed the old `.idx` files just before step 3 may fail once
+ * (that service is DIFF for one pass).
  */
 import fs from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
@@ -37,7 +38,7 @@ import { headOf, heads } from './git-fetch.js';
 /** Default threshold: compact when a fetch leaves more than this many packs (bench: 16). */
 export const DEFAULT_COMPACT_ABOVE = 16;
 
-/** What {@link compactStore} needs from its caller. */
+/** What a {@link Compactor} needs from its owner. */
 export interface CompactDeps {
   /** Runs a {@link FetchRequest} in a child process (`runFetchChild` with its timeout). */
   readonly runChild: (req: FetchRequest) => Promise<ChildResult>;
@@ -47,13 +48,17 @@ export interface CompactDeps {
   readonly onNotice: (msg: string, data: object, level: 'info' | 'warn') => void;
 }
 
-/**
- * How {@link compactStore} ended: `skipped` (not above the threshold, or no branch), `compacted`,
- * or `failed` (the store is as it was); `packsBefore` = complete packs found.
- */
-export interface CompactResult {
-  readonly result: 'skipped' | 'compacted' | 'failed';
+/** A compaction whose fresh copy is ready, waiting for the store's next fetch to be swapped in. */
+interface Ready {
+  readonly tmp: string;
+  /** Pack files of the store when the compaction started (deleted at the swap). */
+  readonly old: readonly string[];
+  /** `pack-*.pack|idx` files of the fresh copy. */
+  readonly fresh: readonly string[];
+  readonly branches: readonly string[];
+  readonly gone: readonly string[];
   readonly packsBefore: number;
+  readonly started: number;
 }
 
 /** Number of complete packs (`.idx` files) in the store. */
@@ -62,47 +67,91 @@ export async function packCount(gitdir: string): Promise<number> {
 }
 
 /**
- * Compact the store `gitdir` (see the file comment) when it has more than `above` packs; call it
- * under the store's lock. `source` gives the upstream and its credentials (its branch is not used:
- * every branch of the store is fetched). Never throws.
+ * Schedules and applies compactions for the stores of one IsoGit (see the file comment). Call
+ * {@link beforeFetch} and {@link afterFetch} under the store's lock. Never throws.
  */
-export async function compactStore(gitdir: string, source: SourceRef, above: number, deps: CompactDeps): Promise<CompactResult> {
-  const packDir = path.join(gitdir, 'objects', 'pack');
-  const tmp = `${gitdir}.compact`;
-  const started = Date.now();
-  let packsBefore = 0;
-  try {
-    const old = await readdir(packDir);
-    packsBefore = old.filter((f) => f.endsWith('.idx')).length;
-    if (packsBefore <= above) return { result: 'skipped', packsBefore };
-    const branches = await heads(gitdir);
-    if (branches.length === 0) return { result: 'skipped', packsBefore };
-    const mustHave: Record<string, string> = {};
-    for (const b of branches) {
-      const oid = await headOf(gitdir, b);
-      if (oid !== undefined) mustHave[b] = oid;
+export class Compactor {
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly ready = new Map<string, Ready>();
+  /** Store → pack count above which the next compaction is tried, after one failed (twice its packs then). */
+  private readonly backoff = new Map<string, number>();
+
+  /** @param above compact when a fetch leaves more than this many packs (0 = never) */
+  constructor(private readonly deps: CompactDeps, private readonly above: number) {}
+
+  /** Swap in a compaction of `gitdir` whose copy is ready (step 3–4); nothing when none is. */
+  async beforeFetch(gitdir: string): Promise<void> {
+    const r = this.ready.get(gitdir);
+    if (!r) return;
+    this.ready.delete(gitdir);
+    const packDir = path.join(gitdir, 'objects', 'pack');
+    try {
+      // .pack before its .idx: a reader that finds the .idx finds the data
+      for (const f of [...r.fresh].sort(packFirst)) await rename(path.join(r.tmp, 'objects', 'pack', f), path.join(packDir, f));
+      // old .idx first (readers stop using those packs), then their .pack and any leftover
+      for (const f of r.old.filter((x) => !r.fresh.includes(x)).sort(idxFirst)) await rm(path.join(packDir, f), { recursive: true, force: true });
+      for (const b of r.gone) {
+        await git.deleteRef({ fs, gitdir, ref: `refs/heads/${b}` });
+        await git.deleteRef({ fs, gitdir, ref: `refs/remotes/origin/${b}` }).catch(() => undefined); // isomorphic-git's remote-tracking ref, if any
+      }
+      this.backoff.delete(gitdir);
+      this.deps.onNotice('object store compacted', { store: gitdir, branches: r.branches.filter((b) => !r.gone.includes(b)), ...(r.gone.length > 0 ? { dropped: r.gone } : {}), packsBefore: r.packsBefore, packsAfter: await packCount(gitdir), seconds: (Date.now() - r.started) / 1000 }, 'info');
+    } catch (err) {
+      this.failed(gitdir, r.packsBefore, err);
+    } finally {
+      await rm(r.tmp, { recursive: true, force: true }).catch(() => undefined);
     }
-    await rm(tmp, { recursive: true, force: true });
-    const { gone } = await deps.runChild({ gitdir: tmp, source, branches, mustHave, dropGone: true, idleTimeoutMs: deps.idleTimeoutMs });
-    const fresh = (await readdir(path.join(tmp, 'objects', 'pack'))).filter((f) => /^pack-[0-9a-f]+\.(pack|idx)$/.test(f));
-    const freshIdx = fresh.filter((f) => f.endsWith('.idx'));
-    if (freshIdx.length === 0 || freshIdx.some((i) => !fresh.includes(i.replace(/\.idx$/, '.pack')))) throw new Error(`the fresh copy has no complete pack (${fresh.join(', ') || 'nothing'})`);
-    // .pack before its .idx: a reader that finds the .idx finds the data
-    for (const f of [...fresh].sort(packFirst)) await rename(path.join(tmp, 'objects', 'pack', f), path.join(packDir, f));
-    // old .idx first (readers stop using those packs), then their .pack and any leftover
-    for (const f of old.filter((x) => !fresh.includes(x)).sort(idxFirst)) await rm(path.join(packDir, f), { recursive: true, force: true });
-    // branches gone upstream: their objects were not kept, so their refs go too
-    for (const b of gone) {
-      await git.deleteRef({ fs, gitdir, ref: `refs/heads/${b}` });
-      await git.deleteRef({ fs, gitdir, ref: `refs/remotes/origin/${b}` }).catch(() => undefined); // isomorphic-git's remote-tracking ref, if any
+  }
+
+  /**
+   * After a fetch that brought something: start a compaction of `gitdir` in the background when it
+   * has more packs than the threshold (raised after a failure) and none is running or waiting.
+   * `source` gives the upstream and its credentials (every branch of the store is fetched).
+   */
+  async afterFetch(gitdir: string, source: SourceRef): Promise<void> {
+    if (this.above <= 0 || this.running.has(gitdir) || this.ready.has(gitdir)) return;
+    try {
+      const old = await readdir(path.join(gitdir, 'objects', 'pack'));
+      const packsBefore = old.filter((f) => f.endsWith('.idx')).length;
+      if (packsBefore <= Math.max(this.above, this.backoff.get(gitdir) ?? 0)) return;
+      const mustHave: Record<string, string> = {};
+      for (const b of await heads(gitdir)) {
+        const oid = await headOf(gitdir, b);
+        if (oid !== undefined) mustHave[b] = oid;
+      }
+      const branches = Object.keys(mustHave);
+      if (branches.length === 0) return;
+      const job = this.prepare(gitdir, source, { old, branches, mustHave, packsBefore, started: Date.now() }).finally(() => this.running.delete(gitdir));
+      this.running.set(gitdir, job);
+    } catch (err) {
+      this.failed(gitdir, 0, err);
     }
-    deps.onNotice('object store compacted', { store: gitdir, branches: branches.filter((b) => !gone.includes(b)), ...(gone.length > 0 ? { dropped: gone } : {}), packsBefore, packsAfter: await packCount(gitdir), seconds: (Date.now() - started) / 1000 }, 'info');
-    return { result: 'compacted', packsBefore };
-  } catch (err) {
-    deps.onNotice('object store compaction failed; the old packs are kept', { store: gitdir, packsBefore, err: err instanceof Error ? err.message : String(err) }, 'warn');
-    return { result: 'failed', packsBefore };
-  } finally {
-    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /** Resolves once no compaction is running (its copy may still wait for the next fetch). For tests and shutdown. */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all(this.running.values());
+  }
+
+  /** Step 2: the fresh copy, made by a child; ready for the next fetch, or failed (never throws). */
+  private async prepare(gitdir: string, source: SourceRef, s: { old: string[]; branches: string[]; mustHave: Record<string, string>; packsBefore: number; started: number }): Promise<void> {
+    const tmp = `${gitdir}.compact`;
+    try {
+      await rm(tmp, { recursive: true, force: true });
+      const { gone } = await this.deps.runChild({ gitdir: tmp, source, branches: s.branches, mustHave: s.mustHave, dropGone: true, idleTimeoutMs: this.deps.idleTimeoutMs });
+      const fresh = (await readdir(path.join(tmp, 'objects', 'pack'))).filter((f) => /^pack-[0-9a-f]+\.(pack|idx)$/.test(f));
+      const freshIdx = fresh.filter((f) => f.endsWith('.idx'));
+      if (freshIdx.length === 0 || freshIdx.some((i) => !fresh.includes(i.replace(/\.idx$/, '.pack')))) throw new Error(`the fresh copy has no complete pack (${fresh.join(', ') || 'nothing'})`);
+      this.ready.set(gitdir, { tmp, old: s.old, fresh, branches: s.branches, gone, packsBefore: s.packsBefore, started: s.started });
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      this.failed(gitdir, s.packsBefore, err);
+    }
+  }
+
+  private failed(gitdir: string, packsBefore: number, err: unknown): void {
+    if (packsBefore > 0) this.backoff.set(gitdir, 2 * packsBefore);
+    this.deps.onNotice('object store compaction failed; the old packs are kept', { store: gitdir, packsBefore, err: err instanceof Error ? err.message : String(err) }, 'warn');
   }
 }
 

@@ -20,7 +20,7 @@ import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
 import { KeyedLock } from '../serial.js';
 import { makeParentsOfSymlinks, removeForeignSymlinks } from './git-symlinks.js';
 import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './git-child.js';
-import { compactStore, DEFAULT_COMPACT_ABOVE } from './git-compact.js';
+import { Compactor, DEFAULT_COMPACT_ABOVE } from './git-compact.js';
 import { fetchBranch, headOf } from './git-fetch.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './git-http.js';
 import { commitTree, diffEntries, entryAt, kindChanges, listTree } from './git-trees.js';
@@ -56,9 +56,8 @@ export interface IsoGitOptions {
 /** isomorphic-git implementation of {@link GitPort}. */
 export class IsoGit implements GitPort {
   private readonly lock = new KeyedLock();
-  /** Store → pack count above which the next compaction is tried, after one failed (twice its packs then). */
-  private readonly compactBackoff = new Map<string, number>();
   private readonly options: Required<IsoGitOptions>;
+  private readonly compactor: Compactor;
 
   /**
    * @param stateDir absolute directory for the shared object stores (`--state-dir`)
@@ -74,6 +73,7 @@ export class IsoGit implements GitPort {
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       childTimeoutMs: options.childTimeoutMs ?? DEFAULT_CHILD_TIMEOUT_MS,
     };
+    this.compactor = new Compactor({ runChild: this.runChild, idleTimeoutMs: this.options.idleTimeoutMs, onNotice }, this.options.compactAbove);
   }
 
   /**
@@ -88,13 +88,15 @@ export class IsoGit implements GitPort {
    * Fetch `source.branch` into the upstream's store and return its tip (see {@link IsoGitOptions} and
    * docs/daemon.md "Object stores"): a branch the store does not have yet is fetched in a child process
    * when `fetchInChild` is set; otherwise (and for every later fetch) in this process, where nothing
-   * new costs one `GET info/refs`. A fetch that brought something may then compact the store's packs.
+   * new costs one `GET info/refs`. A fetch that brought something may start a compaction of the store's
+   * packs in the background (git-compact.ts), swapped in at the store's next fetch.
    * @throws Error from the fetch (HTTP status, ssh's reason, `FetchTimeoutError`, a child that failed);
    *   never for a failed compaction (reported through `onNotice`).
    */
   async fetch(source: SourceRef, pass: Pass): Promise<string> {
     const gitdir = this.storeOf(source.upstream);
     return this.lock.run(gitdir, async () => {
+      await this.compactor.beforeFetch(gitdir); // a compacted copy made meanwhile goes in before this pass reads
       const local = await headOf(gitdir, source.branch);
       let tip: string;
       if (local === undefined && this.options.fetchInChild) {
@@ -106,18 +108,17 @@ export class IsoGit implements GitPort {
       } else {
         tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs });
       }
-      if (tip !== local && this.options.compactAbove > 0) {
-        // after a failed compaction, wait until the store has twice the packs before another full download
-        const above = Math.max(this.options.compactAbove, this.compactBackoff.get(gitdir) ?? 0);
-        const done = await compactStore(gitdir, source, above, { runChild: this.runChild, idleTimeoutMs: this.options.idleTimeoutMs, onNotice: this.onNotice });
-        if (done.result === 'failed') this.compactBackoff.set(gitdir, 2 * done.packsBefore);
-        else if (done.result === 'compacted') this.compactBackoff.delete(gitdir);
-      }
+      if (tip !== local) await this.compactor.afterFetch(gitdir, source); // starts in the background when due
       return tip;
     });
   }
 
   private readonly runChild = (req: FetchRequest) => runFetchChild(req, this.options.childTimeoutMs);
+
+  /** Resolves once no compaction runs in the background (tests; the daemon's shutdown need not wait: its child exits with it). */
+  settle(): Promise<void> {
+    return this.compactor.settle();
+  }
 
   async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
     const objects = path.join(this.storeOf(co.upstream), 'objects');
