@@ -4,7 +4,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
@@ -57,6 +57,24 @@ test('a fresh checkout has no drift, and touching a file without changing it is 
   await utimes(ini, later, later); // stat differs from the index, content does not
   assert.deepEqual(await g.drift(co, pass()), []);
   assert.deepEqual(await g.drift(co, pass()), [], 'still none once the index stat was refreshed');
+});
+
+test('an edit that keeps the size and puts the mtime back is still drift (the ctime moved: git\'s stat rule)', async () => {
+  const { g, co, file } = await checkedOut();
+  const ini = file('grafana/etc/grafana.ini');
+  const T = 1_700_000_000; // whole seconds: utimes keeps them exactly
+  await utimes(ini, T, T);
+  assert.deepEqual(await g.drift(co, pass()), [], 'a new mtime alone is no drift');
+  // the index now carries that stat (refreshed by the walk), so only the ctime can tell the edit
+  const debug = await git(['ls-files', '--debug', 'grafana/etc/grafana.ini'], { cwd: co.dir });
+  assert.match(debug, new RegExp(`mtime: ${T}:0`), debug);
+  const text = await readFile(ini, 'utf8');
+  const same = text.replace(/[a-z]/, (c) => (c === 'x' ? 'y' : 'x')); // one letter changed, same length
+  assert.notEqual(same, text);
+  await writeFile(ini, same);
+  await utimes(ini, T, T);
+  assert.equal((await stat(ini)).mtimeMs, T * 1000, 'mtime put back');
+  assert.deepEqual(await g.drift(co, pass()), ['grafana/etc/grafana.ini']);
 });
 
 test('edits, deletions, additions (ignored or not) and a file replaced by a symlink are drift; paths outside the links are not', async () => {

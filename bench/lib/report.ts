@@ -61,6 +61,8 @@ export interface SrcFeatures {
   fetchInChild?: boolean;
   /** Pack compaction exists (old finding 6). */
   compaction: boolean;
+  /** Compaction runs in the background and is swapped in at the next fetch (git-compact.ts `Compactor`). */
+  compactionInBackground?: boolean;
   /** The third argument of `new IsoGit(…)` in cmd/gitopper.ts, and the bench's (lib/core.ts). */
   daemonGitOptions?: string;
   benchGitOptions?: string;

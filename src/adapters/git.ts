@@ -13,7 +13,7 @@
  * in a child process), `git-compact.ts` (packs compacted), `git-http.ts` (inactivity timeout).
  */
 import fs from 'node:fs';
-import { chown, lstat, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
@@ -23,7 +23,8 @@ import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './gi
 import { Compactor, DEFAULT_COMPACT_ABOVE } from './git-compact.js';
 import { fetchBranch, headOf } from './git-fetch.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './git-http.js';
-import { commitTree, diffEntries, entryAt, kindChanges, listTree } from './git-trees.js';
+import { workTreeDrift } from './git-drift.js';
+import { commitTree, diffEntries, entryAt, kindChanges } from './git-trees.js';
 import { storeName } from './git-upstream.js';
 import { chownTree } from './owner-tree.js';
 
@@ -155,7 +156,7 @@ export class IsoGit implements GitPort {
     const gitdir = path.join(co.dir, '.git');
     let oid: string;
     try {
-      oid = await git.resolveRef({ fs, gitdir, ref: 'HEAD' });
+      oid = await headOid(gitdir);
     } catch {
       return undefined; // unborn HEAD: nothing deployed yet
     }
@@ -217,46 +218,13 @@ export class IsoGit implements GitPort {
 
   /**
    * Paths under the links whose work-tree content differs from the deployed commit, or that exist on
-   * one side only (sorted, repository-relative). One `walk` over the index and the work tree, pruned
-   * to the links: a file whose stat matches its index entry is not read, and no object is read
-   * through the checkout. The deployed side is listed from the store (one pack cache per pass for
-   * all services). Files ignored by a `.gitignore` count too: everything under a link is served by
-   * the bind mount. Bench (docs/performance.md): 100 services 2034 → ~420 ms against statusMatrix.
+   * one side only (sorted, repository-relative): `git-drift.ts`. No object is read through the
+   * checkout; the deployed side is listed from the store (memoised per pass).
    */
   async drift(co: CheckoutRef, pass: Pass): Promise<string[]> {
     const head = await this.deployed(co, pass);
     if (head === undefined) return [];
-    const store = this.storeOf(co.upstream);
-    const deployed = new Map<string, string>();
-    for (const link of co.links) {
-      const e = await entryAt(store, head, link, pass);
-      if (e?.type === 'tree') await listTree(store, link, e.oid, pass, deployed);
-      else if (e) deployed.set(link, e.oid);
-    }
-    const inScope = (p: string) => p === '.' || co.links.some((l) => p === l || p.startsWith(`${l}/`) || l.startsWith(`${p}/`));
-    const work = new Map<string, string>();
-    // the WORKDIR walker may refresh stat data in the index: under the checkout's lock
-    await this.lock.run(co.dir, () =>
-      git.walk({
-        fs,
-        dir: co.dir,
-        gitdir: path.join(co.dir, '.git'),
-        cache: pass.cache,
-        trees: [git.STAGE(), git.WORKDIR()],
-        map: async (filepath, [, wt]) => {
-          if (!inScope(filepath)) return null; // prune: never descend outside the links
-          if (wt && (await wt.type()) === 'blob') {
-            const oid = await wt.oid();
-            if (oid !== undefined) work.set(filepath, oid);
-          }
-          return undefined;
-        },
-      }),
-    );
-    const out = new Set<string>();
-    for (const [p, oid] of deployed) if (work.get(p) !== oid) out.add(p);
-    for (const p of work.keys()) if (!deployed.has(p)) out.add(p);
-    return [...out].sort();
+    return this.lock.run(co.dir, () => workTreeDrift(co.dir, co.links, this.storeOf(co.upstream), head, pass));
   }
 
   async restore(co: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void> {
@@ -303,6 +271,20 @@ export class IsoGit implements GitPort {
     await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
     await git.writeRef({ fs, gitdir, ref: 'HEAD', value: `refs/heads/${branch}`, symbolic: true, force: true });
   }
+}
+
+/**
+ * The commit `HEAD` of `gitdir` names. Fast path for the refs this adapter writes (a symbolic HEAD
+ * to a loose ref, two small reads); anything else (a packed ref in an adopted clone, a detached HEAD
+ * in another form) goes through isomorphic-git's `resolveRef`.
+ * @throws isomorphic-git's NotFoundError for an unborn HEAD
+ */
+async function headOid(gitdir: string): Promise<string> {
+  const head = (await readFile(path.join(gitdir, 'HEAD'), 'utf8').catch(() => '')).trim();
+  const ref = /^ref: (refs\/heads\/[^\s]+)$/.exec(head)?.[1];
+  const loose = ref === undefined || ref.includes('..') ? '' : (await readFile(path.join(gitdir, ref), 'utf8').catch(() => '')).trim();
+  if (/^[0-9a-f]{40}$/.test(loose)) return loose;
+  return git.resolveRef({ fs, gitdir, ref: 'HEAD' });
 }
 
 /** True when something (even a dangling symlink) is at `p`. */
