@@ -87,10 +87,11 @@ async function readAll(store: string, commits: readonly string[]): Promise<void>
   for (const oid of commits) await git.readCommit({ fs, gitdir: store, oid, cache });
 }
 
-/** Wait for a background compaction, then fetch once more (nothing new): that fetch swaps the fresh copy in. */
+/** Wait for a background compaction, then fetch twice more (nothing new): the first swaps the fresh copy in, the second deletes the packs it replaced. */
 async function settleAndSwap(f: Awaited<ReturnType<typeof fixture>>): Promise<void> {
   await f.g.settle();
-  await f.g.fetch(f.src, pass());
+  await f.g.fetch(f.src, pass()); // swaps the copy in
+  await f.g.fetch(f.src, pass()); // deletes the retired packs (grace 0)
 }
 
 /** Push `n` commits (each one file under a link), fetching after each; returns the fetched tips. */
@@ -167,7 +168,7 @@ test('token_file through the child: the token is on no argv, in no environment a
 });
 
 test('compaction: above N packs the store becomes one pack; history, fsck and an older checkout stay good', async () => {
-  const f = await fixture({ fetchInChild: true, compactAbove: 3 });
+  const f = await fixture({ fetchInChild: true, compactAbove: 3, compactGraceMs: 0 });
   const c0 = await f.g.fetch(f.src, pass());
   const c = f.co('co');
   await f.g.prepare(c, undefined);
@@ -191,6 +192,8 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   assert.equal(await packs(f.store), 5, 'nothing swapped while no fetch ran (4 fetched packs + the leftover): readers of this pass are never disturbed');
   assert.equal(f.notices.length, 0);
   assert.equal(await f.g.fetch(f.src, pass()), tip, 'the next fetch (nothing new) swaps the fresh copy in first');
+  assert.equal(await packs(f.store), 6, 'the replaced packs are retired, not deleted: a reader that listed them still finds them');
+  await f.g.fetch(f.src, pass()); // past the grace period (0 here): the retired packs go
   assert.ok((await packs(f.store)) <= 2, `${await packs(f.store)} packs`);
   assert.deepEqual((await readdir(packDir)).sort().map((x) => x.replace(/^pack-[0-9a-f]{40}/, 'pack-X')), ['pack-X.idx', 'pack-X.pack']);
   assert.equal(existsSync(`${f.store}.compact`), false, 'temp store removed');
@@ -223,7 +226,7 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
 
 /** A fixture compacting above 3 packs whose upstream has a second branch "other" (one commit beyond main); the work clone is left on "other". */
 async function withOtherBranch() {
-  const f = await fixture({ fetchInChild: true, compactAbove: 3 });
+  const f = await fixture({ fetchInChild: true, compactAbove: 3, compactGraceMs: 0 });
   await f.work.git('checkout', '--quiet', '-b', 'other');
   await f.work.write('other.txt', 'only on other\n');
   await f.work.commit('on other');

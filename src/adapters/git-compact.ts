@@ -13,19 +13,21 @@
  *    otherwise be dropped); a branch the upstream no longer has is skipped and named;
  * 3. (under the store's lock, at the **next** fetch, before anything of that pass reads objects) each
  *    new `.pack`, then its `.idx`, is renamed into `objects/pack` (readers look for `.idx` files, so
- *    they never see a pack without its data); then the noted `.idx` files, then the rest of the noted
- *    files (old `.pack`s, a `.pack` left without `.idx` by a killed fetch, temporary files) are
- *    deleted. Packs fetched while the child ran are kept: they hold only objects newer than the copy
- *    or objects the copy also has, and refer only to objects in the copy or in themselves;
+ *    they never see a pack without its data). Packs fetched while the child ran are kept: they hold
+ *    only objects newer than the copy or objects the copy also has;
  * 4. the refs of branches gone upstream are deleted (their objects were not kept; a tracker still on
- *    such a branch already fails its fetch) and `<store>.compact` is removed.
+ *    such a branch already fails its fetch) and `<store>.compact` is removed;
+ * 5. the noted files are **retired**, not deleted: objects are then in two packs, which is harmless.
+ *    They are deleted (`.idx` files first, then the rest: old `.pack`s, a `.pack` left without `.idx`
+ *    by a killed fetch, temporary files) at the first fetch at least {@link RETIRE_GRACE_MS} later.
+ *    Readers that do not hold the store's lock (other trackers of the store, drift checks, API
+ *    actions) list the packs and load a `.pack` lazily: a pass that listed the old ones just before
+ *    the swap still finds their files. No new compaction starts while files wait to be deleted.
  *
  * A failed compaction changes nothing, is reported through `onNotice` (warn) and is not tried again
  * until the store has twice the packs it had then. Objects reachable only from commits that no branch
  * upstream has any more (a force-push) are dropped; a checkout deployed at such a commit keeps its
- * files, and `deployed()` reports it as not deployed, so the next pass checks out the tip. A reader in
- * another tracker of the same store that listed the old `.idx` files just before step 3 may fail once
- * (that service is DIFF for one pass).
+ * files, and `deployed()` reports it as not deployed, so the next pass checks out the tip.
  */
 import fs from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
@@ -34,6 +36,9 @@ import git from 'isomorphic-git';
 import type { SourceRef } from '../ports.js';
 import type { ChildResult, FetchRequest } from './git-child.js';
 import { headOf, heads } from './git-fetch.js';
+
+/** How long retired pack files stay after a swap before a fetch deletes them, in ms (60 s: far longer than a pass). */
+export const RETIRE_GRACE_MS = 60_000;
 
 /** Default threshold: compact when a fetch leaves more than this many packs (bench: 16). */
 export const DEFAULT_COMPACT_ABOVE = 16;
@@ -73,29 +78,47 @@ export async function packCount(gitdir: string): Promise<number> {
 export class Compactor {
   private readonly running = new Map<string, Promise<void>>();
   private readonly ready = new Map<string, Ready>();
+  /** Store → pack files replaced by a swap, deleted once the grace period is over. */
+  private readonly retired = new Map<string, { readonly files: readonly string[]; readonly at: number }>();
   /** Store → pack count above which the next compaction is tried, after one failed (twice its packs then). */
   private readonly backoff = new Map<string, number>();
 
-  /** @param above compact when a fetch leaves more than this many packs (0 = never) */
-  constructor(private readonly deps: CompactDeps, private readonly above: number) {}
+  /** Stores whose leftover `<store>.compact` (a compaction cut short by a restart) was looked for. */
+  private readonly swept = new Set<string>();
 
-  /** Swap in a compaction of `gitdir` whose copy is ready (step 3–4); nothing when none is. */
+  /**
+   * @param above compact when a fetch leaves more than this many packs (0 = never)
+   * @param graceMs how long replaced packs stay before a fetch deletes them ({@link RETIRE_GRACE_MS})
+   */
+  constructor(private readonly deps: CompactDeps, private readonly above: number, private readonly graceMs: number = RETIRE_GRACE_MS) {}
+
+  /** Delete retired packs whose grace period is over (step 5), then swap in a ready copy (steps 3–4). */
   async beforeFetch(gitdir: string): Promise<void> {
+    const packDir = path.join(gitdir, 'objects', 'pack');
+    if (!this.swept.has(gitdir)) {
+      this.swept.add(gitdir);
+      if (!this.running.has(gitdir)) await rm(`${gitdir}.compact`, { recursive: true, force: true }).catch(() => undefined);
+    }
+    const old = this.retired.get(gitdir);
+    if (old && Date.now() - old.at >= this.graceMs) {
+      this.retired.delete(gitdir);
+      // old .idx first (readers stop finding those packs), then their .pack and any leftover
+      for (const f of [...old.files].sort(idxFirst)) await rm(path.join(packDir, f), { recursive: true, force: true }).catch(() => undefined);
+    }
     const r = this.ready.get(gitdir);
     if (!r) return;
     this.ready.delete(gitdir);
-    const packDir = path.join(gitdir, 'objects', 'pack');
     try {
       // .pack before its .idx: a reader that finds the .idx finds the data
       for (const f of [...r.fresh].sort(packFirst)) await rename(path.join(r.tmp, 'objects', 'pack', f), path.join(packDir, f));
-      // old .idx first (readers stop using those packs), then their .pack and any leftover
-      for (const f of r.old.filter((x) => !r.fresh.includes(x)).sort(idxFirst)) await rm(path.join(packDir, f), { recursive: true, force: true });
+      this.retired.set(gitdir, { files: r.old.filter((x) => !r.fresh.includes(x)), at: Date.now() });
       for (const b of r.gone) {
         await git.deleteRef({ fs, gitdir, ref: `refs/heads/${b}` });
         await git.deleteRef({ fs, gitdir, ref: `refs/remotes/origin/${b}` }).catch(() => undefined); // isomorphic-git's remote-tracking ref, if any
       }
       this.backoff.delete(gitdir);
-      this.deps.onNotice('object store compacted', { store: gitdir, branches: r.branches.filter((b) => !r.gone.includes(b)), ...(r.gone.length > 0 ? { dropped: r.gone } : {}), packsBefore: r.packsBefore, packsAfter: await packCount(gitdir), seconds: (Date.now() - r.started) / 1000 }, 'info');
+      const packsAfter = (await packCount(gitdir)) - r.old.filter((f) => f.endsWith('.idx') && !r.fresh.includes(f)).length;
+      this.deps.onNotice('object store compacted', { store: gitdir, branches: r.branches.filter((b) => !r.gone.includes(b)), ...(r.gone.length > 0 ? { dropped: r.gone } : {}), packsBefore: r.packsBefore, packsAfter, seconds: (Date.now() - r.started) / 1000 }, 'info');
     } catch (err) {
       this.failed(gitdir, r.packsBefore, err);
     } finally {
@@ -109,7 +132,7 @@ export class Compactor {
    * `source` gives the upstream and its credentials (every branch of the store is fetched).
    */
   async afterFetch(gitdir: string, source: SourceRef): Promise<void> {
-    if (this.above <= 0 || this.running.has(gitdir) || this.ready.has(gitdir)) return;
+    if (this.above <= 0 || this.running.has(gitdir) || this.ready.has(gitdir) || this.retired.has(gitdir)) return;
     try {
       const old = await readdir(path.join(gitdir, 'objects', 'pack'));
       const packsBefore = old.filter((f) => f.endsWith('.idx')).length;

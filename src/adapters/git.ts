@@ -20,7 +20,7 @@ import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
 import { KeyedLock } from '../serial.js';
 import { makeParentsOfSymlinks, removeForeignSymlinks } from './git-symlinks.js';
 import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './git-child.js';
-import { Compactor, DEFAULT_COMPACT_ABOVE } from './git-compact.js';
+import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './git-compact.js';
 import { fetchBranch, headOf } from './git-fetch.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './git-http.js';
 import { workTreeDrift } from './git-drift.js';
@@ -52,6 +52,8 @@ export interface IsoGitOptions {
   readonly idleTimeoutMs?: number;
   /** A child process (first fetch, compaction) running longer than this many ms is killed. Default 600 000. */
   readonly childTimeoutMs?: number;
+  /** How long packs replaced by a compaction stay before a fetch deletes them, ms (default 60 s; tests use 0). */
+  readonly compactGraceMs?: number;
 }
 
 /** isomorphic-git implementation of {@link GitPort}. */
@@ -73,8 +75,9 @@ export class IsoGit implements GitPort {
       compactAbove: options.compactAbove ?? DEFAULT_COMPACT_ABOVE,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       childTimeoutMs: options.childTimeoutMs ?? DEFAULT_CHILD_TIMEOUT_MS,
+      compactGraceMs: options.compactGraceMs ?? RETIRE_GRACE_MS,
     };
-    this.compactor = new Compactor({ runChild: this.runChild, idleTimeoutMs: this.options.idleTimeoutMs, onNotice }, this.options.compactAbove);
+    this.compactor = new Compactor({ runChild: this.runChild, idleTimeoutMs: this.options.idleTimeoutMs, onNotice }, this.options.compactAbove, this.options.compactGraceMs);
   }
 
   /**
@@ -154,16 +157,20 @@ export class IsoGit implements GitPort {
 
   async deployed(co: CheckoutRef, pass: Pass): Promise<string | undefined> {
     const gitdir = path.join(co.dir, '.git');
+    // only "not there" means nothing deployed; any other failure (EIO, EACCES, a pack that vanished
+    // under a read) is an error for the pass (DIFF), never a reason to check out over the links
     let oid: string;
     try {
       oid = await headOid(gitdir);
-    } catch {
-      return undefined; // unborn HEAD: nothing deployed yet
+    } catch (err) {
+      if (isNotFound(err)) return undefined; // unborn HEAD: nothing deployed yet
+      throw err;
     }
     try {
       await commitTree(this.storeOf(co.upstream), oid, pass);
-    } catch {
-      return undefined; // HEAD names a commit the store does not have (adopted or re-pointed checkout)
+    } catch (err) {
+      if (isNotFound(err)) return undefined; // HEAD names a commit the store does not have (adopted or re-pointed checkout)
+      throw err;
     }
     return oid;
   }
@@ -285,6 +292,12 @@ async function headOid(gitdir: string): Promise<string> {
   const loose = ref === undefined || ref.includes('..') ? '' : (await readFile(path.join(gitdir, ref), 'utf8').catch(() => '')).trim();
   if (/^[0-9a-f]{40}$/.test(loose)) return loose;
   return git.resolveRef({ fs, gitdir, ref: 'HEAD' });
+}
+
+/** True for isomorphic-git's NotFoundError (a ref or object that does not exist) and ENOENT. */
+function isNotFound(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'NotFoundError' || code === 'ENOENT';
 }
 
 /** True when something (even a dangling symlink) is at `p`. */
