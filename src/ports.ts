@@ -71,8 +71,8 @@ export interface GitPort {
   findInHistory(source: SourceRef, tip: string, prefix: string, pass: Pass): Promise<string | undefined>;
   /**
    * Drift: repository paths under the links whose files in the checkout differ from the deployed
-   * commit (modified, deleted, or added, ignored or not: the bind mount serves them all), sorted.
-   * Empty before the first checkout.
+   * commit (modified, deleted, or added and not ignored by a `.gitignore`), sorted. Empty before the
+   * first checkout.
    */
   drift(checkout: CheckoutRef, pass: Pass): Promise<string[]>;
   /** Put the deployed commit's version of `paths` back (a path the commit lacks is removed). */

@@ -43,9 +43,9 @@ async function checkedOut() {
   return { bare, head, g, src, co, file: (p: string) => path.join(co.dir, p) };
 }
 
-/** What the git CLI sees as changed under the links (tracked changes and untracked files, ignored ones too). */
+/** What the git CLI sees as changed under the links (tracked changes and untracked files that are not ignored). */
 async function cliStatus(dir: string): Promise<string[]> {
-  const out = await git(['-c', 'core.quotePath=false', 'status', '--porcelain', '--untracked-files=all', '--ignored', '--', ...LINKS], { cwd: dir });
+  const out = await git(['-c', 'core.quotePath=false', 'status', '--porcelain', '--untracked-files=all', '--', ...LINKS], { cwd: dir });
   return out.split('\n').filter(Boolean).map((l) => l.slice(3)).sort();
 }
 
@@ -77,7 +77,7 @@ test('an edit that keeps the size and puts the mtime back is still drift (the ct
   assert.deepEqual(await g.drift(co, pass()), ['grafana/etc/grafana.ini']);
 });
 
-test('edits, deletions, additions (ignored or not) and a file replaced by a symlink are drift; paths outside the links are not', async () => {
+test('edits, deletions and additions are drift, files ignored by .gitignore are not; paths outside the links are not', async () => {
   const { g, co, file } = await checkedOut();
   await writeFile(file('grafana/etc/grafana.ini'), 'edited on the host\n');
   const dashboards = (await git(['ls-files', 'grafana/dashboards'], { cwd: co.dir })).split('\n').filter(Boolean);
@@ -93,7 +93,9 @@ test('edits, deletions, additions (ignored or not) and a file replaced by a syml
   await writeFile(file('prometheus/stray.yml'), 'not ours\n');
   await writeFile(file('README.local'), 'not ours\n');
 
-  const expected = ['grafana/etc/.gitignore', 'grafana/etc/grafana.ini', 'grafana/etc/ignored.tmp', 'grafana/etc/new.conf', 'grafana/etc/sub/deep.conf', dashboards[0]!].sort();
+  await writeFile(file('grafana/etc/excluded.local'), 'w\n');
+  await writeFile(file('.git/info/exclude'), '*.local\n');
+  const expected = ['grafana/etc/.gitignore', 'grafana/etc/grafana.ini', 'grafana/etc/new.conf', 'grafana/etc/sub/deep.conf', dashboards[0]!].sort();
   assert.deepEqual(await g.drift(co, pass()), expected);
   assert.deepEqual(await cliStatus(co.dir), expected, 'the same paths as git status');
 });
@@ -115,15 +117,18 @@ test('a file replaced by a symlink or a directory is drift; undoing the edits cl
   assert.deepEqual(await g.drift(co, pass()), [], 'content back as committed: no drift');
 });
 
-test('restore puts drifted paths back, after which drift is empty', async () => {
+test('restore puts drifted paths back, after which drift is empty; an ignored file is left alone', async () => {
   const { g, co, file } = await checkedOut();
   await writeFile(file('grafana/etc/grafana.ini'), 'edited\n');
   await writeFile(file('grafana/etc/new.conf'), 'x\n');
+  await writeFile(file('.git/info/exclude'), '*.state\n');
+  await writeFile(file('grafana/etc/run.state'), 'kept by the service\n');
   const drift = await g.drift(co, pass());
   assert.deepEqual(drift, ['grafana/etc/grafana.ini', 'grafana/etc/new.conf']);
   await g.restore(co, drift, undefined, pass());
   assert.deepEqual(await g.drift(co, pass()), []);
   assert.deepEqual(await cliStatus(co.dir), []);
+  assert.equal(await readFile(file('grafana/etc/run.state'), 'utf8'), 'kept by the service\n', 'the ignored file survived the revert');
 });
 
 test('before the first checkout there is nothing deployed and so no drift', async () => {

@@ -17,8 +17,9 @@ import { entryAt, listTree } from './git-trees.js';
 
 /**
  * Sorted repository paths under `links` that differ between the work tree of the checkout at `dir`
- * and commit `head` of the store `store`: modified, deleted, or added (ignored or not: the bind mount
- * serves them all). Call under the checkout's lock (the walk may refresh stat data in the index).
+ * and commit `head` of the store `store`: modified, deleted, or added and not ignored (`.gitignore`
+ * files of the commit, `.git/info/exclude`), as `git status` reports them. Call under the checkout's
+ * lock (the walk may refresh stat data in the index).
  */
 export async function workTreeDrift(dir: string, links: readonly string[], store: string, head: string, pass: Pass): Promise<string[]> {
   const deployed = new Map<string, string>();
@@ -46,7 +47,12 @@ export async function workTreeDrift(dir: string, links: readonly string[], store
   });
   const out = new Set<string>();
   for (const [p, oid] of deployed) if (work.get(p) !== oid) out.add(p);
-  for (const p of work.keys()) if (!deployed.has(p)) out.add(p);
+  const gitdir = path.join(dir, '.git');
+  for (const p of work.keys()) {
+    // a file the commit lacks is drift unless .gitignore (or .git/info/exclude) ignores it: files a
+    // service or an operator keeps beside the tracked ones on purpose are never reported nor reverted
+    if (!deployed.has(p) && !(await git.isIgnored({ fs, dir, gitdir, filepath: p }))) out.add(p);
+  }
   return [...out].sort();
 }
 
