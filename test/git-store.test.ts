@@ -266,6 +266,24 @@ test('compaction keeps every branch of a shared store and drops the ref of a bra
   await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
 });
 
+test('a compaction keeps every commit a checkout has deployed: one force-pushed away upstream stops it', async () => {
+  const f = await fixture({ fetchInChild: true, compactAbove: 3, compactGraceMs: 0 });
+  const [held] = await pushAndFetch(f, 1, 'main');
+  const c = f.co('held');
+  await f.g.prepare(c, undefined);
+  await f.g.checkout(c, held!, undefined, pass()); // a service held here (DIFF on a clash, or frozen)
+  // upstream drops that commit: main is force-pushed to its parent plus other work
+  await f.work.git('reset', '--quiet', '--hard', 'HEAD~1');
+  await f.work.push('main', { force: true });
+  await pushAndFetch(f, 3, 'main');
+  await f.g.settle();
+  const failed = f.notices.filter((n) => n.msg === 'object store compaction failed; the old packs are kept');
+  assert.equal(failed.length, 1, JSON.stringify(f.notices));
+  assert.match(String(failed[0]!.data.err), new RegExp(`${held}.*deployed in ${c.dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.equal(await f.g.deployed(c, pass()), held, 'the held checkout still finds its commit');
+  await cli(['--git-dir', f.store, 'cat-file', '-e', `${held}^{commit}`]);
+});
+
 test('a compaction that cannot keep a commit changes nothing, and is not tried again until the packs have doubled', async () => {
   const f = await withOtherBranch();
   await f.g.fetch(f.src, pass());

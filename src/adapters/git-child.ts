@@ -44,9 +44,10 @@ export interface FetchRequest {
   /** Branches to fetch, in order (each later one sends the first one's tip as its haves). */
   readonly branches: readonly string[];
   /**
-   * Branch → commit that must be in the store afterwards, or the child fails (compaction's safety
-   * check: a force-push upstream would otherwise drop a commit the store had). Not checked for a
-   * branch that is gone upstream when `dropGone` is set.
+   * Label → commit that must be in the store afterwards, or the child fails (compaction's safety
+   * check: a force-push upstream would otherwise drop a commit the store had). A label is a branch
+   * name (not checked when that branch is gone upstream and `dropGone` is set) or a text with a
+   * space, e.g. `deployed in <dir>`.
    */
   readonly mustHave: Readonly<Record<string, string>>;
   /**
@@ -143,7 +144,7 @@ export async function serveFetchRequest(req: FetchRequest): Promise<FetchReply> 
     for (const [branch, oid] of Object.entries(req.mustHave)) {
       if (gone.includes(branch)) continue;
       await git.readCommit({ fs, gitdir: req.gitdir, oid, cache }).catch(() => {
-        throw new Error(`commit ${oid} (the store's ${branch}) is no longer reachable from any branch upstream (force-pushed?)`);
+        throw new Error(`commit ${oid} (${branch.includes(' ') ? branch : `the store's ${branch}`}) is no longer reachable from any branch upstream (force-pushed?)`);
       });
     }
     return { ok: true, tips, gone, maxRssKiB: process.resourceUsage().maxRSS };

@@ -9,8 +9,9 @@
  *    its tip;
  * 2. (in the background, no lock) a child process (`git-child.ts`) fetches those branches into a
  *    fresh bare store `<store>.compact`: one pack, plus one small pack per further branch. The child
- *    checks that every noted tip is in the copy (a commit that a force-push removed upstream would
- *    otherwise be dropped); a branch the upstream no longer has is skipped and named;
+ *    checks that every noted tip, and every commit a checkout of the store has deployed, is in the
+ *    copy (a commit that a force-push removed upstream would otherwise be dropped); a branch the
+ *    upstream no longer has is skipped and named;
  * 3. (under the store's lock, at the **next** fetch, before anything of that pass reads objects) each
  *    new `.pack`, then its `.idx`, is renamed into `objects/pack` (readers look for `.idx` files, so
  *    they never see a pack without its data). Packs fetched while the child ran are kept: they hold
@@ -129,9 +130,10 @@ export class Compactor {
   /**
    * After a fetch that brought something: start a compaction of `gitdir` in the background when it
    * has more packs than the threshold (raised after a failure) and none is running or waiting.
-   * `source` gives the upstream and its credentials (every branch of the store is fetched).
+   * `source` gives the upstream and its credentials (every branch of the store is fetched);
+   * `deployed` maps checkout directories to the commit each has deployed: the copy must keep them too.
    */
-  async afterFetch(gitdir: string, source: SourceRef): Promise<void> {
+  async afterFetch(gitdir: string, source: SourceRef, deployed: ReadonlyMap<string, string> = new Map()): Promise<void> {
     if (this.above <= 0 || this.running.has(gitdir) || this.ready.has(gitdir) || this.retired.has(gitdir)) return;
     try {
       const old = await readdir(path.join(gitdir, 'objects', 'pack'));
@@ -144,6 +146,9 @@ export class Compactor {
       }
       const branches = Object.keys(mustHave);
       if (branches.length === 0) return;
+      // commits deployed in checkouts (a service held by DIFF or a freeze may sit on a commit that is
+      // no branch tip): losing one would make its checkout look never deployed
+      for (const [dir, oid] of deployed) mustHave[`deployed in ${dir}`] = oid;
       const job = this.prepare(gitdir, source, { old, branches, mustHave, packsBefore, started: Date.now() }).finally(() => this.running.delete(gitdir));
       this.running.set(gitdir, job);
     } catch (err) {

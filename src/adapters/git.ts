@@ -13,7 +13,7 @@
  * in a child process), `git-compact.ts` (packs compacted), `git-http.ts` (inactivity timeout).
  */
 import fs from 'node:fs';
-import { chown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
@@ -24,6 +24,7 @@ import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './git-compact
 import { fetchBranch, headOf } from './git-fetch.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './git-http.js';
 import { workTreeDrift } from './git-drift.js';
+import { headOid, isNotFound } from './git-head.js';
 import { commitTree, diffEntries, entryAt, kindChanges } from './git-trees.js';
 import { storeName } from './git-upstream.js';
 import { chownTree } from './owner-tree.js';
@@ -61,6 +62,8 @@ export class IsoGit implements GitPort {
   private readonly lock = new KeyedLock();
   private readonly options: Required<IsoGitOptions>;
   private readonly compactor: Compactor;
+  /** Store → checkout directory → the commit it has deployed (as last seen): compaction keeps them. */
+  private readonly inUse = new Map<string, Map<string, string>>();
 
   /**
    * @param stateDir absolute directory for the shared object stores (`--state-dir`)
@@ -112,7 +115,7 @@ export class IsoGit implements GitPort {
       } else {
         tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs });
       }
-      if (tip !== local) await this.compactor.afterFetch(gitdir, source); // starts in the background when due
+      if (tip !== local) await this.compactor.afterFetch(gitdir, source, this.inUse.get(gitdir)); // starts in the background when due
       return tip;
     });
   }
@@ -172,6 +175,7 @@ export class IsoGit implements GitPort {
       if (isNotFound(err)) return undefined; // HEAD names a commit the store does not have (adopted or re-pointed checkout)
       throw err;
     }
+    this.used(co, oid);
     return oid;
   }
 
@@ -216,11 +220,21 @@ export class IsoGit implements GitPort {
       if (owner) for (const link of present) await chownTree(path.join(co.dir, link), owner);
       // HEAD moves only once the files are there: a failed checkout is retried on the next pass
       await this.point(gitdir, co.branch, commit);
+      this.used(co, commit);
     });
   }
 
   async markDeployed(co: CheckoutRef, commit: string): Promise<void> {
     await this.lock.run(co.dir, () => this.point(path.join(co.dir, '.git'), co.branch, commit));
+    this.used(co, commit);
+  }
+
+  /** Remember that `co` has `commit` deployed (compaction must keep it). */
+  private used(co: CheckoutRef, commit: string): void {
+    const store = this.storeOf(co.upstream);
+    let m = this.inUse.get(store);
+    if (!m) this.inUse.set(store, (m = new Map()));
+    m.set(co.dir, commit);
   }
 
   /**
@@ -278,26 +292,6 @@ export class IsoGit implements GitPort {
     await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
     await git.writeRef({ fs, gitdir, ref: 'HEAD', value: `refs/heads/${branch}`, symbolic: true, force: true });
   }
-}
-
-/**
- * The commit `HEAD` of `gitdir` names. Fast path for the refs this adapter writes (a symbolic HEAD
- * to a loose ref, two small reads); anything else (a packed ref in an adopted clone, a detached HEAD
- * in another form) goes through isomorphic-git's `resolveRef`.
- * @throws isomorphic-git's NotFoundError for an unborn HEAD
- */
-async function headOid(gitdir: string): Promise<string> {
-  const head = (await readFile(path.join(gitdir, 'HEAD'), 'utf8').catch(() => '')).trim();
-  const ref = /^ref: (refs\/heads\/[^\s]+)$/.exec(head)?.[1];
-  const loose = ref === undefined || ref.includes('..') ? '' : (await readFile(path.join(gitdir, ref), 'utf8').catch(() => '')).trim();
-  if (/^[0-9a-f]{40}$/.test(loose)) return loose;
-  return git.resolveRef({ fs, gitdir, ref: 'HEAD' });
-}
-
-/** True for isomorphic-git's NotFoundError (a ref or object that does not exist) and ENOENT. */
-function isNotFound(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return code === 'NotFoundError' || code === 'ENOENT';
 }
 
 /** True when something (even a dangling symlink) is at `p`. */
