@@ -153,7 +153,11 @@ async function main(): Promise<void> {
         /* the service left the config meanwhile */
       }
     },
-    (err) => log.warn({ component: 'drift', err: String(err) }, 'checkout watch error'),
+    (err) => {
+      // without the watch, local edits would wait for the Nth poll: every poll is a full pass from now on
+      agent.setQuietPolls(false);
+      log.warn({ component: 'drift', err: String(err) }, 'checkout watch error: every poll is a full pass from now on (restart to watch again)');
+    },
   );
   agent.start();
   // readiness (sd_notify READY=1): every service had its first pass and the ports listen

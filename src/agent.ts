@@ -55,6 +55,7 @@ export interface ReconfigureResult {
 /** The agent: trackers for this host's services. */
 export class Agent implements Control {
   private readonly trackers = new Map<string, Running>();
+  private quietPolls = true;
   private readonly byService = new Map<string, { tracker: Tracker; record: ServiceRecord }>();
   private started = false;
   private saving: Promise<void> = Promise.resolve();
@@ -137,6 +138,7 @@ export class Agent implements Control {
     let t = this.trackers.get(key);
     if (!t) {
       t = { tracker: new Tracker(source, [], this.deps, {}, () => this.saveSoon()), abort: new AbortController(), loop: undefined };
+      t.tracker.setQuietPolls(this.quietPolls);
       this.trackers.set(key, t);
       if (this.started) this.launch(t);
     }
@@ -252,6 +254,15 @@ export class Agent implements Control {
   checkDrift(name: string): void {
     const { tracker, record } = this.find(name);
     tracker.checkDrift(record);
+  }
+
+  /**
+   * Allow quiet polls on every tracker (`Tracker.setQuietPolls`), now and for trackers made later.
+   * cmd turns them off when the checkout watcher fails.
+   */
+  setQuietPolls(allowed: boolean): void {
+    this.quietPolls = allowed;
+    for (const t of this.trackers.values()) t.tracker.setQuietPolls(allowed);
   }
 
   /** Every service's checkout paths that a drift watcher should watch (`<mount>/<service>/<link>`). */

@@ -151,6 +151,7 @@ export class Metrics {
       this.reloads.inc({ service: s.service, result }, 0);
       k.results.add(result);
     }
+    this.skippedPasses.inc({ service: s.service }, 0);
   }
 
   /**
@@ -177,6 +178,7 @@ export class Metrics {
     for (const reason of ['unit', 'exec', 'http']) this.rollbacks.remove({ service, reason });
     for (const g of [this.state, this.changeTime, this.ahead, this.drift]) g.remove({ service });
     this.passSeconds.remove({ service });
+    this.skippedPasses.remove({ service });
     this.known.delete(service);
   }
 

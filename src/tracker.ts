@@ -18,6 +18,7 @@ import type { Actor, Trigger } from './control.js';
 import { BadRequestError, ConflictError } from './errors.js';
 import type { Clock, GitPort, Pass, PersistedService, SourceRef } from './ports.js';
 import { reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
+import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
 import { KeyedLock } from './serial.js';
 import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js';
 import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
@@ -26,6 +27,7 @@ import type { HealthFailure } from './health.js';
 import type { ProbePort } from './ports.js';
 
 export type { Trigger };
+export { DEFAULT_VERIFY_EVERY };
 
 /** What a tracker reports; the agent turns these into logs and metrics. Must not throw. */
 export interface TrackerEvents {
@@ -67,8 +69,6 @@ export interface TrackerDeps extends ReconcileDeps {
   readonly verifyEveryPolls?: number;
 }
 
-/** Default of {@link TrackerDeps.verifyEveryPolls}: with `-t 5m`, a full check at least every ~50 minutes. */
-export const DEFAULT_VERIFY_EVERY = 10;
 
 /** Triggers after which a service's health is checked (the agent deployed something new). */
 const HEALTH_CHECKED: ReadonlySet<Trigger> = new Set(['startup', 'poll', 'pull', 'unfreeze']);
@@ -78,25 +78,13 @@ export function jitteredDelayMs(intervalSeconds: number, random: () => number): 
   return intervalSeconds * 1000 * (1 + 0.5 * random());
 }
 
-/**
- * True when `r` needs nothing at `tip` as far as upstream is concerned: OK at exactly that commit,
- * no reload owed, no forced checkout (spec changed), no refused commit and no drift on record.
- */
-function settled(r: ServiceRecord, tip: string): boolean {
-  const rt = r.runtime;
-  return r.status.state === 'OK' && r.status.commit === tip && !rt.pendingAction && !rt.forceCheckout && rt.refused === undefined && r.drift.length === 0;
-}
-
 /** Tracks one (upstream, branch, token) for a set of services. */
 export class Tracker {
   readonly records = new Map<string, ServiceRecord>();
   private readonly pending = new Set<string>();
   private readonly fetchLock = new KeyedLock();
   private lastTip: string | undefined;
-  /** Tip of the last pass that fetched and reconciled every target (undefined: none yet). */
-  private settledTip: string | undefined;
-  /** Quiet polls since the last full pass of every service. */
-  private quietPolls = 0;
+  private readonly quiet: QuietPolls;
   private wake: AbortController = new AbortController();
   private readonly firstPass: Promise<void>;
   private resolveFirstPass!: () => void;
@@ -110,6 +98,7 @@ export class Tracker {
   constructor(readonly source: SourceRef, services: readonly ServiceSpec[], private readonly deps: TrackerDeps, saved: Readonly<Record<string, PersistedService>> = {}, private readonly onChange: () => void = () => {}) {
     for (const spec of services) this.add(spec, saved[spec.service]);
     this.firstPass = new Promise((resolve) => (this.resolveFirstPass = resolve));
+    this.quiet = new QuietPolls(deps.verifyEveryPolls);
   }
 
   /** Start tracking `spec` (restoring `saved` state if given); a running loop picks it up at its next pass. */
@@ -186,11 +175,11 @@ export class Tracker {
     // frozen services are fetched for too: "upstream is ahead" must show while they are held
     const tip = await this.fetch(pass);
     if (tip instanceof Error) {
-      this.settledTip = undefined;
+      this.quiet.fetchFailed();
       for (const r of live) await r.exclusive(async () => this.fetchFailed(r, tip));
       return;
     }
-    const quiet = this.isQuiet(trigger, tip);
+    const quiet = this.quiet.isQuiet(trigger, tip);
     // after an automatic rollback with retry-next-commit, a newer commit is tried again
     const retry = recs.filter((r) => r.status.frozen?.auto?.mode === 'retry-next-commit' && r.status.frozen.auto.bad !== tip);
     for (const r of retry) r.set(nextStatus(r.status, { state: 'OK', info: '', commit: r.status.commit, frozen: undefined }, this.deps.clock.now()));
@@ -203,18 +192,13 @@ export class Tracker {
         }),
       ),
     );
-    if (quiet) this.quietPolls++;
-    else if (targets.length === this.records.size) {
-      // a full pass of every service (a pull of one service does not count)
-      this.settledTip = tip;
-      this.quietPolls = 0;
-    }
+    this.quiet.passed(quiet, targets.length === this.records.size, trigger, tip);
     for (const r of recs) if (!r.removed) this.deps.events.upstream(r.name, tip, r.status.commit);
   }
 
-  /** True when this pass may skip settled services: a poll, the tip unchanged since the last full pass of every service, and not the Nth such poll. */
-  private isQuiet(trigger: Trigger, tip: string): boolean {
-    return trigger === 'poll' && tip === this.settledTip && this.quietPolls + 1 < (this.deps.verifyEveryPolls ?? DEFAULT_VERIFY_EVERY);
+  /** Allow quiet polls (default) or not: without a working checkout watcher the daemon turns them off. */
+  setQuietPolls(allowed: boolean): void {
+    this.quiet.setAllowed(allowed);
   }
 
   /** Fetch once (one at a time per tracker); an Error value on failure. */

@@ -143,6 +143,7 @@ test('addService shows a service before its first pass; config and build info', 
     assert.equal(value(s, 'gitopper_service_drift', { service }), 0);
     assert.equal(value(s, 'gitopper_service_reloads_total', { service, result: 'done' }), 0);
     assert.equal(value(s, 'gitopper_service_reloads_total', { service, result: 'failed' }), 0);
+    assert.equal(value(s, 'gitopper_service_passes_skipped_total', { service }), 0, 'skipped passes start at 0');
   }
   for (const phase of ['fetch', 'checkout', 'mount', 'unit']) assert.equal(value(s, 'gitopper_sync_duration_seconds_count', { phase }), 0, `${phase} initialised`);
   assert.equal(value(s, 'gitopper_config_last_reload_successful'), 1);
@@ -202,8 +203,11 @@ test('service_info keeps exactly one series per service when the commit changes'
   // removed from the config: every per-service series goes, and late events do not bring them back
   m.reload('svc', 'timeout');
   m.pass('svc', 1);
+  ev.skipped?.('svc', C1);
+  assert.equal(value(await scrape(m), 'gitopper_service_passes_skipped_total', { service: 'svc' }), 1);
   m.removeService('svc');
   ev.status('svc', status({ commit: C1 }), status({ commit: C2 }));
+  ev.skipped?.('svc', C1);
   ev.upstream('svc', C1, C1);
   ev.reconciled('svc', outcome({ job: { action: 'reload', result: 'done' } }), 'poll', 1);
   m.setDrift('svc', 2);

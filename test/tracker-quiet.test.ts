@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from '../src/agent.js';
-import { DEFAULT_VERIFY_EVERY, type TrackerEvents } from '../src/tracker.js';
+import type { TrackerEvents } from '../src/tracker.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 
@@ -42,6 +42,9 @@ test('a poll with nothing new fetches but skips settled services; every Nth quie
   r.agent.start();
   await r.agent.ready();
   assert.deepEqual(r.passes.sort(), ['grafana-server:startup', 'prometheus:startup']);
+  r.passes.length = 0;
+  await r.poll();
+  assert.deepEqual(r.passes.sort(), ['grafana-server:poll', 'prometheus:poll'], 'the first poll after startup is full (the checkout watcher starts after the startup pass)');
   const fetches = r.git.fetches.length;
   r.passes.length = 0;
   await r.poll();
@@ -125,8 +128,7 @@ test('a pull is always a full pass', async () => {
   await r.agent.stop();
 });
 
-test('verifyEveryPolls 1 makes every poll a full pass (gitopper behaviour); the default is documented', async () => {
-  assert.equal(DEFAULT_VERIFY_EVERY, 10);
+test('verifyEveryPolls 1 makes every poll a full pass (gitopper behaviour)', async () => {
   const r = rig(1);
   r.agent.start();
   await r.agent.ready();
@@ -142,6 +144,7 @@ test('a pull of one service does not restart the count towards the next full pas
   const r = rig(3);
   r.agent.start();
   await r.agent.ready();
+  await r.poll(); // full (first after startup)
   await r.poll(); // quiet 1
   r.agent.pull('grafana-server');
   await until(() => r.passes.includes('grafana-server:pull'), 'pulled pass of one service');
@@ -150,5 +153,63 @@ test('a pull of one service does not restart the count towards the next full pas
   assert.deepEqual(r.passes, []);
   await r.poll(); // the third: full
   assert.deepEqual(r.passes.sort(), ['grafana-server:poll', 'prometheus:poll']);
+  await r.agent.stop();
+});
+
+/** A rig past its first (full) poll: the next polls are quiet. */
+async function quietRig() {
+  const r = rig(100);
+  r.agent.start();
+  await r.agent.ready();
+  await r.poll();
+  r.passes.length = 0;
+  await r.poll();
+  assert.deepEqual(r.passes, [], 'quiet');
+  return r;
+}
+
+test('drift on record keeps a service out of quiet polls', async () => {
+  const r = await quietRig();
+  r.git.edits.set('/srv/gitopper/grafana-server', new Set(['grafana/etc/grafana.ini']));
+  r.agent.checkDrift('grafana-server');
+  await until(() => r.passes.includes('grafana-server:drift'), 'drift pass');
+  r.passes.length = 0;
+  await r.poll();
+  assert.deepEqual(r.passes, ['grafana-server:poll'], 'the drifted service is reconciled, the other skipped');
+  await r.agent.stop();
+});
+
+test('a changed spec (reconfigure) is a full pass of that service even on a quiet poll', async () => {
+  const r = await quietRig();
+  const changed = spec({ dirs: [{ local: '/etc/grafana2', link: 'grafana/etc', file: false }] });
+  const prom = spec({ service: 'prometheus', dirs: [{ local: '/etc/prometheus', link: 'prometheus/etc', file: false }] });
+  await r.agent.reconfigure([changed, prom]);
+  await until(() => r.passes.includes('grafana-server:pull'), 'the reconfigured service is pulled at once');
+  assert.ok(r.mounts.mounted.has('/etc/grafana2'), 'the new target is mounted');
+  await r.agent.stop();
+});
+
+test('after a failed fetch the next poll reconciles every service (DIFF, and no settled tip), then polls are quiet again', async () => {
+  const r = await quietRig();
+  r.git.failFetch = new Error('upstream down');
+  await until(() => r.clock.sleeps.length === 1, 'tracker waiting');
+  r.clock.tick(); // a failed fetch sends no upstream events: wait for its DIFF instead
+  await until(() => r.agent.service('grafana-server')?.state === 'DIFF', 'DIFF after the failed fetch');
+  r.git.failFetch = undefined;
+  r.passes.length = 0;
+  await r.poll();
+  assert.deepEqual(r.passes.sort(), ['grafana-server:poll', 'prometheus:poll'], 'DIFF services, and a full pass anyway');
+  r.passes.length = 0;
+  await r.poll();
+  assert.deepEqual(r.passes, [], 'quiet again');
+  await r.agent.stop();
+});
+
+test('setQuietPolls(false) (a failed checkout watcher) makes every poll a full pass', async () => {
+  const r = await quietRig();
+  r.agent.setQuietPolls(false);
+  await r.poll();
+  await r.poll();
+  assert.deepEqual(r.passes.sort(), ['grafana-server:poll', 'grafana-server:poll', 'prometheus:poll', 'prometheus:poll']);
   await r.agent.stop();
 });
