@@ -197,6 +197,7 @@ async function main(): Promise<void> {
     await notifier.stopping(code === 2 ? 'SIGHUP: exiting 2 to restart with the new config' : `${signal}: stopping`);
     await watch?.close();
     await drift.close();
+    await ports.git.close(); // a first fetch or compaction in a child ends now, not after it finished
     await agent.stop();
     units.close();
     for (const server of servers) server.close();

@@ -365,6 +365,19 @@ test('a hanging upstream fails the fetch after the inactivity timeout, naming th
     const exit = k.events.find((e) => e.event === 'exit');
     assert.ok(exit?.event === 'exit' && exit.signal === 'SIGKILL');
     assert.throws(() => process.kill(k.spawns[0]!.pid!, 0), /ESRCH/, 'the child is gone');
+
+    // the daemon stops during a first fetch: close() kills the child at once, the fetch rejects
+    const stopping = new IsoGit(path.join(tmp, 'hang-child3-state'), undefined, { fetchInChild: true });
+    const t1 = Date.now();
+    const c = await children(async () => {
+      const pending = stopping.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass());
+      await new Promise((resolve) => setTimeout(resolve, 500)); // the child is waiting on the silent server
+      await stopping.close();
+      return pending;
+    });
+    assert.match(String(c.err), /stopped \(the daemon is shutting down\)/);
+    assert.ok(Date.now() - t1 < 5000, 'not the 60 s inactivity timeout nor the 10 min bound');
+    assert.throws(() => process.kill(c.spawns[0]!.pid!, 0), /ESRCH/, 'the child is gone');
   } finally {
     await h.close();
   }

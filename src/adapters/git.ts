@@ -120,11 +120,22 @@ export class IsoGit implements GitPort {
     });
   }
 
-  private readonly runChild = (req: FetchRequest) => runFetchChild(req, this.options.childTimeoutMs);
+  private readonly stopping = new AbortController();
+  private readonly runChild = (req: FetchRequest) => runFetchChild(req, this.options.childTimeoutMs, this.stopping.signal);
 
-  /** Resolves once no compaction runs in the background (tests; the daemon's shutdown need not wait: its child exits with it). */
+  /** Resolves once no compaction runs in the background (tests). */
   settle(): Promise<void> {
     return this.compactor.settle();
+  }
+
+  /**
+   * Kill every fetch child (a first fetch or a compaction still running): call when the daemon
+   * stops, so it does not wait for a long first fetch. Fetches in progress then reject; later ones
+   * run no child. Resolves once background compactions ended.
+   */
+  async close(): Promise<void> {
+    this.stopping.abort();
+    await this.compactor.settle();
   }
 
   async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
