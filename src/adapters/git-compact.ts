@@ -20,10 +20,10 @@
  *    such a branch already fails its fetch) and `<store>.compact` is removed;
  * 5. the noted files are **retired**, not deleted: objects are then in two packs, which is harmless.
  *    They are deleted (`.idx` files first, then the rest: old `.pack`s, a `.pack` left without `.idx`
- *    by a killed fetch, temporary files) at the first fetch at least {@link RETIRE_GRACE_MS} later.
- *    Readers that do not hold the store's lock (other trackers of the store, drift checks, API
- *    actions) list the packs and load a `.pack` lazily: a pass that listed the old ones just before
- *    the swap still finds their files. No new compaction starts while files wait to be deleted.
+ *    by a killed fetch, temporary files) at the first fetch at least {@link RETIRE_GRACE_MS} later, or
+ *    at the next swap. Readers that do not hold the store's lock (other trackers of the store, drift
+ *    checks, API actions) list the packs and then open what they listed: a reader that listed the
+ *    old ones just before the swap still finds their files.
  *
  * A failed compaction changes nothing, is reported through `onNotice` (warn) and is not tried again
  * until the store has twice the packs it had then. Objects reachable only from commits that no branch
@@ -38,8 +38,12 @@ import type { SourceRef } from '../ports.js';
 import type { ChildResult, FetchRequest } from './git-child.js';
 import { headOf, heads } from './git-fetch.js';
 
-/** How long retired pack files stay after a swap before a fetch deletes them, in ms (60 s: far longer than a pass). */
-export const RETIRE_GRACE_MS = 60_000;
+/**
+ * How long retired pack files stay after a swap before a fetch deletes them, in ms. isomorphic-git
+ * lists `objects/pack` at every object read and opens what it listed right after: the window a
+ * deletion can hit is that moment, milliseconds; 5 s covers it with room.
+ */
+export const RETIRE_GRACE_MS = 5_000;
 
 /** Default threshold: compact when a fetch leaves more than this many packs (bench: 16). */
 export const DEFAULT_COMPACT_ABOVE = 16;
@@ -100,13 +104,15 @@ export class Compactor {
       this.swept.add(gitdir);
       if (!this.running.has(gitdir)) await rm(`${gitdir}.compact`, { recursive: true, force: true }).catch(() => undefined);
     }
+    const r = this.ready.get(gitdir);
+    // retired packs go once their grace is over, or at the next swap at the latest (they have then
+    // waited a whole compaction)
     const old = this.retired.get(gitdir);
-    if (old && Date.now() - old.at >= this.graceMs) {
+    if (old && (r !== undefined || Date.now() - old.at >= this.graceMs)) {
       this.retired.delete(gitdir);
       // old .idx first (readers stop finding those packs), then their .pack and any leftover
       for (const f of [...old.files].sort(idxFirst)) await rm(path.join(packDir, f), { recursive: true, force: true }).catch(() => undefined);
     }
-    const r = this.ready.get(gitdir);
     if (!r) return;
     this.ready.delete(gitdir);
     try {
@@ -134,9 +140,10 @@ export class Compactor {
    * `deployed` maps checkout directories to the commit each has deployed: the copy must keep them too.
    */
   async afterFetch(gitdir: string, source: SourceRef, deployed: ReadonlyMap<string, string> = new Map()): Promise<void> {
-    if (this.above <= 0 || this.running.has(gitdir) || this.ready.has(gitdir) || this.retired.has(gitdir)) return;
+    if (this.above <= 0 || this.running.has(gitdir) || this.ready.has(gitdir)) return;
     try {
-      const old = await readdir(path.join(gitdir, 'objects', 'pack'));
+      const retired = new Set(this.retired.get(gitdir)?.files ?? []);
+      const old = (await readdir(path.join(gitdir, 'objects', 'pack'))).filter((f) => !retired.has(f));
       const packsBefore = old.filter((f) => f.endsWith('.idx')).length;
       if (packsBefore <= Math.max(this.above, this.backoff.get(gitdir) ?? 0)) return;
       const mustHave: Record<string, string> = {};
