@@ -41,9 +41,10 @@ import { headOf, heads } from './git-fetch.js';
 /**
  * How long retired pack files stay after a swap before a fetch deletes them, in ms. isomorphic-git
  * lists `objects/pack` at every object read and opens what it listed right after: the window a
- * deletion can hit is that moment, milliseconds; 5 s covers it with room.
+ * deletion can hit is that moment, milliseconds; 1 s covers it with room (and a read that still
+ * missed would make that pass DIFF, retried at the next one: `deployed()` reports nothing else).
  */
-export const RETIRE_GRACE_MS = 5_000;
+export const RETIRE_GRACE_MS = 1_000;
 
 /** Default threshold: compact when a fetch leaves more than this many packs (bench: 16). */
 export const DEFAULT_COMPACT_ABOVE = 16;

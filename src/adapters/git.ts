@@ -53,7 +53,7 @@ export interface IsoGitOptions {
   readonly idleTimeoutMs?: number;
   /** A child process (first fetch, compaction) running longer than this many ms is killed. Default 600 000. */
   readonly childTimeoutMs?: number;
-  /** How long packs replaced by a compaction stay before a fetch deletes them, ms (default 5 s; tests use 0). */
+  /** How long packs replaced by a compaction stay before a fetch deletes them, ms (default 1 s; tests use 0). */
   readonly compactGraceMs?: number;
 }
 
