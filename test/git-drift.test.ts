@@ -2,41 +2,30 @@
  * IsoGit.drift (src/adapters/git.ts) on real parts: a checkout of the gitopper-config history served
  * by git-http-backend on loopback, edited on disk, compared with what `git status` says.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
-import { startGitServer, type GitServer } from './rig/git-server.js';
-import { CONFIG_BUNDLE, git, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
+import { CONFIG_BUNDLE, git, makeBareFromBundle, WorkClone } from './rig/repo.js';
+import { gitServersPerFile } from './adapters/git-helpers.js';
 
 const LINKS = ['grafana/etc', 'grafana/dashboards'];
 const pass = () => ({ cache: {} });
 
-let tmp = '';
-let server: GitServer;
 let seq = 0;
 
-before(async () => {
-  tmp = await tmpDir('adapter-git-drift');
-  await mkdir(path.join(tmp, 'git'));
-  server = await startGitServer({ root: path.join(tmp, 'git') });
-});
-
-after(async () => {
-  await server?.close();
-  await removeDirs(tmp);
-});
+const servers = gitServersPerFile('adapter-git-drift');
 
 /** A checkout of the bundle's tip with the grafana links. */
 async function checkedOut() {
   const name = `up${++seq}`;
-  const bare = path.join(tmp, 'git', `${name}.git`);
+  const bare = path.join(servers.tmp, 'git', `${name}.git`);
   const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
-  const g = new IsoGit(path.join(tmp, `${name}-state`));
-  const src: SourceRef = { upstream: server.url(`${name}.git`), branch: 'main', tokenFile: undefined };
-  const co: CheckoutRef = { ...src, dir: path.join(tmp, `${name}-co`), links: LINKS };
+  const g = new IsoGit(path.join(servers.tmp, `${name}-state`));
+  const src: SourceRef = { upstream: servers.server.url(`${name}.git`), branch: 'main', tokenFile: undefined };
+  const co: CheckoutRef = { ...src, dir: path.join(servers.tmp, `${name}-co`), links: LINKS };
   await g.fetch(src, pass());
   await g.prepare(co, undefined);
   await g.checkout(co, head, undefined, pass());
@@ -133,7 +122,7 @@ test('restore puts drifted paths back, after which drift is empty; an ignored fi
 
 test('before the first checkout there is nothing deployed and so no drift', async () => {
   const { g, src } = await checkedOut();
-  const co: CheckoutRef = { ...src, dir: path.join(tmp, `fresh-${seq}`), links: LINKS };
+  const co: CheckoutRef = { ...src, dir: path.join(servers.tmp, `fresh-${seq}`), links: LINKS };
   await g.prepare(co, undefined);
   await writeFile(path.join(co.dir, 'stray'), 'x\n');
   assert.deepEqual(await g.drift(co, pass()), []);
@@ -141,7 +130,7 @@ test('before the first checkout there is nothing deployed and so no drift', asyn
 
 test('drift reads the work tree of one commit while the store moves on', async () => {
   const { g, co, src, bare, head } = await checkedOut();
-  const work = await WorkClone.open(bare, path.join(tmp, `work-${seq}`));
+  const work = await WorkClone.open(bare, path.join(servers.tmp, `work-${seq}`));
   await work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 4000\n');
   const next = await work.commit('upstream change');
   await work.push();

@@ -3,7 +3,7 @@
  * check): a store's first fetch in a child process (src/adapters/git-child.ts, cmd/gitopper-fetch.ts),
  * pack compaction (git-compact.ts) and fetch timeouts (git-http.ts). No fakes.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,9 +16,9 @@ import fs from 'node:fs';
 import { IsoGit, type IsoGitOptions } from '../src/adapters/git.js';
 import { CHILD_CHANNEL, type ChildEvent } from '../src/adapters/git-child.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
-import { startGitServer, type GitServer } from './rig/git-server.js';
-import { CONFIG_BUNDLE, git as cli, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
-import { commitsOf, lsTree, packs } from './adapters/git-helpers.js';
+import type { GitServer } from './rig/git-server.js';
+import { CONFIG_BUNDLE, git as cli, makeBareFromBundle, WorkClone } from './rig/repo.js';
+import { commitsOf, gitServersPerFile, lsTree, packs } from './adapters/git-helpers.js';
 import { filesOf } from './adapters/tree.js';
 
 const LINKS = ['grafana/etc', 'grafana/dashboards'];
@@ -26,37 +26,23 @@ const USER = 'gitopper';
 const PASSWORD = 'tok-8d21c0aa-child-never-sees-argv';
 const pass = () => ({ cache: {} });
 
-let tmp = '';
-let server: GitServer;
-let authServer: GitServer;
 let seq = 0;
 let pushes = 0;
 
-before(async () => {
-  tmp = await tmpDir('adapter-git-store');
-  await fs.promises.mkdir(path.join(tmp, 'git'));
-  server = await startGitServer({ root: path.join(tmp, 'git') });
-  authServer = await startGitServer({ root: path.join(tmp, 'git'), auth: { user: USER, password: PASSWORD } });
-});
-
-after(async () => {
-  await server?.close();
-  await authServer?.close();
-  await removeDirs(tmp);
-});
+const servers = gitServersPerFile('adapter-git-store', { user: USER, password: PASSWORD });
 
 type Notice = { msg: string; level: 'info' | 'warn'; data: Record<string, unknown> };
 
 /** A fresh upstream (the gitopper-config history) served over HTTP, a clone to push to it, an IsoGit with `options`. */
-async function fixture(options: IsoGitOptions, srv: () => GitServer = () => server) {
+async function fixture(options: IsoGitOptions, srv: () => GitServer = () => servers.server) {
   const name = `up${++seq}`;
-  const bare = path.join(tmp, 'git', `${name}.git`);
+  const bare = path.join(servers.tmp, 'git', `${name}.git`);
   const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
-  const work = await WorkClone.open(bare, path.join(tmp, `${name}-work`));
+  const work = await WorkClone.open(bare, path.join(servers.tmp, `${name}-work`));
   const notices: Notice[] = [];
-  const g = new IsoGit(path.join(tmp, `${name}-state`), (msg, data, level) => notices.push({ msg, level, data: data as Record<string, unknown> }), options);
+  const g = new IsoGit(path.join(servers.tmp, `${name}-state`), (msg, data, level) => notices.push({ msg, level, data: data as Record<string, unknown> }), options);
   const src: SourceRef = { upstream: srv().url(`${name}.git`), branch: 'main', tokenFile: undefined };
-  const co = (dir: string, s: SourceRef = src): CheckoutRef => ({ ...s, dir: path.join(tmp, `${name}-${dir}`), links: LINKS });
+  const co = (dir: string, s: SourceRef = src): CheckoutRef => ({ ...s, dir: path.join(servers.tmp, `${name}-${dir}`), links: LINKS });
   return { name, bare, head, work, g, src, co, notices, store: g.storeOf(src.upstream) };
 }
 
@@ -141,14 +127,14 @@ test('a local upstream (pipe transport) is fetched in the child too', async () =
 });
 
 test('token_file through the child: the token is on no argv, in no environment and not in the request', async () => {
-  const f = await fixture({ fetchInChild: true }, () => authServer);
-  const tokenFile = path.join(tmp, `${f.name}-token`);
+  const f = await fixture({ fetchInChild: true }, () => servers.authServer);
+  const tokenFile = path.join(servers.tmp, `${f.name}-token`);
   await writeFile(tokenFile, `${USER}:${PASSWORD}\n`);
   const src = { ...f.src, tokenFile };
-  const m = authServer.mark();
+  const m = servers.authServer.mark();
   const r = await children(() => f.g.fetch(src, pass()));
   assert.deepEqual(r, { ...r, v: f.head });
-  assert.ok(authServer.countSince(m, { user: USER, method: 'POST' }) >= 1, 'pack fetched as the token user');
+  assert.ok(servers.authServer.countSince(m, { user: USER, method: 'POST' }) >= 1, 'pack fetched as the token user');
   const spawn = r.spawns[0]!;
   assert.ok(spawn.event === 'spawn');
   const needles = [PASSWORD, Buffer.from(`${USER}:${PASSWORD}`).toString('base64')];
@@ -161,7 +147,7 @@ test('token_file through the child: the token is on no argv, in no environment a
   }
   assert.equal(r.proc[0]!.cmdline.split('\0').filter(Boolean).pop()!.endsWith('gitopper-fetch.js'), true, 'argv ends with the entry script');
 
-  const f2 = await fixture({ fetchInChild: true }, () => authServer);
+  const f2 = await fixture({ fetchInChild: true }, () => servers.authServer);
   await writeFile(tokenFile, `${USER}:wrong\n`);
   const bad = await children(() => f2.g.fetch({ ...f2.src, tokenFile }, pass()));
   assert.match(String(bad.err), /401/, 'the child error message comes through');
@@ -218,10 +204,10 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   assert.deepEqual(await f.g.drift(c, pass()), []);
 
   // and fetching goes on from the compacted store (haves still work: one small pack)
-  const m = server.mark();
+  const m = servers.server.mark();
   await pushAndFetch(f, 1);
   assert.equal(await packs(f.store), 2);
-  assert.equal(server.countSince(m, { method: 'POST', service: 'git-upload-pack' }), 1);
+  assert.equal(servers.server.countSince(m, { method: 'POST', service: 'git-upload-pack' }), 1);
 });
 
 /** A fixture compacting above 3 packs whose upstream has a second branch "other" (one commit beyond main); the work clone is left on "other". */
@@ -333,7 +319,7 @@ test('a hanging upstream fails the fetch after the inactivity timeout, naming th
   for (const mode of ['silent', 'headers'] as const) {
     const h = await hangingServer(mode);
     try {
-      const g = new IsoGit(path.join(tmp, `hang-${mode}-state`), undefined, { idleTimeoutMs: 1000 });
+      const g = new IsoGit(path.join(servers.tmp, `hang-${mode}-state`), undefined, { idleTimeoutMs: 1000 });
       const t0 = Date.now();
       await assert.rejects(g.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass()), (err: Error) => {
         assert.ok(err.message.includes(h.url), err.message);
@@ -352,11 +338,11 @@ test('a hanging upstream fails the fetch after the inactivity timeout, naming th
   // the same through the child: the idle timeout applies there, and a child past its overall bound is killed
   const h = await hangingServer('silent');
   try {
-    const idle = new IsoGit(path.join(tmp, 'hang-child-state'), undefined, { fetchInChild: true, idleTimeoutMs: 1000 });
+    const idle = new IsoGit(path.join(servers.tmp, 'hang-child-state'), undefined, { fetchInChild: true, idleTimeoutMs: 1000 });
     const r = await children(() => idle.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass()));
     assert.match(String(r.err), /no answer for 1 s/);
     assert.ok(String(r.err).includes(h.url));
-    const bounded = new IsoGit(path.join(tmp, 'hang-child2-state'), undefined, { fetchInChild: true, childTimeoutMs: 1500 });
+    const bounded = new IsoGit(path.join(servers.tmp, 'hang-child2-state'), undefined, { fetchInChild: true, childTimeoutMs: 1500 });
     const t0 = Date.now();
     const k = await children(() => bounded.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass()));
     assert.match(String(k.err), /no result after 1\.5 s, killed/);
@@ -367,7 +353,7 @@ test('a hanging upstream fails the fetch after the inactivity timeout, naming th
     assert.throws(() => process.kill(k.spawns[0]!.pid!, 0), /ESRCH/, 'the child is gone');
 
     // the daemon stops during a first fetch: close() kills the child at once, the fetch rejects
-    const stopping = new IsoGit(path.join(tmp, 'hang-child3-state'), undefined, { fetchInChild: true });
+    const stopping = new IsoGit(path.join(servers.tmp, 'hang-child3-state'), undefined, { fetchInChild: true });
     const t1 = Date.now();
     const c = await children(async () => {
       const pending = stopping.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass());
@@ -384,8 +370,8 @@ test('a hanging upstream fails the fetch after the inactivity timeout, naming th
 });
 
 test('a child that fails (404) rejects with the upstream error; the next try against the fixed upstream succeeds', async () => {
-  const g = new IsoGit(path.join(tmp, 'missing-state'), undefined, { fetchInChild: true });
-  const src: SourceRef = { upstream: server.url('later.git'), branch: 'main', tokenFile: undefined };
+  const g = new IsoGit(path.join(servers.tmp, 'missing-state'), undefined, { fetchInChild: true });
+  const src: SourceRef = { upstream: servers.server.url('later.git'), branch: 'main', tokenFile: undefined };
   const r = await children(() => g.fetch(src, pass()));
   assert.match(String(r.err), /404/);
   const exit = r.events.find((e) => e.event === 'exit');
@@ -394,7 +380,7 @@ test('a child that fails (404) rejects with the upstream error; the next try aga
   assert.ok(existsSync(path.join(store, 'HEAD')), 'the failed try left a store behind');
   assert.deepEqual(await git.listBranches({ fs, gitdir: store }), [], '…without the branch');
 
-  const head = await makeBareFromBundle(CONFIG_BUNDLE, path.join(tmp, 'git', 'later.git'));
+  const head = await makeBareFromBundle(CONFIG_BUNDLE, path.join(servers.tmp, 'git', 'later.git'));
   const ok = await children(() => g.fetch(src, pass()));
   assert.deepEqual(ok, { ...ok, v: head });
   assert.equal(ok.spawns.length, 1, 'fetched again in a child');

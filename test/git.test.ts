@@ -2,18 +2,17 @@
  * IsoGit (src/adapters/git.ts) on real parts: the gitopper-config history served by git-http-backend
  * on loopback (test/rig), checked with the git CLI. No fakes.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit, NotOurCheckoutError } from '../src/adapters/git.js';
 import type { CheckoutRef, Owner, SourceRef } from '../src/ports.js';
-import { startGitServer, type GitServer } from './rig/git-server.js';
-import { CONFIG_BUNDLE, git, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
+import { CONFIG_BUNDLE, git, makeBareFromBundle, WorkClone } from './rig/repo.js';
 import { canRunSandbox } from './rig/systemd.js';
 import { filesContaining, filesOf, walk } from './adapters/tree.js';
-import { collidingBlob, commitsOf, lsTree, packs } from './adapters/git-helpers.js';
+import { collidingBlob, commitsOf, gitServersPerFile, lsTree, packs } from './adapters/git-helpers.js';
 
 const LINKS = ['grafana/etc', 'grafana/dashboards'];
 const USER = 'gitopper';
@@ -21,52 +20,38 @@ const PASSWORD = 'tok-3f9a7c1e-not-in-any-file';
 const NOBODY: Owner = { user: 'nobody', uid: 65534, gid: 65534 };
 const pass = () => ({ cache: {} });
 
-let tmp = '';
-let server: GitServer;
-let authServer: GitServer;
 let seq = 0;
 
-before(async () => {
-  tmp = await tmpDir('adapter-git');
-  await mkdir(path.join(tmp, 'git'));
-  server = await startGitServer({ root: path.join(tmp, 'git') });
-  authServer = await startGitServer({ root: path.join(tmp, 'git'), auth: { user: USER, password: PASSWORD } });
-});
-
-after(async () => {
-  await server?.close();
-  await authServer?.close();
-  await removeDirs(tmp);
-});
+const servers = gitServersPerFile('adapter-git', { user: USER, password: PASSWORD });
 
 /** A fresh upstream (the gitopper-config history), a clone to change it, an IsoGit with its own state dir. */
 async function fixture(onNotice?: (msg: string, data: object) => void) {
   const name = `up${++seq}`;
-  const bare = path.join(tmp, 'git', `${name}.git`);
+  const bare = path.join(servers.tmp, 'git', `${name}.git`);
   const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
-  const work = await WorkClone.open(bare, path.join(tmp, `${name}-work`));
-  const g = new IsoGit(path.join(tmp, `${name}-state`), onNotice);
-  const src: SourceRef = { upstream: server.url(`${name}.git`), branch: 'main', tokenFile: undefined };
-  const co = (dir: string, s: SourceRef = src): CheckoutRef => ({ ...s, dir: path.join(tmp, `${name}-${dir}`), links: LINKS });
+  const work = await WorkClone.open(bare, path.join(servers.tmp, `${name}-work`));
+  const g = new IsoGit(path.join(servers.tmp, `${name}-state`), onNotice);
+  const src: SourceRef = { upstream: servers.server.url(`${name}.git`), branch: 'main', tokenFile: undefined };
+  const co = (dir: string, s: SourceRef = src): CheckoutRef => ({ ...s, dir: path.join(servers.tmp, `${name}-${dir}`), links: LINKS });
   return { name, bare, head, work, g, src, co };
 }
 
 test('fetch fills one bare store with the full history; an idle fetch downloads nothing', async (t) => {
   const { bare, head, work, g, src } = await fixture();
-  const m0 = server.mark();
+  const m0 = servers.server.mark();
   const tip = await g.fetch(src, pass());
   assert.equal(tip, head);
-  assert.ok(server.countSince(m0, { service: 'git-upload-pack', status: 200 }) >= 2, 'went over HTTP');
+  assert.ok(servers.server.countSince(m0, { service: 'git-upload-pack', status: 200 }) >= 2, 'went over HTTP');
   const store = g.storeOf(src.upstream);
   assert.deepEqual(await commitsOf(store, tip), await commitsOf(bare, 'main'), 'full history, not shallow');
   assert.equal((await commitsOf(store, tip)).length, 24);
   await git(['--git-dir', store, 'fsck', '--no-dangling']);
 
   const before = await packs(store);
-  const m1 = server.mark();
+  const m1 = servers.server.mark();
   assert.equal(await g.fetch(src, pass()), head);
-  const idle = server.countSince(m1);
-  t.diagnostic(`HTTP requests per fetch with nothing new: ${idle} (${server.requests.slice(m1).map((r) => `${r.method} ${r.path.replace(/^.*\.git/, '')}`).join(', ')})`);
+  const idle = servers.server.countSince(m1);
+  t.diagnostic(`HTTP requests per fetch with nothing new: ${idle} (${servers.server.requests.slice(m1).map((r) => `${r.method} ${r.path.replace(/^.*\.git/, '')}`).join(', ')})`);
   assert.ok(idle >= 1 && idle <= 2, `idle fetch made ${idle} requests`);
   assert.equal(await packs(store), before, 'an idle fetch adds no pack');
 
@@ -181,16 +166,16 @@ test('markDeployed moves HEAD without touching any file; a failed checkout moves
 test('two checkouts of one upstream share one store, and one fetch serves both', async () => {
   const { work, g, src, co } = await fixture();
   const [a, b] = [co('a'), co('b')];
-  const m = server.mark();
+  const m = servers.server.mark();
   const tip = await g.fetch(src, pass());
-  const afterFetch = server.mark();
+  const afterFetch = servers.server.mark();
   for (const c of [a, b]) {
     await g.prepare(c, undefined);
     await g.checkout(c, tip, undefined, pass());
     assert.equal(await readlink(path.join(c.dir, '.git', 'objects')), path.join(g.storeOf(src.upstream), 'objects'));
   }
-  assert.equal(server.countSince(m, { method: 'POST', service: 'git-upload-pack' }), 1, 'one pack request');
-  assert.equal(server.countSince(afterFetch), 0, 'prepare and checkout never go to the server');
+  assert.equal(servers.server.countSince(m, { method: 'POST', service: 'git-upload-pack' }), 1, 'one pack request');
+  assert.equal(servers.server.countSince(afterFetch), 0, 'prepare and checkout never go to the server');
   assert.equal((await readdir(path.dirname(g.storeOf(src.upstream)))).length, 1, 'one store');
   assert.deepEqual(await filesOf(a.dir), await filesOf(b.dir));
 
@@ -243,13 +228,13 @@ test('findInHistory: full id, 4-hex prefix, other branch, ambiguous and unknown 
 
 test('token_file: Basic auth, wrong token fails, a rewritten file is re-read, the token is never stored', async () => {
   const { name, head, g, co } = await fixture();
-  const tokenFile = path.join(tmp, `${name}-token`);
-  const src: SourceRef = { upstream: authServer.url(`${name}.git`), branch: 'main', tokenFile };
+  const tokenFile = path.join(servers.tmp, `${name}-token`);
+  const src: SourceRef = { upstream: servers.authServer.url(`${name}.git`), branch: 'main', tokenFile };
   await assert.rejects(g.fetch({ ...src, tokenFile: undefined }, pass()), /401/, 'anonymous is refused');
   await writeFile(tokenFile, `${USER}:${PASSWORD}\n`);
-  const m = authServer.mark();
+  const m = servers.authServer.mark();
   assert.equal(await g.fetch(src, pass()), head);
-  assert.ok(authServer.countSince(m, { user: USER, method: 'POST' }) >= 1, 'pack fetched as the token user');
+  assert.ok(servers.authServer.countSince(m, { user: USER, method: 'POST' }) >= 1, 'pack fetched as the token user');
 
   await writeFile(tokenFile, `${USER}:wrong\n`);
   await assert.rejects(g.fetch(src, pass()), /401/);
@@ -263,7 +248,7 @@ test('token_file: Basic auth, wrong token fails, a rewritten file is re-read, th
   await g.prepare(c, undefined);
   await g.checkout(c, head, undefined, pass());
   const needles = [PASSWORD, Buffer.from(`${USER}:${PASSWORD}`).toString('base64')];
-  assert.deepEqual(await filesContaining(path.join(tmp, `${name}-state`), needles), [], 'no token in the store');
+  assert.deepEqual(await filesContaining(path.join(servers.tmp, `${name}-state`), needles), [], 'no token in the store');
   assert.deepEqual(await filesContaining(c.dir, needles), [], 'no token in the checkout');
   assert.ok(readFileSync(path.join(g.storeOf(src.upstream), 'config'), 'utf8').includes(src.upstream), 'plain URL in config');
 });
