@@ -75,6 +75,12 @@ export interface GitPort {
    * first checkout.
    */
   drift(checkout: CheckoutRef, pass: Pass): Promise<string[]>;
+  /**
+   * The paths among `paths` whose file in the checkout already is `commit`'s version (same content,
+   * or absent on both sides), sorted: a local edit that equals what `commit` brings is no clash
+   * (a checkout cut short before HEAD moved, or an operator who applied the same change by hand).
+   */
+  matching(checkout: CheckoutRef, commit: string, paths: readonly string[], pass: Pass): Promise<string[]>;
   /** Put the deployed commit's version of `paths` back (a path the commit lacks is removed). */
   restore(checkout: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void>;
 }

@@ -176,7 +176,10 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
         drift = [];
         pendingAction = true;
       }
-      const clash = drift.filter((p) => changed.includes(p));
+      const touched = drift.filter((p) => changed.includes(p));
+      // an edit that already is the tip's version is no clash (a checkout cut short before HEAD moved)
+      const same = touched.length > 0 ? await step('DIFF', 'comparing local edits with the tip', () => deps.git.matching(co, tip, touched, pass)) : [];
+      const clash = touched.filter((p) => !same.includes(p));
       if (clash.length > 0) {
         throw new StepError('DIFF', `local edits to ${list(clash)} would be overwritten by ${short(tip)}: restore those files or commit the edits upstream (or set drift = "revert")`);
       }

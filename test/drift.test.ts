@@ -46,6 +46,18 @@ test('report: an upstream change that would overwrite drifted files is DIFF and 
   assert.deepEqual(ok.drift, ['grafana/etc/grafana.ini']);
 });
 
+test('report: an edit that already is the tip\'s version is no clash (a checkout cut short before HEAD moved): the tip applies', async () => {
+  const d = deps();
+  await reconcile(spec(), 'c1', { pendingAction: false }, d, pass());
+  d.git.edits.set(DIR, new Set(['grafana/etc/grafana.ini']));
+  d.git.asTip.set(DIR, new Set(['grafana/etc/grafana.ini']));
+  d.git.push('c2', { 'grafana/etc/grafana.ini': 'v2', 'grafana/etc/other.ini': 'o1' });
+  const out = await reconcile(spec(), 'c2', { pendingAction: false }, d, pass());
+  assert.equal(out.state, 'OK', out.info);
+  assert.equal(out.commit, 'c2');
+  assert.deepEqual(out.changed, ['grafana/etc/grafana.ini']);
+});
+
 test('revert: local edits are restored and the action runs', async () => {
   const d = deps();
   const s = spec({ drift: 'revert' });

@@ -120,6 +120,25 @@ test('restore puts drifted paths back, after which drift is empty; an ignored fi
   assert.equal(await readFile(file('grafana/etc/run.state'), 'utf8'), 'kept by the service\n', 'the ignored file survived the revert');
 });
 
+test('matching: which edited files already are a commit\'s version', async () => {
+  const { g, co, src, bare, head, file } = await checkedOut();
+  const work = await WorkClone.open(bare, path.join(servers.tmp, `work-m-${seq}`));
+  await work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 4000\n');
+  const next = await work.commit('upstream change');
+  await work.push();
+  assert.equal(await g.fetch(src, pass()), next);
+  const ini = 'grafana/etc/grafana.ini';
+  await writeFile(file(ini), '[server]\nhttp_port = 4000\n'); // what next brings, applied by hand
+  await writeFile(file('grafana/etc/new.conf'), 'x\n'); // next lacks it
+  assert.deepEqual(await g.drift(co, pass()), ['grafana/etc/grafana.ini', 'grafana/etc/new.conf']);
+  assert.deepEqual(await g.matching(co, next, [ini, 'grafana/etc/new.conf'], pass()), [ini]);
+  assert.deepEqual(await g.matching(co, head, [ini], pass()), [], 'not the deployed version');
+  await writeFile(file(ini), '[server]\nhttp_port = 4001\n');
+  assert.deepEqual(await g.matching(co, next, [ini], pass()), [], 'a different edit');
+  await rm(file('grafana/etc/new.conf'));
+  assert.deepEqual(await g.matching(co, next, ['grafana/etc/new.conf'], pass()), ['grafana/etc/new.conf'], 'absent on both sides');
+});
+
 test('before the first checkout there is nothing deployed and so no drift', async () => {
   const { g, src } = await checkedOut();
   const co: CheckoutRef = { ...src, dir: path.join(servers.tmp, `fresh-${seq}`), links: LINKS };

@@ -82,3 +82,23 @@ async function sameStat(stage: WalkerEntry, wt: WalkerEntry): Promise<boolean> {
     a.size === b.size
   );
 }
+
+/**
+ * The paths among `paths` (repository-relative) whose file in the checkout at `dir` has the content
+ * of `commit` in the store `store` (blob ids compared; a symlink by its target; absent on both sides
+ * counts as equal), sorted. Reads only those files.
+ */
+export async function matchingCommit(dir: string, store: string, commit: string, paths: readonly string[], pass: Pass): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const entry = await entryAt(store, commit, p, pass);
+    const file = path.join(dir, p);
+    const st = await fs.promises.lstat(file).catch(() => undefined);
+    let oid: string | undefined;
+    if (st?.isSymbolicLink()) oid = (await git.hashBlob({ object: Buffer.from(await fs.promises.readlink(file)) })).oid;
+    else if (st?.isFile()) oid = (await git.hashBlob({ object: await fs.promises.readFile(file) })).oid;
+    if (st?.isDirectory()) continue; // a directory where the commit has a file (or the reverse): not equal
+    if (entry === undefined ? st === undefined : entry.type === 'blob' && entry.oid === oid) out.push(p);
+  }
+  return out.sort();
+}

@@ -23,7 +23,7 @@ import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './gi
 import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './git-compact.js';
 import { fetchBranch, headOf } from './git-fetch.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './git-http.js';
-import { workTreeDrift } from './git-drift.js';
+import { matchingCommit, workTreeDrift } from './git-drift.js';
 import { headOid, isNotFound } from './git-head.js';
 import { commitTree, diffEntries, entryAt, kindChanges } from './git-trees.js';
 import { storeName } from './git-upstream.js';
@@ -257,6 +257,10 @@ export class IsoGit implements GitPort {
     const head = await this.deployed(co, pass);
     if (head === undefined) return [];
     return this.lock.run(co.dir, () => workTreeDrift(co.dir, co.links, this.storeOf(co.upstream), head, pass));
+  }
+
+  async matching(co: CheckoutRef, commit: string, paths: readonly string[], pass: Pass): Promise<string[]> {
+    return matchingCommit(co.dir, this.storeOf(co.upstream), commit, paths, pass);
   }
 
   async restore(co: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void> {

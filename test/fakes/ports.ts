@@ -47,6 +47,11 @@ export class FakeGit implements GitPort {
   async drift(co: CheckoutRef): Promise<string[]> {
     return [...(this.edits.get(co.dir) ?? [])].sort();
   }
+  /** Paths (per checkout dir) whose local file already equals any commit's version, as matching() reports them. */
+  asTip = new Map<string, Set<string>>();
+  async matching(co: CheckoutRef, _commit: string, paths: readonly string[]): Promise<string[]> {
+    return paths.filter((p) => this.asTip.get(co.dir)?.has(p)).sort();
+  }
   async restore(co: CheckoutRef, paths: readonly string[]): Promise<void> {
     for (const p of paths) this.edits.get(co.dir)?.delete(p);
     this.restored.push(...paths);
