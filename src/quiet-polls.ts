@@ -2,12 +2,12 @@
  * Quiet polls (the tracker's skip rule, docs/daemon.md `--verify-every`): a timer poll whose fetch
  * finds the tip the last full pass of every service applied skips the services settled at it;
  * every Nth such poll is a full pass, the safety net gitopper's per-pass `git stash` was. Pulls,
- * startup and a moved tip are always full passes. Pure logic, no I/O.
+ * startup, the first poll after it and a moved tip are always full passes. Pure logic, no I/O.
  */
 import type { Trigger } from './control.js';
 import type { ServiceRecord } from './service.js';
 
-/** Default of `TrackerDeps.verifyEveryPolls`: with `-t 5m`, a full check at least every ~50–75 minutes. */
+/** Default of `TrackerDeps.verifyEveryPolls`: with `-t 5m`, a full check within ~50–75 minutes. */
 export const DEFAULT_VERIFY_EVERY = 10;
 
 /**

@@ -6,11 +6,12 @@
  * One wait point: the jittered timer (`[d, 1.5d)`, gitopper's jitter), a pull-now request, or
  * abort. Each pass: fetch once, then reconcile every unfrozen service towards the tip.
  *
- * Quiet polls: a timer pass whose fetch finds the tip the previous pass applied skips the services
- * that are OK at that tip with nothing pending (nothing can have changed for them upstream; local
- * edits reach `checkDrift` through the checkout watcher at once). Every `verifyEveryPolls`-th quiet
- * poll is a full pass (mounts, HEAD, drift re-checked), the safety net gitopper's per-pass
- * `git stash` was. Pulls, startup and a moved tip are always full passes.
+ * Quiet polls (`quiet-polls.ts`): a timer pass whose fetch finds the tip the last full pass applied
+ * skips the services that are OK at that tip with nothing pending (nothing can have changed for them
+ * upstream; local edits reach `checkDrift` through the checkout watcher at once). Every
+ * `verifyEveryPolls`-th quiet poll is a full pass (mounts, HEAD, drift re-checked), the safety net
+ * gitopper's per-pass `git stash` was. Pulls, startup, the first poll after it and a moved tip are
+ * always full passes.
  * No I/O imports.
  */
 import type { ServiceSpec } from './config.js';
@@ -68,7 +69,6 @@ export interface TrackerDeps extends ReconcileDeps {
    */
   readonly verifyEveryPolls?: number;
 }
-
 
 /** Triggers after which a service's health is checked (the agent deployed something new). */
 const HEALTH_CHECKED: ReadonlySet<Trigger> = new Set(['startup', 'poll', 'pull', 'unfreeze']);
