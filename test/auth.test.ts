@@ -5,20 +5,18 @@
  * tamper with or forge what the real client sent (captured on the wire) or sign with gitopperctl's
  * own signing code and one part left out or changed.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import hms from 'http-message-signatures';
-import { fixedKeys } from '../src/http/keyring.js';
 import { ROUTES } from '../src/http/routes.js';
-import { startApiServer } from '../src/http/server.js';
 import { FakeControl } from './fakes/control.js';
+import { apiServerPerFile, recordingLog } from './fakes/api.js';
 import { keyDir, keyFile, makeKey, signedFetch, signerOf, type TestKey } from './fakes/keys.js';
 
 const exec = promisify(execFile);
@@ -36,31 +34,9 @@ const rwFile = keyFile(dir, 'operators.pub', [ed, ec, rsa, locked, short]);
 writeFileSync(rwFile, `# operators\n\n${readFileSync(rwFile, 'utf8')}`);
 const roFile = keyFile(dir, 'ci.pub', [ro]);
 
-type Line = Record<string, unknown> & { msg: string };
-const logs: Line[] = [];
-const log = {
-  info: (d: Record<string, unknown>, msg: string) => void logs.push({ ...d, msg }),
-  warn: (d: Record<string, unknown>, msg: string) => void logs.push({ ...d, msg }),
-  error: (d: Record<string, unknown>, msg: string) => void logs.push({ ...d, msg }),
-};
+const { lines: logs, log } = recordingLog();
 const control = new FakeControl();
-let server: Server;
-let base = '';
-let port = 0;
-
-before(async () => {
-  server = await startApiServer(control, {
-    addr: '127.0.0.1:0',
-    insecureHttp: true,
-    stateDir: path.join(dir, 'state'),
-    hosts: ['limos'],
-    keys: fixedKeys([{ path: rwFile, ro: false }, { path: roFile, ro: true }]),
-    log,
-  });
-  port = (server.address() as AddressInfo).port;
-  base = `http://127.0.0.1:${port}`;
-});
-after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+const api = apiServerPerFile(control, dir, [{ path: rwFile, ro: false }, { path: roFile, ro: true }], log);
 
 /** The built gitopperctl with `env` (no ssh-agent, no passphrase unless given); never rejects. */
 async function ctl(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -85,10 +61,10 @@ test('the key ring: several keys per file, comments skipped, a short RSA key ref
 for (const [name, key] of [['ed25519', ed], ['ECDSA P-256', ec], ['RSA 2048', rsa]] as const) {
   test(`-i with an ${name} key file: reads and writes pass, the write is recorded as "<fingerprint> <comment>"`, async () => {
     reset('grafana-server');
-    const list = await ctl(['-i', key.file, 'list', 'machines', `@${base}`]);
+    const list = await ctl(['-i', key.file, 'list', 'machines', `@${api.base}`]);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /grafana\.example\.org\s+limos/);
-    const frozen = await ctl(['-i', key.file, 'do', 'freeze', `@${base}`, 'grafana-server', '--reason', `by ${name}`]);
+    const frozen = await ctl(['-i', key.file, 'do', 'freeze', `@${api.base}`, 'grafana-server', '--reason', `by ${name}`]);
     assert.equal(frozen.code, 0, frozen.stderr);
     assert.equal(control.svc.get('grafana-server')!.by, key.by);
     assert.ok(logs.some((l) => l.msg === 'write' && l.by === key.by && l.path === '/do/freeze/grafana-server' && l.status === 200), 'the write is logged with who');
@@ -96,18 +72,18 @@ for (const [name, key] of [['ed25519', ed], ['ECDSA P-256', ec], ['RSA 2048', rs
 }
 
 test('RSA with rsa-pss-sha512 passes too (gitopperctl\'s signer, 64-byte salt)', async () => {
-  const res = await signedFetch(signerOf(rsa, 'rsa-pss-sha512'))(`${base}/list/service`);
+  const res = await signedFetch(signerOf(rsa, 'rsa-pss-sha512'))(`${api.base}/list/service`);
   assert.equal(res.status, 200, await res.text());
 });
 
 test('a passphrase-protected key: GITOPPER_KEY_PASSPHRASE opens it; none or a wrong one exits 1 and sends nothing', async () => {
-  const ok = await ctl(['-i', locked.file, 'list', 'machines', `@${base}`], { GITOPPER_KEY_PASSPHRASE: 'correct horse' });
+  const ok = await ctl(['-i', locked.file, 'list', 'machines', `@${api.base}`], { GITOPPER_KEY_PASSPHRASE: 'correct horse' });
   assert.equal(ok.code, 0, ok.stderr);
   const before = control.calls.length;
-  const none = await ctl(['-i', locked.file, 'list', 'machines', `@${base}`]);
+  const none = await ctl(['-i', locked.file, 'list', 'machines', `@${api.base}`]);
   assert.equal(none.code, 1);
   assert.match(none.stderr, /is protected by a passphrase: run on a terminal to be asked, set GITOPPER_KEY_PASSPHRASE, or add the key to ssh-agent/);
-  const wrong = await ctl(['-i', locked.file, 'list', 'machines', `@${base}`], { GITOPPER_KEY_PASSPHRASE: 'wrong' });
+  const wrong = await ctl(['-i', locked.file, 'list', 'machines', `@${api.base}`], { GITOPPER_KEY_PASSPHRASE: 'wrong' });
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /wrong passphrase/);
   assert.equal(control.calls.length, before);
@@ -127,19 +103,19 @@ test('without -i, gitopperctl signs through ssh-agent: ed25519, ECDSA and RSA id
     const agent = await startAgent(name, keys);
     t.after(agent.stop);
     reset('prometheus');
-    const r = await ctl(['do', 'freeze', `@${base}`, 'prometheus'], { SSH_AUTH_SOCK: agent.sock });
+    const r = await ctl(['do', 'freeze', `@${api.base}`, 'prometheus'], { SSH_AUTH_SOCK: agent.sock });
     assert.equal(r.code, 0, `${name}: ${r.stderr}`);
     assert.equal(control.svc.get('prometheus')!.by, who.by, `${name}: recorded as the agent's key`);
   }
   const empty = await startAgent('empty', []);
   t.after(empty.stop);
-  const none = await ctl(['list', 'machines', `@${base}`], { SSH_AUTH_SOCK: empty.sock });
+  const none = await ctl(['list', 'machines', `@${api.base}`], { SSH_AUTH_SOCK: empty.sock });
   assert.equal(none.code, 1);
   assert.match(none.stderr, /ssh-agent holds no ed25519, ecdsa .* key: add one with ssh-add/);
 });
 
 test('an unknown key: 401 UNKNOWN_KEY with a reason, logged with its fingerprint and the remote address, never the signature', async () => {
-  const r = await ctl(['-i', stranger.file, 'list', 'service', `@${base}`]);
+  const r = await ctl(['-i', stranger.file, 'list', 'service', `@${api.base}`]);
   assert.equal(r.code, 1);
   assert.equal(r.stderr, `gitopperctl: key ${stranger.fingerprint} is not in [global].keys of this agent (HTTP 401 UNKNOWN_KEY)\n`);
   const line = failures('UNKNOWN_KEY').at(-1)!;
@@ -149,9 +125,9 @@ test('an unknown key: 401 UNKNOWN_KEY with a reason, logged with its fingerprint
 });
 
 test('read-only keys: reads pass; every write route of the table answers 403 and changes nothing', async () => {
-  const list = await ctl(['-i', ro.file, 'list', 'service', `@${base}`]);
+  const list = await ctl(['-i', ro.file, 'list', 'service', `@${api.base}`]);
   assert.equal(list.code, 0, list.stderr);
-  const byCtl = await ctl(['-i', ro.file, 'do', 'freeze', `@${base}`, 'grafana-server']);
+  const byCtl = await ctl(['-i', ro.file, 'do', 'freeze', `@${api.base}`, 'grafana-server']);
   assert.equal(byCtl.code, 1);
   assert.match(byCtl.stderr, /is read-only \(ro = true in \[global\]\.keys\).*\(HTTP 403 READ_ONLY_KEY\)/);
   const calls = control.calls.length;
@@ -160,12 +136,12 @@ test('read-only keys: reads pass; every write route of the table answers 403 and
   assert.equal(writes.length, 5);
   for (const row of writes) {
     const p = row.path.replace(':service', 'grafana-server').replace(':hash', '8df1b3db');
-    const res = await fetchRo(`${base}${p}`, { method: row.method, headers: { 'content-type': 'application/json' }, body: '{}' });
+    const res = await fetchRo(`${api.base}${p}`, { method: row.method, headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(res.status, 403, `${row.method} ${row.path}`);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'READ_ONLY_KEY');
   }
   for (const row of ROUTES.filter((r) => !r.write)) {
-    const res = await fetchRo(`${base}${row.path.replace(':service', 'grafana-server')}`);
+    const res = await fetchRo(`${api.base}${row.path.replace(':service', 'grafana-server')}`);
     assert.equal(res.status, 200, `${row.method} ${row.path}`);
   }
   assert.deepEqual(control.calls.slice(calls).filter((c) => /^(freeze|unfreeze|rollback|pull)/.test(c)), [], 'no write reached the agent');
@@ -177,7 +153,7 @@ async function wiretap(forward: boolean) {
   const tap = createServer((client) => {
     const chunks: Buffer[] = [];
     if (forward) {
-      const upstream = connect(port, '127.0.0.1');
+      const upstream = connect(api.port, '127.0.0.1');
       client.on('data', (c) => chunks.push(c)).pipe(upstream).pipe(client);
       client.on('end', () => captured.push(Buffer.concat(chunks)));
       client.on('close', () => upstream.destroy());
@@ -201,7 +177,7 @@ async function wiretap(forward: boolean) {
 /** Sends raw request bytes to the API; resolves with the status and the error code. */
 function sendRaw(bytes: Buffer): Promise<{ status: number; code: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1', () => s.write(bytes));
+    const s = connect(api.port, '127.0.0.1', () => s.write(bytes));
     const chunks: Buffer[] = [];
     s.on('data', (c) => {
       chunks.push(c);
@@ -260,14 +236,14 @@ test('signatures made by gitopperctl\'s signer with a part left out or changed a
     ['signed by another key under this keyid', signedFetch({ ...signerOf(stranger), keyid: ed.fingerprint }), 'BAD_SIGNATURE'],
   ];
   for (const [what, f, code] of cases) {
-    const res = await f(`${base}/do/freeze/grafana-server`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"reason":"x"}' });
+    const res = await f(`${api.base}/do/freeze/grafana-server`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"reason":"x"}' });
     const body = (await res.json()) as { error: { code: string; message: string } };
     assert.equal(res.status, 401, what);
     assert.equal(body.error.code, code, `${what}: ${body.error.message}`);
   }
   // a signature without a nonce (made with the library directly)
   const signer = signerOf(ed);
-  const url = `${base}/list/service`;
+  const url = `${api.base}/list/service`;
   const signed = await hms.httpbis.signMessage({ key: { id: signer.keyid, alg: signer.alg, sign: signer.sign }, fields: ['@method', '@target-uri'], params: ['keyid', 'alg', 'created'] }, { method: 'GET', url, headers: {} });
   const res = await fetch(url, { headers: signed.headers as Record<string, string> });
   assert.equal(res.status, 401);

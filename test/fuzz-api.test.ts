@@ -16,17 +16,13 @@
  *
  * Reproduce a failure: `FUZZ_SEED=<seed printed by the test> node test/run.mjs fuzz-api`.
  */
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import fc from 'fast-check';
 import { hookRouter } from '../src/http/hook-app.js';
-import { fixedKeys } from '../src/http/keyring.js';
-import { startApiServer } from '../src/http/server.js';
 import { signRequest, type RequestSigner } from '../src/sign/signer.js';
 import { COMMITS, FakeControl } from './fakes/control.js';
+import { apiServerPerFile, recordingLog } from './fakes/api.js';
 import { keyDir, keyFile, makeKey, signerOf } from './fakes/keys.js';
 import { exchange, type RawAnswer } from './fakes/raw-http.js';
 
@@ -50,37 +46,18 @@ const signers: Record<Who, RequestSigner> = { rw: signerOf(keys.rw), ec: signerO
 const WRITERS: readonly Who[] = ['rw', 'ec'];
 const KNOWN: readonly Who[] = ['rw', 'ec', 'ro'];
 
-type Line = Record<string, unknown> & { msg: string; level: string };
-const logs: Line[] = [];
-const log = {
-  info: (d: Record<string, unknown>, msg: string) => void logs.push({ ...d, msg, level: 'info' }),
-  warn: (d: Record<string, unknown>, msg: string) => void logs.push({ ...d, msg, level: 'warn' }),
-  error: (d: Record<string, unknown>, msg: string) => void logs.push({ ...d, msg, level: 'error' }),
-};
+const { lines: logs, log } = recordingLog({ levels: true });
 const control = new FakeControl();
-let server: Server;
-let port = 0;
-
-before(async () => {
-  server = await startApiServer(control, {
-    addr: '127.0.0.1:0',
-    insecureHttp: true,
-    stateDir: path.join(dir, 'state'),
-    hosts: ['limos'],
-    keys: fixedKeys([{ path: keyFile(dir, 'rw.pub', [keys.rw, keys.ec]), ro: false }, { path: keyFile(dir, 'ro.pub', [keys.ro]), ro: true }]),
-    log,
-    // the push webhook, as the daemon mounts it: before the signature check, its own HMAC
-    open: [hookRouter({ pullPushed: (urls, branch) => (control.calls.push(`hook ${urls.join(',')} ${branch}`), []), secret: async () => 'webhook secret', log: () => {} })],
-  });
-  port = (server.address() as AddressInfo).port;
-  console.log(`fuzz-api: seed ${SEED} (reproduce with FUZZ_SEED=${SEED})`);
-});
-after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+const api = apiServerPerFile(control, dir, [{ path: keyFile(dir, 'rw.pub', [keys.rw, keys.ec]), ro: false }, { path: keyFile(dir, 'ro.pub', [keys.ro]), ro: true }], log, [
+  // the push webhook, as the daemon mounts it: before the signature check, its own HMAC
+  hookRouter({ pullPushed: (urls, branch) => (control.calls.push(`hook ${urls.join(',')} ${branch}`), []), secret: async () => 'webhook secret', log: () => {} }),
+]);
+before(() => console.log(`fuzz-api: seed ${SEED} (reproduce with FUZZ_SEED=${SEED})`));
 
 // ------------------------------------------------------------------ the wire
 
 /** Sends `bytes` from `localAddress` and reads the first answer; a request left hanging fails the property. */
-const send = (bytes: Buffer, localAddress: string, head: boolean): Promise<RawAnswer> => exchange(port, bytes, { localAddress, head, timeoutMs: ANSWER_MS });
+const send = (bytes: Buffer, localAddress: string, head: boolean): Promise<RawAnswer> => exchange(api.port, bytes, { localAddress, head, timeoutMs: ANSWER_MS });
 
 // ------------------------------------------------------------------ requests
 
@@ -172,7 +149,7 @@ async function build(r: Req): Promise<{ bytes: Buffer; signedBy: Who | undefined
       case 'method': method = method === 'POST' ? 'GET' : 'POST'; break;
       case 'path': target = target.endsWith('x') ? `${target}y` : `${target}x`; break;
       case 'host': {
-        const other = r.host === `127.0.0.1:${port}` ? `localhost:${port}` : `127.0.0.1:${port}`;
+        const other = r.host === `127.0.0.1:${api.port}` ? `localhost:${api.port}` : `127.0.0.1:${api.port}`;
         if (r.host === null) headers.unshift(['Host', other]);
         else headers[0] = ['Host', other];
         break;
@@ -279,7 +256,7 @@ const ROUTE_PATH = fc.oneof(
 const TARGET = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(ROUTE_PATH, fc.constantFrom('', '', '', '/', '?', '?x=1&y', '?%zz', '#frag', '//', '/.', '/..', '%2F', ';x'), fc.constantFrom('', '', '', '/', '//', '/./', '/%2e/'), fc.boolean())
     .map(([p, suffix, prefix, upper]) => `${prefix === '' || !p.startsWith('/') ? p : prefix + p.slice(1)}${suffix}`.replace(/^\/list/, upper ? '/LIST' : '/list')) },
-  { weight: 1, arbitrary: ROUTE_PATH.map((p) => `http://127.0.0.1:${port}${p}`) },
+  { weight: 1, arbitrary: ROUTE_PATH.map((p) => `http://127.0.0.1:${api.port}${p}`) },
   { weight: 1, arbitrary: fc.constantFrom(300, 4000, 5000, 20_000).map((n) => `/list/service/${'a'.repeat(n)}`) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
 );
@@ -344,7 +321,7 @@ let hostile = 0;
 const pooledAddress = () => `127.0.1.${(Math.floor(hostile++ / 100) % 250) + 1}`;
 let fresh = 0;
 const freshAddress = () => `127.2.${Math.floor(++fresh / 250)}.${(fresh % 250) + 1}`;
-const ours = (r: Req): Req => (r.host === 'OURS' ? { ...r, host: `127.0.0.1:${port}` } : r);
+const ours = (r: Req): Req => (r.host === 'OURS' ? { ...r, host: `127.0.0.1:${api.port}` } : r);
 
 // ------------------------------------------------------------------ tests
 
@@ -412,7 +389,7 @@ test('fuzz: well-formed requests validly signed by a listed key are served (neve
 });
 
 test('after the fuzz: the server still serves, logged no internal error, and said once per address when it limited one', async () => {
-  const { answer } = await judge({ method: 'GET', target: '/list/service', host: `127.0.0.1:${port}`, headers: [], body: undefined, framing: 'length', sig: { kind: 'signed', who: 'ro', mutation: 'none', neutral: [] } }, freshAddress());
+  const { answer } = await judge({ method: 'GET', target: '/list/service', host: `127.0.0.1:${api.port}`, headers: [], body: undefined, framing: 'length', sig: { kind: 'signed', who: 'ro', mutation: 'none', neutral: [] } }, freshAddress());
   assert.equal(answer.status, 200);
   assert.deepEqual(logs.filter((l) => l.level === 'error'), []);
   const limited = logs.filter((l) => l.msg === 'too many failed authentications: address limited').map((l) => l.remote);
@@ -421,7 +398,7 @@ test('after the fuzz: the server still serves, logged no internal error, and sai
 });
 
 test('found by fuzzing: a body that does not decode as its Content-Encoding is 400, not 500 (webhook: without any key); OPTIONS /hook is 401', async () => {
-  const host = `127.0.0.1:${port}`;
+  const host = `127.0.0.1:${api.port}`;
   const undecodable = await judge({ method: 'POST', target: '/do/pull', host, headers: [['Content-Encoding', 'deflate']], body: '\u0000', framing: 'length', sig: { kind: 'signed', who: 'rw', mutation: 'none', neutral: [] } }, freshAddress());
   assert.equal(undecodable.answer.status, 400);
   assert.match(undecodable.answer.body.toString(), /"code":"BAD_REQUEST","message":"the body does not decode as its Content-Encoding says: /);

@@ -4,20 +4,18 @@
  * are refused before the key ring is asked); and the daemon's listener over real HTTP with its
  * defaults, asked by the built gitopperctl and from other loopback addresses.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createApiApp } from '../src/http/app.js';
-import { fixedKeys } from '../src/http/keyring.js';
 import { addressKey, FAILURE_LIMIT, FailureLimiter, TooManyFailuresError } from '../src/http/ratelimit.js';
-import { startApiServer } from '../src/http/server.js';
 import { signRequest } from '../src/sign/signer.js';
 import { FakeControl } from './fakes/control.js';
+import { apiServerPerFile, recordingLog } from './fakes/api.js';
 import { keyDir, keyFile, makeKey, signedFetch, signerOf, testAuth } from './fakes/keys.js';
 import { errorCode, exchange, rawRequest } from './fakes/raw-http.js';
 
@@ -26,15 +24,7 @@ const op = makeKey(dir, 'op', 'ed25519', { comment: 'op@limit' });
 const stranger = makeKey(dir, 'stranger', 'ed25519');
 const rwFile = keyFile(dir, 'rw.pub', [op]);
 
-type Line = Record<string, unknown> & { msg: string };
 const LIMITED = 'too many failed authentications: address limited';
-
-/** A logger that keeps its lines. */
-function recorder() {
-  const lines: Line[] = [];
-  const put = (d: Record<string, unknown>, msg: string) => void lines.push({ ...d, msg });
-  return { lines, log: { info: put, warn: put, error: put } };
-}
 
 // ------------------------------------------------------------------ the limiter, on a test clock
 
@@ -43,7 +33,7 @@ test('defaults: 20 failures within 60 s limit an address for 60 s; at most 10 00
 });
 
 test('the 20th failure within the window limits the address for a full window; logged once; then it starts over', () => {
-  const { lines, log } = recorder();
+  const { lines, log } = recordingLog();
   const l = new FailureLimiter({}, log);
   let t = 1_000_000;
   for (let i = 1; i < 20; i++) {
@@ -127,7 +117,7 @@ test('bounded memory: at most maxAddresses entries, expired ones dropped first, 
 
 test('the app: after 20 failures from an address, 429 TOO_MANY_FAILURES with Retry-After, before the key ring is asked; served again after the window', async (t) => {
   let clock = Date.now();
-  const { lines, log } = recorder();
+  const { lines, log } = recordingLog();
   const auth = { ...testAuth(rwFile, undefined, log), now: () => clock };
   let lookups = 0;
   const lookup = auth.keys.lookup.bind(auth.keys);
@@ -170,29 +160,15 @@ test('the app: after 20 failures from an address, 429 TOO_MANY_FAILURES with Ret
 // ------------------------------------------------------------------ the daemon's listener, real HTTP, defaults
 
 const control = new FakeControl();
-const daemon = recorder();
-let server: Server;
-let port = 0;
+const daemon = recordingLog();
+const api = apiServerPerFile(control, dir, [{ path: rwFile, ro: false }], daemon.log);
 const ctlBin = fileURLToPath(new URL('../cmd/gitopperctl.js', import.meta.url));
-
-before(async () => {
-  server = await startApiServer(control, {
-    addr: '127.0.0.1:0',
-    insecureHttp: true,
-    stateDir: path.join(dir, 'state'),
-    hosts: ['limos'],
-    keys: fixedKeys([{ path: rwFile, ro: false }]),
-    log: daemon.log,
-  });
-  port = (server.address() as AddressInfo).port;
-});
-after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 /** A GET of `target` from `from`, signed by `key` (or not). */
 async function get(target: string, from: string, key?: typeof op) {
-  const url = `http://127.0.0.1:${port}${target}`;
+  const url = `http://127.0.0.1:${api.port}${target}`;
   const sig = key === undefined ? {} : await signRequest(signerOf(key), { method: 'GET', url, headers: {} });
-  return exchange(port, rawRequest('GET', target, { host: `127.0.0.1:${port}`, ...sig }), { localAddress: from });
+  return exchange(api.port, rawRequest('GET', target, { host: `127.0.0.1:${api.port}`, ...sig }), { localAddress: from });
 }
 
 test('the daemon (real HTTP, defaults): one address is limited after 20 failures, gitopperctl says so; other addresses, loopback too, are served', async () => {
@@ -208,7 +184,7 @@ test('the daemon (real HTTP, defaults): one address is limited after 20 failures
   assert.equal((await get('/list/service', '127.0.5.2', op)).status, 200, 'another address is served');
   // gitopperctl from 127.0.0.1 is served; then 127.0.0.1 fails 20 times itself and gitopperctl is refused with the reason
   const exec = promisify(execFile);
-  const ctl = (key: string) => exec(process.execPath, [ctlBin, '-i', key, 'list', 'service', `@http://127.0.0.1:${port}`], { env: { PATH: process.env.PATH ?? '', HOME: dir } }).then(
+  const ctl = (key: string) => exec(process.execPath, [ctlBin, '-i', key, 'list', 'service', `@http://127.0.0.1:${api.port}`], { env: { PATH: process.env.PATH ?? '', HOME: dir } }).then(
     (r) => ({ code: 0, stderr: r.stderr }),
     (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
   );
