@@ -13,6 +13,8 @@
  *   `.idx` that broke every later object read of the store. Now a killed fetch leaves at most a `.pack`
  *   without `.idx` (never read; removed by the next compaction) and no ref, so the next try fetches again.
  * - Every request has an inactivity timeout (`git-http.ts`).
+ * - The configured branch is fetched even when the upstream's `HEAD` names a branch that does not
+ *   exist (`git-advert.ts`).
  */
 import fs from 'node:fs';
 import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
@@ -20,6 +22,7 @@ import path from 'node:path';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import type { SourceRef } from '../ports.js';
+import { withDefaultHead } from './git-advert.js';
 import { withIdleTimeout } from './git-http.js';
 import { openPipe } from './git-transport.js';
 
@@ -53,7 +56,9 @@ export async function fetchBranch(gitdir: string, source: SourceRef, opts: Fetch
   const branchRef = `refs/heads/${source.branch}`;
   // SSH and local upstreams: the smart protocol over `ssh … git-upload-pack` / `git upload-pack` (git-transport.ts)
   const pipe = openPipe(source);
-  const client = withIdleTimeout(pipe ?? http, source.upstream, opts.idleTimeoutMs);
+  const timed = withIdleTimeout(pipe ?? http, source.upstream, opts.idleTimeoutMs);
+  // the configured branch is fetched whatever the upstream's HEAD says (git-advert.ts)
+  const client = withDefaultHead(timed, branchRef);
   try {
     const token = pipe || source.tokenFile === undefined ? undefined : await readToken(source.tokenFile);
     const auth = token ? { onAuth: () => token } : {};
@@ -85,7 +90,7 @@ export async function fetchBranch(gitdir: string, source: SourceRef, opts: Fetch
     await git.writeRef({ fs, gitdir, ref: branchRef, value: result.fetchHead, force: true });
     return result.fetchHead;
   } catch (err) {
-    if (client.timeout) throw client.timeout; // isomorphic-git may have turned our timeout into "Empty response"
+    if (timed.timeout) throw timed.timeout; // isomorphic-git may have turned our timeout into "Empty response"
     // isomorphic-git's NotFoundError for a ref the server does not advertise
     const e = err as { code?: string; data?: { what?: unknown } };
     if (e.code === 'NotFoundError' && e.data?.what === source.branch) throw new BranchNotFoundError(source.branch);
