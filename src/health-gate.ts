@@ -6,7 +6,7 @@
  */
 import type { Trigger } from './control.js';
 import { checkHealth, type HealthFailure } from './health.js';
-import type { Pass, ProbePort } from './ports.js';
+import type { Owner, Pass, ProbePort } from './ports.js';
 import { checkoutOf, reconcile, unitName, type Outcome, type ReconcileDeps } from './reconcile.js';
 import type { ServiceRecord } from './service.js';
 import { applyOutcome, nextStatus, type Freeze } from './state.js';
@@ -37,13 +37,30 @@ export async function gateApplied(r: ServiceRecord, commit: string, pass: Pass, 
     r.lastGood = commit;
     return;
   }
-  const owner = r.spec.user === '' ? undefined : await deps.users.lookup(r.spec.user).catch(() => undefined);
+  let owner: Owner | undefined;
+  if (r.spec.user !== '' && (health.exec?.length ?? 0) > 0) {
+    // the health command runs as the service's user or not at all (never as the daemon's user)
+    const found = await deps.users.lookup(r.spec.user).then((o) => o ?? 'no such user', (err: unknown) => `lookup failed: ${err instanceof Error ? err.message : String(err)}`);
+    if (typeof found === 'string') return healthNotRun(r, `health check not run: user "${r.spec.user}" (${found}); the command never runs as another user`, deps);
+    owner = found;
+  }
   const failure = await checkHealth(health, r.spec.action === '' ? undefined : unitName(r.spec.service), owner, checkoutOf(r.spec).dir, { units: deps.units, commands: deps.commands, probe: deps.probe, clock: deps.clock });
   if (!failure) {
     r.lastGood = commit;
     return;
   }
   await autoRollback(r, commit, failure, pass, deps);
+}
+
+/**
+ * The apply could not be health-checked (the service's user is gone): BROKEN with
+ * `info`, not remembered as good, and the next pass applies again (and checks again) instead of
+ * taking the files already there as confirmed.
+ */
+function healthNotRun(r: ServiceRecord, info: string, deps: GateDeps): void {
+  const now = deps.clock.now();
+  r.runtime = { ...r.runtime, forceCheckout: true };
+  r.set(nextStatus(r.status, { state: 'BROKEN', info, commit: r.status.commit, frozen: r.status.frozen }, now));
 }
 
 /**

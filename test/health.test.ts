@@ -6,12 +6,13 @@ import { checkHealth } from '../src/health.js';
 import { reconcile } from '../src/reconcile.js';
 import type { HealthFailure } from '../src/health.js';
 import type { ServiceSpec } from '../src/config.js';
+import type { Owner, UserPort } from '../src/ports.js';
 import { FakeCommands, FakeGit, FakeMounts, FakeProbe, FakeStage, FakeUnits, FakeUsers, FastClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 
 const health = { http: 'http://127.0.0.1:3000/health', timeoutSeconds: 1, retries: 3, graceSeconds: 2 };
 
-function world(s: ServiceSpec) {
+function world(s: ServiceSpec, users: UserPort = new FakeUsers()) {
   const git = new FakeGit();
   git.push('c1', { 'grafana/etc/grafana.ini': 'v1' });
   const units = new FakeUnits();
@@ -19,7 +20,7 @@ function world(s: ServiceSpec) {
   const commands = new FakeCommands();
   const rollbacks: { failure: HealthFailure; from: string; to: string | undefined }[] = [];
   const events = { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {}, rolledBack: (_s: string, failure: HealthFailure, from: string, to: string | undefined) => rollbacks.push({ failure, from, to }) };
-  const deps = { git, mounts: new FakeMounts(), units, users: new FakeUsers(), clock: new FastClock(), probe, commands, stage: new FakeStage(), scratchDir: '/var/lib/gitopper/stage', random: () => 0, intervalSeconds: 60, events, hostname: 'h' };
+  const deps = { git, mounts: new FakeMounts(), units, users, clock: new FastClock(), probe, commands, stage: new FakeStage(), scratchDir: '/var/lib/gitopper/stage', random: () => 0, intervalSeconds: 60, events, hostname: 'h' };
   return { git, units, probe, commands, rollbacks, deps, agent: new Agent([s], deps) };
 }
 
@@ -65,6 +66,35 @@ test('a failing health check rolls back to the last good commit and freezes with
   assert.equal(w.agent.service('grafana-server').commit, 'c1');
   await w.agent.unfreeze('grafana-server', { by: 'ops' });
   assert.equal(w.agent.service('grafana-server').commit, 'c3');
+  await w.agent.stop();
+});
+
+test('a health command runs as the service user or not at all: a user lookup that fails after the apply is BROKEN, nothing runs as root', async () => {
+  const grafana: Owner = { user: 'grafana', uid: 472, gid: 472 };
+  let lookups = 0;
+  let nss: 'up' | 'down' | 'gone' = 'up';
+  // the pass's own lookup succeeds; the gate's lookup (right after) finds the user gone, or NSS down
+  const users: UserPort = { lookup: async () => (lookups++ % 2 === 0 || nss === 'up' ? grafana : nss === 'gone' ? undefined : Promise.reject(new Error('nss unreachable'))) };
+  const w = world(spec({ health: { ...health, exec: ['/bin/check'] } }), users);
+  nss = 'down';
+  w.agent.start();
+  await w.agent.ready();
+  let s = w.agent.service('grafana-server');
+  assert.equal(s.state, 'BROKEN');
+  assert.match(s.info, /^health check not run: user "grafana" \(lookup failed: nss unreachable\)/);
+  assert.equal(w.commands.calls.length, 0, 'the health command never ran as the daemon user');
+  nss = 'gone';
+  w.agent.pull('grafana-server');
+  await until(() => w.agent.service('grafana-server').info.includes('no such user'), 'the next pass checks again');
+  assert.equal(w.commands.calls.length, 0);
+  // the user is back: the next pass applies again and checks, as the user
+  nss = 'up';
+  w.agent.pull('grafana-server');
+  await until(() => w.agent.service('grafana-server').state === 'OK', 'recovered');
+  assert.ok(w.commands.calls.length > 0);
+  for (const c of w.commands.calls) assert.deepEqual(c.owner, grafana);
+  s = w.agent.service('grafana-server');
+  assert.equal(s.commit, 'c1');
   await w.agent.stop();
 });
 

@@ -173,10 +173,10 @@ export class FastClock implements Clock {
 
 /** Commands in memory: `answer(argv)` decides the result; every call is recorded with its env. */
 export class FakeCommands implements CommandPort {
-  calls: { argv: readonly string[]; cwd: string; env: Readonly<Record<string, string>> }[] = [];
+  calls: { argv: readonly string[]; cwd: string; env: Readonly<Record<string, string>>; owner: Owner | undefined }[] = [];
   answer: (argv: readonly string[]) => Partial<CommandResult> = () => ({});
-  async run(argv: readonly string[], opts: { cwd: string; env: Readonly<Record<string, string>> }): Promise<CommandResult> {
-    this.calls.push({ argv, cwd: opts.cwd, env: opts.env });
+  async run(argv: readonly string[], opts: { cwd: string; env: Readonly<Record<string, string>>; owner: Owner | undefined }): Promise<CommandResult> {
+    this.calls.push({ argv, cwd: opts.cwd, env: opts.env, owner: opts.owner });
     return { code: 0, signal: null, timedOut: false, output: '', seconds: 0, ...this.answer(argv) };
   }
 }
