@@ -53,6 +53,13 @@ export interface GitPort {
    * upstream; creates it when missing. Throws when `dir` holds something that is not ours.
    */
   prepare(checkout: CheckoutRef, owner: Owner | undefined): Promise<void>;
+  /**
+   * True when the object store of `source.upstream` has `commit` (a commit object, full id), without
+   * fetching: a frozen service's pinned commit is deployed from the store before the first fetch,
+   * or after it when the store lacks it (an emptied or new `--state-dir`).
+   * Throws on read errors other than "not there".
+   */
+  has(source: SourceRef, commit: string, pass: Pass): Promise<boolean>;
   /** The deployed commit (the checkout's HEAD), or undefined before the first checkout. */
   deployed(checkout: CheckoutRef, pass: Pass): Promise<string | undefined>;
   /**

@@ -78,6 +78,15 @@ export function jitteredDelayMs(intervalSeconds: number, random: () => number): 
   return intervalSeconds * 1000 * (1 + 0.5 * random());
 }
 
+/**
+ * The commit a frozen service is held on: the rollback target of a rollback (operator's or
+ * automatic), else the commit deployed when it was frozen; "" when not frozen or nothing deployed.
+ */
+export function pinOf(r: ServiceRecord): string {
+  const f = r.status.frozen;
+  return f ? (f.rollback ?? r.status.commit) : '';
+}
+
 /** Tracks one (upstream, branch, token) for a set of services. */
 export class Tracker {
   readonly records = new Map<string, ServiceRecord>();
@@ -163,13 +172,30 @@ export class Tracker {
     }
   }
 
-  /** One pass: fetch once, reconcile each target that is not frozen (frozen ones only get their mounts back at startup). */
+  /**
+   * One pass: fetch once, reconcile each target that is not frozen. Frozen services stay on their
+   * pinned commit ({@link pinOf}): at startup it is deployed again (before the fetch when the store
+   * has it, so mounts come back with the upstream down; after it when the store lacks it: freezing
+   * means "do not move", not "do not fetch"), and a pin that is not deployed (a failed apply) is
+   * tried again after every fetch.
+   */
   private async pass(targets: readonly string[], trigger: Trigger): Promise<void> {
     const recs = targets.map((n) => this.records.get(n)).filter((r): r is ServiceRecord => r !== undefined && !r.removed);
     const live = recs.filter((r) => !r.status.frozen);
     const pass: Pass = { cache: {} };
+    /** Pinned services the store lacks the commit of: deployed after the fetch. */
+    const unfetched = new Set<ServiceRecord>();
     if (trigger === 'startup') {
-      await Promise.all(recs.filter((r) => r.status.frozen && r.status.commit !== '').map((r) => r.exclusive(() => this.apply(r, r.status.commit, trigger, pass))));
+      const pinned = recs.filter((r) => pinOf(r) !== '');
+      await Promise.all(
+        pinned.map((r) =>
+          r.exclusive(async () => {
+            const present = await this.deps.git.has(this.source, pinOf(r), pass).catch(() => false);
+            if (present) await this.apply(r, pinOf(r), trigger, pass);
+            else unfetched.add(r);
+          }),
+        ),
+      );
     }
     if (recs.length === 0) return;
     // frozen services are fetched for too: "upstream is ahead" must show while they are held
@@ -177,8 +203,12 @@ export class Tracker {
     if (tip instanceof Error) {
       this.quiet.fetchFailed();
       for (const r of live) await r.exclusive(async () => this.fetchFailed(r, tip));
+      for (const r of unfetched) await r.exclusive(async () => this.fetchFailed(r, new Error(`pinned commit ${pinOf(r).slice(0, 8)} is not in the object store yet; ${tip.message}`)));
       return;
     }
+    // pins not deployed (missing from the store at startup, or an apply that failed) are brought there
+    const repin = recs.filter((r) => pinOf(r) !== '' && (unfetched.has(r) || r.status.state === 'BROKEN' || r.status.state === 'DIFF'));
+    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.apply(r, pinOf(r), trigger, pass) : undefined))));
     const quiet = this.quiet.isQuiet(trigger, tip);
     // after an automatic rollback with retry-next-commit, a newer commit is tried again
     const retry = recs.filter((r) => r.status.frozen?.auto?.mode === 'retry-next-commit' && r.status.frozen.auto.bad !== tip);

@@ -106,3 +106,58 @@ test('after each fetch every service (frozen too) reports tip and deployed commi
   assert.equal(r.ahead[1], 'grafana-server:c2:c1', 'frozen at c1 while upstream is at c2');
   await r.agent.stop();
 });
+
+/** A saved state: `grafana-server` frozen by a rollback to `pin`, last deployed `deployed`. */
+function rolledBackState(pin: string, deployed: string) {
+  const at = '2026-11-01T10:00:00.000Z';
+  return {
+    version: 1 as const,
+    services: {
+      'grafana-server': { state: 'FREEZE', info: `ROLLBACK: ${pin}`, since: at, commit: deployed, frozen: { by: 'ops', at, reason: `rollback to ${pin}`, rollback: pin }, history: [] },
+    },
+  };
+}
+
+test('a rollback pin whose commit the store lacks (emptied --state-dir) is fetched, then deployed; the service stays frozen there', async () => {
+  const git = new FakeGit();
+  git.push('c1', { 'grafana/etc/grafana.ini': 'v1' });
+  git.push('c2', { 'grafana/etc/grafana.ini': 'v2' });
+  git.missing = new Set(['c1', 'c2']); // a fresh state dir: nothing fetched yet
+  git.failFetch = new Error('connection refused');
+  const clock = new ManualClock();
+  const units = new FakeUnits();
+  const agent = new Agent([spec()], { git, mounts: new FakeMounts(), units, users: new FakeUsers(), clock, random: () => 0.5, intervalSeconds: 60, events: { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {} }, hostname: 'h', saved: rolledBackState('c1', 'c1') });
+  agent.start();
+  await agent.ready();
+  // the upstream is down: nothing can be deployed, and it says why; still frozen
+  let s = agent.service('grafana-server');
+  assert.equal(s.state, 'DIFF');
+  assert.match(s.info, /^pinned commit c1 is not in the object store yet; fetching main from .*connection refused/);
+  assert.equal(git.checkouts.length, 0);
+  // the upstream is back: the next poll fetches and deploys the pin (not the tip c2)
+  git.failFetch = undefined;
+  clock.tick();
+  await until(() => agent.service('grafana-server').state === 'FREEZE', 'the pin deployed');
+  s = agent.service('grafana-server');
+  assert.equal(s.commit, 'c1');
+  assert.equal(s.info, 'ROLLBACK: c1');
+  assert.deepEqual(git.checkouts.map((c) => c.commit), ['c1']);
+  await agent.stop();
+});
+
+test('a pin the store has is deployed before the first fetch (mounts come back with the upstream down)', async () => {
+  const git = new FakeGit();
+  git.push('c1', { 'grafana/etc/grafana.ini': 'v1' });
+  git.push('c2', { 'grafana/etc/grafana.ini': 'v2' });
+  git.failFetch = new Error('connection refused');
+  const mounts = new FakeMounts();
+  const agent = new Agent([spec()], { git, mounts, units: new FakeUnits(), users: new FakeUsers(), clock: new ManualClock(), random: () => 0.5, intervalSeconds: 60, events: { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {} }, hostname: 'h', saved: rolledBackState('c1', 'c2') });
+  agent.start();
+  await agent.ready();
+  const s = agent.service('grafana-server');
+  assert.equal(s.state, 'FREEZE');
+  assert.equal(s.commit, 'c1', 'the rollback target, not the commit deployed before the rollback');
+  assert.deepEqual(git.checkouts.map((c) => c.commit), ['c1']);
+  assert.equal(mounts.mounted.get('/etc/grafana'), '/srv/gitopper/grafana-server/grafana/etc');
+  await agent.stop();
+});

@@ -169,6 +169,16 @@ export class IsoGit implements GitPort {
     this.onNotice('existing git checkout adopted: its own objects were kept aside', { dir: co.dir, keptAt: aside }, 'warn');
   }
 
+  async has(source: SourceRef, commit: string, pass: Pass): Promise<boolean> {
+    try {
+      await commitTree(this.storeOf(source.upstream), commit, pass);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
   async deployed(co: CheckoutRef, pass: Pass): Promise<string | undefined> {
     const gitdir = path.join(co.dir, '.git');
     // only "not there" means nothing deployed; any other failure (EIO, EACCES, a pack that vanished

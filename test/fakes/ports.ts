@@ -21,7 +21,13 @@ export class FakeGit implements GitPort {
     this.fetches.push(source);
     if (this.gate) await this.gate;
     if (this.failFetch) throw this.failFetch;
+    this.missing.clear();
     return this.tip;
+  }
+  /** Commits the object store lacks until the next successful fetch (an emptied state dir). */
+  missing = new Set<string>();
+  async has(_s: SourceRef, commit: string): Promise<boolean> {
+    return this.commits.has(commit) && !this.missing.has(commit);
   }
   async prepare(_co: CheckoutRef, _owner: Owner | undefined): Promise<void> {}
   async deployed(co: CheckoutRef): Promise<string | undefined> {
@@ -35,6 +41,7 @@ export class FakeGit implements GitPort {
   }
   async checkout(co: CheckoutRef, commit: string): Promise<void> {
     if (this.failCheckout) throw this.failCheckout;
+    if (!(await this.has(co, commit))) throw Object.assign(new Error(`Could not find ${commit}.`), { code: 'NotFoundError' });
     this.checkouts.push({ dir: co.dir, commit });
     this.head.set(co.dir, commit);
   }
