@@ -19,6 +19,7 @@ import git from 'isomorphic-git';
 import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
 import { KeyedLock } from '../serial.js';
 import { makeParentsOfSymlinks, removeForeignSymlinks } from './git-symlinks.js';
+import { applyingCommit, clearApplying, markApplying } from './git-apply-marker.js';
 import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './git-child.js';
 import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './git-compact.js';
 import { fetchBranch, headOf } from './git-fetch.js';
@@ -138,7 +139,18 @@ export class IsoGit implements GitPort {
     await this.compactor.settle();
   }
 
+  /**
+   * Wire the checkout to its store ({@link wire}), then undo a checkout that was cut short
+   * (`git-apply-marker.ts`): the files it had written are put back to the deployed commit's version,
+   * so they are never taken for local edits, and the pass goes on from a consistent tree.
+   */
   async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
+    await this.wire(co, owner);
+    await this.undoInterrupted(co, owner);
+  }
+
+  /** The checkout dir made (or adopted) and its `.git/objects` pointed at the upstream's store. */
+  private async wire(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
     const objects = path.join(this.storeOf(co.upstream), 'objects');
     const gitdir = path.join(co.dir, '.git');
     await mkdir(co.dir, { recursive: true, mode: 0o755 });
@@ -167,6 +179,27 @@ export class IsoGit implements GitPort {
     await rename(link, aside);
     await symlink(objects, link);
     this.onNotice('existing git checkout adopted: its own objects were kept aside', { dir: co.dir, keptAt: aside }, 'warn');
+  }
+
+  /** See {@link prepare}. A marker naming HEAD's commit (only the removal was missed) or a first setup is just cleared. */
+  private async undoInterrupted(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
+    const gitdir = path.join(co.dir, '.git');
+    const target = await applyingCommit(gitdir);
+    if (target === undefined) return;
+    const pass: Pass = { cache: {} };
+    const head = await this.deployed(co, pass);
+    if (head !== undefined && head !== target) {
+      let paths: string[];
+      try {
+        paths = await this.changedPaths(co, head, target, pass);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        paths = await this.drift(co, pass); // the commit it was writing is gone from the store: everything off HEAD was its
+      }
+      await this.restore(co, paths, owner, pass);
+      this.onNotice('an interrupted checkout was undone: the files it had written are back at the deployed commit', { dir: co.dir, interrupted: target, deployed: head, paths: paths.length }, 'warn');
+    }
+    await clearApplying(gitdir);
   }
 
   async has(source: SourceRef, commit: string, pass: Pass): Promise<boolean> {
@@ -216,6 +249,8 @@ export class IsoGit implements GitPort {
       const store = this.storeOf(co.upstream);
       await commitTree(store, commit, pass); // a commit the store lacks: change nothing
       const prev = await this.deployed(co, pass);
+      // from here on files change: a checkout cut short is undone by the next prepare()
+      if (prev !== commit) await markApplying(gitdir, commit);
       const present: string[] = [];
       // isomorphic-git neither removes a link gone from the commit nor replaces a file by a
       // directory (or back): clear those paths (work tree and index) so checkout writes them anew
@@ -241,6 +276,7 @@ export class IsoGit implements GitPort {
       if (owner) for (const link of present) await chownTree(path.join(co.dir, link), owner);
       // HEAD moves only once the files are there: a failed checkout is retried on the next pass
       await this.point(gitdir, co.branch, commit);
+      await clearApplying(gitdir);
       this.used(co, commit);
     });
   }
