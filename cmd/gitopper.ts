@@ -28,6 +28,8 @@ import { systemClock } from '../src/adapters/clock.js';
 import { watchFile } from '../src/adapters/config-watch.js';
 import { CheckoutWatcher } from '../src/adapters/checkout-watch.js';
 import { IsoGit } from '../src/adapters/git.js';
+import { StoreDirectory } from '../src/adapters/git-stores.js';
+import { StoreSweeper } from '../src/store-sweep.js';
 import { BindMounter } from '../src/adapters/mount.js';
 import { FileStateStore } from '../src/adapters/store.js';
 import { SystemdManager } from '../src/adapters/systemd.js';
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
   if (opts.user && !busAddress) fatal("--user needs DBUS_SESSION_BUS_ADDRESS (the user manager's bus)");
   const units = new SystemdManager(() => (opts.user ? dbus.sessionBus({ busAddress }) : dbus.systemBus()));
   const notice = log.child({ component: 'git' });
-  const ports = { git: new IsoGit(opts.stateDir, (msg, data, level) => notice[level](data, msg), { fetchInChild: true }), mounts: new BindMounter(), units, users: new GetentUsers(), clock: systemClock, packages: new SystemPackages(), commands: new SpawnCommands(), stage: new IsoStage(), scratchDir: path.join(opts.stateDir, 'stage'), probe: new FetchProbe() };
+  const ports = { git: new IsoGit(opts.stateDir, (msg, data, level) => notice[level](data, msg), { fetchInChild: true, idleTimeoutMs: opts.fetchTimeoutSeconds * 1000 }), mounts: new BindMounter(), units, users: new GetentUsers(), clock: systemClock, packages: new SystemPackages(), commands: new SpawnCommands(), stage: new IsoStage(), scratchDir: path.join(opts.stateDir, 'stage'), probe: new FetchProbe() };
 
   let services: ServiceSpec[];
   let hookSecretFile: string | undefined;
@@ -160,12 +162,25 @@ async function main(): Promise<void> {
     },
   );
   agent.start();
+  const sweeping = new AbortController();
+  const sweeper = new StoreSweeper(
+    new StoreDirectory(opts.stateDir, ports.git),
+    () => agent.storeNeeds(),
+    systemClock,
+    opts.storeRetentionSeconds,
+    (r) => {
+      for (const s of r.removed) notice.info({ store: s.name, lastUsed: s.lastUsed.toISOString() }, 'object store removed: no configured service uses its upstream');
+      for (const k of r.kept) notice.debug(k, 'unused object store kept');
+    },
+    (err) => notice.warn({ err: err instanceof Error ? err.message : String(err) }, 'object store sweep failed'),
+  );
   // readiness (sd_notify READY=1): every service had its first pass and the ports listen
   const listening = servers.map((s) => (s.listening ? undefined : once(s, 'listening')));
   void Promise.all([agent.ready(), ...listening])
     .then(() => drift.set(agent.watchedPaths()))
     .then(() => {
       log.info({ services: agent.services().map((v) => ({ service: v.service, state: v.state, commit: v.commit.slice(0, 8) })) }, 'ready');
+      void sweeper.run(sweeping.signal); // after the first pass: stores of the config are in use by then
       return notifier.ready(summarizeStates(agent.services().map((v) => v.state)));
     });
 
@@ -181,6 +196,7 @@ async function main(): Promise<void> {
         metrics.configLoaded(true, new Date());
         metrics.syncServices(agent.services());
         await drift.set(agent.watchedPaths());
+        if (result.removed.length > 0 || result.changed.length > 0) void sweeper.once();
         cfgLog.info({ config: configFile, ...result }, 'config applied');
       } catch (err) {
         metrics.configLoaded(false, new Date());
@@ -197,6 +213,7 @@ async function main(): Promise<void> {
     await notifier.stopping(code === 2 ? 'SIGHUP: exiting 2 to restart with the new config' : `${signal}: stopping`);
     await watch?.close();
     await drift.close();
+    sweeping.abort();
     await ports.git.close(); // a first fetch or compaction in a child ends now, not after it finished
     await agent.stop();
     units.close();

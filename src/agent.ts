@@ -10,7 +10,8 @@ import type { PersistedService, PersistedState, SourceRef, StateStore } from './
 import { checkoutOf } from './reconcile.js';
 import { repoKey } from './webhook.js';
 import type { ServiceRecord } from './service.js';
-import { Tracker, type TrackerDeps } from './tracker.js';
+import type { StoreNeeds } from './store-sweep.js';
+import { pinOf, Tracker, type TrackerDeps } from './tracker.js';
 
 export { UnknownServiceError };
 
@@ -271,6 +272,21 @@ export class Agent implements Control {
       const co = checkoutOf(record.spec);
       return { service, paths: co.links.map((l) => `${co.dir}/${l}`) };
     });
+  }
+
+  /**
+   * What the services of this host still need from the object stores (`store-sweep.ts`): their
+   * upstreams, and every commit they have deployed, are pinned to, last passed a health check at, or
+   * list in their history.
+   */
+  storeNeeds(): StoreNeeds {
+    const upstreams = new Set<string>();
+    const commits = new Set<string>();
+    for (const { record } of this.byService.values()) {
+      upstreams.add(record.spec.upstream);
+      for (const c of [record.status.commit, pinOf(record), record.lastGood ?? '', ...record.history().map((h) => h.commit)]) if (c !== '') commits.add(c);
+    }
+    return { upstreams: [...upstreams], commits: [...commits] };
   }
 
   history(name: string): HistoryEntry[] {

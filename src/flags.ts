@@ -20,6 +20,10 @@ export interface DaemonOptions {
   readonly durationSeconds: number;
   /** `--verify-every N`: a full pass every Nth poll that finds the upstream tip unchanged (default 10; 1 = every poll). */
   readonly verifyEvery: number;
+  /** `--store-retention DUR`: an object store no configured service uses is removed after this many seconds unused (default 7 days). */
+  readonly storeRetentionSeconds: number;
+  /** `--fetch-timeout DUR`: a fetch request with no response, or no body bytes, for this many seconds fails (default 60). */
+  readonly fetchTimeoutSeconds: number;
   readonly upstream: string;
   readonly directory: string;
   readonly branch: string;
@@ -61,6 +65,11 @@ tells systemd over D-Bus when they change. See docs/daemon.md.
   -P, --pull             self-bootstrap: pull the config repository before starting
       --verify-every N   polls that find the upstream tip unchanged skip services that are OK
                          at it; every Nth such poll re-checks everything (default 10; 1 = always)
+      --store-retention DUR
+                         remove an object store that no configured service uses after it was
+                         unused this long, unless a service's history needs it (default 168h)
+      --fetch-timeout DUR
+                         a fetch request that receives nothing for this long fails (default 60s)
       --user             use the session bus of a systemd user manager (tests, demos)
       --state-dir DIR    where object stores and state live (default /var/lib/gitopper)
       --tls-cert FILE    serve the API with this certificate (PEM); without it a self-signed
@@ -69,6 +78,15 @@ tells systemd over D-Bus when they change. See docs/daemon.md.
       --insecure-http    serve the API over plain HTTP: loopback -s addresses only (tests, a
                          local reverse proxy that does TLS)
       --help             this text`;
+
+/** Seconds of a Go-syntax duration flag; FlagError naming `flag` when it does not parse. */
+function durationFlag(text: string, flag: string): number {
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw new FlagError(`${flag}: ${(err as Error).message}`);
+  }
+}
 
 /** Parse daemon argv (without node and script). Throws FlagError. */
 export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
@@ -95,6 +113,8 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
         pull: { type: 'boolean', short: 'P' },
         user: { type: 'boolean' },
         'verify-every': { type: 'string' },
+        'store-retention': { type: 'string' },
+        'fetch-timeout': { type: 'string' },
         'state-dir': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
@@ -114,6 +134,9 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
   if (durationSeconds < 1) throw new FlagError(`-t/--duration ${durationText} is below 1s: use 1s or more`);
   const verifyText = v['verify-every'] ?? '10';
   if (!/^[1-9][0-9]{0,5}$/.test(verifyText)) throw new FlagError(`--verify-every ${verifyText}: give a whole number of polls from 1 (every poll is a full pass) to 999999`);
+  const storeRetentionSeconds = durationFlag(v['store-retention'] ?? '168h', '--store-retention');
+  const fetchTimeoutSeconds = durationFlag(v['fetch-timeout'] ?? '60s', '--fetch-timeout');
+  if (fetchTimeoutSeconds < 1) throw new FlagError(`--fetch-timeout ${v['fetch-timeout']} is below 1s: use 1s or more`);
   const root = parseBool(v.root ?? 'true', '-o/--root');
   const help = v.help ?? false;
   if (!help && !v.config && !v.upstream) throw new FlagError('-c/--config is required: gitopper -c /etc/gitopper/config.toml');
@@ -135,6 +158,8 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
     root,
     durationSeconds,
     verifyEvery: Number(verifyText),
+    storeRetentionSeconds,
+    fetchTimeoutSeconds,
     upstream: v.upstream ?? '',
     directory: v.directory ?? 'gitopper',
     branch: v.branch ?? 'main',

@@ -92,6 +92,26 @@ export interface GitPort {
   restore(checkout: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void>;
 }
 
+/** One object store under `<state-dir>/upstreams/` (one per upstream). */
+export interface StoreEntry {
+  /** Directory name, e.g. `gitopper-config-1a2b3c4d.git`. */
+  readonly name: string;
+  /** When a fetch last used the store (or, for a store never marked, when its directory last changed). */
+  readonly lastUsed: Date;
+}
+
+/** The object stores, as the store sweep needs them (`store-sweep.ts`). */
+export interface StoresPort {
+  /** Every store there is, in any order; empty when there is none. Throws on I/O failures other than a missing directory. */
+  list(): Promise<StoreEntry[]>;
+  /** The store name of `upstream` (as {@link list} names it). */
+  nameOf(upstream: string): string;
+  /** True when store `name` has commit `commit` (full id). Throws on read errors other than "not there". */
+  contains(name: string, commit: string): Promise<boolean>;
+  /** Delete store `name` (after any fetch into it finished). Throws on I/O failure. */
+  remove(name: string): Promise<void>;
+}
+
 /** Result of {@link MountPort.ensure}: a mount was made now, or the right one was already there. */
 export type MountResult = 'mounted' | 'present';
 

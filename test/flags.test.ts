@@ -56,3 +56,14 @@ test('--verify-every: default 10, a whole number from 1, anything else a FlagErr
     assert.throws(() => parseDaemonFlags(['-c', 'x', `--verify-every=${bad}`]), (e: Error) => e instanceof FlagError && /--verify-every .*whole number of polls/.test(e.message), bad);
   }
 });
+
+test('--store-retention (default 168h) and --fetch-timeout (default 60s, at least 1s) take Go durations', () => {
+  const d = parseDaemonFlags(['-c', 'x']);
+  assert.equal(d.storeRetentionSeconds, 168 * 3600);
+  assert.equal(d.fetchTimeoutSeconds, 60);
+  const o = parseDaemonFlags(['-c', 'x', '--store-retention', '36h', '--fetch-timeout=1m30s']);
+  assert.equal(o.storeRetentionSeconds, 36 * 3600);
+  assert.equal(o.fetchTimeoutSeconds, 90);
+  assert.throws(() => parseDaemonFlags(['-c', 'x', '--store-retention', '7d']), (e: Error) => e instanceof FlagError && /^--store-retention: /.test(e.message));
+  assert.throws(() => parseDaemonFlags(['-c', 'x', '--fetch-timeout', '500ms']), (e: Error) => e instanceof FlagError && /--fetch-timeout 500ms is below 1s/.test(e.message));
+});

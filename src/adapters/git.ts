@@ -28,6 +28,7 @@ import { matchingCommit, workTreeDrift } from './git-drift.js';
 import { headOid, isNotFound } from './git-head.js';
 import { commitTree, diffEntries, entryAt, kindChanges } from './git-trees.js';
 import { storeName } from './git-upstream.js';
+import { markUsed } from './git-stores.js';
 import { chownTree } from './owner-tree.js';
 
 export { removeForeignSymlinks } from './git-symlinks.js';
@@ -117,8 +118,19 @@ export class IsoGit implements GitPort {
         tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs });
       }
       if (tip !== local) await this.compactor.afterFetch(gitdir, source, this.inUse.get(gitdir)); // starts in the background when due
+      await markUsed(gitdir);
       return tip;
     });
+  }
+
+  /**
+   * Run `fn` holding the lock of the store at `gitdir` (no fetch into it runs meanwhile), and forget
+   * what this process remembered of its checkouts once `fn` resolved: for removing the store
+   * (`git-stores.ts`).
+   */
+  async withStoreRemoved(gitdir: string, fn: () => Promise<void>): Promise<void> {
+    await this.lock.run(gitdir, fn);
+    this.inUse.delete(gitdir);
   }
 
   private readonly stopping = new AbortController();
