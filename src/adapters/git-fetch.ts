@@ -40,6 +40,8 @@ export interface FetchOptions {
   readonly cache: object;
   /** Inactivity timeout per request, ms (`git-http.ts`); 0 = none. */
   readonly idleTimeoutMs: number;
+  /** Aborts the fetch at once (the daemon stops, or an overall deadline); omitted = never. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -56,7 +58,7 @@ export async function fetchBranch(gitdir: string, source: SourceRef, opts: Fetch
   const branchRef = `refs/heads/${source.branch}`;
   // SSH and local upstreams: the smart protocol over `ssh … git-upload-pack` / `git upload-pack` (git-transport.ts)
   const pipe = openPipe(source);
-  const timed = withIdleTimeout(pipe ?? http, source.upstream, opts.idleTimeoutMs);
+  const timed = withIdleTimeout(pipe ?? http, source.upstream, opts.idleTimeoutMs, opts.signal);
   // the configured branch is fetched whatever the upstream's HEAD says (git-advert.ts)
   const client = withDefaultHead(timed, branchRef);
   try {

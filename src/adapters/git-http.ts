@@ -29,21 +29,41 @@ export class FetchTimeoutError extends Error {
  * @param upstream the upstream as configured, for error messages (userinfo is masked)
  * @param timeoutMs milliseconds without response headers, or between two body chunks, before the
  *   request fails with {@link FetchTimeoutError}; `0` or less = no timeout
+ * @param signal when it aborts (the daemon stops, or the fetch's overall deadline passed), a request
+ *   in progress fails at once with {@link FetchAbortedError}
  */
-export function withIdleTimeout(client: HttpClient, upstream: string, timeoutMs: number): TimedHttpClient {
+export function withIdleTimeout(client: HttpClient, upstream: string, timeoutMs: number, signal?: AbortSignal): TimedHttpClient {
   const timed: TimedHttpClient = {
     timeout: undefined,
     request: async (req: GitHttpRequest): Promise<GitHttpResponse> => {
-      if (!(timeoutMs > 0)) return client.request(req);
       const what = `${(req.method ?? 'GET').toUpperCase()} ${requestPath(req.url)}`;
+      const aborted = () => (timed.timeout = new FetchAbortedError({ upstream, request: what, reason: abortReason(signal) }));
+      if (signal?.aborted) throw aborted();
+      if (!(timeoutMs > 0) && !signal) return client.request(req);
+      const ms = timeoutMs > 0 ? timeoutMs : 0;
       const fail = (waitingFor: 'response' | 'data') => (timed.timeout = new FetchTimeoutError({ upstream, timeoutMs, waitingFor, request: what }));
       // node's socket timeout closes a connection still waiting for headers (a PipeTransport ignores it)
-      const fetchOptions = { ...(req as { fetchOptions?: object }).fetchOptions, timeout: timeoutMs + 1000 };
-      const res = await within(client.request({ ...req, fetchOptions } as GitHttpRequest), timeoutMs, () => fail('response'));
-      return res.body ? { ...res, body: guard(res.body, timeoutMs, () => fail('data')) } : res;
+      const fetchOptions = ms > 0 ? { ...(req as { fetchOptions?: object }).fetchOptions, timeout: ms + 1000 } : (req as { fetchOptions?: object }).fetchOptions;
+      const res = await within(client.request({ ...req, fetchOptions } as GitHttpRequest), ms, () => fail('response'), undefined, signal, aborted);
+      return res.body ? { ...res, body: guard(res.body, ms, () => fail('data'), signal, aborted) } : res;
     },
   };
   return timed;
+}
+
+/** A fetch request was cut short: the daemon is stopping, or the fetch ran past its overall deadline. */
+export class FetchAbortedError extends Error {
+  readonly code = 'FETCH_ABORTED';
+  constructor(readonly data: { readonly upstream: string; readonly request: string; readonly reason: string }) {
+    super(`${redactUrl(data.upstream)}: ${data.reason} (${data.request}); gave up`);
+  }
+}
+
+/** Why `signal` aborted, for {@link FetchAbortedError}: its reason's message, or "aborted". */
+function abortReason(signal: AbortSignal | undefined): string {
+  const r = signal?.reason as unknown;
+  if (r instanceof Error && r.name === 'TimeoutError') return 'the fetch ran past its deadline';
+  return r instanceof Error ? r.message : typeof r === 'string' ? r : 'aborted';
 }
 
 /**
@@ -52,24 +72,41 @@ export function withIdleTimeout(client: HttpClient, upstream: string, timeoutMs:
  * {@link timeout} instead of isomorphic-git's error when it is set.
  */
 export interface TimedHttpClient extends HttpClient {
-  /** The timeout that ended a request of this client, if one did. */
-  timeout: FetchTimeoutError | undefined;
+  /** The timeout (or abort) that ended a request of this client, if one did. */
+  timeout: FetchTimeoutError | FetchAbortedError | undefined;
 }
 
-/** `p`, or a rejection with `error()` when it has not settled within `ms`. */
-function within<T>(p: Promise<T>, ms: number, error: () => Error, onTimeout?: () => void): Promise<T> {
+/**
+ * `p`, or a rejection with `error()` when it has not settled within `ms` (0 = no limit), or with
+ * `aborted()` as soon as `signal` aborts; `onTimeout` runs on either.
+ */
+function within<T>(p: Promise<T>, ms: number, error: () => Error, onTimeout?: () => void, signal?: AbortSignal, aborted?: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout?.();
-      reject(error());
-    }, ms);
+    if (ms > 0) {
+      timer = setTimeout(() => {
+        onTimeout?.();
+        reject(error());
+      }, ms);
+    }
+    if (signal && aborted) {
+      onAbort = () => {
+        onTimeout?.();
+        reject(aborted());
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
   });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  return Promise.race([p, late]).finally(() => {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  });
 }
 
-/** `body` where each `next()` must settle within `ms`; on a timeout the source is abandoned. */
-function guard(body: AsyncIterableIterator<Uint8Array>, ms: number, error: () => Error): AsyncIterableIterator<Uint8Array> {
+/** `body` where each `next()` must settle within `ms` (and before `signal` aborts); on a timeout or abort the source is abandoned. */
+function guard(body: AsyncIterableIterator<Uint8Array>, ms: number, error: () => Error, signal?: AbortSignal, aborted?: () => Error): AsyncIterableIterator<Uint8Array> {
   const it = body[Symbol.asyncIterator] ? body[Symbol.asyncIterator]() : body;
   const abandon = () => {
     // the node plugin's return() destroys the response (and its socket); never wait for it
@@ -78,7 +115,7 @@ function guard(body: AsyncIterableIterator<Uint8Array>, ms: number, error: () =>
       .catch(() => undefined);
   };
   const out: AsyncIterableIterator<Uint8Array> = {
-    next: () => within(it.next(), ms, error, abandon),
+    next: () => within(it.next(), ms, error, abandon, signal, aborted),
     return: async (value?: unknown) => (await it.return?.(value)) ?? { done: true, value: undefined },
     [Symbol.asyncIterator]: () => out,
   };

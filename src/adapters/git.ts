@@ -115,7 +115,9 @@ export class IsoGit implements GitPort {
         if (written === undefined) throw new Error(`fetching ${source.branch} in a child process left no refs/heads/${source.branch} in ${gitdir}`);
         tip = written;
       } else {
-        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs });
+        // stopping the daemon ends it at once; a trickling upstream cannot hold it past the children's bound
+        const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.childTimeoutMs)]);
+        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs, signal });
       }
       if (tip !== local) await this.compactor.afterFetch(gitdir, source, this.inUse.get(gitdir)); // starts in the background when due
       await markUsed(gitdir);
@@ -147,7 +149,7 @@ export class IsoGit implements GitPort {
    * run no child. Resolves once background compactions ended.
    */
   async close(): Promise<void> {
-    this.stopping.abort();
+    this.stopping.abort(new Error('the daemon is stopping'));
     await this.compactor.settle();
   }
 
@@ -283,7 +285,9 @@ export class IsoGit implements GitPort {
       for (const link of present) await removeForeignSymlinks(store, co.dir, commit, link, pass);
       for (const link of present) await makeParentsOfSymlinks(store, co.dir, commit, link, pass);
       if (present.length > 0) {
-        await git.checkout({ fs, dir: co.dir, gitdir, ref: commit, filepaths: present, force: true, noUpdateHead: true, cache: pass.cache });
+        await git.checkout({ fs, dir: co.dir, gitdir, ref: commit, filepaths: present, force: true, noUpdateHead: true, cache: pass.cache }).catch((err: unknown) => {
+          throw firstOf(err);
+        });
       }
       if (owner) for (const link of present) await chownTree(path.join(co.dir, link), owner);
       // HEAD moves only once the files are there: a failed checkout is retried on the next pass
@@ -365,6 +369,18 @@ export class IsoGit implements GitPort {
     await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
     await git.writeRef({ fs, gitdir, ref: 'HEAD', value: `refs/heads/${branch}`, symbolic: true, force: true });
   }
+}
+
+/**
+ * isomorphic-git's `MultipleGitError` (one per file that failed, e.g. ENOSPC) as its first error,
+ * with the count of the others in the message, so the state info says why; other errors unchanged.
+ */
+function firstOf(err: unknown): unknown {
+  const errors = (err as { code?: string; errors?: unknown[] }).errors;
+  if ((err as { code?: string }).code !== 'MultipleGitError' || !Array.isArray(errors) || errors.length === 0) return err;
+  const first = errors[0] instanceof Error ? errors[0] : new Error(String(errors[0]));
+  if (errors.length > 1) first.message = `${first.message} (and ${errors.length - 1} more file(s) failed)`;
+  return first;
 }
 
 /** True when something (even a dangling symlink) is at `p`. */
