@@ -19,6 +19,7 @@ import git from 'isomorphic-git';
 import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
 import { KeyedLock } from '../serial.js';
 import { makeParentsOfSymlinks, removeForeignSymlinks } from './git-symlinks.js';
+import { asideOf, writeAside } from './git-write-aside.js';
 import { applyingCommit, clearApplying, markApplying } from './git-apply-marker.js';
 import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './git-child.js';
 import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './git-compact.js';
@@ -203,13 +204,16 @@ export class IsoGit implements GitPort {
     const pass: Pass = { cache: {} };
     const head = await this.deployed(co, pass);
     if (head !== undefined && head !== target) {
-      let paths: string[];
+      let changed: string[] | undefined;
       try {
-        paths = await this.changedPaths(co, head, target, pass);
+        changed = await this.changedPaths(co, head, target, pass);
       } catch (err) {
-        if (!isNotFound(err)) throw err;
-        paths = await this.drift(co, pass); // the commit it was writing is gone from the store: everything off HEAD was its
+        if (!isNotFound(err)) throw err; // the commit it was writing is gone from the store: everything off HEAD was its
       }
+      for (const p of changed ?? []) await rm(asideOf(path.join(co.dir, p)), { force: true });
+      // only what it really changed is put back (a failed write-aside changed nothing)
+      const off = await this.drift(co, pass);
+      const paths = changed === undefined ? off : off.filter((p) => changed.includes(p));
       await this.restore(co, paths, owner, pass);
       this.onNotice('an interrupted checkout was undone: the files it had written are back at the deployed commit', { dir: co.dir, interrupted: target, deployed: head, paths: paths.length }, 'warn');
     }
@@ -277,12 +281,14 @@ export class IsoGit implements GitPort {
           if (prev) await kindChanges(store, link, await entryAt(store, prev, link, pass), entry, pass, stale);
         }
       }
+      // never write through a symlink the commit does not have (left by an older commit, or planted in the work tree)
+      for (const link of present) await removeForeignSymlinks(store, co.dir, commit, link, pass);
+      // changed files are written aside and renamed into place: a failure (ENOSPC) leaves every live file as it was
+      if (prev !== undefined && prev !== commit) await writeAside(store, co.dir, commit, await this.changedPaths(co, prev, commit, pass), owner, pass).catch((err: unknown) => Promise.reject(firstOf(err)));
       for (const p of stale) {
         await rm(path.join(co.dir, p), { recursive: true, force: true });
         await git.remove({ fs, dir: co.dir, gitdir, filepath: p, cache: pass.cache });
       }
-      // never write through a symlink the commit does not have (left by an older commit, or planted in the work tree)
-      for (const link of present) await removeForeignSymlinks(store, co.dir, commit, link, pass);
       for (const link of present) await makeParentsOfSymlinks(store, co.dir, commit, link, pass);
       if (present.length > 0) {
         await git.checkout({ fs, dir: co.dir, gitdir, ref: commit, filepaths: present, force: true, noUpdateHead: true, cache: pass.cache }).catch((err: unknown) => {

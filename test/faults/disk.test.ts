@@ -94,7 +94,6 @@ test('disk full (no room for the pack): DIFF says ENOSPC, old files stay mounted
 test('disk full during the checkout (room for the pack, not the files): DIFF says no space, old files stay intact, space freed → OK at the tip by itself', {
   skip,
   timeout: 90_000,
-  todo: skip ? undefined : 'DEFECT (IsoGit.checkout in src/adapters/git.ts, not ours to edit): the checkout writes in place into the live (bind-mounted) files, so ENOSPC leaves grafana.ini empty at the target and half-written new files; the stateinfo is isomorphic-git\'s "MultipleGitError" without the ENOSPC; and the agent\'s own half-written files are then taken for local edits ("would be overwritten"), DIFF for good after space is freed',
 }, async (t) => {
   const { filler, u, d, etc, dashboards, damaged } = await onSmallDisk(t, 'cofull');
   const big = await bigCommit(u);
