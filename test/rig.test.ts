@@ -14,6 +14,7 @@ import http from 'isomorphic-git/http/node';
 import { startGitServer, type GitServer } from './rig/git-server.js';
 import { GitError, WorkClone, git as gitCli, makeBare, removeDirs, tmpDir } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, CONFIG_REPO_GRAFANA_HOST, makeConfigRepo } from './rig/config-repo.js';
+import { findProgram, missingPackage } from './rig/system-packages.js';
 import { parseConfig, servicesForHost } from '../src/config.js';
 import {
   SystemctlError,
@@ -395,5 +396,27 @@ describe('systemd user manager sandbox', { skip: sandbox.ok ? false : sandbox.wh
     assert.equal((await b.systemctl('is-active', 'same.service')).trim(), 'active');
     await b.systemctl('reload', 'same.service');
     assert.deepEqual(await lines(path.join(b.dir, 'marker')), ['reloaded']);
+  });
+});
+
+describe('optional Debian packages', () => {
+  test('missingPackage: false when the programs are there, else a reason that names the package and what is missing', async () => {
+    const tmp = await tmpDir('rig-packages');
+    try {
+      assert.equal(missingPackage('git', 'git'), false, 'git is in PATH');
+      assert.equal(missingPackage('coreutils', '/bin/ls', 'cat'), false);
+      assert.equal(findProgram('/bin/ls'), '/bin/ls');
+      assert.match(findProgram('git') ?? '', /\/git$/);
+      const notExecutable = path.join(tmp, 'tool');
+      await fsp.writeFile(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
+      assert.equal(findProgram(notExecutable), undefined, 'a file without x bits is no program');
+      assert.equal(findProgram(tmp), undefined, 'a directory is no program');
+      assert.equal(
+        missingPackage('some-server', notExecutable, 'git', 'no-such-program-gitopper'),
+        `some-server is not installed (${notExecutable} missing, no no-such-program-gitopper in PATH): apt-get install some-server`,
+      );
+    } finally {
+      await removeDirs(tmp);
+    }
   });
 });
