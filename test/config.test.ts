@@ -1,14 +1,16 @@
 /**
- * config.ts: gitopper's own config files (../shared/fixtures/configs) and every validation rule.
- * Run from the repository root (fixtures are found relative to process.cwd()).
+ * config.ts: config files of every shape gitopper's format allows (test/fixtures/configs, see its
+ * README.md for what each must give) and every validation rule.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ACTIONS, ConfigError, mergeConfig, parseConfig, servicesForHost, type ConfigSpec } from '../src/config.js';
 
-const FIXTURES = path.resolve('..', 'shared', 'fixtures', 'configs');
+/** test/fixtures/configs in the source tree (this file runs as dist/test/config.test.js). */
+const FIXTURES = fileURLToPath(new URL('../../test/fixtures/configs/', import.meta.url));
 const FILE = '/etc/gitopper/config.toml';
 
 function fixture(name: string): { text: string; file: string } {
@@ -56,49 +58,49 @@ function configError(fn: () => unknown, want: { entry?: string; key?: string; ma
   return caught;
 }
 
-// ---------------------------------------------------------------- fixtures: gitopper's own files
+// ---------------------------------------------------------------- fixtures: whole config files
 
-test('fixture gitopper-root-config.toml: valid, keys resolved against the config directory', () => {
-  const { text, file } = fixture('gitopper-root-config.toml');
+test('fixture root-config.toml: valid, relative keys resolved against the config directory', () => {
+  const { text, file } = fixture('root-config.toml');
   const cfg = parseConfig(text, file);
   assert.equal(cfg.file, file);
   assert.deepEqual(cfg.global.keys, [
-    { path: path.join(FIXTURES, 'keys/miek_id_ed25519_gitopper.pub'), ro: true },
-    { path: '/local/home/miek/.ssh/id_ed25519_gitopper.pub', ro: false },
+    { path: path.join(FIXTURES, 'keys/ci_ed25519.pub'), ro: true },
+    { path: '/home/ops/.ssh/id_ed25519.pub', ro: false },
   ]);
   assert.equal(cfg.global.branch, 'main');
-  assert.equal(cfg.global.mount, '/tmp/gitopper');
+  assert.equal(cfg.global.mount, '/srv/gitopper');
   assert.equal(cfg.services.length, 2);
 });
 
-test('fixture gitopper-root-config.toml: -h localhost manages prometheus only', () => {
-  const { text, file } = fixture('gitopper-root-config.toml');
+test('fixture root-config.toml: -h localhost manages prometheus only', () => {
+  const { text, file } = fixture('root-config.toml');
   const mine = servicesForHost(parseConfig(text, file), ['localhost']);
   assert.deepEqual(mine.map((s) => s.service), ['prometheus']);
   const [p] = mine;
   assert.equal(p!.action, 'reload');
   assert.equal(p!.user, 'prometheus');
-  assert.equal(p!.upstream, 'https://github.com/miekg/gitopper-config');
-  assert.equal(p!.mount, '/tmp/gitopper');
+  assert.equal(p!.upstream, 'https://git.example.net/ops/gitopper-config.git');
+  assert.equal(p!.mount, '/srv/gitopper');
   assert.deepEqual(p!.dirs, [{ local: '/etc/prometheus', link: 'prometheus/etc', file: false }]);
 });
 
-test('fixture gitopper-root-config.toml: host docker-test gets the template unit with a single-file dir', () => {
-  const { text, file } = fixture('gitopper-root-config.toml');
+test('fixture root-config.toml: host docker-test gets the template unit with a single-file dir', () => {
+  const { text, file } = fixture('root-config.toml');
   const mine = servicesForHost(parseConfig(text, file), ['docker-test']);
   assert.equal(mine.length, 1);
   assert.equal(mine[0]!.service, 'docker-compose@caddy');
   assert.equal(mine[0]!.package, '', 'package is commented out in the fixture');
-  assert.deepEqual(mine[0]!.dirs, [{ local: '/tmp/docker-compose.yml', link: 'docker-compose/caddy/docker-compose.yml', file: true }]);
+  assert.deepEqual(mine[0]!.dirs, [{ local: '/srv/caddy/docker-compose.yml', link: 'docker-compose/caddy/docker-compose.yml', file: true }]);
 });
 
 test('fixture quickstart.toml: valid', () => {
   const { text, file } = fixture('quickstart.toml');
   const cfg = parseConfig(text, file);
-  assert.deepEqual(cfg.global.keys, [{ path: path.join(FIXTURES, 'keys/id_ed25519_gitopper.pub'), ro: true }]);
+  assert.deepEqual(cfg.global.keys, [{ path: path.join(FIXTURES, 'keys/ops_ed25519.pub'), ro: true }]);
   assert.equal(cfg.services.length, 1);
   const s = cfg.services[0]!;
-  assert.deepEqual([s.machine, s.service, s.branch, s.mount], ['localhost', 'prometheus', 'main', '/tmp/gitopper']);
+  assert.deepEqual([s.machine, s.service, s.branch, s.mount], ['localhost', 'prometheus', 'main', '/srv/gitopper']);
   assert.equal(s.tokenFile, undefined);
 });
 
@@ -115,15 +117,15 @@ test('fixture annotated.toml: valid, branch defaults to main, one dir is a singl
   ]);
 });
 
-test('fixture gitopper-config-repo.toml: per-service mount override, upstream inherited', () => {
-  const { text, file } = fixture('gitopper-config-repo.toml');
+test('fixture config-repo.toml: per-service mount override, upstream inherited', () => {
+  const { text, file } = fixture('config-repo.toml');
   const cfg = parseConfig(text, file);
-  assert.equal(cfg.global.mount, '/tmp');
-  const [g] = servicesForHost(cfg, ['grafana.atoom.net']);
+  assert.equal(cfg.global.mount, '/var/lib/gitopper');
+  const [g] = servicesForHost(cfg, ['grafana.example.net']);
   assert.equal(g!.service, 'grafana-server');
-  assert.equal(g!.mount, '/tmp/grafana1');
-  assert.equal(path.posix.join(g!.mount, g!.service), '/tmp/grafana1/grafana-server');
-  assert.equal(g!.upstream, 'https://github.com/miekg/blah-origin');
+  assert.equal(g!.mount, '/srv/grafana');
+  assert.equal(path.posix.join(g!.mount, g!.service), '/srv/grafana/grafana-server');
+  assert.equal(g!.upstream, 'https://git.example.net/ops/gitopper-config.git');
   assert.equal(g!.action, 'restart');
   assert.deepEqual(g!.dirs.map((d) => d.local), ['/etc/grafana', '/var/lib/grafana/dashboards']);
 });
@@ -133,8 +135,8 @@ test('fixture canary-override.toml: merges (branch canary, mount and upstream in
   const merged = mergeConfig(text, file);
   const s = merged.services[0]!;
   assert.equal(s.branch, 'canary');
-  assert.equal(s.mount, '/tmp');
-  assert.equal(s.upstream, 'https://github.com/miekg/gitopper-config');
+  assert.equal(s.mount, '/srv/gitopper');
+  assert.equal(s.upstream, 'https://git.example.net/ops/gitopper-config.git');
   configError(() => parseConfig(text, file), { entry: 'global', key: 'keys', match: [/at least one public key should be specified/] });
   // With a key added, the same file is valid: nothing else was wrong.
   const fixed = parseConfig(text.replace('branch = "main"', 'branch = "main"\nkeys = [{ path = "k.pub" }]'), file);
@@ -144,7 +146,7 @@ test('fixture canary-override.toml: merges (branch canary, mount and upstream in
 test('fixture unknown-key.toml: fails naming brokenbranch and services[0]', () => {
   const { text, file } = fixture('unknown-key.toml');
   const err = configError(() => parseConfig(text, file), { key: 'brokenbranch', match: [/services\[0\]/, /unknown key/] });
-  assert.equal(err.data.entry, 'services[0] "prometheus"');
+  assert.equal(err.data.entry, 'services[0] "node-exporter"');
   assert.equal(err.data.file, file);
   configError(() => mergeConfig(text, file), { key: 'brokenbranch' });
 });
@@ -155,6 +157,11 @@ test('fixture legacy-keys-table.toml: rejected with the [global] keys = [{ path 
     entry: 'top level', key: 'keys',
     match: [/old/, /\[global\]/, /keys = \[\{ path = "\.\.\." \}\]/],
   });
+});
+
+test('every file in test/fixtures/configs is used by a test above', () => {
+  const used = ['annotated', 'canary-override', 'config-repo', 'legacy-keys-table', 'quickstart', 'root-config', 'unknown-key'].map((n) => `${n}.toml`);
+  assert.deepEqual(fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.toml')).sort(), used);
 });
 
 // ---------------------------------------------------------------- keys, case and place

@@ -89,6 +89,7 @@ test('self-bootstrap: -U -D -M checks out the config directory, manages it as "g
 machine = "bootstrap-test"
 service = "crap"
 upstream = "${w.server.url('gitopper-config.git')}"
+mount = "${w.dir}/boot-checkouts"
 action = ""
 dirs = [ { local = "${w.dir}/boot-targets/crap", link = "crapdir" } ]
 `;
@@ -100,6 +101,7 @@ dirs = [ { local = "${w.dir}/boot-targets/crap", link = "crapdir" } ]
     const crapState = await d.waitLog((l) => l.msg === 'state' && l.service === 'crap' && l.info !== 'starting', 'crap\'s first state', 30_000);
     assert.equal(crapState.state, 'OK', String(crapState.info));
     await waitFor(() => existsSync(path.join(w.dir, 'boot-targets', 'crap', 'crap.md')), 'the new service mounted');
+    assert.ok(existsSync(path.join(w.dir, 'boot-checkouts', 'crap', 'crapdir', 'crap.md')), 'its checkout is in the test dir, not in the repo config\'s global mount');
 
     // an invalid config in the repo is refused and reported; the running one stays
     const n = d.lines.length;

@@ -12,10 +12,10 @@ import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { canRunSandbox, reloadMarkerUnit } from './rig/systemd.js';
 import { World } from './e2e/world.js';
+import { missingPackage } from './rig/system-packages.js';
 
 const sandbox = canRunSandbox();
-const hasProm = spawnSync('prometheus', ['--version'], { stdio: 'ignore' }).error === undefined && spawnSync('promtool', ['--version'], { stdio: 'ignore' }).error === undefined;
-const skip = !sandbox.ok ? sandbox.why : !hasProm ? 'prometheus/promtool not found: install Debian package prometheus' : false;
+const skip = !sandbox.ok ? sandbox.why : missingPackage('prometheus', 'prometheus', 'promtool');
 let w: World;
 
 before(async () => {

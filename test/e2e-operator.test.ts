@@ -31,7 +31,7 @@ test('rollback to an older commit, restart stays frozen, unfreeze returns to the
 
   // an older commit that changed grafana.ini, from the real history
   const shas = (await w.work.git('log', '--format=%H', '--', 'grafana/etc/grafana.ini')).trim().split('\n');
-  assert.ok(shas.length >= 2, 'the bundle has at least two grafana.ini versions');
+  assert.ok(shas.length >= 2, 'the history has at least two grafana.ini versions');
   const old = shas[1]!;
   const oldBytes = await w.work.git('show', `${old}:grafana/etc/grafana.ini`);
   assert.notEqual(oldBytes, tipBytes);

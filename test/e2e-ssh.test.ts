@@ -9,11 +9,11 @@ import { readFileSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { canRunSandbox, reloadMarkerUnit } from './rig/systemd.js';
-import { startSshd, type Sshd } from './rig/sshd.js';
+import { noSshd, startSshd, type Sshd } from './rig/sshd.js';
 import { isPass, isState, lines, waitFor, World } from './e2e/world.js';
 
 const sandbox = canRunSandbox();
-const skip = sandbox.ok ? false : sandbox.why;
+const skip = !sandbox.ok ? sandbox.why : noSshd();
 let w: World;
 let sshd: Sshd;
 

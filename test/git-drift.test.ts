@@ -8,7 +8,8 @@ import { chmod, mkdir, readFile, rm, stat, symlink, unlink, utimes, writeFile } 
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
-import { CONFIG_BUNDLE, git, makeBareFromBundle, WorkClone } from './rig/repo.js';
+import { git, WorkClone } from './rig/repo.js';
+import { makeConfigRepo } from './rig/config-repo.js';
 import { gitServersPerFile } from './adapters/git-helpers.js';
 
 const LINKS = ['grafana/etc', 'grafana/dashboards'];
@@ -18,11 +19,11 @@ let seq = 0;
 
 const servers = gitServersPerFile('adapter-git-drift');
 
-/** A checkout of the bundle's tip with the grafana links. */
+/** A checkout of the generated config repository's tip with the grafana links. */
 async function checkedOut() {
   const name = `up${++seq}`;
   const bare = path.join(servers.tmp, 'git', `${name}.git`);
-  const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
+  const head = await makeConfigRepo(bare);
   const g = new IsoGit(path.join(servers.tmp, `${name}-state`));
   const src: SourceRef = { upstream: servers.server.url(`${name}.git`), branch: 'main', tokenFile: undefined };
   const co: CheckoutRef = { ...src, dir: path.join(servers.tmp, `${name}-co`), links: LINKS };

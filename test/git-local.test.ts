@@ -1,8 +1,8 @@
 /**
  * Local upstreams (an absolute path, `file:///path`) through isomorphic-git's `http` plugin over
  * `git upload-pack` (src/adapters/git-transport.ts), on real parts: bare repositories in temp dirs made
- * from the gitopper-config bundle, checked with the git CLI. Also the transport's pure parts: upstream
- * parsing, store names, remote quoting and the ssh command line. Needs neither root nor a namespace.
+ * by test/rig/config-repo.ts (the generated gitopper-config history), checked with the git CLI. Also the
+ * transport's pure parts: upstream parsing, store names, remote quoting and the ssh command line. Needs neither root nor a namespace.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +19,8 @@ import {
 } from '../src/adapters/git-transport.js';
 import { checkUpstream } from '../src/config-validate.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
-import { CONFIG_BUNDLE, git, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
+import { git, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
+import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';
 import { filesOf } from './adapters/tree.js';
 import { commitsOf, lsTree, packs } from './adapters/git-helpers.js';
 
@@ -39,7 +40,7 @@ after(async () => {
 async function fixture() {
   const name = `up${++seq}`;
   const bare = path.join(tmp, `${name}.git`);
-  const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
+  const head = await makeConfigRepo(bare);
   const work = await WorkClone.open(bare, path.join(tmp, `${name}-work`));
   const g = new IsoGit(path.join(tmp, `${name}-state`));
   const src: SourceRef = { upstream: bare, branch: 'main', tokenFile: undefined };
@@ -93,7 +94,7 @@ test('local path and file:// upstreams: full history into one shared store, one 
   const first = await recording(() => g.fetch(src, pass()));
   assert.equal(first.value, head);
   assert.deepEqual(await commitsOf(store, head), await commitsOf(bare, 'main'), 'full history, not shallow');
-  assert.equal((await commitsOf(store, head)).length, 24);
+  assert.equal((await commitsOf(store, head)).length, CONFIG_REPO_COMMITS);
   await git(['--git-dir', store, 'fsck', '--no-dangling']);
   assert.equal(first.spawns, 1, 'one git upload-pack per fetch');
   assert.deepEqual(first.requests, ['GET info/refs', 'POST git-upload-pack']);

@@ -13,14 +13,15 @@ import path from 'node:path';
 import { IsoGit } from '../src/adapters/git.js';
 import { GitTransportError, TRANSPORT_CHANNEL, type TransportEvent } from '../src/adapters/git-transport.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
-import { CONFIG_BUNDLE, git, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
-import { startSshd, type Sshd } from './rig/sshd.js';
+import { git, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
+import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';
+import { noSshd, startSshd, type Sshd } from './rig/sshd.js';
 import { canRunSandbox } from './rig/systemd.js';
 import { filesContaining, filesOf } from './adapters/tree.js';
 import { commitsOf, lsTree, packs } from './adapters/git-helpers.js';
 
 const sandbox = canRunSandbox();
-const skip = sandbox.ok ? false : sandbox.why;
+const skip = !sandbox.ok ? sandbox.why : noSshd();
 const LINKS = ['grafana/etc', 'grafana/dashboards'];
 const pass = () => ({ cache: {} });
 
@@ -42,7 +43,7 @@ after(async () => {
 async function fixture(repoName?: string) {
   const name = `up${++seq}`;
   const bare = path.join(tmp, repoName ?? `${name}.git`);
-  const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
+  const head = await makeConfigRepo(bare);
   const work = await WorkClone.open(bare, path.join(tmp, `${name}-work`));
   const g = new IsoGit(path.join(tmp, `${name}-state`));
   const src: SourceRef = { upstream: sshd.url(bare), branch: 'main', tokenFile: undefined, sshKey: sshd.deployKey, knownHosts: sshd.knownHosts };
@@ -101,7 +102,7 @@ test('ssh:// with ssh_key + known_hosts: full history, sparse checkout; one conn
   const first = await recording(() => g.fetch(src, pass()));
   assert.equal(first.value, head);
   assert.deepEqual(await commitsOf(store, head), await commitsOf(bare, 'main'), 'full history, not shallow');
-  assert.equal((await commitsOf(store, head)).length, 24);
+  assert.equal((await commitsOf(store, head)).length, CONFIG_REPO_COMMITS);
   await git(['--git-dir', store, 'fsck', '--no-dangling']);
   assert.deepEqual([first.spawns, first.connections, first.logins], [1, 1, 1], 'one ssh process, one connection, one login');
   assert.deepEqual(first.requests, ['GET info/refs', 'POST git-upload-pack']);

@@ -17,7 +17,8 @@ import { IsoGit, type IsoGitOptions } from '../src/adapters/git.js';
 import { CHILD_CHANNEL, type ChildEvent } from '../src/adapters/git-child.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
 import type { GitServer } from './rig/git-server.js';
-import { CONFIG_BUNDLE, git as cli, makeBareFromBundle, WorkClone } from './rig/repo.js';
+import { git as cli, WorkClone } from './rig/repo.js';
+import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';
 import { commitsOf, gitServersPerFile, lsTree, packs } from './adapters/git-helpers.js';
 import { filesOf } from './adapters/tree.js';
 
@@ -37,7 +38,7 @@ type Notice = { msg: string; level: 'info' | 'warn'; data: Record<string, unknow
 async function fixture(options: IsoGitOptions, srv: () => GitServer = () => servers.server) {
   const name = `up${++seq}`;
   const bare = path.join(servers.tmp, 'git', `${name}.git`);
-  const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
+  const head = await makeConfigRepo(bare);
   const work = await WorkClone.open(bare, path.join(servers.tmp, `${name}-work`));
   const notices: Notice[] = [];
   const g = new IsoGit(path.join(servers.tmp, `${name}-state`), (msg, data, level) => notices.push({ msg, level, data: data as Record<string, unknown> }), options);
@@ -187,7 +188,7 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
   const history = await commitsOf(f.bare, 'main');
   assert.deepEqual(await commitsOf(f.store, tip), history);
-  assert.equal(history.length, 24 + 3);
+  assert.equal(history.length, CONFIG_REPO_COMMITS + 3);
   await readAll(f.store, history);
 
   // the checkout made before compaction: nothing drifted, diffs and the next checkout read the new pack
@@ -380,11 +381,11 @@ test('a child that fails (404) rejects with the upstream error; the next try aga
   assert.ok(existsSync(path.join(store, 'HEAD')), 'the failed try left a store behind');
   assert.deepEqual(await git.listBranches({ fs, gitdir: store }), [], '…without the branch');
 
-  const head = await makeBareFromBundle(CONFIG_BUNDLE, path.join(servers.tmp, 'git', 'later.git'));
+  const head = await makeConfigRepo(path.join(servers.tmp, 'git', 'later.git'));
   const ok = await children(() => g.fetch(src, pass()));
   assert.deepEqual(ok, { ...ok, v: head });
   assert.equal(ok.spawns.length, 1, 'fetched again in a child');
-  assert.equal((await commitsOf(store, head)).length, 24);
+  assert.equal((await commitsOf(store, head)).length, CONFIG_REPO_COMMITS);
   await cli(['--git-dir', store, 'fsck', '--no-dangling']);
 
   // a branch the upstream lacks: the message says so

@@ -9,7 +9,8 @@ import { lstat, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node
 import path from 'node:path';
 import { IsoGit, NotOurCheckoutError } from '../src/adapters/git.js';
 import type { CheckoutRef, Owner, SourceRef } from '../src/ports.js';
-import { CONFIG_BUNDLE, git, makeBareFromBundle, WorkClone } from './rig/repo.js';
+import { git, WorkClone } from './rig/repo.js';
+import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';
 import { canRunSandbox } from './rig/systemd.js';
 import { filesContaining, filesOf, walk } from './adapters/tree.js';
 import { collidingBlob, commitsOf, gitServersPerFile, lsTree, packs } from './adapters/git-helpers.js';
@@ -28,7 +29,7 @@ const servers = gitServersPerFile('adapter-git', { user: USER, password: PASSWOR
 async function fixture(onNotice?: (msg: string, data: object) => void) {
   const name = `up${++seq}`;
   const bare = path.join(servers.tmp, 'git', `${name}.git`);
-  const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
+  const head = await makeConfigRepo(bare);
   const work = await WorkClone.open(bare, path.join(servers.tmp, `${name}-work`));
   const g = new IsoGit(path.join(servers.tmp, `${name}-state`), onNotice);
   const src: SourceRef = { upstream: servers.server.url(`${name}.git`), branch: 'main', tokenFile: undefined };
@@ -44,7 +45,7 @@ test('fetch fills one bare store with the full history; an idle fetch downloads 
   assert.ok(servers.server.countSince(m0, { service: 'git-upload-pack', status: 200 }) >= 2, 'went over HTTP');
   const store = g.storeOf(src.upstream);
   assert.deepEqual(await commitsOf(store, tip), await commitsOf(bare, 'main'), 'full history, not shallow');
-  assert.equal((await commitsOf(store, tip)).length, 24);
+  assert.equal((await commitsOf(store, tip)).length, CONFIG_REPO_COMMITS);
   await git(['--git-dir', store, 'fsck', '--no-dangling']);
 
   const before = await packs(store);

@@ -19,6 +19,7 @@ import { initialStatus, nextStatus, type ServiceStatus } from '../src/state.js';
 import type { TrackerEvents } from '../src/tracker.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
+import { missingPackage } from './rig/system-packages.js';
 
 const C1 = 'c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1';
 const C2 = 'c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2';
@@ -26,8 +27,7 @@ const SOURCE: SourceRef = { upstream: 'http://127.0.0.1:1/repo', branch: 'main',
 const T0 = new Date('2024-01-01T00:00:00Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
 
-const promtool = spawnSync('promtool', ['--version'], { stdio: 'ignore' });
-const noPromtool = promtool.error ? `promtool not found (${(promtool.error as NodeJS.ErrnoException).code}): install Debian package prometheus` : false;
+const noPromtool = missingPackage('prometheus', 'promtool');
 
 /** `promtool check metrics` on `text`: exit code and everything it printed. */
 function promtoolCheck(text: string): { status: number | null; output: string } {

@@ -8,10 +8,14 @@ import * as fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import dbus from 'dbus-next';
+import sshpk from 'sshpk';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { startGitServer, type GitServer } from './rig/git-server.js';
-import { CONFIG_BUNDLE, GitError, WorkClone, git as gitCli, makeBare, makeBareFromBundle, removeDirs, tmpDir } from './rig/repo.js';
+import { GitError, WorkClone, git as gitCli, makeBare, removeDirs, tmpDir } from './rig/repo.js';
+import { CONFIG_REPO_COMMITS, CONFIG_REPO_GRAFANA_HOST, makeConfigRepo } from './rig/config-repo.js';
+import { findProgram, missingPackage } from './rig/system-packages.js';
+import { parseConfig, servicesForHost } from '../src/config.js';
 import {
   SystemctlError,
   canRunSandbox,
@@ -35,19 +39,67 @@ describe('repo helpers', () => {
   });
   after(() => removeDirs(tmp));
 
-  test('makeBareFromBundle gives the 24-commit gitopper-config history on main', async () => {
+  test('makeConfigRepo gives the generated 24-commit gitopper-config history on main, the same every time', async () => {
     const bare = path.join(tmp, 'upstream.git');
-    const head = await makeBareFromBundle(CONFIG_BUNDLE, bare);
+    const head = await makeConfigRepo(bare);
     assert.match(head, SHA);
     assert.equal((await gitCli(['rev-parse', 'refs/heads/main'], { cwd: bare })).trim(), head);
-    assert.equal((await gitCli(['rev-list', '--count', 'main'], { cwd: bare })).trim(), '24');
+    assert.equal((await gitCli(['symbolic-ref', 'HEAD'], { cwd: bare })).trim(), 'refs/heads/main');
+    assert.equal((await gitCli(['for-each-ref', '--format=%(refname)'], { cwd: bare })).trim(), 'refs/heads/main', 'one branch, no tags');
+    assert.equal((await gitCli(['rev-list', '--count', 'main'], { cwd: bare })).trim(), String(CONFIG_REPO_COMMITS));
     assert.equal((await gitCli(['config', 'http.receivepack'], { cwd: bare })).trim(), 'true');
-    assert.equal((await gitCli(['remote'], { cwd: bare })).trim(), '', 'the bundle remote is dropped');
+    assert.equal((await gitCli(['remote'], { cwd: bare })).trim(), '', 'no remote');
+    await gitCli(['fsck', '--strict', '--no-dangling'], { cwd: bare });
+    assert.equal(await makeConfigRepo(path.join(tmp, 'again.git')), head, 'fixed identities and dates: the same commit ids');
+  });
+
+  test('the generated history has the shape the tests rely on', async () => {
+    const bare = path.join(tmp, 'shape.git');
+    await makeConfigRepo(bare);
+    const cli = (...args: string[]) => gitCli(args, { cwd: bare });
+    assert.deepEqual((await cli('ls-tree', '-r', '--name-only', 'main')).trim().split('\n'), [
+      'README.md',
+      'crapdir/crap.md',
+      'docker-compose/caddy/docker-compose.yml',
+      'gitopper/config.toml',
+      'gitopper/keys/ops_ed25519.pub',
+      'grafana/dashboards/dash.json',
+      'grafana/etc/grafana.ini',
+      'prometheus/etc/prometheus.yml',
+    ]);
+    // one merge of a side line; one commit that changes nothing; one rename
+    assert.equal((await cli('rev-list', '--merges', '--count', 'main')).trim(), '1');
+    const commits = (await cli('log', '--format=%H %T %P', 'main')).trim().split('\n').map((l) => l.split(' '));
+    const treeOf = new Map(commits.map(([c, t]) => [c!, t!]));
+    assert.equal(commits.filter(([, t, p, q]) => q === undefined && p !== undefined && treeOf.get(p) === t).length, 1, 'one empty commit');
+    assert.deepEqual((await cli('log', '-M', '--diff-filter=R', '--name-status', '--format=', 'main')).trim().split('\n'), ['R100\tconfig.toml\tgitopper/config.toml']);
+    // grafana.ini has many versions (rollback targets); commits that change crapdir/ alone
+    const ini = (await cli('log', '--format=%H', 'main', '--', 'grafana/etc/grafana.ini')).trim().split('\n');
+    assert.ok(ini.length >= 8, `grafana.ini changed by ${ini.length} commits`);
+    const iniVersions = new Set(await Promise.all(ini.map((c) => cli('rev-parse', `${c}:grafana/etc/grafana.ini`))));
+    assert.ok(iniVersions.size >= 4, 'several distinct grafana.ini contents');
+    const crapOnly = (await cli('log', '--format=%H', 'main', '--', 'crapdir')).trim().split('\n');
+    assert.ok(crapOnly.length >= 3, `${crapOnly.length} commits touch crapdir/`);
+    for (const c of crapOnly) assert.equal((await cli('diff-tree', '--no-commit-id', '--name-only', '-r', c)).trim(), 'crapdir/crap.md', 'a commit that changes crapdir/ only');
+  });
+
+  test("the repository's gitopper/config.toml is a valid config: grafana-server links grafana/etc and grafana/dashboards, its key is in the repository", async () => {
+    const bare = path.join(tmp, 'config.git');
+    await makeConfigRepo(bare);
+    const text = await gitCli(['show', 'main:gitopper/config.toml'], { cwd: bare });
+    assert.ok(text.includes('keys = [\n'), 'the self-bootstrap test adds a key after this line');
+    const cfg = parseConfig(text, '/boot/gitopper/config.toml');
+    const mine = servicesForHost(cfg, [CONFIG_REPO_GRAFANA_HOST]);
+    assert.deepEqual(mine.map((s) => [s.service, s.dirs.map((d) => d.link)]), [['grafana-server', ['grafana/etc', 'grafana/dashboards']]]);
+    assert.deepEqual(servicesForHost(cfg, ['bootstrap-test']), []);
+    assert.deepEqual(cfg.global.keys, [{ path: '/boot/gitopper/keys/ops_ed25519.pub', ro: false }]);
+    const pub = await gitCli(['show', 'main:gitopper/keys/ops_ed25519.pub'], { cwd: bare });
+    assert.equal(sshpk.parseKey(pub, 'ssh').type, 'ed25519');
   });
 
   test('WorkClone writes, removes, commits, pushes to the bare dir and logs', async () => {
     const bare = path.join(tmp, 'wc.git');
-    const first = await makeBareFromBundle(CONFIG_BUNDLE, bare);
+    const first = await makeConfigRepo(bare);
     const wc = await WorkClone.open(bare, path.join(tmp, 'wc'));
     assert.equal((await wc.log())[0]!.sha, first);
     await wc.write('crapdir/deep/new.md', 'new\n');
@@ -60,7 +112,7 @@ describe('repo helpers', () => {
     const changed = (await gitCli(['diff', '--name-only', first, sha], { cwd: bare })).trim().split('\n');
     assert.deepEqual(changed, ['README.md', 'crapdir/deep/new.md']);
     const log = await wc.log();
-    assert.equal(log.length, 25);
+    assert.equal(log.length, CONFIG_REPO_COMMITS + 1);
     assert.deepEqual(log[0], { sha, subject: 'rig: change two paths' });
     await assert.rejects(wc.commit('nothing changed'), GitError);
     const empty = await wc.commit('empty', { allowEmpty: true });
@@ -82,12 +134,12 @@ describe('repo helpers', () => {
 describe('git smart-HTTP server', () => {
   let tmp: string;
   let bare: string;
-  let bundleHead: string;
+  let configHead: string;
   let server: GitServer;
   before(async () => {
     tmp = await tmpDir('rig-git');
     bare = path.join(tmp, 'repos', 'upstream.git');
-    bundleHead = await makeBareFromBundle(CONFIG_BUNDLE, bare);
+    configHead = await makeConfigRepo(bare);
     server = await startGitServer({ root: path.join(tmp, 'repos') });
   });
   after(async () => {
@@ -100,7 +152,7 @@ describe('git smart-HTTP server', () => {
     assert.match(server.url('upstream.git'), /^http:\/\/127\.0\.0\.1:\d+\/upstream\.git$/);
     const m0 = server.mark();
     await git.clone({ fs, http, dir, url: server.url('upstream.git'), ref: 'main', singleBranch: true });
-    assert.equal(await git.resolveRef({ fs, dir, ref: 'HEAD' }), bundleHead);
+    assert.equal(await git.resolveRef({ fs, dir, ref: 'HEAD' }), configHead);
     assert.ok(existsSync(path.join(dir, 'gitopper', 'config.toml')));
     const refs = server.requests[m0]!;
     assert.equal(refs.method, 'GET');
@@ -166,7 +218,7 @@ describe('git smart-HTTP server with Basic auth', () => {
   before(async () => {
     tmp = await tmpDir('rig-auth');
     bare = path.join(tmp, 'repos', 'upstream.git');
-    await makeBareFromBundle(CONFIG_BUNDLE, bare);
+    await makeConfigRepo(bare);
     server = await startGitServer({ root: path.join(tmp, 'repos'), auth: creds });
   });
   after(async () => {
@@ -344,5 +396,27 @@ describe('systemd user manager sandbox', { skip: sandbox.ok ? false : sandbox.wh
     assert.equal((await b.systemctl('is-active', 'same.service')).trim(), 'active');
     await b.systemctl('reload', 'same.service');
     assert.deepEqual(await lines(path.join(b.dir, 'marker')), ['reloaded']);
+  });
+});
+
+describe('optional Debian packages', () => {
+  test('missingPackage: false when the programs are there, else a reason that names the package and what is missing', async () => {
+    const tmp = await tmpDir('rig-packages');
+    try {
+      assert.equal(missingPackage('git', 'git'), false, 'git is in PATH');
+      assert.equal(missingPackage('coreutils', '/bin/ls', 'cat'), false);
+      assert.equal(findProgram('/bin/ls'), '/bin/ls');
+      assert.match(findProgram('git') ?? '', /\/git$/);
+      const notExecutable = path.join(tmp, 'tool');
+      await fsp.writeFile(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
+      assert.equal(findProgram(notExecutable), undefined, 'a file without x bits is no program');
+      assert.equal(findProgram(tmp), undefined, 'a directory is no program');
+      assert.equal(
+        missingPackage('some-server', notExecutable, 'git', 'no-such-program-gitopper'),
+        `some-server is not installed (${notExecutable} missing, no no-such-program-gitopper in PATH): apt-get install some-server`,
+      );
+    } finally {
+      await removeDirs(tmp);
+    }
   });
 });

@@ -1,7 +1,7 @@
 /**
- * The end-to-end world: the gitopper-config history served over smart HTTP on loopback, a work
- * clone to push from, a systemd user manager, an operator's SSH key pair (listed in the config's
- * `[global].keys`), and helpers to write configs, start the daemon, and ask it signed requests
+ * The end-to-end world: the generated gitopper-config history (test/rig/config-repo.ts) served over
+ * smart HTTP on loopback, a work clone to push from, a systemd user manager, an operator's SSH key
+ * pair and a read-only key (both listed in the config's `[global].keys`), and helpers to write configs, start the daemon, and ask it signed requests
  * (the built gitopperctl with `-i`, or a signing fetch).
  */
 import { execFile } from 'node:child_process';
@@ -11,12 +11,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { makeKey, signedFetch, signerOf, type TestKey } from '../fakes/keys.js';
 import { startGitServer, type GitServer } from '../rig/git-server.js';
-import { CONFIG_BUNDLE, makeBareFromBundle, removeDirs, tmpDir, WorkClone } from '../rig/repo.js';
+import { removeDirs, tmpDir, WorkClone } from '../rig/repo.js';
+import { makeConfigRepo } from '../rig/config-repo.js';
 import { canRunSandbox, startUserManager, type UserManager } from '../rig/systemd.js';
 import { after, before } from 'node:test';
 import { startDaemon, type Daemon, type LogLine } from './daemon.js';
-
-const KEY_FILE = path.resolve('..', 'shared', 'fixtures', 'configs', 'miek_id_ed25519_gitopper.pub');
 
 /** Options of {@link World.daemon}. */
 export interface DaemonStart {
@@ -42,12 +41,12 @@ export class World {
     await chmod(dir, 0o711); // services' users (nobody) must reach their files below it, as on a host
     await mkdir(path.join(dir, 'git'));
     const bare = path.join(dir, 'git', 'gitopper-config.git');
-    await makeBareFromBundle(CONFIG_BUNDLE, bare);
+    await makeConfigRepo(bare);
     const server = await startGitServer({ root: path.join(dir, 'git') });
     const work = await WorkClone.open(bare, path.join(dir, 'work'));
     const um = await startUserManager(path.join(dir, 'um'));
     await mkdir(path.join(dir, 'keys'));
-    await writeFile(path.join(dir, 'keys', 'id_ed25519_gitopper.pub'), readFileSync(KEY_FILE));
+    makeKey(path.join(dir, 'keys'), 'id_ed25519_gitopper', 'ed25519', { comment: 'reader@e2e' }); // the read-only key of config()
     return new World(dir, server, work, um);
   }
 
@@ -58,7 +57,10 @@ export class World {
     await removeDirs(this.dir);
   }
 
-  /** gitopper-config-repo.toml adapted to the rig: loopback upstream, temp mount. */
+  /**
+   * A config for the rig: `[global]` with the loopback upstream, mount `<dir>/<name>/mount`, the
+   * operator's key read-write and `keys/id_ed25519_gitopper.pub` read-only; then `services`.
+   */
   config(name: string, services: string): string {
     return `[global]
 upstream = "${this.server.url('gitopper-config.git')}"
@@ -67,7 +69,10 @@ keys = [ { path = "keys/operator.pub" }, { path = "keys/id_ed25519_gitopper.pub"
 ${services}`;
   }
 
-  /** The bundle's own grafana-server service (user nobody, action reload), targets under `<dir>/<name>/`. */
+  /**
+   * The repository's grafana-server service (links `grafana/etc` and `grafana/dashboards`) for this
+   * world's host grafana.atoom.net, user nobody, action reload, checkout and targets under `<dir>/<name>/`.
+   */
   grafana(name: string): string {
     return `
 [[services]]

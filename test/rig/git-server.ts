@@ -98,7 +98,7 @@ function parseCgiHeaders(text: string): { status: number; headers: Record<string
 
 /**
  * Starts the server. `opts.root` holds bare repositories (make them with `makeBare` or
- * `makeBareFromBundle` from `./repo.js`, which set `http.receivepack`). Request bodies go to the
+ * `makeConfigRepo` from `./config-repo.js`, which set `http.receivepack`). Request bodies go to the
  * backend unchanged; a gzip `Content-Encoding` is passed as `HTTP_CONTENT_ENCODING`, which
  * git-http-backend inflates itself, and chunked bodies (no `Content-Length`) are read to EOF.
  */

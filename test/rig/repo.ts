@@ -9,9 +9,6 @@ import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-/** The git bundle of miekg/gitopper-config (24 commits, branch `main`), relative to the repo root cwd. */
-export const CONFIG_BUNDLE = path.resolve('..', 'shared', 'fixtures', 'gitopper-config.bundle');
-
 /** Environment for every git CLI call of the rig: fixed identity, no global/system config, no prompts. */
 export const GIT_ENV: Readonly<Record<string, string>> = Object.freeze({
   GIT_AUTHOR_NAME: 'Gitopper Rig',
@@ -124,17 +121,6 @@ export async function removeDirs(...dirs: string[]): Promise<void> {
 /** Sets `http.receivepack true` so the smart-HTTP server accepts pushes without a REMOTE_USER. */
 async function allowHttpPush(bareDir: string): Promise<void> {
   await git(['config', 'http.receivepack', 'true'], { cwd: bareDir });
-}
-
-/**
- * Makes a bare repository at `dest` from a git bundle (e.g. {@link CONFIG_BUNDLE}); the bundle's
- * remote is dropped and `http.receivepack` is on. Resolves with the sha of `HEAD` (branch `main`).
- */
-export async function makeBareFromBundle(bundlePath: string, dest: string): Promise<string> {
-  await git(['clone', '--quiet', '--bare', bundlePath, dest]);
-  await git(['remote', 'remove', 'origin'], { cwd: dest });
-  await allowHttpPush(dest);
-  return (await git(['rev-parse', 'HEAD'], { cwd: dest })).trim();
 }
 
 /**

@@ -7,13 +7,21 @@
  * `/run/sshd` (sshd's privilege separation directory) is created when missing, as Debian's sshd.service does.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { missingPackage } from './system-packages.js';
 
 /** The sshd binary (absolute: sshd re-executes itself). */
 export const SSHD = '/usr/sbin/sshd';
+
+/**
+ * For node:test's `skip`: why {@link startSshd} cannot work here (`openssh-server` is not installed),
+ * or `false`. Tests that start sshd skip with this instead of failing.
+ */
+export function noSshd(): string | false {
+  return missingPackage('openssh-server', SSHD);
+}
 
 /** A running sshd; {@link Sshd.close} stops it. */
 export interface Sshd {
@@ -62,9 +70,10 @@ async function keygen(file: string, comment: string): Promise<void> {
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
 }
 
-/** Start sshd with its keys and config under `dir` (created). Throws when sshd is not installed. */
+/** Start sshd with its keys and config under `dir` (created). Throws when sshd is not installed (see {@link noSshd}). */
 export async function startSshd(dir: string): Promise<Sshd> {
-  if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: install the openssh-server package`);
+  const missing = noSshd();
+  if (missing) throw new Error(missing);
   await mkdir(dir, { recursive: true });
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   const hostKey = path.join(dir, 'host_ed25519');
