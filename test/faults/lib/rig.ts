@@ -4,7 +4,8 @@
  * {@link FaultProxy}), a work clone to push to it, and the grafana-server config pointing at it.
  */
 import path from 'node:path';
-import { CONFIG_BUNDLE, makeBareFromBundle, WorkClone } from '../../rig/repo.js';
+import { WorkClone } from '../../rig/repo.js';
+import { makeConfigRepo } from '../../rig/config-repo.js';
 import type { World } from '../../e2e/world.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 
@@ -21,13 +22,13 @@ export interface OwnUpstream {
 }
 
 /**
- * Make `<world>/git/<name>.git` from the gitopper-config bundle, a work clone of it at
+ * Make `<world>/git/<name>.git` from the generated gitopper-config history (test/rig/config-repo.ts), a work clone of it at
  * `<world>/work-<name>`, and a fault proxy in front of the world's git server. The proxy is
  * closed by the caller (`t.after(() => u.proxy.close())`).
  */
 export async function ownUpstream(w: World, name: string): Promise<OwnUpstream> {
   const bare = path.join(w.dir, 'git', `${name}.git`);
-  await makeBareFromBundle(CONFIG_BUNDLE, bare);
+  await makeConfigRepo(bare);
   const work = await WorkClone.open(bare, path.join(w.dir, `work-${name}`));
   const proxy = await startFaultProxy(new URL(w.server.url(`${name}.git`)).origin);
   const url = proxy.url(`${name}.git`);
