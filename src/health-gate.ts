@@ -32,24 +32,54 @@ export interface GateDeps extends ReconcileDeps {
  * Call inside `r.exclusive`. Never throws for a failed check (that is a state, not an error).
  */
 export async function gateApplied(r: ServiceRecord, commit: string, pass: Pass, deps: GateDeps): Promise<void> {
-  const health = r.spec.health;
-  if (!health || !deps.commands || !deps.probe) {
-    r.lastGood = commit;
-    return;
+  const result = await runChecks(r, deps);
+  if (result === undefined) return good(r, commit);
+  if ('notRun' in result) return healthNotRun(r, result.notRun, deps);
+  await autoRollback(r, commit, result, pass, deps);
+}
+
+/**
+ * A pass that found nothing to do at `commit`, which failed its health check with no good commit to
+ * roll back to (`r.unhealthy`): check again. Returns the BROKEN info while it still fails (or the
+ * checks cannot run), undefined once it passes (the commit is then remembered as good).
+ * Call inside `r.exclusive`.
+ */
+export async function recheckUnhealthy(r: ServiceRecord, commit: string, deps: GateDeps): Promise<string | undefined> {
+  if (r.unhealthy?.commit !== commit) return undefined;
+  const result = await runChecks(r, deps);
+  if (result === undefined) {
+    good(r, commit);
+    return undefined;
   }
+  return 'notRun' in result ? result.notRun : noGoodCommitInfo(result);
+}
+
+/** `commit` passed its checks (or there are none): the rollback target from now on. */
+function good(r: ServiceRecord, commit: string): void {
+  r.lastGood = commit;
+  r.unhealthy = undefined;
+}
+
+/**
+ * The service's health checks, run as its user: undefined when healthy (or nothing to check: no
+ * `health`, or no commands/probe ports), the first failure, or why they could not run.
+ */
+async function runChecks(r: ServiceRecord, deps: GateDeps): Promise<HealthFailure | { notRun: string } | undefined> {
+  const health = r.spec.health;
+  if (!health || !deps.commands || !deps.probe) return undefined;
   let owner: Owner | undefined;
   if (r.spec.user !== '' && (health.exec?.length ?? 0) > 0) {
     // the health command runs as the service's user or not at all (never as the daemon's user)
     const found = await deps.users.lookup(r.spec.user).then((o) => o ?? 'no such user', (err: unknown) => `lookup failed: ${err instanceof Error ? err.message : String(err)}`);
-    if (typeof found === 'string') return healthNotRun(r, `health check not run: user "${r.spec.user}" (${found}); the command never runs as another user`, deps);
+    if (typeof found === 'string') return { notRun: `health check not run: user "${r.spec.user}" (${found}); the command never runs as another user` };
     owner = found;
   }
-  const failure = await checkHealth(health, r.spec.action === '' ? undefined : unitName(r.spec.service), owner, checkoutOf(r.spec).dir, { units: deps.units, commands: deps.commands, probe: deps.probe, clock: deps.clock });
-  if (!failure) {
-    r.lastGood = commit;
-    return;
-  }
-  await autoRollback(r, commit, failure, pass, deps);
+  return checkHealth(health, r.spec.action === '' ? undefined : unitName(r.spec.service), owner, checkoutOf(r.spec).dir, { units: deps.units, commands: deps.commands, probe: deps.probe, clock: deps.clock });
+}
+
+/** The BROKEN info of a failed check with nothing to roll back to. */
+function noGoodCommitInfo(failure: HealthFailure): string {
+  return `health check failed: ${failure.reason}; no earlier good commit to roll back to`;
 }
 
 /**
@@ -73,7 +103,9 @@ async function autoRollback(r: ServiceRecord, bad: string, failure: HealthFailur
   const now = () => deps.clock.now();
   deps.events.rolledBack?.(r.name, failure, bad, good === bad ? undefined : good);
   if (!good || good === bad) {
-    r.set(nextStatus(r.status, { state: 'BROKEN', info: `health check failed: ${failure.reason}; no earlier good commit to roll back to`, commit: r.status.commit, frozen: r.status.frozen }, now()));
+    // it stays BROKEN at this commit until a check passes (recheckUnhealthy), not only for this pass
+    r.unhealthy = { commit: bad, reason: failure.reason };
+    r.set(nextStatus(r.status, { state: 'BROKEN', info: noGoodCommitInfo(failure), commit: r.status.commit, frozen: r.status.frozen }, now()));
     r.record({ commit: bad, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds: 0 });
     return;
   }

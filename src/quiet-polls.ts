@@ -16,7 +16,7 @@ export const DEFAULT_VERIFY_EVERY = 10;
  */
 export function settled(r: ServiceRecord, tip: string): boolean {
   const rt = r.runtime;
-  return r.status.state === 'OK' && r.status.commit === tip && !rt.pendingAction && !rt.forceCheckout && rt.refused === undefined && r.drift.length === 0;
+  return r.status.state === 'OK' && r.status.commit === tip && !rt.pendingAction && !rt.pendingStart && !rt.forceCheckout && rt.refused === undefined && r.drift.length === 0;
 }
 
 /** One tracker's quiet-poll bookkeeping. */

@@ -46,6 +46,12 @@ export interface Runtime {
    * out even if the deployed commit equals the tip, and then runs the action.
    */
   readonly forceCheckout?: boolean;
+  /**
+   * Set while mounts made by an earlier pass (first setup, after a reboot) were not followed by a
+   * successful start of the unit (a missing unit, a failed start): the next pass starts it again
+   * instead of finding the mounts present and nothing to do.
+   */
+  readonly pendingStart?: boolean;
   /** The service's `package` was found or installed (done once per process). */
   readonly packageReady?: boolean;
   /** A `pre` hook refused this commit: it is not tried again until the tip moves. */
@@ -133,6 +139,7 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
   let changed: string[] = [];
   let mounted = 0;
   let pendingAction = runtime.pendingAction;
+  let pendingStart = runtime.pendingStart === true;
   let forceCheckout = runtime.forceCheckout === true;
   let packageReady = runtime.packageReady === true;
   const phases: Phases = {};
@@ -150,7 +157,7 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
   const hooks: HookRun[] = [];
   const done = (state: PassState, info: string): Outcome => ({
     state, info, commit, changed, mounted, actions, drift, reverted, applied, hooks, job: job[0], phases,
-    runtime: { pendingAction, ...(forceCheckout ? { forceCheckout } : {}), ...(packageReady ? { packageReady } : {}), ...(refused ? { refused } : {}) },
+    runtime: { pendingAction, ...(pendingStart ? { pendingStart } : {}), ...(forceCheckout ? { forceCheckout } : {}), ...(packageReady ? { packageReady } : {}), ...(refused ? { refused } : {}) },
   });
   try {
     // gitopper installs the package first: it often creates the service's user
@@ -208,14 +215,16 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
       if (made === 'mounted') mounted++;
     }
     lap('mount');
-    if (spec.action !== '' && (mounted > 0 || pendingAction)) {
+    if (spec.action !== '' && (mounted > 0 || pendingAction || pendingStart)) {
+      pendingStart ||= mounted > 0;
       try {
-        await tellSystemd(spec, mounted > 0, pendingAction, deps.units, actions, job);
+        await tellSystemd(spec, pendingStart, pendingAction, deps.units, actions, job);
       } finally {
         lap('unit');
       }
     }
     pendingAction = false;
+    pendingStart = false;
     if (applied && (spec.hooks?.post.length ?? 0) > 0) {
       const failure = await postHooks(spec, co, commit, deployed ?? '', changed, owner, deps, pass, hooks);
       if (failure) throw new StepError('BROKEN', failure);

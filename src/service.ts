@@ -25,6 +25,11 @@ export class ServiceRecord {
   status: ServiceStatus;
   /** The last commit that deployed and passed its health check: where an automatic rollback goes. */
   lastGood: string | undefined;
+  /**
+   * Set when `commit` failed its health check and there was no good commit to roll back to: passes
+   * at that commit check again and keep BROKEN until a check passes (`health-gate.ts`). In memory.
+   */
+  unhealthy: { readonly commit: string; readonly reason: string } | undefined;
   /** Local edits found by the last pass (paths under the links). */
   drift: readonly string[] = [];
   runtime: Runtime = { pendingAction: false };

@@ -23,7 +23,7 @@ import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
 import { KeyedLock } from './serial.js';
 import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js';
 import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
-import { gateApplied } from './health-gate.js';
+import { gateApplied, recheckUnhealthy } from './health-gate.js';
 import type { HealthFailure } from './health.js';
 import type { ProbePort } from './ports.js';
 
@@ -260,7 +260,13 @@ export class Tracker {
     const seconds = this.since(started);
     this.deps.events.reconciled(r.name, outcome, trigger, seconds);
     const before = r.status;
-    r.set(applyOutcome(r.status, outcome, this.deps.clock.now()));
+    let next = applyOutcome(r.status, outcome, this.deps.clock.now());
+    if (outcome.state === 'OK' && !outcome.applied && r.unhealthy?.commit === outcome.commit) {
+      // a commit that failed its health check with nothing to roll back to stays BROKEN until it passes
+      const still = await recheckUnhealthy(r, outcome.commit, this.deps);
+      if (still !== undefined) next = nextStatus(r.status, { state: 'BROKEN', info: still, commit: outcome.commit, frozen: r.status.frozen }, this.deps.clock.now());
+    }
+    r.set(next);
     const did = outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0;
     if (did || alwaysRecorded(trigger) || r.status !== before) {
       r.record({ commit: target, time: this.deps.clock.now(), trigger, state: r.status.state, info: r.status.info, seconds, ...(by ? { by } : {}) });

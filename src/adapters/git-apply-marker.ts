@@ -10,7 +10,7 @@
  * marker removed. A marker naming the commit HEAD already names is a checkout that finished but for
  * the removal. docs/reliability.md.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** File name of the marker inside a checkout's `.git`. */
@@ -46,4 +46,20 @@ export async function applyingCommit(gitdir: string): Promise<string | undefined
 /** Remove the marker (a missing one is fine). Throws on other I/O failures. */
 export async function clearApplying(gitdir: string): Promise<void> {
   await rm(path.join(gitdir, APPLYING_FILE), { force: true });
+}
+
+/**
+ * Remove the checkout's `.git/index` when it is shorter than an index header (12 bytes): what a
+ * process killed while isomorphic-git rewrote it leaves, and what isomorphic-git then refuses to
+ * read ("Index file is empty") in every later operation. The index is only a cache of a forced
+ * sparse checkout (the next checkout writes it anew; drift hashes the files meanwhile), so nothing
+ * is lost. `onRemoved` is told when it was removed.
+ * @throws I/O errors other than ENOENT
+ */
+export async function dropEmptyIndex(gitdir: string, onRemoved: (msg: string, data: object) => void): Promise<void> {
+  const file = path.join(gitdir, 'index');
+  const st = await lstat(file).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+  if (!st || !st.isFile() || st.size >= 12) return;
+  await rm(file, { force: true });
+  onRemoved('a truncated .git/index (an interrupted write) was removed; the next checkout writes it anew', { gitdir, bytes: st.size });
 }

@@ -24,6 +24,11 @@ export function asideOf(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.gitopper-new`);
 }
 
+/** True for a repository path that is such a temporary file (`.<name>.gitopper-new`). */
+export function isAside(p: string): boolean {
+  return /^\..+\.gitopper-new$/.test(path.basename(p));
+}
+
 /**
  * Write the blobs of `commit` at `paths` (repository paths under the checkout `dir`; from the store
  * `store`) beside their targets, owned by `owner`, then rename each into place. Paths that are not

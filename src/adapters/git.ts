@@ -19,8 +19,8 @@ import git from 'isomorphic-git';
 import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
 import { KeyedLock } from '../serial.js';
 import { makeParentsOfSymlinks, removeForeignSymlinks } from './git-symlinks.js';
-import { asideOf, writeAside } from './git-write-aside.js';
-import { applyingCommit, clearApplying, markApplying } from './git-apply-marker.js';
+import { asideOf, isAside, writeAside } from './git-write-aside.js';
+import { applyingCommit, clearApplying, dropEmptyIndex, markApplying } from './git-apply-marker.js';
 import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './git-child.js';
 import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './git-compact.js';
 import { fetchBranch, headOf } from './git-fetch.js';
@@ -199,23 +199,28 @@ export class IsoGit implements GitPort {
   /** See {@link prepare}. A marker naming HEAD's commit (only the removal was missed) or a first setup is just cleared. */
   private async undoInterrupted(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
+    await dropEmptyIndex(gitdir, (msg, data) => this.onNotice(msg, data, 'warn'));
     const target = await applyingCommit(gitdir);
     if (target === undefined) return;
     const pass: Pass = { cache: {} };
     const head = await this.deployed(co, pass);
-    if (head !== undefined && head !== target) {
-      let changed: string[] | undefined;
+    if (head !== undefined) {
+      let changed: string[] | undefined = [];
       try {
-        changed = await this.changedPaths(co, head, target, pass);
+        if (head !== target) changed = await this.changedPaths(co, head, target, pass);
       } catch (err) {
-        if (!isNotFound(err)) throw err; // the commit it was writing is gone from the store: everything off HEAD was its
+        if (!isNotFound(err)) throw err;
+        changed = undefined; // the commit it was writing is gone from the store: everything off HEAD was its
       }
       for (const p of changed ?? []) await rm(asideOf(path.join(co.dir, p)), { force: true });
-      // only what it really changed is put back (a failed write-aside changed nothing)
       const off = await this.drift(co, pass);
-      const paths = changed === undefined ? off : off.filter((p) => changed.includes(p));
-      await this.restore(co, paths, owner, pass);
-      this.onNotice('an interrupted checkout was undone: the files it had written are back at the deployed commit', { dir: co.dir, interrupted: target, deployed: head, paths: paths.length }, 'warn');
+      for (const p of off.filter(isAside)) await rm(path.join(co.dir, p), { force: true }); // a restore cut short
+      // only what it really changed is put back (a failed write-aside changed nothing)
+      const paths = off.filter((p) => !isAside(p) && (changed === undefined || changed.includes(p)));
+      if (paths.length > 0) {
+        await this.restore(co, paths, owner, pass);
+        this.onNotice('an interrupted checkout was undone: the files it had written are back at the deployed commit', { dir: co.dir, interrupted: target, deployed: head, paths: paths.length }, 'warn');
+      }
     }
     await clearApplying(gitdir);
   }
@@ -335,6 +340,9 @@ export class IsoGit implements GitPort {
     const gitdir = path.join(co.dir, '.git');
     await this.lock.run(co.dir, async () => {
       const head = await git.resolveRef({ fs, gitdir, ref: 'HEAD' });
+      // marked like a checkout (unless one is being undone): a restore cut short is finished by the next prepare()
+      const mine = (await applyingCommit(gitdir)) === undefined;
+      if (mine) await markApplying(gitdir, head);
       for (const link of co.links) await removeForeignSymlinks(gitdir, co.dir, head, link, pass);
       for (const p of paths) {
         const file = path.join(co.dir, p);
@@ -349,12 +357,13 @@ export class IsoGit implements GitPort {
         if ((await lstat(file).catch(() => undefined))?.isDirectory()) await rm(file, { recursive: true });
         // a new file renamed into place: readers never see it missing or half written, and a
         // symlink in the way is replaced, never written through
-        const tmp = path.join(path.dirname(file), `.${path.basename(file)}.gitopper-${process.pid}`);
+        const tmp = asideOf(file);
         await rm(tmp, { force: true });
         await fs.promises.writeFile(tmp, blob, { mode: entry.mode === '100755' ? 0o755 : 0o644, flag: 'wx' });
         if (owner) await fs.promises.lchown(tmp, owner.uid, owner.gid);
         await rename(tmp, file);
       }
+      if (mine) await clearApplying(gitdir);
     });
   }
 

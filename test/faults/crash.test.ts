@@ -141,7 +141,7 @@ test('kill -9 during the bind mounts of a startup pass (16 services x 2 mounts, 
 
 test(
   'kill -9 during the checkouts and mounts of 16 services (a new commit each time): the restart ends OK at the tip',
-  { skip, timeout: 120_000, todo: 'kill -9 during a checkout: before main 4c97e01 an empty .git/index ("Index file is empty") or files taken for local edits left services DIFF for good; with 4c97e01 they end OK but the killed checkout\'s temp file (.prometheus.yml.gitopper-<old pid>) stays in the checkout and shows at the mount target; fix in src/adapters/git.ts (IsoGit.checkout), owned by another engineer' },
+  { skip, timeout: 120_000 },
   async (t) => {
     const name = 'crash3';
     const names = serviceNames(16);
