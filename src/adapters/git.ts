@@ -212,14 +212,16 @@ export class IsoGit implements GitPort {
         if (!isNotFound(err)) throw err;
         changed = undefined; // the commit it was writing is gone from the store: everything off HEAD was its
       }
-      for (const p of changed ?? []) await rm(asideOf(path.join(co.dir, p)), { force: true });
+      // temporary files of a write-aside (under the changed paths) or of a restore (seen as drift) cut short
+      let temporary = 0;
+      for (const p of changed ?? []) if (await removed(asideOf(path.join(co.dir, p)))) temporary++;
       const off = await this.drift(co, pass);
-      for (const p of off.filter(isAside)) await rm(path.join(co.dir, p), { force: true }); // a restore cut short
+      for (const p of off.filter(isAside)) if (await removed(path.join(co.dir, p))) temporary++;
       // only what it really changed is put back (a failed write-aside changed nothing)
       const paths = off.filter((p) => !isAside(p) && (changed === undefined || changed.includes(p)));
-      if (paths.length > 0) {
-        await this.restore(co, paths, owner, pass);
-        this.onNotice('an interrupted checkout was undone: the files it had written are back at the deployed commit', { dir: co.dir, interrupted: target, deployed: head, paths: paths.length }, 'warn');
+      if (paths.length > 0) await this.restore(co, paths, owner, pass);
+      if (head !== target || paths.length > 0 || temporary > 0) {
+        this.onNotice('an interrupted checkout was undone: the files it had written are back at the deployed commit', { dir: co.dir, interrupted: target, deployed: head, paths: paths.length, temporary }, 'warn');
       }
     }
     await clearApplying(gitdir);
@@ -396,6 +398,11 @@ function firstOf(err: unknown): unknown {
   const first = errors[0] instanceof Error ? errors[0] : new Error(String(errors[0]));
   if (errors.length > 1) first.message = `${first.message} (and ${errors.length - 1} more file(s) failed)`;
   return first;
+}
+
+/** Remove the file `p`; true when there was one. */
+async function removed(p: string): Promise<boolean> {
+  return rm(p).then(() => true, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)));
 }
 
 /** True when something (even a dangling symlink) is at `p`. */
