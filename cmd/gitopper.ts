@@ -123,7 +123,7 @@ async function main(): Promise<void> {
 
   const metrics = new Metrics({ version: (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version });
   metrics.configLoaded(true, new Date());
-  const store = new FileStateStore(path.join(opts.stateDir, 'state.json'), (msg, data) => log.warn(data, msg));
+  const store = new FileStateStore(path.join(opts.stateDir, 'state.json'), (msg, data) => log.warn(data, msg), { onWrite: (ok) => metrics.stateWritten(ok) });
   const saved = await store.load().catch((err: Error) => fatal(`cannot read state file: ${err.message}`));
   const agent = new Agent(services, {
     ...ports,

@@ -110,6 +110,9 @@ export class Metrics {
   private readonly sync = new Histogram({ name: 'gitopper_sync_duration_seconds', help: 'Wall time of the phases of a sync: fetch (per upstream branch), checkout, mount and unit (per service).', labelNames: ['phase'], buckets: SYNC_BUCKETS, registers: [this.registry] });
   private readonly skippedPasses = new Counter({ name: 'gitopper_service_passes_skipped_total', help: 'Quiet polls that skipped the service: the upstream tip had not moved and the service was OK at it (a full pass runs every --verify-every polls).', labelNames: ['service'], registers: [this.registry] });
   private readonly passSeconds = new Histogram({ name: 'gitopper_service_pass_duration_seconds', help: 'Wall time of one reconcile pass of a service, in seconds.', labelNames: ['service'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
+  private stateRegistered = false;
+  private readonly stateWriteErrors = new Counter({ name: 'gitopper_state_file_write_errors_total', help: 'Writes of the state file (state.json) that failed (full or read-only file system); a failed write is retried every 5 s.', registers: [] });
+  private readonly stateWriteOk = new Gauge({ name: 'gitopper_state_file_last_write_successful', help: 'Whether the last write of the state file succeeded (1) or not (0): while 0, freezes and history made since are not on disk.', registers: [] });
   // registered on the first configLoaded(): an unset unlabelled gauge would read 0 = "reload failed"
   private readonly configOk = new Gauge({ name: 'gitopper_config_last_reload_successful', help: 'Whether the last configuration load succeeded (1) or not (0).', registers: [] });
   private readonly configAt = new Gauge({ name: 'gitopper_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load.', registers: [] });
@@ -256,6 +259,18 @@ export class Metrics {
     }
     this.configOk.set(ok ? 1 : 0);
     if (ok) this.configAt.set(unixSeconds(at));
+  }
+
+  /** Record one write of the state file and whether it succeeded. */
+  stateWritten(ok: boolean): void {
+    // registered on the first write: an unset gauge would read 0 = "write failed"
+    if (!this.stateRegistered) {
+      this.registry.registerMetric(this.stateWriteOk);
+      this.registry.registerMetric(this.stateWriteErrors);
+      this.stateRegistered = true;
+    }
+    this.stateWriteOk.set(ok ? 1 : 0);
+    if (!ok) this.stateWriteErrors.inc();
   }
 
   /** Count one git network operation and whether it failed. */

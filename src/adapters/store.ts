@@ -19,11 +19,14 @@ import type { PersistedState, StateStore } from '../ports.js';
 export interface FileStateStoreOptions {
   /** Milliseconds between tries to write the last state after a failed save (default 5000). */
   readonly retryMs?: number;
+  /** Told after every write of the file (saves and retries) whether it succeeded; must not throw. */
+  readonly onWrite?: (ok: boolean) => void;
 }
 
 /** File-backed {@link StateStore}. */
 export class FileStateStore implements StateStore {
   private readonly retryMs: number;
+  private readonly onWrite: (ok: boolean) => void;
   /** The last state given to {@link save}; what a retry writes. */
   private latest: PersistedState | undefined;
   /** Every write of the file, one after the other (the temp file name is per process). */
@@ -40,6 +43,7 @@ export class FileStateStore implements StateStore {
    */
   constructor(readonly file: string, private readonly onNotice: (msg: string, data: object) => void = () => {}, options: FileStateStoreOptions = {}) {
     this.retryMs = options.retryMs ?? 5000;
+    this.onWrite = options.onWrite ?? (() => {});
   }
 
   async load(): Promise<PersistedState | undefined> {
@@ -93,8 +97,10 @@ export class FileStateStore implements StateStore {
         await this.writeNow(state);
       } catch (err) {
         this.failures++;
+        this.onWrite(false);
         throw err;
       }
+      this.onWrite(true);
       if (this.failures > 0) {
         this.onNotice('state file saved again', { file: this.file, failures: this.failures });
         this.failures = 0;

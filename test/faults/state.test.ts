@@ -113,12 +113,14 @@ test('a read-only state directory: the daemon keeps running and answering, each 
   assert.match(String(diff.info), /EROFS|read-only/);
   t.diagnostic(`DIFF info: ${String(diff.info)}; save error: ${String(err.err)}`);
   assert.equal((await post(api, '/do/freeze/st-ro', { reason: 'last word while read-only' })).status, 200);
-  t.diagnostic(`metrics: no series counts state-file save failures (gitopper_state_file_save_errors_total: ${await metric(d, 'gitopper_state_file_save_errors_total')})`);
+  assert.equal(await metric(d, 'gitopper_state_file_last_write_successful'), 0, 'the metric shows the state file is not written');
+  assert.ok((await metric(d, 'gitopper_state_file_write_errors_total'))! >= 2, 'failed writes are counted');
   assert.ok(d.lines.filter((l) => l.msg === 'cannot save the state file').length >= 2, 'every failed save is logged');
 
   // writable again: the fetch and the state file recover by themselves
   await writable();
   await waitFor(() => readStateFile(dir).services['st-ro']?.frozen?.reason === 'last word while read-only', 'the last state saved after the directory became writable', 20_000);
+  assert.equal(await metric(d, 'gitopper_state_file_last_write_successful'), 1);
   assert.equal((await post(api, '/do/unfreeze/st-ro')).status, 200);
   await d.waitLog((l) => l.msg === 'state' && l.service === 'st-ro' && l.state === 'OK' && l.commit === tip, 'OK at the tip', 20_000, from);
   assert.equal(await d.stop('SIGTERM'), 0);
