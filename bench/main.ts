@@ -11,7 +11,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startBenchGitServer } from './lib/gitserver.js';
-import { fromBundle, generate, type RepoInfo } from './lib/repos.js';
+import { configRepo, generate, type RepoInfo } from './lib/repos.js';
 import { renderReport, type BenchResults, type SrcFeatures } from './lib/report.js';
 import { DAEMON_GIT_OPTIONS } from './lib/core.js';
 import type { SteadyResult } from './sections/steady.js';
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   const profileDir = path.join(ROOT, 'bench', 'results', 'profiles');
   const repos: RepoInfo[] = [];
   process.stderr.write(`bench: generating repositories in ${serverRoot}\n`);
-  repos.push(await fromBundle(serverRoot, path.resolve(ROOT, '..', 'shared', 'fixtures', 'gitopper-config.bundle')));
+  repos.push(await configRepo(serverRoot));
   repos.push(await generate(serverRoot, 'medium'));
   repos.push(await generate(serverRoot, 'large'));
   const { server, stop } = await startBenchGitServer(serverRoot);

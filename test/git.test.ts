@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit, NotOurCheckoutError } from '../src/adapters/git.js';
 import type { CheckoutRef, Owner, SourceRef } from '../src/ports.js';
@@ -300,4 +300,41 @@ test('prepare and checkout give the checkout to the owner (chown to nobody)', { 
   const entries = (await walk(c.dir, ['.git'])).filter((e) => LINKS.some((l) => e.rel === l || e.rel.startsWith(`${l}/`)));
   assert.ok(entries.length >= 4);
   for (const e of entries) assert.deepEqual([e.rel, e.uid, e.gid], [e.rel, NOBODY.uid, NOBODY.gid]);
+});
+
+test('prepare repairs what a process killed in the middle leaves: a missing .git/objects link, a truncated .git/index, an interrupted checkout marker', async () => {
+  const { g, src, co, work } = await fixture();
+  const c = co('repair');
+  const tip = await g.fetch(src, pass());
+  await g.prepare(c, undefined);
+  await g.checkout(c, tip, undefined, pass());
+  // killed between removing git's objects dir and linking the store's
+  await rm(path.join(c.dir, '.git', 'objects'));
+  // killed while isomorphic-git rewrote the index
+  await writeFile(path.join(c.dir, '.git', 'index'), '');
+  const notices: string[] = [];
+  const g2 = new IsoGit(path.dirname(g.storeOf(src.upstream)).replace(/\/upstreams$/, ''), (msg) => notices.push(msg));
+  await g2.prepare(c, undefined);
+  assert.equal(await readlink(path.join(c.dir, '.git', 'objects')), path.join(g.storeOf(src.upstream), 'objects'));
+  assert.equal(existsSync(path.join(c.dir, '.git', 'index')), false);
+  assert.deepEqual(notices, ['a truncated .git/index (an interrupted write) was removed; the next checkout writes it anew']);
+  assert.equal(await g2.deployed(c, pass()), tip);
+  assert.deepEqual(await g2.drift(c, pass()), [], 'no index: the files are hashed, and they are the deployed ones');
+  // a checkout of the next commit cut short after writing one file and leaving a temporary one
+  await work.write('grafana/etc/grafana.ini', 'next\n');
+  await work.write('grafana/etc/new.conf', 'new\n');
+  const next = await work.commit('next');
+  await work.push();
+  await g2.fetch(src, pass());
+  await writeFile(path.join(c.dir, '.git', 'gitopper-applying'), `${next}\n`);
+  await writeFile(path.join(c.dir, 'grafana/etc/new.conf'), 'ne'); // half written
+  await writeFile(path.join(c.dir, 'grafana/etc/.grafana.ini.gitopper-new'), 'next\n');
+  await g2.prepare(c, undefined);
+  assert.ok(notices.includes('an interrupted checkout was undone: the files it had written are back at the deployed commit'));
+  assert.deepEqual(await g2.drift(c, pass()), [], 'back at the deployed commit: nothing is drift');
+  assert.equal(existsSync(path.join(c.dir, 'grafana/etc/new.conf')), false);
+  assert.equal(existsSync(path.join(c.dir, 'grafana/etc/.grafana.ini.gitopper-new')), false);
+  assert.equal(existsSync(path.join(c.dir, '.git', 'gitopper-applying')), false);
+  await g2.checkout(c, next, undefined, pass());
+  assert.equal(await readFile(path.join(c.dir, 'grafana/etc/new.conf'), 'utf8'), 'new\n');
 });

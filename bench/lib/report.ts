@@ -216,7 +216,7 @@ export function renderReport(r: BenchResults, jsonFile: string, previous?: Previ
   p();
   p('| repository | files | commits | pack |');
   p('|---|---|---|---|');
-  for (const x of r.repos) p(`| ${x.name}${x.name === 'small' ? ' (gitopper-config bundle)' : ''} | ${x.files} | ${x.commits} | ${f1(x.packMiB)} MiB |`);
+  for (const x of r.repos) p(`| ${x.name}${x.name === 'small' ? ' (generated gitopper-config history)' : ''} | ${x.files} | ${x.commits} | ${f1(x.packMiB)} MiB |`);
   p();
 
   // ---- targets

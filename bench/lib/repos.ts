@@ -1,6 +1,6 @@
 /**
- * Repositories the bench generates (deterministically) and serves: `small` = the gitopper-config
- * bundle, `medium` = 5,000 files / 200 commits, `large` = 20,000 files / ~80 MiB pack.
+ * Repositories the bench generates (deterministically) and serves: `small` = the generated gitopper-config
+ * history (test/rig/config-repo.ts), `medium` = 5,000 files / 200 commits, `large` = 20,000 files / ~80 MiB pack.
  *
  * Layout of the generated ones: `svcNNN/etc/` (a few small config files: a service's link) and
  * `svcNNN/data/` (the bulk). `medium` has small text files; `large` has ~5.5 KB of base64 noise per
@@ -12,6 +12,7 @@ import { createCipheriv } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { git, pipeInto } from './util.js';
+import { makeConfigRepo } from '../../test/rig/config-repo.js';
 
 export type RepoName = 'small' | 'medium' | 'large';
 
@@ -113,12 +114,11 @@ export async function generate(root: string, name: 'medium' | 'large'): Promise<
   return info(name, bare, shape.dirs, performance.now() - t0);
 }
 
-/** The gitopper-config bundle as `<root>/small.git`; its service is grafana's two links. */
-export async function fromBundle(root: string, bundle: string): Promise<RepoInfo> {
+/** The generated gitopper-config history (`test/rig/config-repo.ts`) as `<root>/small.git`; its service is grafana's two links. */
+export async function configRepo(root: string): Promise<RepoInfo> {
   const t0 = performance.now();
   const bare = path.join(root, 'small.git');
-  await git(['clone', '--quiet', '--bare', bundle, bare]);
-  await git(['remote', 'remove', 'origin'], { cwd: bare });
+  await makeConfigRepo(bare);
   await configure(bare);
   return info('small', bare, 1, performance.now() - t0);
 }

@@ -180,7 +180,12 @@ export class IsoGit implements GitPort {
       return;
     }
     const link = path.join(gitdir, 'objects');
-    const st = await lstat(link);
+    const st = await lstat(link).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+    if (!st) {
+      // a first prepare cut short between removing git's own objects dir and linking the store's
+      await symlink(objects, link);
+      return;
+    }
     if (st.isSymbolicLink()) {
       if ((await readlink(link)) !== objects) {
         await rm(link);
