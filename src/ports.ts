@@ -77,6 +77,11 @@ export interface GitPort {
    */
   findInHistory(source: SourceRef, tip: string, prefix: string, pass: Pass): Promise<string | undefined>;
   /**
+   * The links of `checkout` that commit `commit` lacks (sorted): a rollback target without them
+   * would empty the live directories they are mounted on. Throws when the commit cannot be read.
+   */
+  missingLinks(checkout: CheckoutRef, commit: string, pass: Pass): Promise<string[]>;
+  /**
    * Drift: repository paths under the links whose files in the checkout differ from the deployed
    * commit (modified, deleted, or added and not ignored by a `.gitignore`), sorted. Empty before the
    * first checkout.

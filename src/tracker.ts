@@ -18,7 +18,7 @@ import type { ServiceSpec } from './config.js';
 import type { Actor, Trigger } from './control.js';
 import { BadRequestError, ConflictError } from './errors.js';
 import type { Clock, GitPort, Pass, PersistedService, SourceRef } from './ports.js';
-import { reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
+import { checkoutOf, reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
 import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
 import { KeyedLock } from './serial.js';
 import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js';
@@ -326,6 +326,13 @@ export class Tracker {
       }
       const commit = await this.deps.git.findInHistory(this.source, tip, hash.toLowerCase(), pass);
       if (!commit) throw new ConflictError(`${hash} is not a commit in the history of ${this.source.branch} (or the prefix is ambiguous)`, { service: r.name, hash });
+      // checked before anything is touched: a target without the service's links would empty its live directories
+      const co = checkoutOf(r.spec);
+      const missing = await this.deps.git.missingLinks(co, commit, pass);
+      if (missing.length > 0) {
+        const targets = r.spec.dirs.filter((d) => missing.includes(d.link)).map((d) => d.local);
+        throw new ConflictError(`${commit.slice(0, 8)} does not have ${missing.join(', ')}: rolling back to it would empty ${targets.length > 0 ? targets.join(', ') : 'the checkout'}; nothing was changed (pick a commit that has the service's files)`, { service: r.name, hash, missing });
+      }
       const frozen: Freeze = { by: actor.by, at: this.deps.clock.now(), reason: `rollback to ${commit.slice(0, 8)}`, rollback: commit };
       r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozenInfo(frozen), commit: r.status.commit, frozen }, this.deps.clock.now()));
       await this.apply(r, commit, 'rollback', pass, actor.by);

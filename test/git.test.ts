@@ -338,3 +338,16 @@ test('prepare repairs what a process killed in the middle leaves: a missing .git
   await g2.checkout(c, next, undefined, pass());
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/new.conf'), 'utf8'), 'new\n');
 });
+
+test('missingLinks names the links a commit lacks (a rollback target that would empty a live directory)', async () => {
+  const { g, src, co, work } = await fixture();
+  const c = co('missing');
+  const tip = await g.fetch(src, pass());
+  assert.deepEqual(await g.missingLinks(c, tip, pass()), []);
+  await work.remove('grafana/dashboards');
+  const without = await work.commit('no dashboards');
+  await work.push();
+  await g.fetch(src, pass());
+  assert.deepEqual(await g.missingLinks(c, without, pass()), ['grafana/dashboards']);
+  await assert.rejects(g.missingLinks(c, 'f'.repeat(40), pass()));
+});

@@ -126,3 +126,22 @@ test('pull during a slow pass returns at once', async () => {
   await until(() => agent.history('grafana-server').some((h) => h.trigger === 'pull'), 'pulled pass');
   await agent.stop();
 });
+
+test('a rollback to a commit without the service link is refused before anything is touched (409, nothing changes)', async () => {
+  const git = new FakeGit();
+  git.push('01d00000', { 'prometheus/etc/prometheus.yml': 'p' }); // before grafana/etc existed
+  git.push('aaaa1111', { 'grafana/etc/grafana.ini': 'v1' });
+  git.push('bbbb2222', { 'grafana/etc/grafana.ini': 'v2' });
+  const { agent, units } = make(new MemoryStore(), git);
+  agent.start();
+  await agent.ready();
+  units.calls = [];
+  const checkouts = git.checkouts.length;
+  await assert.rejects(agent.rollback('grafana-server', '01d0', local), (e: Error) => e instanceof ConflictError && e.message === '01d00000 does not have grafana/etc: rolling back to it would empty /etc/grafana; nothing was changed (pick a commit that has the service\'s files)');
+  const s = agent.service('grafana-server');
+  assert.deepEqual([s.state, s.commit, s.info], ['OK', 'bbbb2222', '']);
+  assert.equal(git.checkouts.length, checkouts, 'nothing checked out');
+  assert.deepEqual(units.calls, [], 'systemd not asked');
+  assert.notEqual(agent.history('grafana-server')[0]?.trigger, 'rollback', 'no history row for the refused rollback');
+  await agent.stop();
+});

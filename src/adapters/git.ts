@@ -232,6 +232,13 @@ export class IsoGit implements GitPort {
     await clearApplying(gitdir);
   }
 
+  async missingLinks(co: CheckoutRef, commit: string, pass: Pass): Promise<string[]> {
+    const store = this.storeOf(co.upstream);
+    const missing: string[] = [];
+    for (const link of co.links) if (!(await entryAt(store, commit, link, pass))) missing.push(link);
+    return missing.sort();
+  }
+
   async has(source: SourceRef, commit: string, pass: Pass): Promise<boolean> {
     try {
       await commitTree(this.storeOf(source.upstream), commit, pass);

@@ -63,6 +63,11 @@ export class FakeGit implements GitPort {
     for (const p of paths) this.edits.get(co.dir)?.delete(p);
     this.restored.push(...paths);
   }
+  /** Links with no file under them in `commit`. */
+  async missingLinks(co: CheckoutRef, commit: string): Promise<string[]> {
+    const files = Object.keys(this.commits.get(commit) ?? {});
+    return co.links.filter((l) => !files.some((p) => p === l || p.startsWith(`${l}/`))).sort();
+  }
   /** Every pushed commit counts as history; prefixes must be unique. */
   async findInHistory(_s: SourceRef, _tip: string, prefix: string): Promise<string | undefined> {
     const hits = [...this.commits.keys()].filter((c) => c.startsWith(prefix));
