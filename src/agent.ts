@@ -228,12 +228,12 @@ export class Agent implements Control {
     return this.service(name);
   }
 
-  pull(name?: string, _actor?: Actor): void {
+  pull(name?: string, actor?: Actor): void {
     if (name === undefined) {
-      for (const t of this.trackers.values()) t.tracker.pull();
+      for (const t of this.trackers.values()) t.tracker.pull(undefined, actor?.by);
       return;
     }
-    this.find(name).tracker.pull(name);
+    this.find(name).tracker.pull(name, actor?.by);
   }
 
   /**
@@ -245,7 +245,7 @@ export class Agent implements Control {
     const pulled: string[] = [];
     for (const t of this.trackers.values()) {
       if (t.tracker.source.branch !== branch || !keys.has(repoKey(t.tracker.source.upstream))) continue;
-      t.tracker.pull();
+      t.tracker.pull(undefined, 'webhook');
       pulled.push(...t.tracker.records.keys());
     }
     return pulled;

@@ -26,16 +26,25 @@ export interface GateDeps extends ReconcileDeps {
   readonly probe?: ProbePort;
 }
 
+/** What the health checks of a fresh apply found: undefined = healthy (or nothing to check). */
+export type HealthVerdict = HealthFailure | { readonly notRun: string } | undefined;
+
+/** The state info a failed verdict gives the apply's history row; undefined when healthy. */
+export function verdictInfo(v: HealthVerdict): string | undefined {
+  if (v === undefined) return undefined;
+  return 'notRun' in v ? v.notRun : `health check failed: ${v.reason}`;
+}
+
 /**
- * Health-check the fresh apply of `commit` to `r`; remember it as good (`r.lastGood`), or roll back
- * automatically. Without `health` in the spec, or without commands/probe ports, the commit is good.
- * Call inside `r.exclusive`. Never throws for a failed check (that is a state, not an error).
+ * Act on `verdict` (from {@link checkApplied}) for the fresh apply of `commit`: remember a healthy
+ * commit as good (`r.lastGood`), or roll back automatically to the last good one and freeze there, or
+ * stay BROKEN when there is none. Call inside `r.exclusive`. Never throws for a failed check (that
+ * is a state, not an error).
  */
-export async function gateApplied(r: ServiceRecord, commit: string, pass: Pass, deps: GateDeps): Promise<void> {
-  const result = await runChecks(r, deps);
-  if (result === undefined) return good(r, commit);
-  if ('notRun' in result) return healthNotRun(r, result.notRun, deps);
-  await autoRollback(r, commit, result, pass, deps);
+export async function settleApplied(r: ServiceRecord, commit: string, verdict: HealthVerdict, pass: Pass, deps: GateDeps): Promise<void> {
+  if (verdict === undefined) return good(r, commit);
+  if ('notRun' in verdict) return healthNotRun(r, verdict.notRun, deps);
+  await autoRollback(r, commit, verdict, pass, deps);
 }
 
 /**
@@ -46,7 +55,7 @@ export async function gateApplied(r: ServiceRecord, commit: string, pass: Pass, 
  */
 export async function recheckUnhealthy(r: ServiceRecord, commit: string, deps: GateDeps): Promise<string | undefined> {
   if (r.unhealthy?.commit !== commit) return undefined;
-  const result = await runChecks(r, deps);
+  const result = await checkApplied(r, deps);
   if (result === undefined) {
     good(r, commit);
     return undefined;
@@ -61,10 +70,11 @@ function good(r: ServiceRecord, commit: string): void {
 }
 
 /**
- * The service's health checks, run as its user: undefined when healthy (or nothing to check: no
- * `health`, or no commands/probe ports), the first failure, or why they could not run.
+ * The service's health checks after a fresh apply, run as its user: undefined when healthy (or
+ * nothing to check: no `health`, or no commands/probe ports), the first failure, or why they could
+ * not run. Never throws for a failed check.
  */
-async function runChecks(r: ServiceRecord, deps: GateDeps): Promise<HealthFailure | { notRun: string } | undefined> {
+export async function checkApplied(r: ServiceRecord, deps: GateDeps): Promise<HealthVerdict> {
   const health = r.spec.health;
   if (!health || !deps.commands || !deps.probe) return undefined;
   let owner: Owner | undefined;

@@ -89,9 +89,14 @@ export class ServiceRecord {
   }
 }
 
-/** Whether a pass of this trigger kind is worth a history row even when it changed nothing. */
+/**
+ * Whether a pass of this trigger kind is worth a history row even when it changed nothing: the
+ * startup pass and the operator's rollback and unfreeze. A poll, a drift check or a pull that found
+ * nothing to do (and changed no state) adds no row: a `do pull` loop must not push real
+ * deployments out of the bounded history.
+ */
 export function alwaysRecorded(trigger: Trigger): boolean {
-  return trigger !== 'poll' && trigger !== 'drift';
+  return trigger !== 'poll' && trigger !== 'drift' && trigger !== 'pull';
 }
 
 function restoreStatus(saved: PersistedService, now: Date): ServiceStatus {

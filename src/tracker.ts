@@ -23,7 +23,7 @@ import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
 import { KeyedLock } from './serial.js';
 import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js';
 import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
-import { gateApplied, recheckUnhealthy } from './health-gate.js';
+import { checkApplied, recheckUnhealthy, settleApplied, verdictInfo } from './health-gate.js';
 import type { HealthFailure } from './health.js';
 import type { ProbePort } from './ports.js';
 
@@ -90,7 +90,8 @@ export function pinOf(r: ServiceRecord): string {
 /** Tracks one (upstream, branch, token) for a set of services. */
 export class Tracker {
   readonly records = new Map<string, ServiceRecord>();
-  private readonly pending = new Set<string>();
+  /** Services a pull asked for, with who asked (the operator's key, `webhook`), if known. */
+  private readonly pending = new Map<string, string | undefined>();
   private readonly fetchLock = new KeyedLock();
   private lastTip: string | undefined;
   private readonly quiet: QuietPolls;
@@ -137,9 +138,12 @@ export class Tracker {
   /**
    * Ask for an immediate pass of `service` (or of every service when omitted). Never blocks: a
    * pass in progress finishes first, then the requested one runs (requests made meanwhile merge).
+   * `by` (who asked) goes into the history rows of the pass.
    */
-  pull(service?: string): void {
-    for (const name of service === undefined ? this.records.keys() : [service]) if (this.records.has(name)) this.pending.add(name);
+  pull(service?: string, by?: string): void {
+    for (const name of service === undefined ? this.records.keys() : [service]) {
+      if (this.records.has(name) && (by !== undefined || !this.pending.has(name))) this.pending.set(name, by);
+    }
     this.wake.abort();
   }
 
@@ -147,15 +151,17 @@ export class Tracker {
   async run(signal: AbortSignal): Promise<void> {
     let trigger: Trigger = 'startup';
     let targets = [...this.records.keys()];
+    let askedBy = new Map<string, string | undefined>();
     while (!signal.aborted) {
       this.pending.clear();
-      await this.pass(targets, trigger);
+      await this.pass(targets, trigger, askedBy);
       if (trigger === 'startup') this.resolveFirstPass();
       if (signal.aborted) break;
       const woken = this.pending.size > 0 || (await this.waitPoint(signal));
       if (signal.aborted) break;
       trigger = woken ? 'pull' : 'poll';
-      targets = woken ? [...this.pending] : [...this.records.keys()];
+      askedBy = woken ? new Map(this.pending) : new Map();
+      targets = woken ? [...this.pending.keys()] : [...this.records.keys()];
     }
     this.resolveFirstPass();
   }
@@ -179,7 +185,7 @@ export class Tracker {
    * means "do not move", not "do not fetch"), and a pin that is not deployed (a failed apply) is
    * tried again after every fetch.
    */
-  private async pass(targets: readonly string[], trigger: Trigger): Promise<void> {
+  private async pass(targets: readonly string[], trigger: Trigger, askedBy: ReadonlyMap<string, string | undefined> = new Map()): Promise<void> {
     const recs = targets.map((n) => this.records.get(n)).filter((r): r is ServiceRecord => r !== undefined && !r.removed);
     const live = recs.filter((r) => !r.status.frozen);
     const pass: Pass = { cache: {} };
@@ -218,7 +224,7 @@ export class Tracker {
         r.exclusive(async () => {
           if (r.status.frozen || r.removed) return;
           if (quiet && settled(r, tip)) return this.deps.events.skipped?.(r.name, tip);
-          await this.apply(r, tip, trigger, pass);
+          await this.apply(r, tip, trigger, pass, askedBy.get(r.name));
         }),
       ),
     );
@@ -267,11 +273,15 @@ export class Tracker {
       if (still !== undefined) next = nextStatus(r.status, { state: 'BROKEN', info: still, commit: outcome.commit, frozen: r.status.frozen }, this.deps.clock.now());
     }
     r.set(next);
+    // the health checks run before the row is written, so a commit that failed them is not recorded as OK
+    const checked = outcome.state === 'OK' && outcome.applied && HEALTH_CHECKED.has(trigger);
+    const verdict = checked ? await checkApplied(r, this.deps) : undefined;
+    const failed = verdictInfo(verdict);
     const did = outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0;
-    if (did || alwaysRecorded(trigger) || r.status !== before) {
-      r.record({ commit: target, time: this.deps.clock.now(), trigger, state: r.status.state, info: r.status.info, seconds, ...(by ? { by } : {}) });
+    if (did || alwaysRecorded(trigger) || r.status !== before || failed !== undefined) {
+      r.record({ commit: target, time: this.deps.clock.now(), trigger, state: failed === undefined ? r.status.state : 'BROKEN', info: failed ?? r.status.info, seconds, ...(by ? { by } : {}) });
     }
-    if (outcome.state === 'OK' && outcome.applied && HEALTH_CHECKED.has(trigger)) await gateApplied(r, outcome.commit, pass, this.deps);
+    if (checked) await settleApplied(r, outcome.commit, verdict, pass, this.deps);
     return outcome;
   }
 

@@ -58,6 +58,9 @@ test('a failing health check rolls back to the last good commit and freezes with
   assert.match(s.info, /^AUTO-ROLLBACK from c2 to c1: health URL .* answered 500/);
   assert.equal(w.rollbacks[0]?.failure.kind, 'http');
   assert.deepEqual(w.agent.history('grafana-server').slice(0, 2).map((h) => [h.trigger, h.commit]), [['auto-rollback', 'c1'], ['pull', 'c2']]);
+  const bad = w.agent.history('grafana-server')[1]!;
+  assert.equal(bad.state, 'BROKEN', 'the commit that failed its health check is not recorded as OK');
+  assert.match(bad.info, /^health check failed: health URL .* answered 500/);
   // stays frozen (mode freeze) when a newer commit arrives
   w.probe.status = 200;
   w.git.push('c3', { 'grafana/etc/grafana.ini': 'v3' });

@@ -123,7 +123,33 @@ test('pull during a slow pass returns at once', async () => {
   open();
   git.gate = undefined;
   await agent.ready();
-  await until(() => agent.history('grafana-server').some((h) => h.trigger === 'pull'), 'pulled pass');
+  await until(() => git.fetches.length >= 2, 'the pulled pass (a second fetch)');
+  // it found nothing new: a no-op pull adds no history row
+  assert.equal(agent.history('grafana-server').some((h) => h.trigger === 'pull'), false);
+  await agent.stop();
+});
+
+test('a pull records who asked (the key, or webhook) in the rows of the passes that did something; a no-op pull adds no row', async () => {
+  const { agent, git } = make();
+  agent.start();
+  await agent.ready();
+  const rows = () => agent.history('grafana-server').length;
+  const before = rows();
+  for (let i = 0; i < 5; i++) {
+    const fetched = git.fetches.length;
+    agent.pull('grafana-server', { by: 'SHA256:ops' });
+    await until(() => git.fetches.length > fetched, 'a pulled pass');
+  }
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(rows(), before, 'five no-op pulls, no rows');
+  git.push('cccc3333', { 'grafana/etc/grafana.ini': 'v3' });
+  agent.pull('grafana-server', { by: 'SHA256:ops' });
+  await until(() => agent.service('grafana-server').commit === 'cccc3333', 'the pull applied');
+  assert.deepEqual(agent.history('grafana-server')[0], { ...agent.history('grafana-server')[0], trigger: 'pull', commit: 'cccc3333', by: 'SHA256:ops' });
+  git.push('dddd4444', { 'grafana/etc/grafana.ini': 'v4' });
+  assert.deepEqual(agent.pullPushed(['http://127.0.0.1:1/repo'], 'main'), ['grafana-server']);
+  await until(() => agent.service('grafana-server').commit === 'dddd4444', 'the webhook pull applied');
+  assert.equal(agent.history('grafana-server')[0]?.by, 'webhook');
   await agent.stop();
 });
 
