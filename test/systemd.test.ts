@@ -122,3 +122,30 @@ test('a dead bus address fails with a clear error within the timeout', opts, asy
   for (const c of conns) c.destroy(); // nothing may keep this test file's process alive
   server.close();
 });
+
+test('a daemon-reload that times out on a busy manager is asked again on a fresh connection before it counts as failed', opts, async () => {
+  const slow = new SystemdManager(() => dbus.sessionBus({ busAddress: um.busAddress }), { callTimeoutSeconds: 1, jobTimeoutSeconds: 5 });
+  try {
+    await slow.daemonReload(); // connected
+    process.kill(um.pid, 'SIGSTOP'); // the manager is busy: it answers nothing for 1.6 s
+    const resumed = new Promise<void>((r) => setTimeout(() => {
+      process.kill(um.pid, 'SIGCONT');
+      r();
+    }, 1600));
+    try {
+      await slow.daemonReload();
+    } finally {
+      await resumed;
+    }
+    // and one that stays stopped past both calls fails with the timeout
+    process.kill(um.pid, 'SIGSTOP');
+    try {
+      await assert.rejects(slow.daemonReload(), SystemdTimeoutError);
+    } finally {
+      process.kill(um.pid, 'SIGCONT');
+    }
+  } finally {
+    slow.close();
+  }
+  await sd.daemonReload(); // the shared manager still works
+});

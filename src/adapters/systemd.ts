@@ -64,8 +64,20 @@ export class SystemdManager implements UnitPort {
     this.jobTimeout = opts.jobTimeoutSeconds ?? 300;
   }
 
+  /**
+   * `daemon-reload`. A busy manager may take longer than the call timeout and still reload: a call
+   * that timed out is followed up, once, by a second `Reload` on a fresh connection (a second
+   * daemon-reload is harmless; its answer means systemd has reloaded), before it counts as failed.
+   * @throws SystemdTimeoutError when both calls time out; the D-Bus error otherwise
+   */
   async daemonReload(): Promise<void> {
-    await this.call('Reload');
+    try {
+      await this.call('Reload');
+    } catch (err) {
+      if (!(err instanceof SystemdTimeoutError)) throw err;
+      this.close(); // a connection whose reply never came may be stale: ask on a new one
+      await this.call('Reload');
+    }
   }
 
   async run(unit: string, action: string): Promise<JobOutcome> {
