@@ -110,7 +110,9 @@ async function main(): Promise<void> {
       await bootstrap(boot, opts.pull, ports);
       log.info({ upstream: boot.upstream, branch: boot.branch, config: configFile }, 'bootstrapped');
     }
-    ({ services, global: { hookSecretFile } } = await loadConfig(configFile, hosts, extra));
+    let warnings: string[];
+    ({ services, global: { hookSecretFile }, warnings } = await loadConfig(configFile, hosts, extra));
+    for (const w of warnings) log.warn({ component: 'config', config: configFile }, w);
   } catch (err) {
     fatal(configProblem(err) ?? (err instanceof Error ? (err.stack ?? err.message) : String(err)));
   }
@@ -191,6 +193,7 @@ async function main(): Promise<void> {
     reloading = reloading.then(async () => {
       try {
         const next = await loadConfig(configFile, hosts, extra);
+        for (const w of next.warnings) cfgLog.warn({ config: configFile }, w);
         const result = await agent.reconfigure(next.services);
         hookSecretFile = next.global.hookSecretFile;
         metrics.configLoaded(true, new Date());

@@ -1,6 +1,7 @@
 /**
  * Where a config problem is and what it is: {@link ConfigError} (the one error the config parser throws),
- * {@link At} (a place in the file that throws it), and the labels of service and `dirs` entries. Pure.
+ * {@link ConfigWarning} (accepted, but worth a log line), {@link At} (a place in the file that throws or
+ * warns), and the labels of service and `dirs` entries. Pure.
  */
 import { Problem } from './config-validate.js';
 
@@ -26,10 +27,27 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly data: ConfigErrorData;
   constructor(problem: string, data: ConfigErrorData) {
-    const where = [data.file, data.entry, data.key === undefined ? undefined : `key "${data.key}"`].filter((p) => p !== undefined);
-    super(`${where.join(': ')}: ${problem}${data.fix === undefined ? '' : `. Fix: ${data.fix}`}`);
+    super(located(problem, data));
     this.data = data;
   }
+}
+
+/**
+ * Something a config says that the agent accepts but ignores (or treats differently), because gitopper
+ * accepted it too: the file still starts, and the caller logs `message` at warn level. `message` has the
+ * form of a {@link ConfigError}'s: `<file>: <entry>: key "<key>": <what happens>. Fix: <what to do>`.
+ */
+export interface ConfigWarning {
+  readonly message: string;
+  readonly data: ConfigErrorData;
+  /** Index of the `[[services]]` entry it is about; absent for `[global]` (it concerns every host). */
+  readonly service?: number;
+}
+
+/** `<file>: <entry>: key "<key>": <problem>. Fix: <fix>`, leaving out what `data` lacks. */
+function located(problem: string, data: ConfigErrorData): string {
+  const where = [data.file, data.entry, data.key === undefined ? undefined : `key "${data.key}"`].filter((p) => p !== undefined);
+  return `${where.join(': ')}: ${problem}${data.fix === undefined ? '' : `. Fix: ${data.fix}`}`;
 }
 
 /** A place in the file; its methods throw {@link ConfigError}s located there. */
@@ -38,6 +56,11 @@ export class At {
   /** Throw a ConfigError at this entry about `key` (undefined: about the entry itself). */
   fail(key: string | undefined, problem: string, fix: string): never {
     throw new ConfigError(problem, { file: this.file, entry: this.entry, ...(key === undefined ? {} : { key }), fix });
+  }
+  /** A {@link ConfigWarning} at this entry about `key`; `service` is the index of the service entry it concerns. */
+  warning(key: string, problem: string, fix: string, service?: number): ConfigWarning {
+    const data: ConfigErrorData = { file: this.file, entry: this.entry, key, fix };
+    return { message: located(problem, data), data, ...(service === undefined ? {} : { service }) };
   }
   /** The value of a rule's result, or throw its Problem against `key`. */
   check<T>(key: string, result: T | Problem): T {

@@ -18,8 +18,21 @@ export async function loadServices(file: string, hosts: readonly string[], extra
   return (await loadConfig(file, hosts, extra)).services;
 }
 
-/** Like {@link loadServices}, with the config's `[global]` too (for daemon-wide keys such as `hook_secret_file`). */
-export async function loadConfig(file: string, hosts: readonly string[], extra: readonly ServiceSpec[] = []): Promise<{ services: ServiceSpec[]; global: GlobalSpec }> {
+/** What {@link loadConfig} returns. */
+export interface LoadedConfig {
+  /** This host's services, then the `extra` ones. */
+  readonly services: ServiceSpec[];
+  readonly global: GlobalSpec;
+  /**
+   * Messages about what the file says but has no effect (`ConfigSpec.warnings`): those about `[global]`,
+   * and those about this host's service entries (another host's entries are that host's to report).
+   * Each reads `<file>: <entry>: key "<key>": <what happens>. Fix: <what to do>`; the caller logs them at warn level.
+   */
+  readonly warnings: string[];
+}
+
+/** Like {@link loadServices}, with the config's `[global]` (for daemon-wide keys such as `hook_secret_file`) and its warnings. */
+export async function loadConfig(file: string, hosts: readonly string[], extra: readonly ServiceSpec[] = []): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -30,5 +43,6 @@ export async function loadConfig(file: string, hosts: readonly string[], extra: 
   const services = servicesForHost(config, hosts);
   const clash = extra.find((e) => services.some((s) => s.service === e.service));
   if (clash) throw new ConfigReadError(`${file}: a service named "${clash.service}" clashes with the self-bootstrap service of the same name: rename it`);
-  return { services: [...services, ...extra], global: config.global };
+  const warnings = config.warnings.filter((w) => w.service === undefined || services.some((s) => s.index === w.service)).map((w) => w.message);
+  return { services: [...services, ...extra], global: config.global, warnings };
 }

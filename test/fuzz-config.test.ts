@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fc from 'fast-check';
-import { ACTIONS, AUTO_ROLLBACK_MODES, ConfigError, DRIFT_MODES, mergeConfig, parseConfig, servicesForHost, type ConfigSpec } from '../src/config.js';
+import { ACTION_ALIASES, ACTIONS, AUTO_ROLLBACK_MODES, ConfigError, DRIFT_MODES, mergeConfig, parseConfig, servicesForHost, type ConfigSpec } from '../src/config.js';
 import { checkUnitName } from '../src/config-validate.js';
 
 /** The seed of every property of this file: `FUZZ_SEED`, else a fresh one (printed). */
@@ -37,6 +37,10 @@ function deepFrozen(v: unknown, where = 'spec'): void {
 function validSpec(spec: ConfigSpec, file: string): void {
   deepFrozen(spec);
   assert.equal(spec.file, file);
+  for (const w of spec.warnings) {
+    assert.ok(w.message.startsWith(`${file}: `) && w.data.fix !== undefined && w.message.endsWith(`Fix: ${w.data.fix}`), w.message);
+    assert.ok(w.service === undefined || spec.services.some((s) => s.index === w.service), `warning about services[${w.service}]`);
+  }
   assert.ok(spec.global.keys.length > 0, 'at least one key');
   for (const k of spec.global.keys) assert.ok(path.posix.isAbsolute(k.path) && typeof k.ro === 'boolean', `key ${JSON.stringify(k)}`);
   for (const s of spec.services) {
@@ -51,6 +55,8 @@ function validSpec(spec: ConfigSpec, file: string): void {
       assert.ok(path.posix.isAbsolute(d.local) && d.local !== '/', `local ${d.local}`);
       assert.ok(d.link !== '' && !path.posix.isAbsolute(d.link) && !d.link.split('/').includes('..'), `link ${d.link}`);
     }
+    // links of dirs without local: checked out, never mounted; as safe as a mounted link
+    for (const l of s.links ?? []) assert.ok(l !== '' && l !== '.' && !path.posix.isAbsolute(l) && !l.split('/').includes('..'), `unmounted link ${l}`);
     for (const h of [...(s.hooks?.pre ?? []), ...(s.hooks?.post ?? [])]) assert.ok(!path.posix.isAbsolute(h) && !h.split('/').includes('..'), `hook ${h}`);
     if (s.hooks) assert.ok(s.hooks.timeoutSeconds > 0);
     if (s.health) {
@@ -325,8 +331,8 @@ test(`config fuzz (seed ${SEED}): near-valid documents (plausible values only) r
       fc.record({
         machine: fc.constantFrom('web1', 'web2', ''),
         service: fc.constantFrom('prometheus', 'docker-compose@caddy', 'a/b', '..', 'x'.repeat(256), ''),
-        action: fc.constantFrom(...ACTIONS, 'RELOAD', 'kill'),
-        dirs: fc.array(fc.record({ local: fc.constantFrom('/etc/p', '/etc/p/', '/', 'etc'), link: fc.constantFrom('p/etc', '../x', '.', '/abs', ''), file: fc.boolean() }), { maxLength: 2 }),
+        action: fc.constantFrom(...ACTIONS, ...Object.keys(ACTION_ALIASES), 'RELOAD', 'kill'),
+        dirs: fc.array(fc.record({ local: fc.constantFrom('/etc/p', '/etc/p/', '/', 'etc', ''), link: fc.constantFrom('p/etc', '../x', '.', '/abs', ''), file: fc.boolean() }), { maxLength: 2 }),
       }, { requiredKeys: ['machine', 'service'] }),
       { maxLength: 3 },
     ),
