@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import dbus from 'dbus-next';
-import { SystemdManager, SystemdTimeoutError } from '../src/adapters/systemd.js';
+import { ACTION_METHODS, SystemdManager, SystemdTimeoutError } from '../src/adapters/systemd.js';
+import { ACTION_ALIASES, ACTIONS } from '../src/config.js';
 import { removeDirs, tmpDir } from './rig/repo.js';
 import { canRunSandbox, reloadMarkerTemplate, reloadMarkerUnit, startUserManager, type UserManager } from './rig/systemd.js';
 
@@ -70,6 +71,32 @@ test('an unknown unit: the D-Bus error name is kept', opts, async () => {
   });
   assert.equal(await sd.isActive('no-such-unit.service'), false);
   await assert.rejects(sd.run('marker.service', 'bogus'), /unknown action "bogus"/);
+});
+
+test('every action the config accepts maps to the Manager method systemctl uses for that verb', () => {
+  // systemd src/systemctl/systemctl-start-unit.c, unit_actions[]: verb → method, aliases included
+  const systemctl: Record<string, string> = {
+    start: 'StartUnit', stop: 'StopUnit', condstop: 'StopUnit', reload: 'ReloadUnit', restart: 'RestartUnit',
+    'try-restart': 'TryRestartUnit', condrestart: 'TryRestartUnit', 'reload-or-restart': 'ReloadOrRestartUnit',
+    'try-reload-or-restart': 'ReloadOrTryRestartUnit', 'reload-or-try-restart': 'ReloadOrTryRestartUnit',
+    condreload: 'ReloadOrTryRestartUnit', 'force-reload': 'ReloadOrTryRestartUnit',
+  };
+  assert.deepEqual({ ...ACTION_METHODS }, systemctl);
+  for (const a of ACTIONS.filter((x) => x !== '')) assert.ok(Object.hasOwn(ACTION_METHODS, a), a);
+  for (const [alias, verb] of Object.entries(ACTION_ALIASES)) assert.equal(ACTION_METHODS[alias], ACTION_METHODS[verb], `${alias} = ${verb}`);
+});
+
+test('force-reload (an alias) reloads an active unit and starts no inactive one, like systemctl force-reload', opts, async () => {
+  await um.writeUnit('alias.service', reloadMarkerUnit('alias', marker('alias')));
+  await sd.daemonReload();
+  assert.equal((await sd.run('alias.service', 'force-reload')).result, 'done', 'try-: nothing to do for an inactive unit');
+  assert.equal(await sd.isActive('alias.service'), false, 'not started');
+  assert.equal((await sd.run('alias.service', 'start')).result, 'done');
+  assert.equal((await sd.run('alias.service', 'force-reload')).result, 'done');
+  assert.deepEqual(lines('alias'), ['reloaded'], 'ExecReload ran once, no restart');
+  await um.systemctl('force-reload', 'alias.service');
+  assert.deepEqual(lines('alias'), ['reloaded', 'reloaded'], 'systemctl does the same');
+  await assert.rejects(sd.run('alias.service', 'constructor'), /unknown action "constructor"/, 'no Object.prototype member is a method');
 });
 
 test('enable a template instance, then start and reload it', opts, async () => {

@@ -14,8 +14,14 @@ const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
 const MANAGER_IFACE = 'org.freedesktop.systemd1.Manager';
 
-/** Manager method per config `action` (systemctl's verbs → D-Bus methods, org.freedesktop.systemd1(5)). */
-export const ACTION_METHODS: Readonly<Record<string, string>> = {
+/**
+ * Manager method per config `action` (systemctl's verbs → D-Bus methods, org.freedesktop.systemd1(5)),
+ * with systemctl's aliases mapped as systemctl maps them (systemd `src/systemctl/systemctl-start-unit.c`,
+ * `unit_actions[]`): `force-reload`, `reload-or-try-restart` and `condreload` → ReloadOrTryRestartUnit,
+ * `condrestart` → TryRestartUnit, `condstop` → StopUnit. The config stores an alias as the verb it
+ * stands for (`src/config.ts` `ACTION_ALIASES`), so the aliases here are for callers that pass one as written.
+ */
+export const ACTION_METHODS: Readonly<Record<string, string>> = Object.freeze({
   reload: 'ReloadUnit',
   restart: 'RestartUnit',
   'try-restart': 'TryRestartUnit',
@@ -23,7 +29,12 @@ export const ACTION_METHODS: Readonly<Record<string, string>> = {
   'try-reload-or-restart': 'ReloadOrTryRestartUnit',
   start: 'StartUnit',
   stop: 'StopUnit',
-};
+  'force-reload': 'ReloadOrTryRestartUnit',
+  'reload-or-try-restart': 'ReloadOrTryRestartUnit',
+  condreload: 'ReloadOrTryRestartUnit',
+  condrestart: 'TryRestartUnit',
+  condstop: 'StopUnit',
+});
 
 /** Thrown when a D-Bus call or a job does not answer in time. */
 export class SystemdTimeoutError extends Error {
@@ -81,7 +92,7 @@ export class SystemdManager implements UnitPort {
   }
 
   async run(unit: string, action: string): Promise<JobOutcome> {
-    const method = ACTION_METHODS[action];
+    const method = Object.hasOwn(ACTION_METHODS, action) ? ACTION_METHODS[action] : undefined;
     if (!method) throw new Error(`unknown action "${action}"`);
     const c = await this.connection();
     const job = (await this.call(method, unit, 'replace')) as string;
