@@ -602,4 +602,21 @@ test('the shipped example config/config.toml is valid and names two services for
   const file = 'config/config.toml';
   const cfg = parseConfig(readFileSync(file, 'utf8'), file);
   assert.deepEqual(servicesForHost(cfg, ['grafana.example.org']).map((s) => s.service), ['grafana-server', 'prometheus']);
+  assert.deepEqual(cfg.warnings, [], 'the example draws no warning');
+});
+
+test('the example config and docs/config.md say what package does: installed, never "informational" (issue 16)', async () => {
+  const { readFileSync } = await import('node:fs');
+  const doc = readFileSync('docs/config.md', 'utf8');
+  const annotated = /## Annotated example\n\n```toml\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(annotated, 'docs/config.md has an annotated example');
+  const cfg = parseConfig(annotated, 'docs/config.md');
+  assert.deepEqual(cfg.warnings, []);
+  assert.ok(cfg.services.some((s) => s.package !== ''), 'the example shows package');
+  for (const [name, text] of [['docs/config.md', doc], ['config/config.toml', readFileSync('config/config.toml', 'utf8')]] as const) {
+    for (const line of text.split('\n').filter((l) => /^\s*package\s*=/.test(l))) {
+      assert.doesNotMatch(line, /informational/i, `${name}: ${line}`);
+      assert.match(line, /install/i, `${name}: the comment says it is installed: ${line}`);
+    }
+  }
 });

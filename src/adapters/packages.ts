@@ -1,8 +1,10 @@
 /**
- * PackagePort with the host's package manager (gitopper's `package` key): install a package once,
- * never upgrade or remove it. Debian/Ubuntu and their `ID_LIKE` relatives use dpkg-query + apt-get;
- * Arch uses pacman; other systems get a clear error (the service is BROKEN, not the agent).
- * The distribution comes from os-release(5).
+ * PackagePort with the host's package manager (a service's `package` key, docs/config.md): install a
+ * package, as the agent's user (root in production), at the service's first pass when it is missing;
+ * never upgrade or remove it. gitopper installed it too (its `ospkg/`: apt-get on Debian, pacman on Arch);
+ * the key is not informational. Debian/Ubuntu and their `ID_LIKE` relatives use dpkg-query +
+ * `apt-get install --no-upgrade`; Arch uses `pacman -S --needed`; other systems get a clear error (the
+ * service is BROKEN, not the agent). The distribution comes from os-release(5).
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
