@@ -58,7 +58,7 @@ dirs = [
     await d.waitLog((l) => l.msg === 'config applied', 'config applied', 20_000, n);
     await d.waitLog(warned(`${file}: global: key "package"`), 'the warning again', 20_000, n);
     await waitFor(() => lines(reloads) > before, 'a reload of grafana-server by force-reload');
-    assert.ok(d.lines.slice(n).some((l) => JSON.stringify(l).includes('try-reload-or-restart')), 'logged as the verb it stands for');
+    await d.waitLog((l) => l.msg === 'pass applied' && JSON.stringify(l.actions).includes('try-reload-or-restart'), 'the pass, logged with the verb force-reload stands for', 20_000, n);
     assert.ok(mounted(etc));
   } finally {
     await d.stop();
