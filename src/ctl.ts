@@ -101,7 +101,11 @@ export async function execute(cmd: HostCommand, clientFor: (base: string) => Cli
   return { stdout: render(cmd, answers, now), failures };
 }
 
-/** The stderr line of a failed request, without the `gitopperctl: ` prefix or host. */
+/**
+ * The stderr line of a failed request, without the `gitopperctl: ` prefix or host: the message and
+ * `(HTTP <status> <code>)`; when several keys were refused, the message alone (it names each
+ * key's status and code).
+ */
 export function describeError(err: ClientError): string {
-  return `${err.message}${err.status === 0 ? '' : ` (HTTP ${err.status} ${err.code})`}`;
+  return `${err.message}${err.status === 0 || err.refusals !== undefined ? '' : ` (HTTP ${err.status} ${err.code})`}`;
 }
