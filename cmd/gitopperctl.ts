@@ -3,7 +3,8 @@
  * gitopperctl: argv + environment → signing key, TLS trust → client(s) → table or JSON → exit code
  * (DESIGN.md §3). Exit 0 when every host's request succeeded, 1 when one or more hosts gave a
  * server or connection error (the answering hosts' table on stdout, one message per failing host
- * on stderr) or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).
+ * on stderr), a `do freeze|unfreeze|rollback` left the service BROKEN or DIFF (its table on stdout,
+ * one line on stderr), or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).
  * `--help` prints the usage on stdout and exits 0.
  *
  * Environment: SSH_AUTH_SOCK (ssh-agent, without -i), GITOPPER_KEY_PASSPHRASE (for a protected
@@ -51,7 +52,8 @@ function transportOf(cmd: HostCommand, io: CtlIO, env: Readonly<Record<string, s
 
 /**
  * Runs one gitopperctl command line (`args` = argv without node and the script) and returns the
- * exit code: 0 ok, 1 server/connection error on any host, 2 usage error. Never throws for those.
+ * exit code: 0 ok, 1 server/connection error on any host or a write that left a service BROKEN or
+ * DIFF, 2 usage error. Never throws for those.
  */
 export async function run(args: string[], io: CtlIO): Promise<number> {
   let cmd;
@@ -83,11 +85,14 @@ export async function run(args: string[], io: CtlIO): Promise<number> {
     io.stderr.write(`gitopperctl: ${err.message}\n`);
     return 1;
   }
-  const { stdout, failures } = await execute(cmd, (base) => new Client(base, { transport, signers }), io.now?.() ?? new Date());
+  const { stdout, failures, unhealthy } = await execute(cmd, (base) => new Client(base, { transport, signers }), io.now?.() ?? new Date());
   io.stdout.write(stdout);
   const several = cmd.targets.length > 1;
   for (const { host, error } of failures) io.stderr.write(`gitopperctl: ${several ? `${host}: ` : ''}${describeError(error)}\n`);
-  return failures.length === 0 ? 0 : 1;
+  for (const u of unhealthy) {
+    io.stderr.write(`gitopperctl: ${several ? `${u.host}: ` : ''}${u.service} is ${u.state} after do ${cmd.kind}${u.stateinfo ? `: ${u.stateinfo}` : ''}\n`);
+  }
+  return failures.length === 0 && unhealthy.length === 0 ? 0 : 1;
 }
 
 function isMain(): boolean {
