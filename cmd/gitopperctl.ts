@@ -5,7 +5,8 @@
  * server or connection error (the answering hosts' table on stdout, one message per failing host
  * on stderr), a `do freeze|unfreeze|rollback` left the service BROKEN or DIFF (its table on stdout,
  * one line on stderr), or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).
- * `--help` prints the usage on stdout and exits 0.
+ * `--help` prints the usage on stdout and exits 0. `forget @HOST...` only edits known_hosts (exit 1
+ * when a host had no pin).
  *
  * Environment: SSH_AUTH_SOCK (ssh-agent, without -i), GITOPPER_KEY_PASSPHRASE (for a protected
  * -i key when there is no terminal), HOME / XDG_CONFIG_HOME (known_hosts).
@@ -14,7 +15,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Client, fetchTransport, type Transport } from '../src/client.js';
-import { describeError, execute, parseCommand, USAGE, UsageError, type HostCommand } from '../src/ctl.js';
+import { describeError, execute, forget, parseCommand, USAGE, UsageError, type ForgetCommand, type HostCommand } from '../src/ctl.js';
 import { IdentityError, loadSigners } from '../src/sign/identity.js';
 import { KnownHosts, knownHostsFile } from '../src/sign/known-hosts.js';
 import type { RequestSigner } from '../src/sign/signer.js';
@@ -51,6 +52,30 @@ function transportOf(cmd: HostCommand, io: CtlIO, env: Readonly<Record<string, s
 }
 
 /**
+ * `forget @HOST...`: one stdout line per removed pin, one stderr line per host that had none;
+ * exit 0 when every host had a pin, 1 otherwise (or when known_hosts cannot be rewritten).
+ */
+function forgetPins(cmd: ForgetCommand, io: CtlIO, env: Readonly<Record<string, string | undefined>>): number {
+  const knownHosts = new KnownHosts(knownHostsFile(env, os.homedir()));
+  let results;
+  try {
+    results = forget(cmd, knownHosts);
+  } catch (err) {
+    io.stderr.write(`gitopperctl: cannot rewrite ${knownHosts.file}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  let code = 0;
+  for (const { hostPort, removed } of results) {
+    for (const pin of removed) io.stdout.write(`forgot ${hostPort}: certificate SHA-256 ${pin.fingerprint} (line ${pin.line} of ${knownHosts.file})\n`);
+    if (removed.length === 0) {
+      io.stderr.write(`gitopperctl: ${hostPort} has no pinned certificate in ${knownHosts.file}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+/**
  * Runs one gitopperctl command line (`args` = argv without node and the script) and returns the
  * exit code: 0 ok, 1 server/connection error on any host or a write that left a service BROKEN or
  * DIFF, 2 usage error. Never throws for those.
@@ -69,6 +94,7 @@ export async function run(args: string[], io: CtlIO): Promise<number> {
     return 0;
   }
   const env = io.env ?? process.env;
+  if (cmd.kind === 'forget') return forgetPins(cmd, io, env);
   let signers: RequestSigner[];
   let transport: Transport;
   try {

@@ -6,12 +6,14 @@
  * The command line is parsed in `ctl-args.ts`, the tables are drawn in `ctl-tables.ts`.
  */
 import { Client, ClientError } from './client.js';
-import type { HostCommand } from './ctl-args.js';
+import type { ForgetCommand, HostCommand } from './ctl-args.js';
+import type { KnownHosts, Pin } from './sign/known-hosts.js';
+import { hostPort } from './sign/transport.js';
 import { historySheet, machineSheet, pullSheet, serviceSheet, table, type Sheet } from './ctl-tables.js';
 import type { ListHistory, ListMachines, ListServices, PullAccepted } from './wire.js';
 
 // this module's public names from before it was split into the files above
-export { DEFAULT_PORT, USAGE, UsageError, parseCommand, parseTarget, type Command, type HostCommand, type Target } from './ctl-args.js';
+export { DEFAULT_PORT, USAGE, UsageError, parseCommand, parseTarget, type Command, type ForgetCommand, type HostCommand, type Target } from './ctl-args.js';
 export {
   age, historySheet, historyTable, machineSheet, machineTable, pullSheet, serviceSheet, serviceTable, table, type Sheet,
 } from './ctl-tables.js';
@@ -133,4 +135,24 @@ export async function execute(cmd: HostCommand, clientFor: (base: string) => Cli
  */
 export function describeError(err: ClientError): string {
   return `${err.message}${err.status === 0 || err.refusals !== undefined ? '' : ` (HTTP ${err.status} ${err.code})`}`;
+}
+
+/** What {@link forget} did for one `@HOST`: its known_hosts key (`web1:2222`) and the pins removed ([] = none was there). */
+export interface Forgotten {
+  /** As written, without the `@`. */
+  readonly host: string;
+  /** The known_hosts key of the host: `host:port`, port always written ({@link hostPort}). */
+  readonly hostPort: string;
+  readonly removed: readonly Pin[];
+}
+
+/**
+ * `forget @HOST...`: removes each host's certificate pin from `knownHosts` (docs/gitopperctl.md
+ * "Certificates") in one rewrite, so the next connection pins the certificate the agent shows
+ * then; line numbers are those of the file before. Sends nothing; touches no other line. Throws what {@link KnownHosts.remove} throws.
+ */
+export function forget(cmd: ForgetCommand, knownHosts: KnownHosts): Forgotten[] {
+  const keys = cmd.targets.map((t) => hostPort(new URL(t.base)));
+  const removed = knownHosts.remove(keys);
+  return cmd.targets.map((t, i) => ({ host: t.host, hostPort: keys[i]!, removed: removed.filter((r) => r.hostPort === keys[i]) }));
 }

@@ -42,7 +42,7 @@ function checkPin(trust: Trust, key: string, fingerprint: string): ClientError |
     'CERT_CHANGED',
     `the TLS certificate of ${key} has changed: ${trust.knownHosts.file} line ${pin.line} pins ${pin.fingerprint}, the agent now shows ${fingerprint}. ` +
       'Someone may be in between, or the agent has a new certificate (state dir reset, --tls-cert changed): compare with the ' +
-      `fingerprint the agent logged at start ("API TLS certificate"). To accept the new one, delete line ${pin.line} (${key}) of ${trust.knownHosts.file} and run the command again.`,
+      `fingerprint the agent logged at start ("API TLS certificate"). To accept the new one, run \`gitopperctl forget @${key}\` (it removes line ${pin.line} of ${trust.knownHosts.file}) and run the command again.`,
   );
 }
 
