@@ -3,8 +3,10 @@
  * gitopperctl: argv + environment → signing key, TLS trust → client(s) → table or JSON → exit code
  * (DESIGN.md §3). Exit 0 when every host's request succeeded, 1 when one or more hosts gave a
  * server or connection error (the answering hosts' table on stdout, one message per failing host
- * on stderr) or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).
- * `--help` prints the usage on stdout and exits 0.
+ * on stderr), a `do freeze|unfreeze|rollback` left the service BROKEN or DIFF (its table on stdout,
+ * one line on stderr), or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).
+ * `--help` prints the usage on stdout and exits 0. `forget @HOST...` only edits known_hosts (exit 1
+ * when a host had no pin).
  *
  * Environment: SSH_AUTH_SOCK (ssh-agent, without -i), GITOPPER_KEY_PASSPHRASE (for a protected
  * -i key when there is no terminal), HOME / XDG_CONFIG_HOME (known_hosts).
@@ -13,7 +15,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Client, fetchTransport, type Transport } from '../src/client.js';
-import { describeError, execute, parseCommand, USAGE, UsageError, type HostCommand } from '../src/ctl.js';
+import { describeError, execute, forget, parseCommand, USAGE, UsageError, type ForgetCommand, type HostCommand } from '../src/ctl.js';
 import { IdentityError, loadSigners } from '../src/sign/identity.js';
 import { KnownHosts, knownHostsFile } from '../src/sign/known-hosts.js';
 import type { RequestSigner } from '../src/sign/signer.js';
@@ -50,8 +52,33 @@ function transportOf(cmd: HostCommand, io: CtlIO, env: Readonly<Record<string, s
 }
 
 /**
+ * `forget @HOST...`: one stdout line per removed pin, one stderr line per host that had none;
+ * exit 0 when every host had a pin, 1 otherwise (or when known_hosts cannot be rewritten).
+ */
+function forgetPins(cmd: ForgetCommand, io: CtlIO, env: Readonly<Record<string, string | undefined>>): number {
+  const knownHosts = new KnownHosts(knownHostsFile(env, os.homedir()));
+  let results;
+  try {
+    results = forget(cmd, knownHosts);
+  } catch (err) {
+    io.stderr.write(`gitopperctl: cannot rewrite ${knownHosts.file}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  let code = 0;
+  for (const { hostPort, removed } of results) {
+    for (const pin of removed) io.stdout.write(`forgot ${hostPort}: certificate SHA-256 ${pin.fingerprint} (line ${pin.line} of ${knownHosts.file})\n`);
+    if (removed.length === 0) {
+      io.stderr.write(`gitopperctl: ${hostPort} has no pinned certificate in ${knownHosts.file}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+/**
  * Runs one gitopperctl command line (`args` = argv without node and the script) and returns the
- * exit code: 0 ok, 1 server/connection error on any host, 2 usage error. Never throws for those.
+ * exit code: 0 ok, 1 server/connection error on any host or a write that left a service BROKEN or
+ * DIFF, 2 usage error. Never throws for those.
  */
 export async function run(args: string[], io: CtlIO): Promise<number> {
   let cmd;
@@ -67,6 +94,7 @@ export async function run(args: string[], io: CtlIO): Promise<number> {
     return 0;
   }
   const env = io.env ?? process.env;
+  if (cmd.kind === 'forget') return forgetPins(cmd, io, env);
   let signers: RequestSigner[];
   let transport: Transport;
   try {
@@ -83,11 +111,14 @@ export async function run(args: string[], io: CtlIO): Promise<number> {
     io.stderr.write(`gitopperctl: ${err.message}\n`);
     return 1;
   }
-  const { stdout, failures } = await execute(cmd, (base) => new Client(base, { transport, signers }), io.now?.() ?? new Date());
+  const { stdout, failures, unhealthy } = await execute(cmd, (base) => new Client(base, { transport, signers }), io.now?.() ?? new Date());
   io.stdout.write(stdout);
   const several = cmd.targets.length > 1;
   for (const { host, error } of failures) io.stderr.write(`gitopperctl: ${several ? `${host}: ` : ''}${describeError(error)}\n`);
-  return failures.length === 0 ? 0 : 1;
+  for (const u of unhealthy) {
+    io.stderr.write(`gitopperctl: ${several ? `${u.host}: ` : ''}${u.service} is ${u.state} after do ${cmd.kind}${u.stateinfo ? `: ${u.stateinfo}` : ''}\n`);
+  }
+  return failures.length === 0 && unhealthy.length === 0 ? 0 : 1;
 }
 
 function isMain(): boolean {

@@ -47,9 +47,47 @@ export class ClientError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /**
+     * Set when several keys were tried and every one was refused ({@link ClientOptions.signers}):
+     * what each got, in the order tried; `message` then lists them all.
+     */
+    readonly refusals?: readonly KeyRefusal[],
   ) {
     super(message);
   }
+}
+
+/** What the agent answered one key that it refused: 401 UNKNOWN_KEY or 403 READ_ONLY_KEY. */
+export interface KeyRefusal {
+  /** The key's fingerprint (`SHA256:…`), its comment and where it lives (`ssh-agent`, a file). */
+  readonly keyid: string;
+  readonly comment: string;
+  readonly source: string;
+  readonly status: number;
+  readonly code: string;
+  /** The agent's message. */
+  readonly message: string;
+}
+
+/**
+ * Answers after which the next key is tried: the agent does not know the key (401 UNKNOWN_KEY, as
+ * ssh moves on to its next identity), or knows it as read-only and the route writes (403
+ * READ_ONLY_KEY, docs/security.md). Both are refused before the route runs, so nothing happened
+ * and the request may be sent again, signed by the next key.
+ */
+const NEXT_KEY: Readonly<Record<string, number>> = { UNKNOWN_KEY: 401, READ_ONLY_KEY: 403 };
+
+/** The refusal in `res` when it is one of {@link NEXT_KEY}, else undefined. */
+function keyRefusal(signer: RequestSigner, res: HttpAnswer): KeyRefusal | undefined {
+  if (res.status !== 401 && res.status !== 403) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(res.text);
+  } catch {
+    return undefined;
+  }
+  if (!isWireError(json) || NEXT_KEY[json.error.code] !== res.status) return undefined;
+  return { keyid: signer.keyid, comment: signer.comment, source: signer.source, status: res.status, code: json.error.code, message: json.error.message };
 }
 
 /** Options of {@link Client}. */
@@ -59,8 +97,11 @@ export interface ClientOptions {
   /** The fetch to use when no `transport` is given (tests inject one); default the global fetch. */
   readonly fetch?: typeof fetch;
   /**
-   * The keys to sign with, tried in order: the next one only after a 401 UNKNOWN_KEY (as ssh
-   * tries its identities). None: requests go unsigned (and the agent answers 401).
+   * The keys to sign with, tried in order (ssh-agent's order): the next one only after a 401
+   * UNKNOWN_KEY (as ssh tries its identities) or a 403 READ_ONLY_KEY (a read-only key first in
+   * the agent must not block writes), each attempt signed afresh (new `created` and `nonce`).
+   * When every key is refused, the ClientError carries each key's answer (`refusals`). None:
+   * requests go unsigned (and the agent answers 401).
    */
   readonly signers?: readonly RequestSigner[];
   /** Give up on a request after this many milliseconds; default 30 000. */
@@ -76,6 +117,17 @@ function causeOf(err: unknown): string {
   const e = err as Error & { cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError') return 'timed out';
   return e?.cause?.message ?? e?.cause?.code ?? e?.message ?? String(err);
+}
+
+/**
+ * The error when every one of several keys was refused: the status and code of the most telling
+ * refusal (a key the agent knows, read-only, over one it does not know), and a message naming
+ * what each key got, in the order tried.
+ */
+function allRefused(refusals: readonly KeyRefusal[]): ClientError {
+  const shown = refusals.find((r) => r.code === 'READ_ONLY_KEY') ?? refusals[0]!;
+  const each = refusals.map((r) => `${r.keyid}${r.comment ? ` (${r.comment})` : ''}: HTTP ${r.status} ${r.code}, ${r.message}`);
+  return new ClientError(shown.status, shown.code, `each of the ${refusals.length} keys was refused, in the order tried: ${each.join('; ')}`, refusals);
 }
 
 /** The agent's REST API at `baseUrl` (e.g. `http://host:2222`). Every method throws ClientError. */
@@ -133,9 +185,11 @@ export class Client {
     const headers: Record<string, string> = { accept: 'application/json', ...(text === undefined ? {} : { 'content-type': 'application/json' }) };
     const unsigned: HttpRequest = { method, url, headers, ...(text === undefined ? {} : { body: text }) };
     let res: HttpAnswer | undefined;
+    const refusals: KeyRefusal[] = [];
     for (const signer of this.signers.length === 0 ? [undefined] : this.signers) {
       let req = unsigned;
       try {
+        // signed afresh for every key: a new created time and nonce (RFC 9421 §2.3, §7.2.2)
         if (signer !== undefined) req = { ...unsigned, headers: { ...headers, ...(await signRequest(signer, unsigned)) } };
       } catch (err) {
         throw new ClientError(0, 'SIGNING', `cannot sign with ${signer!.keyid} (${signer!.source}): ${(err as Error).message}`);
@@ -146,8 +200,11 @@ export class Client {
         if (err instanceof ClientError) throw err;
         throw new ClientError(0, 'CONNECTION', `${method} ${url}: ${causeOf(err)}`);
       }
-      if (res.status !== 401 || !/"UNKNOWN_KEY"/.test(res.text)) break;
+      const refused = signer === undefined ? undefined : keyRefusal(signer, res);
+      if (refused === undefined) break;
+      refusals.push(refused);
     }
+    if (refusals.length > 1 && refusals.length === this.signers.length) throw allRefused(refusals);
     return this.answer<T>(method, url, res!);
   }
 

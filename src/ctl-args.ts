@@ -20,6 +20,8 @@ commands:
   do|d unfreeze|u       @HOST... SERVICE
   do|d rollback|r       @HOST... SERVICE HASH
   do|d pull|p           @HOST... [SERVICE]  pull now (all services without SERVICE)
+  forget                @HOST...            remove the hosts' pinned TLS certificates
+                                            from known_hosts (nothing is sent)
 
 @HOST is host, host:port (default port ${DEFAULT_PORT}), [v6]:port, or an https:// URL
 (https is the default; http://127.0.0.1:PORT for an agent run with --insecure-http).
@@ -30,7 +32,8 @@ Requests are signed with your SSH key (HTTP Message Signatures): the key given
 with -i, else the keys of the running ssh-agent (SSH_AUTH_SOCK), tried in turn.
 A passphrase-protected -i key is asked for on the terminal, or read from
 GITOPPER_KEY_PASSPHRASE. An agent's TLS certificate is pinned on first use in
-~/.config/gitopper/known_hosts (a changed one is refused), unless --ca is given.
+~/.config/gitopper/known_hosts (a changed one is refused, until forget), unless
+--ca is given.
 
 options:
   -i, --identity KEY  SSH private key file to sign with (default: ssh-agent)
@@ -50,9 +53,17 @@ export interface Target {
   readonly base: string;
 }
 
+/** `forget @HOST...`: remove the hosts' certificate pins from known_hosts; no request is sent. */
+export interface ForgetCommand {
+  readonly kind: 'forget';
+  /** At least one; distinct base URLs. */
+  readonly targets: readonly Target[];
+}
+
 /** What to do, as parsed from the command line. `targets` are the hosts, in the order written. */
 export type Command =
   | { readonly kind: 'help' }
+  | ForgetCommand
   | {
       readonly kind: 'machines' | 'services' | 'history' | 'freeze' | 'unfreeze' | 'rollback' | 'pull';
       /** At least one; distinct base URLs. */
@@ -68,10 +79,10 @@ export type Command =
       readonly ca?: string;
     };
 
-/** A command that talks to hosts (not `help`). */
-export type HostCommand = Exclude<Command, { kind: 'help' }>;
+/** A command that talks to hosts (not `help` or `forget`). */
+export type HostCommand = Exclude<Command, { kind: 'help' } | ForgetCommand>;
 
-type Kind = HostCommand['kind'];
+type Kind = HostCommand['kind'] | 'forget';
 /** kind, required args besides the hosts, optional args. */
 type Rule = readonly [Kind, number, number];
 /** verb → subject alias → rule. */
@@ -79,9 +90,9 @@ const GRAMMAR: Record<string, Record<string, Rule>> = {
   list: { machines: ['machines', 0, 0], services: ['services', 0, 1], history: ['history', 1, 0] },
   do: { freeze: ['freeze', 1, 0], unfreeze: ['unfreeze', 1, 0], rollback: ['rollback', 2, 0], pull: ['pull', 0, 1] },
 };
-/** Verbs that take no subject: `history|h @HOST... SERVICE` is `list history`. */
-const SOLO: Record<string, Rule> = { history: ['history', 1, 0] };
-const VERBS: Record<string, string> = { list: 'list', ls: 'list', l: 'list', do: 'do', d: 'do', history: 'history', h: 'history' };
+/** Verbs that take no subject: `history|h @HOST... SERVICE` is `list history`; `forget @HOST...`. */
+const SOLO: Record<string, Rule> = { history: ['history', 1, 0], forget: ['forget', 0, 0] };
+const VERBS: Record<string, string> = { list: 'list', ls: 'list', l: 'list', do: 'do', d: 'do', history: 'history', h: 'history', forget: 'forget' };
 const SUBJECTS: Record<string, string> = {
   machines: 'machines', machine: 'machines', m: 'machines', service: 'services', services: 'services', s: 'services',
   history: 'history', h: 'history', freeze: 'freeze', f: 'freeze', unfreeze: 'unfreeze', u: 'unfreeze',
@@ -161,6 +172,7 @@ export function parseCommand(args: string[]): Command {
   }
   if (words.includes('')) throw new UsageError(`${what}: empty argument`);
   if (values.reason !== undefined && kind !== 'freeze') throw new UsageError('--reason goes with do freeze only');
+  if (kind === 'forget') return { kind, targets };
   return {
     kind,
     targets,

@@ -94,12 +94,16 @@ test('gitopperctl pins on first use in ~/.config/gitopper/known_hosts, and refus
   const changed = await ctl(['do', 'pull', at], home);
   assert.equal(changed.code, 1);
   assert.match(changed.stderr, new RegExp(`the TLS certificate of 127\\.0\\.0\\.1:${a.port} has changed: .* pins ${a.cert.fingerprint}, the agent now shows ${b.cert.fingerprint}`));
-  assert.match(changed.stderr, /To accept the new one, delete line 1 \(127\.0\.0\.1:\d+\) of .*known_hosts and run the command again/);
+  assert.ok(changed.stderr.includes(`To accept the new one, run \`gitopperctl forget @127.0.0.1:${a.port}\` (it removes line 1 of ${known}) and run the command again.`), changed.stderr);
   assert.equal(b.logs.some((l) => l.msg === 'authentication failed' || l.msg === 'write'), false, 'nothing reached the agent');
-  writeFileSync(known, '');
+  // the remedy the message names: forget, then the next connection pins the new certificate
+  const forgot = await exec(process.execPath, [bin, 'forget', at], { env: { PATH: process.env.PATH ?? '', HOME: home } });
+  assert.equal(forgot.stdout, `forgot 127.0.0.1:${a.port}: certificate SHA-256 ${a.cert.fingerprint} (line 1 of ${known})\n`);
+  assert.equal(readFileSync(known, 'utf8'), '');
   const accepted = await ctl(['list', 'machines', at], home);
   assert.equal(accepted.code, 0, accepted.stderr);
-  assert.match(accepted.stderr, /pinned in/);
+  assert.match(accepted.stderr, new RegExp(`certificate SHA-256 ${b.cert.fingerprint} pinned in`));
+  assert.equal(readFileSync(known, 'utf8'), `127.0.0.1:${a.port} ${b.cert.fingerprint}\n`);
   await b.close();
 });
 

@@ -2,9 +2,9 @@
  * gitopperctl's pinned server certificates, like ssh's known_hosts: one line per agent,
  * `<host>:<port> <SHA-256 fingerprint>` (`AB:CD:…`, as `openssl x509 -fingerprint -sha256`
  * prints it); `#` starts a comment. A host is pinned on first use; a different certificate later
- * is refused until its line is removed.
+ * is refused until its line is removed (`gitopperctl forget @host`, {@link KnownHosts.remove}).
  */
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** The default file: `$XDG_CONFIG_HOME/gitopper/known_hosts`, else `~/.config/gitopper/known_hosts`. */
@@ -17,6 +17,19 @@ export function knownHostsFile(env: { readonly HOME?: string; readonly XDG_CONFI
 export interface Pin {
   readonly fingerprint: string;
   readonly line: number;
+}
+
+/** A pin {@link KnownHosts.remove} removed: whose, and the line it was on. */
+export interface RemovedPin extends Pin {
+  /** `host:port` as the file keys it. */
+  readonly hostPort: string;
+}
+
+/** The fingerprint `line` pins for `hostPort` (upper case), or undefined (another host, a comment, a blank). */
+function pinOf(line: string, hostPort: string): string | undefined {
+  const [host, fingerprint] = line.trim().split(/\s+/);
+  if (host === hostPort.toLowerCase() && fingerprint !== undefined && !host.startsWith('#')) return fingerprint.toUpperCase();
+  return undefined;
 }
 
 /** The known_hosts file at `file` (read at each lookup, so concurrent gitopperctl runs agree). */
@@ -34,10 +47,46 @@ export class KnownHosts {
     }
     const lines = text.split('\n');
     for (let i = 0; i < lines.length; i++) {
-      const [host, fingerprint] = lines[i]!.trim().split(/\s+/);
-      if (host === hostPort.toLowerCase() && fingerprint !== undefined && !host.startsWith('#')) return { fingerprint: fingerprint.toUpperCase(), line: i + 1 };
+      const fingerprint = pinOf(lines[i]!, hostPort);
+      if (fingerprint !== undefined) return { fingerprint, line: i + 1 };
     }
     return undefined;
+  }
+
+  /**
+   * Removes every pin of each of `hostPorts` (one per host, unless two first connections raced)
+   * in one rewrite, and returns them in file order, with the lines they were on before; [] when
+   * there is none (or no file), and then the file is left alone. Every other line (other hosts,
+   * comments, blanks) is kept byte for byte. The new file is written next to the old one (mode
+   * 0600) and renamed over it, so a reader sees the old or the new file, never half of one.
+   * Throws when the file cannot be read or written.
+   */
+  remove(hostPorts: readonly string[]): RemovedPin[] {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const removed: RemovedPin[] = [];
+    const kept = text.split('\n').filter((line, i) => {
+      for (const hostPort of hostPorts) {
+        const fingerprint = pinOf(line, hostPort);
+        if (fingerprint !== undefined) return !removed.push({ hostPort, fingerprint, line: i + 1 });
+      }
+      return true;
+    });
+    if (removed.length === 0) return [];
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, kept.join('\n'), { mode: 0o600, flag: 'wx' });
+      renameSync(tmp, this.file);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    return removed;
   }
 
   /** Pins `fingerprint` for `hostPort` (creating the file, mode 0600, and its directory, 0700). */

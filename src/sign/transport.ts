@@ -5,10 +5,15 @@
  *   - `--ca FILE`: the certificate must chain to that CA and name the host (ordinary TLS);
  *   - otherwise trust on first use: the certificate's SHA-256 fingerprint is pinned in
  *     known_hosts at the first connection, and a different one later is refused (CERT_CHANGED).
+ * When the handshake fails because the server does not speak TLS at all (OpenSSL's "wrong
+ * version number"), a second, plain connection looks at what the server does speak, so the
+ * message can say what to do: an agent run with `--insecure-http` (PLAIN_HTTP: use
+ * `@http://…`), or an SSH server such as miekg/gitopper's remote interface on :2222
+ * (SSH_SERVER: use gitopper's own gitopperctl, docs/gitopperctl.md).
  */
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { isIP, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { ClientError, type HttpAnswer, type HttpRequest, type Transport } from '../client.js';
 import type { KnownHosts } from './known-hosts.js';
@@ -42,8 +47,60 @@ function checkPin(trust: Trust, key: string, fingerprint: string): ClientError |
     'CERT_CHANGED',
     `the TLS certificate of ${key} has changed: ${trust.knownHosts.file} line ${pin.line} pins ${pin.fingerprint}, the agent now shows ${fingerprint}. ` +
       'Someone may be in between, or the agent has a new certificate (state dir reset, --tls-cert changed): compare with the ' +
-      `fingerprint the agent logged at start ("API TLS certificate"). To accept the new one, delete line ${pin.line} (${key}) of ${trust.knownHosts.file} and run the command again.`,
+      `fingerprint the agent logged at start ("API TLS certificate"). To accept the new one, run \`gitopperctl forget @${key}\` (it removes line ${pin.line} of ${trust.knownHosts.file}) and run the command again.`,
   );
+}
+
+/** What a server that is not TLS speaks, by the first bytes it sends: `http`, `ssh`, or undefined. */
+export type PlainProtocol = 'http' | 'ssh';
+
+/**
+ * Connects to `host:port` without TLS and tells from the first bytes the server sends what it
+ * speaks: an SSH server sends its identification string first (`SSH-2.0-…`, RFC 4253 §4.2); an
+ * HTTP server answers the `HEAD / HTTP/1.0` sent here (unsigned, nothing secret) with
+ * `HTTP/1.x` (RFC 9112 §4). Resolves undefined for anything else, a failure, or no answer within
+ * `timeoutMs`; never rejects. Also returns the first line, for messages.
+ */
+export function sniffPlain(host: string, port: number, timeoutMs = 5000): Promise<{ protocol: PlainProtocol | undefined; first: string }> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ host, port });
+    let seen = Buffer.alloc(0);
+    const done = () => {
+      socket.destroy();
+      const first = seen.toString('latin1').split(/\r?\n/)[0]!;
+      const protocol = first.startsWith('SSH-') ? 'ssh' : /^HTTP\/1\.[01] \d{3}/.test(first) ? 'http' : undefined;
+      resolve({ protocol, first });
+    };
+    socket.setTimeout(timeoutMs, done);
+    socket.once('error', done);
+    socket.once('end', done);
+    socket.once('connect', () => socket.write(`HEAD / HTTP/1.0\r\nHost: ${host.includes(':') ? `[${host}]` : host}:${port}\r\n\r\n`));
+    socket.on('data', (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk]);
+      if (seen.includes(0x0a) || seen.length >= 256) done();
+    });
+  });
+}
+
+/**
+ * The error for a server at `url` that failed the TLS handshake with `err`: PLAIN_HTTP or
+ * SSH_SERVER (status 0, nothing was sent but the probe's `HEAD /`) when {@link sniffPlain} can
+ * tell, else `err` itself.
+ */
+async function notTls(url: URL, err: Error): Promise<Error> {
+  if (!String((err as NodeJS.ErrnoException).code ?? '').startsWith('ERR_SSL_')) return err;
+  const key = hostPort(url);
+  const { protocol, first } = await sniffPlain(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 443));
+  if (protocol === 'http') return new ClientError(0, 'PLAIN_HTTP', `this agent speaks plain HTTP (--insecure-http): use @http://${key}`);
+  if (protocol === 'ssh') {
+    const banner = first.replace(/[^\x20-\x7e]/g, '').slice(0, 60);
+    return new ClientError(
+      0,
+      'SSH_SERVER',
+      `${key} is an SSH server (${JSON.stringify(banner)}), not a gitopper REST API: miekg/gitopper's agent serves SSH on :2222; ask it with gitopper's own gitopperctl (docs/gitopperctl.md, "Two gitopperctls")`,
+    );
+  }
+  return err;
 }
 
 /** Opens the TLS connection of one request, handing it over only once the certificate is trusted. */
@@ -63,9 +120,14 @@ function connector(url: URL, trust: Trust) {
       socket.destroy();
       done(err);
     };
-    socket.once('error', fail);
+    // before the handshake completes: the server may not speak TLS at all
+    const handshakeFailed = (err: Error) => {
+      socket.destroy();
+      void notTls(url, err).then(done);
+    };
+    socket.once('error', handshakeFailed);
     socket.once('secureConnect', () => {
-      socket.off('error', fail);
+      socket.off('error', handshakeFailed);
       if (trust.ca === undefined) {
         const problem = checkPin(trust, hostPort(url), socket.getPeerCertificate().fingerprint256);
         if (problem) return fail(problem);
@@ -78,7 +140,8 @@ function connector(url: URL, trust: Trust) {
 
 /**
  * A Transport for gitopperctl: `http://` plain, `https://` with {@link Trust}. Rejects with a
- * ClientError CERT_CHANGED for a pinned host showing another certificate (nothing was sent).
+ * ClientError CERT_CHANGED for a pinned host showing another certificate (nothing was sent), and
+ * PLAIN_HTTP or SSH_SERVER for a server that does not speak TLS (see {@link sniffPlain}).
  */
 export function tlsTransport(trust: Trust): Transport {
   return (req: HttpRequest, signal: AbortSignal) =>
