@@ -11,13 +11,14 @@ import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import dbus from 'dbus-next';
 import { Agent } from '../src/agent.js';
 import { bootstrap, bootstrapConfigPath, BootstrapError, selfService, type BootstrapOptions } from '../src/bootstrap.js';
 import { ConfigError, type ServiceSpec } from '../src/config.js';
 import { ConfigReadError, loadConfig } from '../src/config-file.js';
 import { hookRouter } from '../src/http/hook-app.js';
-import { FlagError, parseDaemonFlags, splitAddr, USAGE, type DaemonOptions } from '../src/flags.js';
+import { FlagError, parseDaemonFlags, splitAddr, usage, type DaemonOptions } from '../src/flags.js';
 import { createLogger, isJournalStream, type Logger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import { observer } from '../src/observer.js';
@@ -84,7 +85,7 @@ function configProblem(err: unknown): string | undefined {
 async function main(): Promise<void> {
   const opts = options();
   if (opts.help) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${usage(fileURLToPath(new URL('../../docs', import.meta.url)))}\n`);
     return;
   }
   if (opts.root && process.getuid?.() !== 0) fatal('must run as root (bind mounts and systemd need it); -o=false to try without');
