@@ -11,14 +11,15 @@ import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import dbus from 'dbus-next';
 import { Agent } from '../src/agent.js';
 import { bootstrap, bootstrapConfigPath, BootstrapError, selfService, type BootstrapOptions } from '../src/bootstrap.js';
 import { ConfigError, type ServiceSpec } from '../src/config.js';
 import { ConfigReadError, loadConfig } from '../src/config-file.js';
 import { hookRouter } from '../src/http/hook-app.js';
-import { FlagError, parseDaemonFlags, splitAddr, USAGE, type DaemonOptions } from '../src/flags.js';
-import { createLogger, type Logger } from '../src/log.js';
+import { FlagError, parseDaemonFlags, splitAddr, usage, type DaemonOptions } from '../src/flags.js';
+import { createLogger, isJournalStream, type Logger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import { observer } from '../src/observer.js';
 import { metricsApp } from '../src/http/metrics-app.js';
@@ -40,8 +41,10 @@ import { SpawnCommands } from '../src/adapters/commands.js';
 import { FetchProbe } from '../src/adapters/probe.js';
 import { IsoStage } from '../src/adapters/git-stage.js';
 
+/** Exits 1 with `message` on stderr; under systemd with stderr to the journal at priority err (`<3>`, sd-daemon(3)). */
 function fatal(message: string): never {
-  process.stderr.write(`gitopper: ${message}\n`);
+  const prefix = isJournalStream(process.env.JOURNAL_STREAM, 2) ? '<3>' : '';
+  process.stderr.write(`${prefix}gitopper: ${message.replaceAll('\n', `\n${prefix}`)}\n`);
   process.exit(1);
 }
 
@@ -82,11 +85,11 @@ function configProblem(err: unknown): string | undefined {
 async function main(): Promise<void> {
   const opts = options();
   if (opts.help) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${usage(fileURLToPath(new URL('../../docs', import.meta.url)))}\n`);
     return;
   }
   if (opts.root && process.getuid?.() !== 0) fatal('must run as root (bind mounts and systemd need it); -o=false to try without');
-  const log = createLogger(opts.debug);
+  const log = createLogger(opts.debug, process.stdout, isJournalStream(process.env.JOURNAL_STREAM, 1));
   const notifier = SystemdNotifier.fromEnv(process.env, { onError: (err) => log.warn({ err: err.message, ...err.data }, 'cannot notify systemd') });
   notifier.startWatchdog();
   const hostname = os.hostname();

@@ -44,11 +44,18 @@ export class FlagError extends Error {
   readonly code = 'FLAGS';
 }
 
-/** Usage text for `--help`. */
-export const USAGE = `Usage: gitopper -c CONFIG [flags]
+/**
+ * Usage text for `--help`. `docsDir` is the absolute path of the package's `docs/` directory as
+ * installed (package.json `files` ships it beside `dist/`: after `npm install -g` it is
+ * `$(npm root -g)/gitopper/docs`); `cmd/gitopper.ts` passes the one next to the running program, so the
+ * path named always exists.
+ */
+export function usage(docsDir: string): string {
+  return `Usage: gitopper -c CONFIG [flags]
 
 Keeps services' files equal to a git repository (sparse checkouts + bind mounts) and
-tells systemd over D-Bus when they change. See docs/daemon.md.
+tells systemd over D-Bus when they change. Flags, states, logs, exit codes:
+${docsDir.replace(/\/+$/, '')}/daemon.md (all docs: ${docsDir.replace(/\/+$/, '')}/)
 
   -c, --config FILE      config file (required unless -U); relative to the checkout with -U
   -h, --hosts NAME       act as this host too (repeatable, comma-separated); the hostname is always included
@@ -77,7 +84,8 @@ tells systemd over D-Bus when they change. See docs/daemon.md.
       --tls-key FILE     the key of --tls-cert (PEM)
       --insecure-http    serve the API over plain HTTP: loopback -s addresses only (tests, a
                          local reverse proxy that does TLS)
-      --help             this text`;
+      --help             this text (-h is --hosts, as in gitopper)`;
+}
 
 /** Seconds of a Go-syntax duration flag; FlagError naming `flag` when it does not parse. */
 function durationFlag(text: string, flag: string): number {
@@ -88,8 +96,27 @@ function durationFlag(text: string, flag: string): number {
   }
 }
 
+/**
+ * `-h`/`--hosts` given without a name (last, or followed by another flag: `gitopper -h`,
+ * `gitopper -h --help`): a FlagError that says `-h` is gitopper's hosts flag and `--help` is help,
+ * instead of parseArgs's "argument missing" / "argument is ambiguous". DESIGN.md §2: `-h` is hosts.
+ */
+function checkHostsHasValue(argv: readonly string[]): void {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return;
+    if (a !== '-h' && a !== '--hosts') continue;
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('-')) {
+      throw new FlagError(`${a} is -h/--hosts NAME, as in gitopper: act as host NAME too, so it needs a name (-h web1,web2). For help use --help`);
+    }
+    i++;
+  }
+}
+
 /** Parse daemon argv (without node and script). Throws FlagError. */
 export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
+  checkHostsHasValue(argv);
   let v;
   try {
     v = parseArgs({

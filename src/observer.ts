@@ -6,7 +6,8 @@
  *   reconciled → service_pass_duration_seconds, sync_duration_seconds{phase=checkout|mount|unit},
  *                service_reloads_total{result} (one per systemd job waited for),
  *                service_drift (from Outcome.drift, the files that differ after the pass)
- *   status     → service_state, service_change_time_seconds, service_info
+ *   status     → service_state, service_change_time_seconds, service_info; a `state` line only for
+ *                a transition (state or info changed: info for OK, warn for the others)
  *   upstream   → service_upstream_ahead
  *   skipped    → service_passes_skipped_total (and a debug line "pass skipped")
  */
@@ -56,7 +57,11 @@ export function observer(log: Logger, metrics: Metrics): TrackerEvents {
     },
     status(service: string, status: ServiceStatus, prev: ServiceStatus): void {
       metrics.setStatus(service, status);
-      const data = { service, state: status.state, info: status.info, commit: status.commit, from: prev.state };
+      // A `state` line is a transition (state or info changed, as `since` in state.ts): a status
+      // update that only moved the commit (OK → OK at a new commit, logged as "pass applied") or
+      // the freeze record is not one.
+      if (status.state === prev.state && status.info === prev.info) return;
+      const data = { service, state: status.state, info: status.info, commit: status.commit, from: prev.state, ...(prev.info !== status.info ? { fromInfo: prev.info } : {}) };
       if (status.state === 'OK') svc.info(data, 'state');
       else svc.warn(data, 'state');
     },

@@ -1,7 +1,10 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { parseDuration } from '../src/duration.js';
-import { FlagError, parseDaemonFlags, splitAddr } from '../src/flags.js';
+import { FlagError, parseDaemonFlags, splitAddr, usage } from '../src/flags.js';
 
 test('Go durations', () => {
   assert.equal(parseDuration('90s'), 90);
@@ -66,4 +69,41 @@ test('--store-retention (default 168h) and --fetch-timeout (default 60s, at leas
   assert.equal(o.fetchTimeoutSeconds, 90);
   assert.throws(() => parseDaemonFlags(['-c', 'x', '--store-retention', '7d']), (e: Error) => e instanceof FlagError && /^--store-retention: /.test(e.message));
   assert.throws(() => parseDaemonFlags(['-c', 'x', '--fetch-timeout', '500ms']), (e: Error) => e instanceof FlagError && /--fetch-timeout 500ms is below 1s/.test(e.message));
+});
+
+describe('-h is hosts (gitopper), --help is help', () => {
+  const hostsError = (e: unknown) => e instanceof FlagError && /is -h\/--hosts NAME, as in gitopper/.test(e.message) && /For help use --help/.test(e.message);
+
+  test('-h without a name says what -h is and where help is, not "argument is ambiguous"', () => {
+    for (const argv of [['-h'], ['-h', '--help'], ['-h', '-c', 'x'], ['-c', 'x', '-h'], ['--hosts'], ['--hosts', '-d', '-c', 'x']]) {
+      assert.throws(() => parseDaemonFlags(argv), hostsError, argv.join(' '));
+    }
+    assert.doesNotThrow(() => parseDaemonFlags(['-h', 'web1', '-c', 'x', '-h', 'web2']));
+    assert.deepEqual(parseDaemonFlags(['--hosts', 'a', '-c', 'x']).hosts, ['a']);
+  });
+
+  test('usage names daemon.md in the docs directory it is given', () => {
+    const text = usage('/usr/lib/node_modules/gitopper/docs/');
+    assert.match(text, /\/usr\/lib\/node_modules\/gitopper\/docs\/daemon\.md/);
+    assert.doesNotMatch(text, /See docs\/daemon\.md/);
+  });
+
+  const program = path.resolve('dist', 'cmd', 'gitopper.js');
+  const run = (...args: string[]) => spawnSync(process.execPath, [program, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+  test('gitopper --help: exit 0, and the docs path it names exists next to the program (as in the package)', () => {
+    const r = run('--help');
+    assert.equal(r.status, 0, r.stderr);
+    const named = /^(\/\S+\/daemon\.md) /m.exec(r.stdout)?.[1];
+    assert.ok(named, r.stdout);
+    assert.equal(named, path.resolve('docs', 'daemon.md'));
+    assert.ok(existsSync(named));
+  });
+
+  test('gitopper -h alone: exit 1 with the hosts/help message on stderr', () => {
+    const r = run('-h');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^gitopper: -h is -h\/--hosts NAME, as in gitopper: .* For help use --help\n$/);
+    assert.equal(r.stdout, '');
+  });
 });

@@ -125,6 +125,16 @@ describe('systemd/gitopper.service says what the issue asks', () => {
     }
   });
 
+  test('state directory mode 0711, as the daemon makes it (hooks run as service users reach stage/), and the docs say the same', () => {
+    assert.equal(one('StateDirectory'), 'gitopper');
+    assert.equal(one('StateDirectoryMode'), '0711');
+    assert.match(readFileSync(path.resolve('cmd', 'gitopper.ts'), 'utf8'), /mkdirSync\(dir, \{ recursive: true, mode: 0o711 \}\)/, 'prepareStateDir makes it 0711');
+    const install = readFileSync(path.resolve('docs', 'install.md'), 'utf8');
+    assert.match(install, /`StateDirectoryMode=0711`/);
+    assert.match(install, /`\/var\/lib\/gitopper\/` \| state directory \(0711\)/);
+    assert.match(readFileSync(path.resolve('docs', 'daemon.md'), 'utf8'), /`--state-dir DIR` .*mode 0711/);
+  });
+
   test('the file explains why the mount-namespace options are not used, and the readiness choice', () => {
     assert.match(text, /own mount namespace/);
     assert.match(text, /PrivateMounts=, ProtectSystem=, ProtectHome=, PrivateTmp=/);
@@ -280,6 +290,7 @@ await notifier.ready(summarizeStates(['OK', 'OK']));
     assert.equal(start.enabled, true);
     assert.equal(start.watchdogMs, 120_000, 'WatchdogSec=2min reached the daemon as WATCHDOG_USEC');
     assert.match(String(start.stateDir), /gitopper$/, 'StateDirectory=gitopper');
+    assert.equal(statSync(String(start.stateDir)).mode & 0o777, 0o711, 'systemd made the state directory 0711 (StateDirectoryMode=)');
     assert.equal(readFileSync(target, 'utf8'), 'from the checkout\n', 'the service\'s bind mount is in this (the host\'s) mount namespace');
     await um.systemctl('stop', NAME);
     await new Promise<void>((resolve, reject) => execFile('umount', [target], (err) => (err ? reject(err) : resolve())));
