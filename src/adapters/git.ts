@@ -19,8 +19,8 @@ import git from 'isomorphic-git';
 import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../ports.js';
 import { KeyedLock } from '../serial.js';
 import { makeParentsOfSymlinks, removeForeignSymlinks } from './git-symlinks.js';
-import { asideOf, isAside, writeAside } from './git-write-aside.js';
-import { applyingCommit, clearApplying, dropEmptyIndex, markApplying } from './git-apply-marker.js';
+import { asideOf, writeAside } from './git-write-aside.js';
+import { applyingCommit, clearApplying, markApplying, undoInterrupted } from './git-apply-marker.js';
 import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './git-child.js';
 import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './git-compact.js';
 import { fetchBranch, headOf } from './git-fetch.js';
@@ -161,7 +161,7 @@ export class IsoGit implements GitPort {
    */
   async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
     await this.wire(co, owner);
-    await this.undoInterrupted(co, owner);
+    await undoInterrupted(this, co, owner, (msg, data) => this.onNotice(msg, data, 'warn'));
   }
 
   /** The checkout dir made (or adopted) and its `.git/objects` pointed at the upstream's store. */
@@ -199,37 +199,6 @@ export class IsoGit implements GitPort {
     await rename(link, aside);
     await symlink(objects, link);
     this.onNotice('existing git checkout adopted: its own objects were kept aside', { dir: co.dir, keptAt: aside }, 'warn');
-  }
-
-  /** See {@link prepare}. A marker naming HEAD's commit (only the removal was missed) or a first setup is just cleared. */
-  private async undoInterrupted(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
-    const gitdir = path.join(co.dir, '.git');
-    await dropEmptyIndex(gitdir, (msg, data) => this.onNotice(msg, data, 'warn'));
-    const target = await applyingCommit(gitdir);
-    if (target === undefined) return;
-    const pass: Pass = { cache: {} };
-    const head = await this.deployed(co, pass);
-    if (head !== undefined) {
-      let changed: string[] | undefined = [];
-      try {
-        if (head !== target) changed = await this.changedPaths(co, head, target, pass);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        changed = undefined; // the commit it was writing is gone from the store: everything off HEAD was its
-      }
-      // temporary files of a write-aside (under the changed paths) or of a restore (seen as drift) cut short
-      let temporary = 0;
-      for (const p of changed ?? []) if (await removed(asideOf(path.join(co.dir, p)))) temporary++;
-      const off = await this.drift(co, pass);
-      for (const p of off.filter(isAside)) if (await removed(path.join(co.dir, p))) temporary++;
-      // only what it really changed is put back (a failed write-aside changed nothing)
-      const paths = off.filter((p) => !isAside(p) && (changed === undefined || changed.includes(p)));
-      if (paths.length > 0) await this.restore(co, paths, owner, pass);
-      if (head !== target || paths.length > 0 || temporary > 0) {
-        this.onNotice('an interrupted checkout was undone: the files it had written are back at the deployed commit', { dir: co.dir, interrupted: target, deployed: head, paths: paths.length, temporary }, 'warn');
-      }
-    }
-    await clearApplying(gitdir);
   }
 
   async missingLinks(co: CheckoutRef, commit: string, pass: Pass): Promise<string[]> {
@@ -410,11 +379,6 @@ function firstOf(err: unknown): unknown {
   const first = errors[0] instanceof Error ? errors[0] : new Error(String(errors[0]));
   if (errors.length > 1) first.message = `${first.message} (and ${errors.length - 1} more file(s) failed)`;
   return first;
-}
-
-/** Remove the file `p`; true when there was one. */
-async function removed(p: string): Promise<boolean> {
-  return rm(p).then(() => true, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)));
 }
 
 /** True when something (even a dangling symlink) is at `p`. */
