@@ -56,10 +56,11 @@ function version(cmd: string, args: string[]): string {
  * whether the daemon still builds IsoGit as the bench does (lib/core.ts DAEMON_GIT_OPTIONS).
  */
 async function srcFeatures(): Promise<SrcFeatures> {
-  const dir = path.join(ROOT, 'src', 'adapters');
-  const main = await readFile(path.join(dir, 'git.ts'), 'utf8').catch(() => '');
-  const all = (await Promise.all((await readdir(dir)).filter((f) => f.startsWith('git') && f.endsWith('.ts')).map((f) => readFile(path.join(dir, f), 'utf8')))).join('\n');
-  const tracker = await readFile(path.join(ROOT, 'src', 'tracker.ts'), 'utf8').catch(() => '');
+  const dir = path.join(ROOT, 'src', 'adapters', 'git');
+  const main = await readFile(path.join(dir, 'iso-git.ts'), 'utf8').catch(() => '');
+  const gitFiles = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.ts'));
+  const all = (await Promise.all(gitFiles.map((f) => readFile(path.join(dir, f), 'utf8')))).join('\n');
+  const tracker = await readFile(path.join(ROOT, 'src', 'core', 'tracker.ts'), 'utf8').catch(() => '');
   const daemon = await readFile(path.join(ROOT, 'cmd', 'gitopper.ts'), 'utf8').catch(() => '');
   const drift = /async drift\([\s\S]*?\n  }\n/.exec(main)?.[0] ?? '';
   // the third argument of `new IsoGit(stateDir, onNotice, {…})` in the daemon (balanced parentheses)

@@ -10,7 +10,7 @@
  * sampled every 2 ms from /proc/<pid>/status and as the child reports it; the largest sum of this
  * process's and the child's RSS sampled at the same instant; cli: the largest git process's VmHWM).
  */
-import { IsoGit } from '../src/adapters/git.js';
+import { IsoGit } from '../src/adapters/git/iso-git.js';
 import type { CheckoutRef, Pass } from '../src/ports.js';
 import { ChildWatch } from './lib/children.js';
 import { cliSetup } from './lib/cli.js';

@@ -14,12 +14,12 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Client, fetchTransport, type Transport } from '../src/client.js';
-import { describeError, execute, forget, parseCommand, USAGE, UsageError, type ForgetCommand, type HostCommand } from '../src/ctl.js';
-import { IdentityError, loadSigners } from '../src/sign/identity.js';
-import { KnownHosts, knownHostsFile } from '../src/sign/known-hosts.js';
-import type { RequestSigner } from '../src/sign/signer.js';
-import { tlsTransport } from '../src/sign/transport.js';
+import { Client, fetchTransport, type Transport } from '../src/ctl/client.js';
+import { describeError, execute, forget, parseCommand, USAGE, UsageError, type ForgetCommand, type HostCommand } from '../src/ctl/commands.js';
+import { IdentityError, loadSigners } from '../src/ctl/identity.js';
+import { KnownHosts, knownHostsFile } from '../src/ctl/tls-pins.js';
+import type { RequestSigner } from '../src/ctl/signer.js';
+import { tlsTransport } from '../src/ctl/transport.js';
 
 /** Where {@link run} writes, and what it talks through (tests inject `fetch`, `env` and `now`). */
 export interface CtlIO {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { generate } from 'selfsigned';
-import { FlagError, parseDaemonFlags } from '../src/flags.js';
+import { FlagError, parseDaemonFlags } from '../src/daemon/flags.js';
 import { fixedKeys } from '../src/http/keyring.js';
 import { ownNames, startApiServer } from '../src/http/server.js';
 import { certFingerprint, selfSigned } from '../src/http/tls.js';

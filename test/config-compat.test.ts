@@ -11,9 +11,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ACTION_ALIASES, ACTIONS, ConfigError, canonicalAction, parseConfig, servicesForHost, type ConfigSpec } from '../src/config.js';
-import { loadConfig } from '../src/config-file.js';
-import { checkoutOf, reconcile, type ReconcileDeps } from '../src/reconcile.js';
+import { ACTION_ALIASES, ACTIONS, ConfigError, canonicalAction, parseConfig, servicesForHost, type ConfigSpec } from '../src/config/config.js';
+import { loadConfig } from '../src/config/file.js';
+import { checkoutOf, reconcile, type ReconcileDeps } from '../src/core/reconcile.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock } from './fakes/ports.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/configs/', import.meta.url));

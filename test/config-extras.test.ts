@@ -1,7 +1,7 @@
 /** Config keys of our own beyond gitopper's: drift, hooks, health, auto_rollback. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../src/config.js';
+import { parseConfig } from '../src/config/config.js';
 
 const base = (extra: string) => `[global]
 upstream = "https://example.org/r"

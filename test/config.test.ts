@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ACTIONS, ConfigError, mergeConfig, parseConfig, servicesForHost, type ConfigSpec } from '../src/config.js';
+import { ACTIONS, ConfigError, mergeConfig, parseConfig, servicesForHost, type ConfigSpec } from '../src/config/config.js';
 
 /** test/fixtures/configs in the source tree (this file runs as dist/test/config.test.js). */
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/configs/', import.meta.url));
@@ -535,7 +535,7 @@ test('parseConfig does no I/O: missing key and token files are fine, and the mod
   const cfg = parse(GLOBAL.replace('[global]', '[global]\ntoken_file = "/nonexistent/token"') + svc(), '/nonexistent/dir/config.toml');
   assert.equal(cfg.global.keys[0]!.path, '/nonexistent/dir/keys/op.pub');
   // parseConfig's modules in src/, all pure (config-file.ts, which reads the file, is not one of them)
-  const pure = ['src/config.ts', 'src/config-error.ts', 'src/config-fields.ts', 'src/config-health.ts', 'src/config-keys.ts', 'src/config-transport.ts', 'src/config-validate.ts', 'src/duration.ts'];
+  const pure = ['src/config/config.ts', 'src/config/error.ts', 'src/config/fields.ts', 'src/config/health.ts', 'src/config/keys.ts', 'src/config/transport.ts', 'src/config/validate.ts', 'src/config/duration.ts'];
   const local = (f: string) => `./${path.basename(f, '.ts')}.js`;
   const allowed = ['@iarna/toml', 'node:path', ...pure.map(local)];
   const seen = new Set<string>();
@@ -550,7 +550,7 @@ test('parseConfig does no I/O: missing key and token files are fine, and the mod
     assert.doesNotMatch(text, /\bimport\s*\(|\brequire\s*\(/, `${src} loads a module at run time`);
   }
   // each listed module but the entry is imported by another: the list is the whole set and the pattern finds imports
-  assert.deepEqual(pure.filter((f) => f !== 'src/config.ts' && !seen.has(local(f))), []);
+  assert.deepEqual(pure.filter((f) => f !== 'src/config/config.ts' && !seen.has(local(f))), []);
 });
 
 test('ConfigError carries code, name and structured data', () => {

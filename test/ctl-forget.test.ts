@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileS
 import os from 'node:os';
 import path from 'node:path';
 import { run } from '../cmd/gitopperctl.js';
-import { KnownHosts } from '../src/sign/known-hosts.js';
+import { KnownHosts } from '../src/ctl/tls-pins.js';
 
 const FP = (n: number) => Array.from({ length: 32 }, (_, i) => ((n * 7 + i) % 256).toString(16).padStart(2, '0').toUpperCase()).join(':');
 

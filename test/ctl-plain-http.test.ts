@@ -13,7 +13,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
-import { sniffPlain } from '../src/sign/transport.js';
+import { sniffPlain } from '../src/ctl/transport.js';
 import { FakeControl } from './fakes/control.js';
 import { apiServerPerFile, recordingLog } from './fakes/api.js';
 import { keyDir, keyFile, makeKey } from './fakes/keys.js';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { run } from '../cmd/gitopperctl.js';
-import type { Actor, ServiceInfo } from '../src/control.js';
+import type { Actor, ServiceInfo } from '../src/core/control.js';
 import { createApiApp } from '../src/http/app.js';
 import { COMMITS, FakeControl } from './fakes/control.js';
 import { keyDir, keyFile, makeKey, testAuth } from './fakes/keys.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { reconcile, type ReconcileDeps } from '../src/reconcile.js';
-import { Agent } from '../src/agent.js';
+import { reconcile, type ReconcileDeps } from '../src/core/reconcile.js';
+import { Agent } from '../src/core/agent.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { parseDuration } from '../src/duration.js';
-import { FlagError, parseDaemonFlags, splitAddr, usage } from '../src/flags.js';
+import { parseDuration } from '../src/config/duration.js';
+import { FlagError, parseDaemonFlags, splitAddr, usage } from '../src/daemon/flags.js';
 
 test('Go durations', () => {
   assert.equal(parseDuration('90s'), 90);

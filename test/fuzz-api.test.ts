@@ -19,8 +19,8 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { hookRouter } from '../src/http/hook-app.js';
-import { signRequest, type RequestSigner } from '../src/sign/signer.js';
+import { hookRouter } from '../src/http/webhook/app.js';
+import { signRequest, type RequestSigner } from '../src/ctl/signer.js';
 import { COMMITS, FakeControl } from './fakes/control.js';
 import { apiServerPerFile, recordingLog } from './fakes/api.js';
 import { keyDir, keyFile, makeKey, signerOf } from './fakes/keys.js';

@@ -13,8 +13,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fc from 'fast-check';
-import { ACTION_ALIASES, ACTIONS, AUTO_ROLLBACK_MODES, ConfigError, DRIFT_MODES, mergeConfig, parseConfig, servicesForHost, type ConfigSpec } from '../src/config.js';
-import { checkUnitName } from '../src/config-validate.js';
+import { ACTION_ALIASES, ACTIONS, AUTO_ROLLBACK_MODES, ConfigError, DRIFT_MODES, mergeConfig, parseConfig, servicesForHost, type ConfigSpec } from '../src/config/config.js';
+import { checkUnitName } from '../src/config/validate.js';
 
 /** The seed of every property of this file: `FUZZ_SEED`, else a fresh one (printed). */
 const SEED = process.env.FUZZ_SEED === undefined ? Date.now() ^ (Math.random() * 0x7fffffff) : Number(process.env.FUZZ_SEED);

@@ -1,15 +1,15 @@
 /**
  * An upstream whose `HEAD` names a branch that does not exist (`git init --bare`, HEAD →
  * `master`, only `main` pushed): the configured branch is fetched anyway, over smart HTTP and over
- * the local pipe, in-process and in the fetch child (src/adapters/git-advert.ts). Also the pure
+ * the local pipe, in-process and in the fetch child (src/adapters/git/transport/advert.ts). Also the pure
  * rewrite of the ref advertisement. Real parts: git-http-backend on loopback, bare repos made by git.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { adoptHead } from '../src/adapters/git-advert.js';
-import { IsoGit } from '../src/adapters/git.js';
+import { adoptHead } from '../src/adapters/git/transport/advert.js';
+import { IsoGit } from '../src/adapters/git/iso-git.js';
 import type { SourceRef } from '../src/ports.js';
 import { startGitServer, type GitServer } from './rig/git-server.js';
 import { git, removeDirs, tmpDir } from './rig/repo.js';

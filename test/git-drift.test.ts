@@ -1,12 +1,12 @@
 /**
- * IsoGit.drift (src/adapters/git.ts) on real parts: a checkout of the gitopper-config history served
+ * IsoGit.drift (src/adapters/git/iso-git.ts) on real parts: a checkout of the gitopper-config history served
  * by git-http-backend on loopback, edited on disk, compared with what `git status` says.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { IsoGit } from '../src/adapters/git.js';
+import { IsoGit } from '../src/adapters/git/iso-git.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
 import { git, WorkClone } from './rig/repo.js';
 import { makeConfigRepo } from './rig/config-repo.js';

@@ -1,6 +1,6 @@
 /**
  * Local upstreams (an absolute path, `file:///path`) through isomorphic-git's `http` plugin over
- * `git upload-pack` (src/adapters/git-transport.ts), on real parts: bare repositories in temp dirs made
+ * `git upload-pack` (src/adapters/git/transport/pipe.ts), on real parts: bare repositories in temp dirs made
  * by test/rig/config-repo.ts (the generated gitopper-config history), checked with the git CLI. Also the
  * transport's pure parts: upstream parsing, store names, remote quoting and the ssh command line. Needs neither root nor a namespace.
  */
@@ -12,12 +12,12 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { IsoGit } from '../src/adapters/git.js';
+import { IsoGit } from '../src/adapters/git/iso-git.js';
 import {
   GitTransportError, PipeTransport, TRANSPORT_CHANNEL, UpstreamError, normalizeUpstream, openPipe, parseUpstream, sqQuote, storeName, uploadPackCommand,
   type TransportEvent,
-} from '../src/adapters/git-transport.js';
-import { checkUpstream } from '../src/config-validate.js';
+} from '../src/adapters/git/transport/pipe.js';
+import { checkUpstream } from '../src/config/validate.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
 import { git, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';

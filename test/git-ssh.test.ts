@@ -1,5 +1,5 @@
 /**
- * SSH upstreams through isomorphic-git's `http` plugin over `ssh … git-upload-pack` (src/adapters/git-transport.ts),
+ * SSH upstreams through isomorphic-git's `http` plugin over `ssh … git-upload-pack` (src/adapters/git/transport/pipe.ts),
  * against a REAL OpenSSH server started here on 127.0.0.1 (test/rig/sshd.ts: own host key, own sshd_config,
  * a generated deploy key), with the gitopper-config history in a bare repository. Runs as root in the test
  * run's private mount namespace (sshd needs root); skips with the sandbox reason elsewhere.
@@ -10,8 +10,8 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { IsoGit } from '../src/adapters/git.js';
-import { GitTransportError, TRANSPORT_CHANNEL, type TransportEvent } from '../src/adapters/git-transport.js';
+import { IsoGit } from '../src/adapters/git/iso-git.js';
+import { GitTransportError, TRANSPORT_CHANNEL, type TransportEvent } from '../src/adapters/git/transport/pipe.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
 import { git, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';

@@ -1,6 +1,6 @@
 /**
  * IsoGit's object stores on real parts (git-http-backend on loopback, local upstreams, the git CLI to
- * check): a store's first fetch in a child process (src/adapters/git-child.ts, cmd/gitopper-fetch.ts),
+ * check): a store's first fetch in a child process (src/adapters/git/fetch-child.ts, cmd/gitopper-fetch.ts),
  * pack compaction (git-compact.ts) and fetch timeouts (git-http.ts). No fakes.
  */
 import { test } from 'node:test';
@@ -13,8 +13,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import fs from 'node:fs';
-import { IsoGit, type IsoGitOptions } from '../src/adapters/git.js';
-import { CHILD_CHANNEL, type ChildEvent } from '../src/adapters/git-child.js';
+import { IsoGit, type IsoGitOptions } from '../src/adapters/git/iso-git.js';
+import { CHILD_CHANNEL, type ChildEvent } from '../src/adapters/git/fetch-child.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
 import type { GitServer } from './rig/git-server.js';
 import { git as cli, WorkClone } from './rig/repo.js';

@@ -1,5 +1,5 @@
 /**
- * IsoGit (src/adapters/git.ts) on real parts: the gitopper-config history served by git-http-backend
+ * IsoGit (src/adapters/git/iso-git.ts) on real parts: the gitopper-config history served by git-http-backend
  * on loopback (test/rig), checked with the git CLI. No fakes.
  */
 import { test } from 'node:test';
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { IsoGit, NotOurCheckoutError } from '../src/adapters/git.js';
+import { IsoGit, NotOurCheckoutError } from '../src/adapters/git/iso-git.js';
 import type { CheckoutRef, Owner, SourceRef } from '../src/ports.js';
 import { git, WorkClone } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';

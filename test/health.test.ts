@@ -1,11 +1,11 @@
 /** Health checks, automatic rollback and hooks, over fakes (the real parts are in e2e-health). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent } from '../src/agent.js';
-import { checkHealth } from '../src/health.js';
-import { reconcile } from '../src/reconcile.js';
-import type { HealthFailure } from '../src/health.js';
-import type { ServiceSpec } from '../src/config.js';
+import { Agent } from '../src/core/agent.js';
+import { checkHealth } from '../src/core/health-check.js';
+import { reconcile } from '../src/core/reconcile.js';
+import type { HealthFailure } from '../src/core/health-check.js';
+import type { ServiceSpec } from '../src/config/config.js';
 import type { Owner, UserPort } from '../src/ports.js';
 import { FakeCommands, FakeGit, FakeMounts, FakeProbe, FakeStage, FakeUnits, FakeUsers, FastClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createApiApp } from '../src/http/app.js';
 import type { ApiLogEntry } from '../src/http/errors.js';
 import { ROUTES } from '../src/http/routes.js';
-import { formatChange, parseChange } from '../src/wire.js';
+import { formatChange, parseChange } from '../src/api/wire.js';
 import { COMMITS, FakeControl } from './fakes/control.js';
 import { keyDir, keyFile, makeKey, signedFetch, signerOf, testAuth } from './fakes/keys.js';
 

@@ -34,7 +34,7 @@ export interface JournalReport {
 }
 
 const JOURNALD = '/lib/systemd/systemd-journald';
-const LOG_MODULE = fileURLToPath(new URL('../src/log.js', import.meta.url));
+const LOG_MODULE = fileURLToPath(new URL('../src/telemetry/log.js', import.meta.url));
 const DAEMON = fileURLToPath(new URL('../cmd/gitopper.js', import.meta.url));
 
 function run(cmd: string, args: string[]): Promise<string> {

@@ -1,5 +1,5 @@
 /**
- * src/log.ts: journald priorities (issue 16, "logs journald can filter").
+ * src/telemetry/log.ts: journald priorities (issue 16, "logs journald can filter").
  *  - the sd-daemon(3) `<N>` prefix per pino level, and plain JSON without `journal`;
  *  - isJournalStream against real file descriptors (JOURNAL_STREAM = st_dev:st_ino, systemd.exec(5));
  *  - under a real systemd user manager with a real systemd-journald (test/journal-child.ts, in a
@@ -15,7 +15,7 @@ import { existsSync, fstatSync, openSync, closeSync, readlinkSync } from 'node:f
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { createLogger, isJournalStream, journalPriority } from '../src/log.js';
+import { createLogger, isJournalStream, journalPriority } from '../src/telemetry/log.js';
 import { removeDirs, tmpDir } from './rig/repo.js';
 import { canRunSandbox } from './rig/systemd.js';
 import type { JournalEntry, JournalReport } from './journal-child.js';

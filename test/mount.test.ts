@@ -1,6 +1,6 @@
 /**
- * BindMounter (src/adapters/mount.ts) with real bind mounts, in the test run's private mount
- * namespace (test/run.mjs), checked against /proc/self/mountinfo; GetentUsers (src/adapters/users.ts)
+ * BindMounter (src/adapters/mount/bind.ts) with real bind mounts, in the test run's private mount
+ * namespace (test/run.mjs), checked against /proc/self/mountinfo; GetentUsers (src/adapters/host/users.ts)
  * against this host's passwd database.
  */
 import { after, before, test } from 'node:test';
@@ -9,9 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BindMounter, ForeignMountError } from '../src/adapters/mount.js';
-import { parseMountinfo } from '../src/adapters/mountinfo.js';
-import { GetentUsers } from '../src/adapters/users.js';
+import { BindMounter, ForeignMountError } from '../src/adapters/mount/bind.js';
+import { parseMountinfo } from '../src/adapters/mount/mountinfo.js';
+import { GetentUsers } from '../src/adapters/host/users.js';
 import type { Owner } from '../src/ports.js';
 import { removeDirs, tmpDir } from './rig/repo.js';
 import { canRunSandbox } from './rig/systemd.js';

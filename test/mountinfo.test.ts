@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { expectedBindRoot, mountAt, mountContaining, parseMountinfo, unescapeMountPath } from '../src/adapters/mountinfo.js';
+import { expectedBindRoot, mountAt, mountContaining, parseMountinfo, unescapeMountPath } from '../src/adapters/mount/mountinfo.js';
 
 const SAMPLE = [
   '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',

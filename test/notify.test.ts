@@ -1,5 +1,5 @@
 /**
- * SystemdNotifier (src/adapters/notify.ts): sd_notify(3) through systemd-notify(1).
+ * SystemdNotifier (src/adapters/systemd/notify.ts): sd_notify(3) through systemd-notify(1).
  *  - Without systemd: a fake `systemd-notify` script records what it is asked to send (arguments,
  *    NOTIFY_SOCKET, order), fails or hangs on demand.
  *  - With the real systemd-notify and a real systemd user manager (test/rig/systemd.ts): a
@@ -14,11 +14,11 @@ import { chmod, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NotifyError, summarizeStates, SystemdNotifier } from '../src/adapters/notify.js';
+import { NotifyError, summarizeStates, SystemdNotifier } from '../src/adapters/systemd/notify.js';
 import { removeDirs, tmpDir } from './rig/repo.js';
 import { canRunSandbox, startUserManager, type UserManager } from './rig/systemd.js';
 
-const ADAPTER = fileURLToPath(new URL('../src/adapters/notify.js', import.meta.url));
+const ADAPTER = fileURLToPath(new URL('../src/adapters/systemd/notify.js', import.meta.url));
 
 /** `systemctl show -p …` of `unit` as a record. */
 async function show(um: UserManager, unit: string, ...props: string[]): Promise<Record<string, string>> {

@@ -1,15 +1,15 @@
 /**
- * src/observer.ts, `status`: a `state` log line is a transition (state or info changed), never an
+ * src/telemetry/observer.ts, `status`: a `state` log line is a transition (state or info changed), never an
  * update that only moved the commit or the freeze record (issue 16: "state" lines for OK → OK).
  * Metrics follow every update either way.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createLogger } from '../src/log.js';
-import { Metrics } from '../src/metrics.js';
-import { observer } from '../src/observer.js';
-import type { ServiceStatus } from '../src/state.js';
+import { createLogger } from '../src/telemetry/log.js';
+import { Metrics } from '../src/telemetry/metrics.js';
+import { observer } from '../src/telemetry/observer.js';
+import type { ServiceStatus } from '../src/core/state.js';
 
 const T0 = new Date('2024-08-01T10:00:00Z');
 const T1 = new Date('2024-08-01T10:05:00Z');

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { packageFamily, SystemPackages } from '../src/adapters/packages.js';
-import { reconcile } from '../src/reconcile.js';
+import { packageFamily, SystemPackages } from '../src/adapters/host/packages.js';
+import { reconcile } from '../src/core/reconcile.js';
 import type { PackagePort } from '../src/ports.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createApiApp } from '../src/http/app.js';
 import { addressKey, FAILURE_LIMIT, FailureLimiter, TooManyFailuresError } from '../src/http/ratelimit.js';
-import { signRequest } from '../src/sign/signer.js';
+import { signRequest } from '../src/ctl/signer.js';
 import { FakeControl } from './fakes/control.js';
 import { apiServerPerFile, recordingLog } from './fakes/api.js';
 import { keyDir, keyFile, makeKey, signedFetch, signerOf, testAuth } from './fakes/keys.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkoutOf, isTemplateInstance, reconcile, unitName, type ReconcileDeps } from '../src/reconcile.js';
+import { checkoutOf, isTemplateInstance, reconcile, unitName, type ReconcileDeps } from '../src/core/reconcile.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 

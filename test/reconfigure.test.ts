@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent } from '../src/agent.js';
-import type { TrackerEvents } from '../src/tracker.js';
+import { Agent } from '../src/core/agent.js';
+import type { TrackerEvents } from '../src/core/tracker.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 

@@ -15,7 +15,7 @@ import { startGitServer, type GitServer } from './rig/git-server.js';
 import { GitError, WorkClone, git as gitCli, makeBare, removeDirs, tmpDir } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, CONFIG_REPO_GRAFANA_HOST, makeConfigRepo } from './rig/config-repo.js';
 import { findProgram, missingPackage } from './rig/system-packages.js';
-import { parseConfig, servicesForHost } from '../src/config.js';
+import { parseConfig, servicesForHost } from '../src/config/config.js';
 import {
   SystemctlError,
   canRunSandbox,

@@ -1,16 +1,16 @@
 /**
- * The object-store sweep (src/store-sweep.ts): its rules over a fake StoresPort, and the real
- * StoreDirectory (src/adapters/git-stores.ts) over stores that IsoGit fetched from a loopback server.
+ * The object-store sweep (src/core/store-sweep.ts): its rules over a fake StoresPort, and the real
+ * StoreDirectory (src/adapters/git/stores.ts) over stores that IsoGit fetched from a loopback server.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { IsoGit } from '../src/adapters/git.js';
-import { StoreDirectory } from '../src/adapters/git-stores.js';
+import { IsoGit } from '../src/adapters/git/iso-git.js';
+import { StoreDirectory } from '../src/adapters/git/stores.js';
 import type { StoreEntry, StoresPort } from '../src/ports.js';
-import { StoreSweeper, sweepIntervalSeconds, sweepStores } from '../src/store-sweep.js';
+import { StoreSweeper, sweepIntervalSeconds, sweepStores } from '../src/core/store-sweep.js';
 import { ManualClock } from './fakes/ports.js';
 import { startGitServer, type GitServer } from './rig/git-server.js';
 import { makeBare, removeDirs, tmpDir } from './rig/repo.js';

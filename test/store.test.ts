@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileStateStore } from '../src/adapters/store.js';
+import { FileStateStore } from '../src/adapters/state/state-file.js';
 import type { PersistedState } from '../src/ports.js';
 
 const sample: PersistedState = {

@@ -1,5 +1,5 @@
 /**
- * SystemdManager (src/adapters/systemd.ts) against a real systemd user manager on its own D-Bus
+ * SystemdManager (src/adapters/systemd/manager.ts) against a real systemd user manager on its own D-Bus
  * session bus (test/rig/systemd.ts), with marker units whose reload appends a line to a file.
  */
 import { after, before, test } from 'node:test';
@@ -8,8 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import dbus from 'dbus-next';
-import { ACTION_METHODS, SystemdManager, SystemdTimeoutError } from '../src/adapters/systemd.js';
-import { ACTION_ALIASES, ACTIONS } from '../src/config.js';
+import { ACTION_METHODS, SystemdManager, SystemdTimeoutError } from '../src/adapters/systemd/manager.js';
+import { ACTION_ALIASES, ACTIONS } from '../src/config/config.js';
 import { removeDirs, tmpDir } from './rig/repo.js';
 import { canRunSandbox, reloadMarkerTemplate, reloadMarkerUnit, startUserManager, type UserManager } from './rig/systemd.js';
 

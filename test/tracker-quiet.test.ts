@@ -1,11 +1,11 @@
 /**
- * Quiet polls (src/tracker.ts): a poll whose fetch finds the tip unchanged skips the services that
+ * Quiet polls (src/core/tracker.ts): a poll whose fetch finds the tip unchanged skips the services that
  * are OK at it with nothing pending; every Nth such poll, any pull and any moved tip is a full pass.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent } from '../src/agent.js';
-import type { TrackerEvents } from '../src/tracker.js';
+import { Agent } from '../src/core/agent.js';
+import type { TrackerEvents } from '../src/core/tracker.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent } from '../src/agent.js';
-import { jitteredDelayMs, type TrackerEvents } from '../src/tracker.js';
-import type { ServiceStatus } from '../src/state.js';
+import { Agent } from '../src/core/agent.js';
+import { jitteredDelayMs, type TrackerEvents } from '../src/core/tracker.js';
+import type { ServiceStatus } from '../src/core/state.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 

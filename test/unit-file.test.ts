@@ -21,7 +21,7 @@ import { removeDirs, tmpDir } from './rig/repo.js';
 import { canRunSandbox, startUserManager, type UserManager } from './rig/systemd.js';
 
 const UNIT_FILE = path.resolve('systemd', 'gitopper.service');
-const ADAPTER = fileURLToPath(new URL('../src/adapters/notify.js', import.meta.url));
+const ADAPTER = fileURLToPath(new URL('../src/adapters/systemd/notify.js', import.meta.url));
 const SHIPPED_EXEC_START = '/usr/bin/gitopper -c /etc/gitopper/config.toml';
 
 /** Sections of a unit file: section → key → values in order (comments and blank lines dropped). */

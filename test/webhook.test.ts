@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import express from 'express';
 import type { AddressInfo } from 'node:net';
-import { HookError, repoKey, verifyPush } from '../src/webhook.js';
-import { hookRouter } from '../src/http/hook-app.js';
+import { HookError, repoKey, verifyPush } from '../src/http/webhook/push.js';
+import { hookRouter } from '../src/http/webhook/app.js';
 
 const SECRET = 's3cret';
 const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main', repository: { clone_url: 'https://git.example.org/ops/config.git', ssh_url: 'git@git.example.org:ops/config.git' } }));

@@ -1,13 +1,13 @@
 /**
  * The fetch children of `IsoGit` (a store's first fetch of a branch and compaction run in a forked
- * `dist/cmd/gitopper-fetch.js`, src/adapters/git-child.ts), seen from the process that forks them:
+ * `dist/cmd/gitopper-fetch.js`, src/adapters/git/fetch-child.ts), seen from the process that forks them:
  * each `{event:'spawn'}` on `CHILD_CHANNEL` starts sampling `/proc/<pid>/status` every `everyMs` (as
  * the CLI's git processes are sampled) until its `{event:'exit'}`, which also carries the child's own
  * `maxRSS` in its reply. Alongside, the forking process's VmRSS is read at the same instants, so the
  * largest sum (what the host holds at once) is known too.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { CHILD_CHANNEL, type ChildEvent } from '../../src/adapters/git-child.js';
+import { CHILD_CHANNEL, type ChildEvent } from '../../src/adapters/git/fetch-child.js';
 import { statusKiB } from './util.js';
 
 /** One child's run. */

@@ -12,12 +12,12 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Agent } from '../../src/agent.js';
-import type { ServiceSpec } from '../../src/config.js';
-import { IsoGit, type IsoGitOptions } from '../../src/adapters/git.js';
-import { systemClock } from '../../src/adapters/clock.js';
+import { Agent } from '../../src/core/agent.js';
+import type { ServiceSpec } from '../../src/config/config.js';
+import { IsoGit, type IsoGitOptions } from '../../src/adapters/git/iso-git.js';
+import { systemClock } from '../../src/adapters/host/clock.js';
 import type { Clock, MountPort, UnitPort } from '../../src/ports.js';
-import type { TrackerEvents } from '../../src/tracker.js';
+import type { TrackerEvents } from '../../src/core/tracker.js';
 import { FakeMounts, FakeUnits, FakeUsers } from '../../test/fakes/ports.js';
 import { selfCpuMs } from './util.js';
 

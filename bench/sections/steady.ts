@@ -11,8 +11,8 @@
  */
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { IsoGit } from '../../src/adapters/git.js';
-import { DEFAULT_COMPACT_ABOVE } from '../../src/adapters/git-compact.js';
+import { IsoGit } from '../../src/adapters/git/iso-git.js';
+import { DEFAULT_COMPACT_ABOVE } from '../../src/adapters/git/compact.js';
 import { ChildWatch } from '../lib/children.js';
 import { removeDirs } from '../../test/rig/repo.js';
 import { cliSetup } from '../lib/cli.js';

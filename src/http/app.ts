@@ -10,8 +10,8 @@
  * 404; every error goes through `errors.ts` as `{"error":{"code","message"}}`.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Control } from '../control.js';
-import { BadRequestError } from '../errors.js';
+import type { Control } from '../core/control.js';
+import { BadRequestError } from '../core/errors.js';
 import { authenticate, authorize, digestCheck, hasBody, recordDigest, type AuthLog, type AuthOptions } from './auth.js';
 import { errorHandler, HttpError, type ApiLogEntry } from './errors.js';
 import { ROUTES, type Route } from './routes.js';

@@ -19,8 +19,8 @@
  * Every answer's body is `{"error":{"code","message"}}` (`WireError`).
  */
 import type { ErrorRequestHandler } from 'express';
-import { OperatorError } from '../errors.js';
-import type { WireError } from '../wire.js';
+import { OperatorError } from '../core/errors.js';
+import type { WireError } from '../api/wire.js';
 
 /** What the API logs: one entry per request that failed by the server's fault (500). */
 export interface ApiLogEntry {

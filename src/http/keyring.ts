@@ -7,8 +7,8 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
-import { parseConfig, type KeySpec } from '../config.js';
-import { parseAuthorizedKeys, type SigAlg } from '../sign/keys.js';
+import { parseConfig, type KeySpec } from '../config/config.js';
+import { parseAuthorizedKeys, type SigAlg } from '../api/keys.js';
 
 /** Who a verified key is. */
 export interface Principal {

@@ -2,14 +2,14 @@
  * The REST API as one table: each row is `{ method, path, write, handler }` (DESIGN.md §3 "app.ts
  * (route table: method, path, write?, handler)"). `write` marks rows that change or trigger
  * something: `auth.ts` `authorize` refuses them to read-only keys (403). Paths are gitopper's route
- * names (DESIGN.md §2) plus `/list/history/:service`; bodies are the shapes of `src/wire.ts`.
+ * names (DESIGN.md §2) plus `/list/history/:service`; bodies are the shapes of `src/api/wire.ts`.
  *
  * Handlers validate path parameters and bodies before touching the agent, so bad input answers
  * 400 (BadRequestError), never 500; the agent's own errors pass through to `errors.ts`.
  */
 import type { Request, Response } from 'express';
-import type { Actor, Control, HistoryEntry, ServiceInfo } from '../control.js';
-import { BadRequestError } from '../errors.js';
+import type { Actor, Control, HistoryEntry, ServiceInfo } from '../core/control.js';
+import { BadRequestError } from '../core/errors.js';
 import { principalOf } from './auth.js';
 import {
   COMMIT_HASH,
@@ -23,7 +23,7 @@ import {
   type PullAccepted,
   type WireHistoryEntry,
   type WireService,
-} from '../wire.js';
+} from '../api/wire.js';
 
 /** One row of the route table. `path` uses express 5 syntax (`/:service`). */
 export interface Route {
@@ -31,7 +31,7 @@ export interface Route {
   readonly path: string;
   /** True for rows that change state or start work (every POST). */
   readonly write: boolean;
-  /** Answers the request; may throw the errors of `src/errors.ts` (sync or async). */
+  /** Answers the request; may throw the errors of `src/core/errors.ts` (sync or async). */
   readonly handler: (control: Control, req: Request, res: Response) => void | Promise<void>;
 }
 
@@ -44,7 +44,7 @@ export function actorOf(req: Request): Actor {
   return { by: principalOf(req).by };
 }
 
-/** A ServiceInfo in gitopper's `services[]` shape plus the added fields (`src/wire.ts`). */
+/** A ServiceInfo in gitopper's `services[]` shape plus the added fields (`src/api/wire.ts`). */
 export function toWireService(s: ServiceInfo): WireService {
   return {
     service: s.service,

@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before } from 'node:test';
-import type { Control } from '../../src/control.js';
+import type { Control } from '../../src/core/control.js';
 import { fixedKeys } from '../../src/http/keyring.js';
 import { startApiServer, type ApiServerOptions } from '../../src/http/server.js';
 

@@ -1,10 +1,10 @@
 /**
  * An in-memory `Control` for tests of the REST API and gitopperctl. Keeps services, history and
  * pulls in memory, follows the interface's rules (freeze/unfreeze/rollback conflicts, hash syntax),
- * and throws the real error classes of `src/errors.ts`. Set `boom` to make the next call throw it.
+ * and throws the real error classes of `src/core/errors.ts`. Set `boom` to make the next call throw it.
  */
-import type { Actor, Control, HistoryEntry, ServiceInfo } from '../../src/control.js';
-import { BadRequestError, ConflictError, UnknownServiceError } from '../../src/errors.js';
+import type { Actor, Control, HistoryEntry, ServiceInfo } from '../../src/core/control.js';
+import { BadRequestError, ConflictError, UnknownServiceError } from '../../src/core/errors.js';
 
 /** The time every fake service changed state: `Fri, 18 Nov 2022 09:14:52 UTC`. */
 export const CHANGED = new Date('2022-11-18T09:14:52Z');

@@ -9,8 +9,8 @@ import path from 'node:path';
 import type { AuthOptions } from '../../src/http/auth.js';
 import { fixedKeys, KeyRing } from '../../src/http/keyring.js';
 import { ownNames } from '../../src/http/server.js';
-import { parsePrivateKey, type SigAlg } from '../../src/sign/keys.js';
-import { keySigner, signRequest, type RequestSigner, type SignOptions } from '../../src/sign/signer.js';
+import { parsePrivateKey, type SigAlg } from '../../src/api/keys.js';
+import { keySigner, signRequest, type RequestSigner, type SignOptions } from '../../src/ctl/signer.js';
 
 /** A key pair on disk. */
 export interface TestKey {

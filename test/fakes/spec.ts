@@ -1,5 +1,5 @@
 /** Builds ServiceSpec values for unit tests without going through TOML. */
-import type { ServiceSpec } from '../../src/config.js';
+import type { ServiceSpec } from '../../src/config/config.js';
 
 /** A grafana-like service; override any field. */
 export function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {

@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { parseMountinfo, mountAt } from '../../src/adapters/mountinfo.js';
+import { parseMountinfo, mountAt } from '../../src/adapters/mount/mountinfo.js';
 import { reloadMarkerUnit } from '../rig/systemd.js';
 import { isState, lines, waitFor, World, worldPerFile } from '../e2e/world.js';
 import type { Daemon } from '../e2e/daemon.js';

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../e2e/daemon.js';
 import { waitFor, World, worldPerFile } from '../e2e/world.js';
@@ -74,6 +74,8 @@ test('200 concurrent signed API requests (freeze, unfreeze, pull, list) during p
   const api = await d.apiUrl();
   const stateFile = path.join(w.dir, name, 'state', 'state.json');
   const from = d.lines.length;
+  // the first save may come just after `ready`: the reader below starts once there is a file to read
+  await waitFor(() => existsSync(stateFile), 'the first state file', 30_000);
 
   // the state file read in a loop the whole time
   let reading = true;

@@ -1,6 +1,6 @@
 /**
  * Fault suite (docs/reliability.md): object stores of upstreams that left the config do not pile up
- * in `<state-dir>/upstreams/` (src/store-sweep.ts), on the real daemon: after a restart with a config
+ * in `<state-dir>/upstreams/` (src/core/store-sweep.ts), on the real daemon: after a restart with a config
  * that dropped a service and moved another to a new upstream, the dropped service's store is removed
  * and said so; the moved service's old store stays while its history needs it.
  */
@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { storeName } from '../../src/adapters/git-upstream.js';
+import { storeName } from '../../src/adapters/git/transport/upstream.js';
 import { makeBare } from '../rig/repo.js';
 import { reloadMarkerUnit } from '../rig/systemd.js';
 import { World, worldPerFile } from '../e2e/world.js';

@@ -1,0 +1,387 @@
+/**
+ * GitPort over isomorphic-git: a shared bare object store per upstream, and per service a sparse
+ * checkout whose `.git/objects` is a symlink to that store.
+ *
+ * Layout (ours; gitopper used one full `git clone --sparse` per service):
+ *   <stateDir>/upstreams/<slug>-<hash of the normalised upstream>.git   bare repo; one fetch per pass fills it
+ *   <mount>/<service>/.git/objects -> that store's objects      so every checkout sees the history
+ *   <mount>/<service>/.git/HEAD -> refs/heads/<branch>          = the deployed commit
+ *   <mount>/<service>/<link>...                                  only the service's links (sparse)
+ * Credentials come from `token_file` at each fetch through `onAuth`; never written to `.git/config`.
+ * Tree comparisons are in `git-trees.ts`, the work tree's symlink guards in `git-symlinks.ts`.
+ * Fetching: `git-fetch.ts` (one branch, in-process), `git-child.ts` (a store's first fetch of a branch
+ * in a child process), `git-compact.ts` (packs compacted), `git-http.ts` (inactivity timeout).
+ */
+import fs from 'node:fs';
+import { chown, lstat, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import git from 'isomorphic-git';
+import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../../ports.js';
+import { KeyedLock } from '../../core/serial.js';
+import { makeParentsOfSymlinks, removeForeignSymlinks } from './symlinks.js';
+import { asideOf, writeAside } from './write-aside.js';
+import { applyingCommit, clearApplying, markApplying, undoInterrupted } from './apply-marker.js';
+import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './fetch-child.js';
+import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './compact.js';
+import { fetchBranch, headOf } from './fetch.js';
+import { DEFAULT_IDLE_TIMEOUT_MS } from './transport/http.js';
+import { matchingCommit, workTreeDrift } from './drift.js';
+import { headOid, isNotFound } from './head.js';
+import { commitTree, diffEntries, entryAt, kindChanges } from './trees.js';
+import { storeName } from './transport/upstream.js';
+import { markUsed } from './stores.js';
+import { chownTree } from '../host/owner-tree.js';
+
+export { removeForeignSymlinks } from './symlinks.js';
+
+/** Thrown when a checkout directory holds something this agent did not make. */
+export class NotOurCheckoutError extends Error {
+  readonly code = 'NOT_OUR_CHECKOUT';
+  constructor(readonly data: { dir: string }) {
+    super(`${data.dir} exists, is not empty and is not a git checkout: move it away or point "mount" elsewhere (nothing was changed)`);
+  }
+}
+
+/** How {@link IsoGit.fetch} fetches; every field optional (defaults below). docs/daemon.md "Object stores". */
+export interface IsoGitOptions {
+  /**
+   * Fetch a branch the store does not have yet (a whole history) in a short-lived child process
+   * (`git-child.ts`), so this process never holds the pack (~5–6× its size at the peak). Default
+   * false (tests and tools fetch in-process, where `TRANSPORT_CHANNEL` events are seen); the daemon sets true.
+   */
+  readonly fetchInChild?: boolean;
+  /** Compact the store when a fetch leaves more than this many packs (`git-compact.ts`); 0 = never. Default 16. */
+  readonly compactAbove?: number;
+  /** A request with no response headers, or no body bytes, for this many ms fails (`git-http.ts`). Default 60 000. */
+  readonly idleTimeoutMs?: number;
+  /** A child process (first fetch, compaction) running longer than this many ms is killed. Default 600 000. */
+  readonly childTimeoutMs?: number;
+  /** How long packs replaced by a compaction stay before a fetch deletes them, ms (default 1 s; tests use 0). */
+  readonly compactGraceMs?: number;
+}
+
+/** isomorphic-git implementation of {@link GitPort}. */
+export class IsoGit implements GitPort {
+  private readonly lock = new KeyedLock();
+  private readonly options: Required<IsoGitOptions>;
+  private readonly compactor: Compactor;
+  /** Store → checkout directory → the commit it has deployed (as last seen): compaction keeps them. */
+  private readonly inUse = new Map<string, Map<string, string>>();
+
+  /**
+   * @param stateDir absolute directory for the shared object stores (`--state-dir`)
+   * @param onNotice called for things an operator should read in the log, with a level: `warn` for
+   *   an old objects dir kept aside, a re-pointed checkout, a compaction that failed; `info` for a
+   *   store compacted
+   * @param options how fetches run ({@link IsoGitOptions})
+   */
+  constructor(private readonly stateDir: string, private readonly onNotice: (msg: string, data: object, level: 'info' | 'warn') => void = () => {}, options: IsoGitOptions = {}) {
+    this.options = {
+      fetchInChild: options.fetchInChild ?? false,
+      compactAbove: options.compactAbove ?? DEFAULT_COMPACT_ABOVE,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      childTimeoutMs: options.childTimeoutMs ?? DEFAULT_CHILD_TIMEOUT_MS,
+      compactGraceMs: options.compactGraceMs ?? RETIRE_GRACE_MS,
+    };
+    this.compactor = new Compactor({ runChild: this.runChild, idleTimeoutMs: this.options.idleTimeoutMs, onNotice }, this.options.compactAbove, this.options.compactGraceMs);
+  }
+
+  /**
+   * Directory of the bare store for `upstream` (https, SSH or local): `<stateDir>/upstreams/<slug>-<hash>.git`,
+   * the hash over the normalised upstream (git-upstream.ts `storeName`; unchanged for http(s)).
+   */
+  storeOf(upstream: string): string {
+    return path.join(this.stateDir, 'upstreams', storeName(upstream));
+  }
+
+  /**
+   * Fetch `source.branch` into the upstream's store and return its tip (see {@link IsoGitOptions} and
+   * docs/daemon.md "Object stores"): a branch the store does not have yet is fetched in a child process
+   * when `fetchInChild` is set; otherwise (and for every later fetch) in this process, where nothing
+   * new costs one `GET info/refs`. A fetch that brought something may start a compaction of the store's
+   * packs in the background (git-compact.ts), swapped in at the store's next fetch.
+   * @throws Error from the fetch (HTTP status, ssh's reason, `FetchTimeoutError`, a child that failed);
+   *   never for a failed compaction (reported through `onNotice`).
+   */
+  async fetch(source: SourceRef, pass: Pass): Promise<string> {
+    const gitdir = this.storeOf(source.upstream);
+    return this.lock.run(gitdir, async () => {
+      await this.compactor.beforeFetch(gitdir); // a compacted copy made meanwhile goes in before this pass reads
+      const local = await headOf(gitdir, source.branch);
+      let tip: string;
+      if (local === undefined && this.options.fetchInChild) {
+        await this.runChild({ gitdir, source, branches: [source.branch], mustHave: {}, dropGone: false, idleTimeoutMs: this.options.idleTimeoutMs });
+        // the store is the truth, not the child's word: re-read the ref it wrote
+        const written = await headOf(gitdir, source.branch);
+        if (written === undefined) throw new Error(`fetching ${source.branch} in a child process left no refs/heads/${source.branch} in ${gitdir}`);
+        tip = written;
+      } else {
+        // stopping the daemon ends it at once; a trickling upstream cannot hold it past the children's bound
+        const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.childTimeoutMs)]);
+        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs, signal });
+      }
+      if (tip !== local) await this.compactor.afterFetch(gitdir, source, this.inUse.get(gitdir)); // starts in the background when due
+      await markUsed(gitdir);
+      return tip;
+    });
+  }
+
+  /**
+   * Run `fn` holding the lock of the store at `gitdir` (no fetch into it runs meanwhile), and forget
+   * what this process remembered of its checkouts once `fn` resolved: for removing the store
+   * (`git-stores.ts`).
+   */
+  async withStoreRemoved(gitdir: string, fn: () => Promise<void>): Promise<void> {
+    await this.lock.run(gitdir, fn);
+    this.inUse.delete(gitdir);
+  }
+
+  private readonly stopping = new AbortController();
+  private readonly runChild = (req: FetchRequest) => runFetchChild(req, this.options.childTimeoutMs, this.stopping.signal);
+
+  /** Resolves once no compaction runs in the background (tests). */
+  settle(): Promise<void> {
+    return this.compactor.settle();
+  }
+
+  /**
+   * Kill every fetch child (a first fetch or a compaction still running): call when the daemon
+   * stops, so it does not wait for a long first fetch. Fetches in progress then reject; later ones
+   * run no child. Resolves once background compactions ended.
+   */
+  async close(): Promise<void> {
+    this.stopping.abort(new Error('the daemon is stopping'));
+    await this.compactor.settle();
+  }
+
+  /**
+   * Wire the checkout to its store ({@link wire}), then undo a checkout that was cut short
+   * (`git-apply-marker.ts`): the files it had written are put back to the deployed commit's version,
+   * so they are never taken for local edits, and the pass goes on from a consistent tree.
+   */
+  async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
+    await this.wire(co, owner);
+    await undoInterrupted(this, co, owner, (msg, data) => this.onNotice(msg, data, 'warn'));
+  }
+
+  /** The checkout dir made (or adopted) and its `.git/objects` pointed at the upstream's store. */
+  private async wire(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
+    const objects = path.join(this.storeOf(co.upstream), 'objects');
+    const gitdir = path.join(co.dir, '.git');
+    await mkdir(co.dir, { recursive: true, mode: 0o755 });
+    const fresh = !(await exists(gitdir));
+    // refuse before touching anything (not even the owner) of a directory that is not ours
+    if (fresh && (await readdir(co.dir)).length > 0) throw new NotOurCheckoutError({ dir: co.dir });
+    if (owner) await chown(co.dir, owner.uid, owner.gid);
+    if (fresh) {
+      await git.init({ fs, dir: co.dir, defaultBranch: co.branch });
+      await rm(path.join(gitdir, 'objects'), { recursive: true });
+      await symlink(objects, path.join(gitdir, 'objects'));
+      return;
+    }
+    const link = path.join(gitdir, 'objects');
+    const st = await lstat(link).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+    if (!st) {
+      // a first prepare cut short between removing git's own objects dir and linking the store's
+      await symlink(objects, link);
+      return;
+    }
+    if (st.isSymbolicLink()) {
+      if ((await readlink(link)) !== objects) {
+        await rm(link);
+        await symlink(objects, link);
+        this.onNotice('checkout re-pointed at the object store of its new upstream', { dir: co.dir, upstream: co.upstream }, 'warn');
+      }
+      return;
+    }
+    // A full clone made by something else (gitopper's CLI clone): keep its objects aside, say so.
+    const aside = `${link}.pre-gitopper-${Date.now()}`;
+    await rename(link, aside);
+    await symlink(objects, link);
+    this.onNotice('existing git checkout adopted: its own objects were kept aside', { dir: co.dir, keptAt: aside }, 'warn');
+  }
+
+  async missingLinks(co: CheckoutRef, commit: string, pass: Pass): Promise<string[]> {
+    const store = this.storeOf(co.upstream);
+    const missing: string[] = [];
+    for (const link of co.links) if (!(await entryAt(store, commit, link, pass))) missing.push(link);
+    return missing.sort();
+  }
+
+  async has(source: SourceRef, commit: string, pass: Pass): Promise<boolean> {
+    try {
+      await commitTree(this.storeOf(source.upstream), commit, pass);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async deployed(co: CheckoutRef, pass: Pass): Promise<string | undefined> {
+    const gitdir = path.join(co.dir, '.git');
+    // only "not there" means nothing deployed; any other failure (EIO, EACCES, a pack that vanished
+    // under a read) is an error for the pass (DIFF), never a reason to check out over the links
+    let oid: string;
+    try {
+      oid = await headOid(gitdir);
+    } catch (err) {
+      if (isNotFound(err)) return undefined; // unborn HEAD: nothing deployed yet
+      throw err;
+    }
+    try {
+      await commitTree(this.storeOf(co.upstream), oid, pass);
+    } catch (err) {
+      if (isNotFound(err)) return undefined; // HEAD names a commit the store does not have (adopted or re-pointed checkout)
+      throw err;
+    }
+    this.used(co, oid);
+    return oid;
+  }
+
+  async changedPaths(co: CheckoutRef, from: string, to: string, pass: Pass): Promise<string[]> {
+    const gitdir = this.storeOf(co.upstream); // objects are read through the store: one pack cache per pass, not one per service
+    const out: string[] = [];
+    for (const link of co.links) {
+      const [a, b] = await Promise.all([entryAt(gitdir, from, link, pass), entryAt(gitdir, to, link, pass)]);
+      await diffEntries(gitdir, link, a, b, pass, out);
+    }
+    return out;
+  }
+
+  async checkout(co: CheckoutRef, commit: string, owner: Owner | undefined, pass: Pass): Promise<void> {
+    const gitdir = path.join(co.dir, '.git');
+    await this.lock.run(co.dir, async () => {
+      const store = this.storeOf(co.upstream);
+      await commitTree(store, commit, pass); // a commit the store lacks: change nothing
+      const prev = await this.deployed(co, pass);
+      // from here on files change: a checkout cut short is undone by the next prepare()
+      if (prev !== commit) await markApplying(gitdir, commit);
+      const present: string[] = [];
+      // isomorphic-git neither removes a link gone from the commit nor replaces a file by a
+      // directory (or back): clear those paths (work tree and index) so checkout writes them anew
+      const stale: string[] = [];
+      for (const link of co.links) {
+        const entry = await entryAt(store, commit, link, pass);
+        if (!entry) stale.push(link);
+        else {
+          present.push(link);
+          if (prev) await kindChanges(store, link, await entryAt(store, prev, link, pass), entry, pass, stale);
+        }
+      }
+      // never write through a symlink the commit does not have (left by an older commit, or planted in the work tree)
+      for (const link of present) await removeForeignSymlinks(store, co.dir, commit, link, pass);
+      // changed files are written aside and renamed into place: a failure (ENOSPC) leaves every live file as it was
+      if (prev !== undefined && prev !== commit) await writeAside(store, co.dir, commit, await this.changedPaths(co, prev, commit, pass), owner, pass).catch((err: unknown) => Promise.reject(firstOf(err)));
+      for (const p of stale) {
+        await rm(path.join(co.dir, p), { recursive: true, force: true });
+        await git.remove({ fs, dir: co.dir, gitdir, filepath: p, cache: pass.cache });
+      }
+      for (const link of present) await makeParentsOfSymlinks(store, co.dir, commit, link, pass);
+      if (present.length > 0) {
+        await git.checkout({ fs, dir: co.dir, gitdir, ref: commit, filepaths: present, force: true, noUpdateHead: true, cache: pass.cache }).catch((err: unknown) => {
+          throw firstOf(err);
+        });
+      }
+      if (owner) for (const link of present) await chownTree(path.join(co.dir, link), owner);
+      // HEAD moves only once the files are there: a failed checkout is retried on the next pass
+      await this.point(gitdir, co.branch, commit);
+      await clearApplying(gitdir);
+      this.used(co, commit);
+    });
+  }
+
+  async markDeployed(co: CheckoutRef, commit: string): Promise<void> {
+    await this.lock.run(co.dir, () => this.point(path.join(co.dir, '.git'), co.branch, commit));
+    this.used(co, commit);
+  }
+
+  /** Remember that `co` has `commit` deployed (compaction must keep it). */
+  private used(co: CheckoutRef, commit: string): void {
+    const store = this.storeOf(co.upstream);
+    let m = this.inUse.get(store);
+    if (!m) this.inUse.set(store, (m = new Map()));
+    m.set(co.dir, commit);
+  }
+
+  /**
+   * Paths under the links whose work-tree content differs from the deployed commit, or that exist on
+   * one side only (sorted, repository-relative): `git-drift.ts`. No object is read through the
+   * checkout; the deployed side is listed from the store (memoised per pass).
+   */
+  async drift(co: CheckoutRef, pass: Pass): Promise<string[]> {
+    const head = await this.deployed(co, pass);
+    if (head === undefined) return [];
+    return this.lock.run(co.dir, () => workTreeDrift(co.dir, co.links, this.storeOf(co.upstream), head, pass));
+  }
+
+  async matching(co: CheckoutRef, commit: string, paths: readonly string[], pass: Pass): Promise<string[]> {
+    return matchingCommit(co.dir, this.storeOf(co.upstream), commit, paths, pass);
+  }
+
+  async restore(co: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void> {
+    const gitdir = path.join(co.dir, '.git');
+    await this.lock.run(co.dir, async () => {
+      const head = await git.resolveRef({ fs, gitdir, ref: 'HEAD' });
+      // marked like a checkout (unless one is being undone): a restore cut short is finished by the next prepare()
+      const mine = (await applyingCommit(gitdir)) === undefined;
+      if (mine) await markApplying(gitdir, head);
+      for (const link of co.links) await removeForeignSymlinks(gitdir, co.dir, head, link, pass);
+      for (const p of paths) {
+        const file = path.join(co.dir, p);
+        if (!co.links.some((l) => p === l || p.startsWith(`${l}/`))) throw new Error(`${p} is not under the service's links`);
+        const entry = await entryAt(gitdir, head, p, pass);
+        if (!entry || entry.type !== 'blob') {
+          await rm(file, { recursive: true, force: true });
+          continue;
+        }
+        const { blob } = await git.readBlob({ fs, gitdir, oid: entry.oid, cache: pass.cache });
+        await mkdir(path.dirname(file), { recursive: true });
+        if ((await lstat(file).catch(() => undefined))?.isDirectory()) await rm(file, { recursive: true });
+        // a new file renamed into place: readers never see it missing or half written, and a
+        // symlink in the way is replaced, never written through
+        const tmp = asideOf(file);
+        await rm(tmp, { force: true });
+        await fs.promises.writeFile(tmp, blob, { mode: entry.mode === '100755' ? 0o755 : 0o644, flag: 'wx' });
+        if (owner) await fs.promises.lchown(tmp, owner.uid, owner.gid);
+        await rename(tmp, file);
+      }
+      if (mine) await clearApplying(gitdir);
+    });
+  }
+
+  async findInHistory(source: SourceRef, tip: string, prefix: string, pass: Pass): Promise<string | undefined> {
+    const gitdir = this.storeOf(source.upstream);
+    let full: string;
+    try {
+      full = await git.expandOid({ fs, gitdir, oid: prefix, cache: pass.cache });
+    } catch {
+      return undefined; // unknown or ambiguous prefix
+    }
+    if (full === tip) return full;
+    const ancestor = await git.isDescendent({ fs, gitdir, oid: tip, ancestor: full, depth: -1, cache: pass.cache }).catch(() => false);
+    return ancestor ? full : undefined;
+  }
+
+  private async point(gitdir: string, branch: string, commit: string): Promise<void> {
+    await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
+    await git.writeRef({ fs, gitdir, ref: 'HEAD', value: `refs/heads/${branch}`, symbolic: true, force: true });
+  }
+}
+
+/**
+ * isomorphic-git's `MultipleGitError` (one per file that failed, e.g. ENOSPC) as its first error,
+ * with the count of the others in the message, so the state info says why; other errors unchanged.
+ */
+function firstOf(err: unknown): unknown {
+  const errors = (err as { code?: string; errors?: unknown[] }).errors;
+  if ((err as { code?: string }).code !== 'MultipleGitError' || !Array.isArray(errors) || errors.length === 0) return err;
+  const first = errors[0] instanceof Error ? errors[0] : new Error(String(errors[0]));
+  if (errors.length > 1) first.message = `${first.message} (and ${errors.length - 1} more file(s) failed)`;
+  return first;
+}
+
+/** True when something (even a dangling symlink) is at `p`. */
+async function exists(p: string): Promise<boolean> {
+  return lstat(p).then(() => true, () => false);
+}

@@ -1,0 +1,45 @@
+/**
+ * StagePort over isomorphic-git: writes some paths of a commit into a scratch directory (outside
+ * the checkout the services see), so `pre` hooks can look at a new commit before it is applied.
+ * Reads objects through the service checkout's `.git` (which points at the shared store).
+ */
+import fs from 'node:fs';
+import { mkdir, rm, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import git from 'isomorphic-git';
+import type { CheckoutRef, Owner, Pass, StagePort } from '../../ports.js';
+import { chownTree } from '../host/owner-tree.js';
+
+/** isomorphic-git implementation of {@link StagePort}. */
+export class IsoStage implements StagePort {
+  async stage(co: CheckoutRef, commit: string, paths: readonly string[], dest: string, owner: Owner | undefined, pass: Pass): Promise<void> {
+    const gitdir = path.join(co.dir, '.git');
+    await rm(dest, { recursive: true, force: true });
+    await mkdir(path.dirname(dest), { recursive: true, mode: 0o711 });
+    await mkdir(dest, { mode: 0o755 });
+    for (const p of paths) await this.write(gitdir, commit, p, dest, pass);
+    if (owner) await chownTree(dest, owner);
+  }
+
+  private async write(gitdir: string, commit: string, p: string, dest: string, pass: Pass): Promise<void> {
+    const parent = path.posix.dirname(p);
+    const { tree } = await git.readTree({ fs, gitdir, oid: commit, ...(parent === '.' ? {} : { filepath: parent }), cache: pass.cache }).catch(() => ({ tree: [] as { path: string; oid: string; type: string; mode: string }[] }));
+    const e = tree.find((t) => t.path === path.posix.basename(p));
+    if (e) await this.entry(gitdir, e, path.join(dest, p), pass);
+  }
+
+  private async entry(gitdir: string, e: { oid: string; type: string; mode: string }, target: string, pass: Pass): Promise<void> {
+    if (e.type === 'tree') {
+      await mkdir(target, { recursive: true });
+      const { tree } = await git.readTree({ fs, gitdir, oid: e.oid, cache: pass.cache });
+      for (const c of tree) await this.entry(gitdir, c, path.join(target, c.path), pass);
+      return;
+    }
+    if (e.type !== 'blob') return; // submodules are not staged
+    const { blob } = await git.readBlob({ fs, gitdir, oid: e.oid, cache: pass.cache });
+    await mkdir(path.dirname(target), { recursive: true });
+    if (e.mode === '120000') await symlink(Buffer.from(blob).toString('utf8'), target);
+    else await fs.promises.writeFile(target, blob, { mode: e.mode === '100755' ? 0o755 : 0o644 });
+  }
+}
+

@@ -1,0 +1,387 @@
+/**
+ * gitopper's TOML config → validated, defaulted, frozen spec; the public entry (spec types, ConfigError,
+ * mergeConfig, parseConfig, servicesForHost). Pure: no I/O (the caller reads the file).
+ *
+ * Two stages: {@link mergeConfig} checks TOML syntax, key names, value types and applies gitopper's
+ * inheritance from `[global]`; {@link parseConfig} adds the semantic rules (`config-validate.ts`) and
+ * normalises paths. {@link servicesForHost} picks this host's services. Reference: docs/config.md.
+ * Pure siblings: `config-fields.ts` (typed field readers), `config-error.ts` (ConfigError and where it
+ * points), `config-keys.ts` ([global].keys), `config-transport.ts` (token_file, ssh_key, known_hosts),
+ * `config-health.ts` (hooks, health, auto_rollback).
+ */
+import TOML from '@iarna/toml';
+import { At, ConfigError, dirEntry, serviceEntry, type ConfigWarning } from './error.js';
+import { fields, optBool, optString, optTables, orInherit } from './fields.js';
+import { hooksTable, healthTable, mergeAutoRollback, mergeHealth, mergeHooks, type AutoRollbackMode, type HealthSpec, type HooksSpec } from './health.js';
+import { KEYS_EXAMPLE, mergeKeys, refuseTopLevelKeys, resolveKeys, type KeySpec } from './keys.js';
+import { checkTransportFit, globalTransportKeys, resolveTransportKeys, serviceTransportKeys } from './transport.js';
+import { checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, checkUpstream, describeType, isTable, resolveFromConfig, type Fields } from './validate.js';
+
+export { ConfigError, type ConfigErrorData, type ConfigWarning } from './error.js';
+export { AUTO_ROLLBACK_MODES, type AutoRollbackMode, type HealthSpec, type HooksSpec } from './health.js';
+export type { KeySpec } from './keys.js';
+
+/**
+ * systemd actions the agent can ask for over D-Bus (systemctl's verbs that queue a job, each one Manager
+ * method: `src/adapters/systemd/manager.ts` `ACTION_METHODS`); "" means: change files, call nothing.
+ */
+export const ACTIONS = ['reload', 'restart', 'try-restart', 'reload-or-restart', 'try-reload-or-restart', 'start', 'stop', ''] as const;
+/** One of {@link ACTIONS}. */
+export type Action = (typeof ACTIONS)[number];
+
+/**
+ * systemctl's other names for those verbs, accepted in `action` and stored as the verb they stand for.
+ * gitopper ran `systemctl <action> <service>` (server.go `systemctl()`), so any verb systemctl knows
+ * worked there; these are the aliases in systemctl's own verb→method table (systemd
+ * `src/systemctl/systemctl-start-unit.c`, `unit_actions[]`): `force-reload` (SysV), `reload-or-try-restart`
+ * (systemctl ≤ 228), `condreload` and `condstop` (ALTLinux), `condrestart` (Red Hat).
+ */
+export const ACTION_ALIASES: Readonly<Record<string, Action>> = Object.freeze({
+  'force-reload': 'try-reload-or-restart',
+  'reload-or-try-restart': 'try-reload-or-restart',
+  condreload: 'try-reload-or-restart',
+  condrestart: 'try-restart',
+  condstop: 'stop',
+});
+
+/**
+ * The {@link Action} an `action` value names: itself, or what a systemctl alias ({@link ACTION_ALIASES})
+ * stands for; undefined for anything else (case-sensitive, as systemctl is).
+ */
+export function canonicalAction(value: string): Action | undefined {
+  if ((ACTIONS as readonly string[]).includes(value)) return value as Action;
+  return Object.hasOwn(ACTION_ALIASES, value) ? ACTION_ALIASES[value] : undefined;
+}
+
+/** One `dirs` entry: bind-mount `<mount>/<service>/<link>` onto `local`. */
+export interface DirSpec {
+  /** Absolute path on this host (the bind-mount target). */
+  readonly local: string;
+  /** Path inside the repository, relative, normalised, never escaping the repo (no `..`). */
+  readonly link: string;
+  /** True when `link` is a single file (target created as an empty file). */
+  readonly file: boolean;
+}
+
+/** One `[[services]]` entry after inheritance from `[global]`. */
+export interface ServiceSpec {
+  /** Zero-based position in the file's `services` array, for messages (`services[2] "grafana-server"`). */
+  readonly index: number;
+  readonly machine: string;
+  /** Service identifier; the systemd unit name (`.service` implied when it has no unit suffix). */
+  readonly service: string;
+  /** What systemd is asked after a change; an alias in the file (`force-reload`) is stored as its verb. */
+  readonly action: Action;
+  /** Owner of the checked-out files; "" means the agent's own user. */
+  readonly user: string;
+  /**
+   * OS package installed (as root) at the service's first pass, before `user` is looked up: apt-get on
+   * Debian-like hosts, pacman on Arch, never upgraded or removed (`src/adapters/host/packages.ts`; gitopper
+   * `ospkg/`); "" installs nothing.
+   */
+  readonly package: string;
+  /** http(s) URL of the git repository. */
+  readonly upstream: string;
+  readonly branch: string;
+  /** Absolute directory; the checkout lives at `<mount>/<service>`. */
+  readonly mount: string;
+  readonly dirs: readonly DirSpec[];
+  /** Absolute path of a file holding an https token (read at each fetch), or undefined. */
+  readonly tokenFile: string | undefined;
+  /** SSH upstreams (ours): absolute path of the private deploy key, or undefined (ssh's default identities). */
+  readonly sshKey?: string | undefined;
+  /** SSH upstreams (ours): absolute path of the only known_hosts file trusted, or undefined (the system's files). */
+  readonly knownHosts?: string | undefined;
+  /**
+   * Repository paths checked out without a bind mount: the links of `dirs` entries with an empty
+   * `local` (gitopper skipped their mount, server.go `bindmount()`), and the self-bootstrap service
+   * `gitopper`'s `-D` directory. Absent when there are none.
+   */
+  readonly links?: readonly string[];
+  /**
+   * What to do with local edits to deployed files (ours): `report` (default: show them, and refuse
+   * an upstream change that would overwrite them) or `revert` (restore the deployed files, run the action).
+   */
+  readonly drift: DriftMode;
+  /** `pre`/`post` programs in the repository run around an apply (ours); absent = none. */
+  readonly hooks?: HooksSpec;
+  /** Checks after every apply, with automatic rollback on failure (ours); absent = none. */
+  readonly health?: HealthSpec;
+  /** After an automatic rollback: stay frozen (`freeze`, default) or try again at the next commit. */
+  readonly autoRollback?: AutoRollbackMode;
+}
+
+/** Values of a service's `drift` key. */
+export const DRIFT_MODES = ['report', 'revert'] as const;
+/** One of {@link DRIFT_MODES}. */
+export type DriftMode = (typeof DRIFT_MODES)[number];
+
+/** `[global]` after defaults. */
+export interface GlobalSpec {
+  readonly upstream: string;
+  readonly branch: string;
+  readonly mount: string;
+  readonly keys: readonly KeySpec[];
+  readonly tokenFile: string | undefined;
+  /** Default `ssh_key` of services with SSH upstreams. */
+  readonly sshKey?: string | undefined;
+  /** Default `known_hosts` of services with SSH upstreams. */
+  readonly knownHosts?: string | undefined;
+  /** File holding the push-webhook secret (ours; `POST /hook` is refused without it); absolute. */
+  readonly hookSecretFile?: string | undefined;
+}
+
+/** The whole validated config. */
+export interface ConfigSpec {
+  /** The file it was read from (as given), used in every message. */
+  readonly file: string;
+  readonly global: GlobalSpec;
+  readonly services: readonly ServiceSpec[];
+  /**
+   * What the file says that is accepted but has no effect (a per-service key in `[global]`, a `dirs`
+   * entry without `local`), in file order; the caller logs them. Empty when there is nothing to say.
+   */
+  readonly warnings: readonly ConfigWarning[];
+}
+
+const TOP_KEYS = ['global', 'services'] as const;
+/**
+ * Per-service keys gitopper's `[global]` accepted and ignored: its `Global` embeds the whole `Service`
+ * (config.go), yet `merge()` (server.go) only inherits upstream, mount and branch. Accepted with a warning.
+ */
+const IGNORED_IN_GLOBAL = ['machine', 'service', 'action', 'user', 'package', 'dirs'] as const;
+const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', ...IGNORED_IN_GLOBAL] as const;
+const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback'] as const;
+const DIR_KEYS = ['local', 'link', 'file'] as const;
+const DIRS_EXAMPLE = 'dirs = [{ local = "/etc/prometheus", link = "prometheus/etc" }]';
+/** gitopper's default branch. */
+const DEFAULT_BRANCH = 'main';
+const IN_SERVICE = 'this is a per-service key: put it in a [[services]] entry';
+const IN_GLOBAL = 'put it under [global] (or in a [[services]] entry)';
+const TOP_HINTS = { upstream: IN_GLOBAL, branch: IN_GLOBAL, mount: IN_GLOBAL, token_file: IN_GLOBAL, ssh_key: IN_GLOBAL, known_hosts: IN_GLOBAL, machine: IN_SERVICE, service: IN_SERVICE, action: IN_SERVICE, user: IN_SERVICE, package: IN_SERVICE, dirs: IN_SERVICE };
+const SERVICE_HINTS = { keys: `keys are global: put them in [global] as ${KEYS_EXAMPLE}` };
+
+/**
+ * Stage one: TOML `text` → a spec with gitopper's inheritance applied but NOT validated beyond structure.
+ * Checks: TOML syntax; key names at every level, case-insensitively (gitopper); the legacy top-level `[keys]`
+ * table (gitopper v0.0.1) is refused with the new syntax; every value's type; `action` ∈ {@link ACTIONS} or
+ * a systemctl alias ({@link ACTION_ALIASES}, stored as the verb it stands for).
+ * Accepts with a warning (in `warnings`): the per-service keys machine, service, action, user, package and
+ * dirs in `[global]`, which gitopper accepted there and ignored.
+ * Applies: `upstream`/`branch`/`mount`/`token_file`/`ssh_key`/`known_hosts` from `[global]` when a service does
+ * not set them (or sets them to ""; the transport keys only when they fit the service's upstream: token_file
+ * https, ssh_key and known_hosts SSH), `branch` defaulting to `main`, `ro`/`file` defaulting to false, other strings to "".
+ * Paths are left as written; a missing upstream or mount is "". Returns a deep-frozen spec.
+ * @throws ConfigError naming the file, entry and key.
+ */
+export function mergeConfig(text: string, file: string): ConfigSpec {
+  let doc: Record<string, unknown>;
+  try {
+    doc = TOML.parse(text);
+  } catch (err) {
+    const e = err as { message?: string; line?: number; col?: number };
+    const entry = typeof e.line === 'number' && typeof e.col === 'number' ? `line ${e.line + 1}, column ${e.col + 1}` : undefined;
+    const msg = String(e.message ?? err).split('\n')[0]!.replace(/ at row \d+, col \d+, pos \d+:?$/, '');
+    throw new ConfigError(`TOML syntax error: ${msg}`, { file, ...(entry === undefined ? {} : { entry }), fix: 'correct the TOML syntax there' });
+  }
+  const top: At = new At(file, 'top level');
+  refuseTopLevelKeys(doc, top);
+  const f = fields(doc, TOP_KEYS, top, TOP_HINTS);
+
+  const rawGlobal = f.get('global')?.value ?? {};
+  if (!isTable(rawGlobal)) top.fail('global', `expected a table, got ${describeType(rawGlobal)}`, 'write a [global] section');
+  const gAt: At = new At(file, 'global');
+  const g = fields(rawGlobal, GLOBAL_KEYS, gAt);
+  const warnings = ignoredInGlobal(g, gAt, file);
+  const keys = mergeKeys(g, gAt, file);
+  const global: GlobalSpec = {
+    upstream: optString(g, 'upstream', gAt) ?? '',
+    branch: orInherit(optString(g, 'branch', gAt), DEFAULT_BRANCH),
+    mount: optString(g, 'mount', gAt) ?? '',
+    keys,
+    ...globalTransportKeys(g, gAt),
+    hookSecretFile: orInherit(optString(g, 'hook_secret_file', gAt), '') || undefined,
+  };
+
+  const rawServices = f.get('services')?.value ?? [];
+  if (isTable(rawServices)) top.fail('services', 'expected an array of tables, got a single table', 'write [[services]] (double brackets) above each service');
+  if (!Array.isArray(rawServices) || !rawServices.every(isTable)) {
+    top.fail('services', `expected an array of tables, got ${describeType(rawServices)}`, 'write a [[services]] section for each service');
+  }
+  const services = rawServices.map((raw, i) => mergeService(raw, i, file, global));
+  return deepFreeze({ file, global, services, warnings });
+}
+
+/**
+ * `[global]`'s per-service keys ({@link IGNORED_IN_GLOBAL}): type-checked as in a service (gitopper's TOML
+ * decoder did), then one warning each, saying it has no effect there.
+ */
+function ignoredInGlobal(g: Fields, gAt: At, file: string): ConfigWarning[] {
+  const warnings: ConfigWarning[] = [];
+  for (const key of IGNORED_IN_GLOBAL) {
+    if (!g.has(key)) continue;
+    if (key === 'dirs') {
+      (optTables(g, 'dirs', gAt, DIRS_EXAMPLE) ?? []).forEach((rawDir, j) => readDir(rawDir, new At(file, `global.dirs[${j}]`)));
+    } else {
+      optString(g, key, gAt);
+    }
+    const inherited = 'gitopper inherits only upstream, branch and mount from [global] and ignored it too';
+    const fix = key === 'machine' || key === 'service'
+      ? `remove it from [global]: every [[services]] entry names its own ${key}`
+      : `set ${key} in each [[services]] entry that needs it, and remove it from [global]`;
+    warnings.push(gAt.warning(key, `has no effect in [global] (${inherited})`, fix));
+  }
+  return warnings;
+}
+
+/** One `dirs` entry as written (read at `dAt`): `local` and `link` "" when absent, `file` false. */
+function readDir(rawDir: Record<string, unknown>, dAt: At): DirSpec {
+  const d = fields(rawDir, DIR_KEYS, dAt);
+  return { local: optString(d, 'local', dAt) ?? '', link: optString(d, 'link', dAt) ?? '', file: optBool(d, 'file', dAt) ?? false };
+}
+
+function mergeService(raw: Record<string, unknown>, i: number, file: string, global: GlobalSpec): ServiceSpec {
+  const nameKey = Object.keys(raw).find((k) => k.toLowerCase() === 'service');
+  const at: At = new At(file, serviceEntry(i, nameKey === undefined ? undefined : raw[nameKey]));
+  const s = fields(raw, SERVICE_KEYS, at, SERVICE_HINTS);
+  const service = optString(s, 'service', at) ?? '';
+  const written = optString(s, 'action', at) ?? '';
+  const action = canonicalAction(written);
+  if (action === undefined) {
+    at.fail('action', `"${written}" is not a systemd action this agent can run (it asks systemd for a job after a change: verbs such as kill, isolate or enable queue none)`,
+      `use one of ${ACTIONS.map((a) => JSON.stringify(a)).join(', ')} ("" = change files only), or systemctl's aliases ${Object.keys(ACTION_ALIASES).map((a) => JSON.stringify(a)).join(', ')}; `
+      + 'for anything else run a program from the repository after each change: hooks = { post = ["path/in/repo/script.sh"] } (docs/health-and-hooks.md)');
+  }
+  const drift = optString(s, 'drift', at) ?? 'report';
+  if (!(DRIFT_MODES as readonly string[]).includes(drift)) {
+    at.fail('drift', `"${drift}" is not a drift mode`, 'use drift = "report" (show local edits, the default) or drift = "revert" (restore the deployed files)');
+  }
+  const autoRollback = mergeAutoRollback(s, at);
+  const hooks = hooksTable(s, at);
+  const health = healthTable(s, at);
+  const dirs = (optTables(s, 'dirs', at, DIRS_EXAMPLE) ?? []).map((rawDir, j): DirSpec => readDir(rawDir, new At(file, dirEntry(i, j, service))));
+  return {
+    index: i,
+    machine: optString(s, 'machine', at) ?? '',
+    service,
+    action,
+    user: optString(s, 'user', at) ?? '',
+    package: optString(s, 'package', at) ?? '',
+    upstream: orInherit(optString(s, 'upstream', at), global.upstream),
+    branch: orInherit(optString(s, 'branch', at), global.branch),
+    mount: orInherit(optString(s, 'mount', at), global.mount),
+    dirs,
+    ...serviceTransportKeys(s, at, orInherit(optString(s, 'upstream', at), global.upstream), global),
+    drift: drift as DriftMode,
+    autoRollback,
+    ...(hooks ? { hooks: mergeHooks(hooks, new At(file, `${at.entry}.hooks`)) } : {}),
+    ...(health ? { health: mergeHealth(health, new At(file, `${at.entry}.health`)) } : {}),
+  };
+}
+
+/**
+ * TOML `text` read from `file` → merged (see {@link mergeConfig}), validated, normalised, deep-frozen spec.
+ * Rules, in order (first failure thrown): `[global]` has at least one key (gitopper's message) with a
+ * non-empty `path`, resolved against `file`'s directory (ours); global `upstream`/`mount`/`branch`, when set,
+ * obey the service rules below; `token_file`, `ssh_key`, `known_hosts` resolved like key paths (ours; the
+ * latter two without characters ssh misreads). Per service: non-empty `machine` (gitopper); `service` a valid
+ * systemd unit name (ours); `upstream` set, http(s) without credentials, SSH without password, or an absolute
+ * local path / file:// (ours); `token_file` only with https, `ssh_key`/`known_hosts` only with SSH upstreams,
+ * in [global] and in services alike (ours); `mount` set (gitopper) and absolute (ours); `dirs[].local` absolute,
+ * `dirs[].link` relative inside the repo (ours). Paths are normalised without trailing slash.
+ * A `dirs` entry whose `local` is empty or absent is accepted with a warning, as gitopper's `bindmount()`
+ * skipped it (server.go): its link is checked out (it goes to the service's `links`) but mounted nowhere.
+ * Pure: `file` is only used for messages and to resolve relative paths.
+ * @throws ConfigError naming the file, entry, key and the fix.
+ */
+export function parseConfig(text: string, file: string): ConfigSpec {
+  return validate(mergeConfig(text, file));
+}
+
+function validate(merged: ConfigSpec): ConfigSpec {
+  const { file } = merged;
+  const warnings: ConfigWarning[] = [...merged.warnings];
+  const gAt: At = new At(file, 'global');
+  const keys = resolveKeys(merged.global.keys, file, gAt);
+  const g = merged.global;
+  const global: GlobalSpec = {
+    upstream: g.upstream === '' ? '' : gAt.check('upstream', checkUpstream(g.upstream)),
+    branch: gAt.check('branch', checkBranch(g.branch)),
+    mount: g.mount === '' ? '' : gAt.check('mount', checkAbsolute(g.mount, '/var/lib/gitopper')),
+    keys,
+    ...resolveTransportKeys(g, file, gAt),
+    hookSecretFile: g.hookSecretFile === undefined ? undefined : resolveFromConfig(file, g.hookSecretFile),
+  };
+  if (global.upstream !== '') checkTransportFit(global.upstream, global, gAt);
+  const services = merged.services.map((s): ServiceSpec => {
+    const at: At = new At(file, serviceEntry(s.index, s.service));
+    if (s.machine === '') at.fail('machine', 'is missing or empty', 'set machine to the host name this service runs on (matched against -h/--hosts and the hostname)');
+    if (s.service === '') at.fail('service', 'is missing or empty', 'set service to the systemd unit name, e.g. service = "prometheus"');
+    at.check('service', checkUnitName(s.service));
+    if (s.upstream === '') at.fail('upstream', 'is not set here nor in [global]', 'set upstream = "https://host/owner/repo" in [global] or in this service');
+    if (s.mount === '') at.fail('mount', 'is not set here nor in [global]', 'set mount = "/var/lib/gitopper" in [global] or in this service');
+    const dirs: DirSpec[] = [];
+    const links: string[] = [];
+    s.dirs.forEach((d, j) => {
+      const dAt = new At(file, dirEntry(s.index, j, s.service));
+      if (d.local !== '') {
+        dirs.push({ local: dAt.check('local', checkLocal(d.local)), link: dAt.check('link', checkLink(d.link)), file: d.file });
+        return;
+      }
+      const link = dAt.check('link', checkLink(d.link));
+      links.push(link);
+      warnings.push(dAt.warning('local', `is empty, so "${link}" is checked out into ${s.mount}/${s.service} but mounted nowhere (gitopper skipped the mount of such an entry too)`,
+        'set local to the absolute path on this host where it belongs, e.g. local = "/etc/prometheus"; or remove the entry if nothing reads it there', s.index));
+    });
+    checkTransportFit(at.check('upstream', checkUpstream(s.upstream)), s, at);
+    return {
+      ...s,
+      upstream: at.check('upstream', checkUpstream(s.upstream)),
+      branch: at.check('branch', checkBranch(s.branch)),
+      mount: at.check('mount', checkAbsolute(s.mount, '/var/lib/gitopper')),
+      dirs,
+      ...(links.length > 0 ? { links } : {}),
+      ...resolveTransportKeys(s, file, at),
+    };
+  });
+  return deepFreeze({ file, global, services, warnings });
+}
+
+/**
+ * The services whose `machine` equals one of `hosts` (exact string compare, gitopper), in file order.
+ * Ours, checked per host because another host's entries never meet here: a service name may appear once
+ * (it is the systemd unit and the directory `<mount>/<service>`), and a `local` path may be a mount target once.
+ * @throws ConfigError naming both entries.
+ */
+export function servicesForHost(config: ConfigSpec, hosts: readonly string[]): ServiceSpec[] {
+  const mine = config.services.filter((s) => hosts.includes(s.machine));
+  const names = new Map<string, ServiceSpec>();
+  const locals = new Map<string, string>();
+  for (const s of mine) {
+    const entry = serviceEntry(s.index, s.service);
+    const first = names.get(s.service);
+    if (first !== undefined) {
+      new At(config.file, entry).fail('service', `service "${s.service}" is also defined by ${serviceEntry(first.index, first.service)} for this host (machine "${first.machine}")`,
+        'keep one entry per service and host; put all its dirs in that entry');
+    }
+    names.set(s.service, s);
+    s.dirs.forEach((d, j) => {
+      const here = dirEntry(s.index, j, s.service);
+      const other = locals.get(d.local);
+      if (other !== undefined) {
+        new At(config.file, here).fail('local', `"${d.local}" is also the mount target of ${other} on this host`, 'mount each local path once: remove one of the entries or change its local');
+      }
+      locals.set(d.local, here);
+    });
+  }
+  return mine;
+}
+
+/** `value`, with every object and array reachable from it frozen. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

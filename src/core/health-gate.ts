@@ -1,0 +1,134 @@
+/**
+ * What happens after a pass deployed something new (issue "beyond every peer": health checks with
+ * automatic rollback): run the service's `health` checks; on success remember the commit as the
+ * last good one, on failure roll back to it and freeze there (or, with `auto_rollback =
+ * "retry-next-commit"`, until the tip moves). Used by the tracker; no I/O imports.
+ */
+import type { Trigger } from './control.js';
+import { checkHealth, type HealthFailure } from './health-check.js';
+import type { Owner, Pass, ProbePort } from '../ports.js';
+import { checkoutOf, reconcile, unitName, type Outcome, type ReconcileDeps } from './reconcile.js';
+import type { ServiceRecord } from './service.js';
+import { applyOutcome, nextStatus, type Freeze } from './state.js';
+
+/** The events the gate reports (a subset of the tracker's TrackerEvents, same shapes). */
+export interface GateEvents {
+  /** The rollback's reconcile pass finished; `seconds` is its wall time. */
+  reconciled(service: string, outcome: Outcome, trigger: Trigger, seconds: number): void;
+  /** A health check failed; `to` is the commit rolled back to (undefined: none to go back to). */
+  rolledBack?(service: string, failure: HealthFailure, from: string, to: string | undefined): void;
+}
+
+/** Ports the gate needs: those of a reconcile pass plus the probe for `health.http`. */
+export interface GateDeps extends ReconcileDeps {
+  readonly events: GateEvents;
+  /** For `health.http` checks; omitted = no health checks run (every apply counts as good). */
+  readonly probe?: ProbePort;
+}
+
+/** What the health checks of a fresh apply found: undefined = healthy (or nothing to check). */
+export type HealthVerdict = HealthFailure | { readonly notRun: string } | undefined;
+
+/** The state info a failed verdict gives the apply's history row; undefined when healthy. */
+export function verdictInfo(v: HealthVerdict): string | undefined {
+  if (v === undefined) return undefined;
+  return 'notRun' in v ? v.notRun : `health check failed: ${v.reason}`;
+}
+
+/**
+ * Act on `verdict` (from {@link checkApplied}) for the fresh apply of `commit`: remember a healthy
+ * commit as good (`r.lastGood`), or roll back automatically to the last good one and freeze there, or
+ * stay BROKEN when there is none. Call inside `r.exclusive`. Never throws for a failed check (that
+ * is a state, not an error).
+ */
+export async function settleApplied(r: ServiceRecord, commit: string, verdict: HealthVerdict, pass: Pass, deps: GateDeps): Promise<void> {
+  if (verdict === undefined) return good(r, commit);
+  if ('notRun' in verdict) return healthNotRun(r, verdict.notRun, deps);
+  await autoRollback(r, commit, verdict, pass, deps);
+}
+
+/**
+ * A pass that found nothing to do at `commit`, which failed its health check with no good commit to
+ * roll back to (`r.unhealthy`): check again. Returns the BROKEN info while it still fails (or the
+ * checks cannot run), undefined once it passes (the commit is then remembered as good).
+ * Call inside `r.exclusive`.
+ */
+export async function recheckUnhealthy(r: ServiceRecord, commit: string, deps: GateDeps): Promise<string | undefined> {
+  if (r.unhealthy?.commit !== commit) return undefined;
+  const result = await checkApplied(r, deps);
+  if (result === undefined) {
+    good(r, commit);
+    return undefined;
+  }
+  return 'notRun' in result ? result.notRun : noGoodCommitInfo(result);
+}
+
+/** `commit` passed its checks (or there are none): the rollback target from now on. */
+function good(r: ServiceRecord, commit: string): void {
+  r.lastGood = commit;
+  r.unhealthy = undefined;
+}
+
+/**
+ * The service's health checks after a fresh apply, run as its user: undefined when healthy (or
+ * nothing to check: no `health`, or no commands/probe ports), the first failure, or why they could
+ * not run. Never throws for a failed check.
+ */
+export async function checkApplied(r: ServiceRecord, deps: GateDeps): Promise<HealthVerdict> {
+  const health = r.spec.health;
+  if (!health || !deps.commands || !deps.probe) return undefined;
+  let owner: Owner | undefined;
+  if (r.spec.user !== '' && (health.exec?.length ?? 0) > 0) {
+    // the health command runs as the service's user or not at all (never as the daemon's user)
+    const found = await deps.users.lookup(r.spec.user).then((o) => o ?? 'no such user', (err: unknown) => `lookup failed: ${err instanceof Error ? err.message : String(err)}`);
+    if (typeof found === 'string') return { notRun: `health check not run: user "${r.spec.user}" (${found}); the command never runs as another user` };
+    owner = found;
+  }
+  return checkHealth(health, r.spec.action === '' ? undefined : unitName(r.spec.service), owner, checkoutOf(r.spec).dir, { units: deps.units, commands: deps.commands, probe: deps.probe, clock: deps.clock });
+}
+
+/** The BROKEN info of a failed check with nothing to roll back to. */
+function noGoodCommitInfo(failure: HealthFailure): string {
+  return `health check failed: ${failure.reason}; no earlier good commit to roll back to`;
+}
+
+/**
+ * The apply could not be health-checked (the service's user is gone): BROKEN with
+ * `info`, not remembered as good, and the next pass applies again (and checks again) instead of
+ * taking the files already there as confirmed.
+ */
+function healthNotRun(r: ServiceRecord, info: string, deps: GateDeps): void {
+  const now = deps.clock.now();
+  r.runtime = { ...r.runtime, forceCheckout: true };
+  r.set(nextStatus(r.status, { state: 'BROKEN', info, commit: r.status.commit, frozen: r.status.frozen }, now));
+}
+
+/**
+ * Roll back to the last good commit after a failed health check and freeze there with info
+ * `AUTO-ROLLBACK from <new> to <good>: <reason>`; a rollback that itself fails is BROKEN, still
+ * frozen, with both reasons. Without a good commit the service is BROKEN (nothing to go back to).
+ */
+async function autoRollback(r: ServiceRecord, bad: string, failure: HealthFailure, pass: Pass, deps: GateDeps): Promise<void> {
+  const good = r.lastGood;
+  const now = () => deps.clock.now();
+  deps.events.rolledBack?.(r.name, failure, bad, good === bad ? undefined : good);
+  if (!good || good === bad) {
+    // it stays BROKEN at this commit until a check passes (recheckUnhealthy), not only for this pass
+    r.unhealthy = { commit: bad, reason: failure.reason };
+    r.set(nextStatus(r.status, { state: 'BROKEN', info: noGoodCommitInfo(failure), commit: r.status.commit, frozen: r.status.frozen }, now()));
+    r.record({ commit: bad, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds: 0 });
+    return;
+  }
+  const mode = r.spec.autoRollback ?? 'freeze';
+  const frozen: Freeze = { by: 'gitopper', at: now(), reason: `AUTO-ROLLBACK from ${bad.slice(0, 8)} to ${good.slice(0, 8)}: ${failure.reason}`, rollback: good, auto: { mode, bad } };
+  r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozen.reason, commit: r.status.commit, frozen }, now()));
+  r.runtime = { ...r.runtime, pendingAction: true };
+  const started = now().getTime();
+  const outcome = await reconcile(r.spec, good, r.runtime, deps, pass);
+  r.runtime = outcome.runtime;
+  const seconds = (now().getTime() - started) / 1000;
+  deps.events.reconciled(r.name, outcome, 'auto-rollback', seconds);
+  const next = applyOutcome(r.status, outcome, now());
+  r.set(outcome.state === 'OK' ? next : { ...next, info: `${outcome.info} (after ${frozen.reason})` });
+  r.record({ commit: good, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds, by: 'gitopper' });
+}

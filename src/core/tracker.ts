@@ -1,0 +1,355 @@
+/**
+ * The loop that tracks one upstream branch for the services that use it (gitopper's
+ * `trackUpstream`, one per (upstream, branch, token) instead of one per service, so a pass
+ * fetches once however many services share the upstream), and the operator's actions on them.
+ *
+ * One wait point: the jittered timer (`[d, 1.5d)`, gitopper's jitter), a pull-now request, or
+ * abort. Each pass: fetch once, then reconcile every unfrozen service towards the tip.
+ *
+ * Quiet polls (`quiet-polls.ts`): a timer pass whose fetch finds the tip the last full pass applied
+ * skips the services that are OK at that tip with nothing pending (nothing can have changed for them
+ * upstream; local edits reach `checkDrift` through the checkout watcher at once). Every
+ * `verifyEveryPolls`-th quiet poll is a full pass (mounts, HEAD, drift re-checked), the safety net
+ * gitopper's per-pass `git stash` was. Pulls, startup, the first poll after it and a moved tip are
+ * always full passes.
+ * No I/O imports.
+ */
+import type { ServiceSpec } from '../config/config.js';
+import type { Actor, Trigger } from './control.js';
+import { BadRequestError, ConflictError } from './errors.js';
+import type { Clock, GitPort, Pass, PersistedService, SourceRef } from '../ports.js';
+import { checkoutOf, reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
+import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
+import { KeyedLock } from './serial.js';
+import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js';
+import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
+import { checkApplied, recheckUnhealthy, settleApplied, verdictInfo } from './health-gate.js';
+import type { HealthFailure } from './health-check.js';
+import type { ProbePort } from '../ports.js';
+
+export type { Trigger };
+export { DEFAULT_VERIFY_EVERY };
+
+/** What a tracker reports; the agent turns these into logs and metrics. Must not throw. */
+export interface TrackerEvents {
+  /** A fetch finished; `error` is set when it failed. `seconds` is its wall time. */
+  fetched(source: SourceRef, seconds: number, tip: string | undefined, error: unknown): void;
+  /** A service's pass finished (also called when the status did not change). */
+  reconciled(service: string, outcome: Outcome, trigger: Trigger, seconds: number): void;
+  /** A service's status changed (`prev` is the status before). */
+  status: StatusListener;
+  /**
+   * After every successful fetch, per service of the tracker (frozen ones too): the upstream tip and
+   * the deployed commit ("" before the first checkout), so "upstream is ahead" can be shown.
+   */
+  upstream(service: string, tip: string, deployed: string): void;
+  /**
+   * A quiet poll skipped `service` (OK at the unchanged tip, nothing pending; see the file's
+   * docstring). Optional.
+   */
+  skipped?(service: string, tip: string): void;
+  /** A health check failed after an apply and the agent rolled back (or could not). Optional. */
+  rolledBack?(service: string, failure: HealthFailure, from: string, to: string | undefined): void;
+}
+
+/** Everything a tracker needs. */
+export interface TrackerDeps extends ReconcileDeps {
+  readonly git: GitPort;
+  readonly clock: Clock;
+  /** Uniform random number in [0, 1), for the jitter. */
+  readonly random: () => number;
+  /** Base pull interval `d` in seconds (gitopper `-t/--duration`). */
+  readonly intervalSeconds: number;
+  readonly events: TrackerEvents;
+  /** For `health.http` checks; omitted = HTTP checks are skipped (tests). */
+  readonly probe?: ProbePort;
+  /**
+   * Full pass every Nth quiet poll (default {@link DEFAULT_VERIFY_EVERY}); 1 = every poll is a
+   * full pass (gitopper's behaviour). `--verify-every`.
+   */
+  readonly verifyEveryPolls?: number;
+}
+
+/** Triggers after which a service's health is checked (the agent deployed something new). */
+const HEALTH_CHECKED: ReadonlySet<Trigger> = new Set(['startup', 'poll', 'pull', 'unfreeze']);
+
+/** Wait time in milliseconds before the next poll: uniform in `[d, 1.5d)` (gitopper's jitter). */
+export function jitteredDelayMs(intervalSeconds: number, random: () => number): number {
+  return intervalSeconds * 1000 * (1 + 0.5 * random());
+}
+
+/**
+ * The commit a frozen service is held on: the rollback target of a rollback (operator's or
+ * automatic), else the commit deployed when it was frozen; "" when not frozen or nothing deployed.
+ */
+export function pinOf(r: ServiceRecord): string {
+  const f = r.status.frozen;
+  return f ? (f.rollback ?? r.status.commit) : '';
+}
+
+/** Tracks one (upstream, branch, token) for a set of services. */
+export class Tracker {
+  readonly records = new Map<string, ServiceRecord>();
+  /** Services a pull asked for, with who asked (the operator's key, `webhook`), if known. */
+  private readonly pending = new Map<string, string | undefined>();
+  private readonly fetchLock = new KeyedLock();
+  private lastTip: string | undefined;
+  private readonly quiet: QuietPolls;
+  private wake: AbortController = new AbortController();
+  private readonly firstPass: Promise<void>;
+  private resolveFirstPass!: () => void;
+
+  /**
+   * @param source the upstream branch every service in `services` uses
+   * @param services the services (all with this `source`), unique by name
+   * @param saved per-service state from the state file
+   * @param onChange called whenever something worth saving changed
+   */
+  constructor(readonly source: SourceRef, services: readonly ServiceSpec[], private readonly deps: TrackerDeps, saved: Readonly<Record<string, PersistedService>> = {}, private readonly onChange: () => void = () => {}) {
+    for (const spec of services) this.add(spec, saved[spec.service]);
+    this.firstPass = new Promise((resolve) => (this.resolveFirstPass = resolve));
+    this.quiet = new QuietPolls(deps.verifyEveryPolls);
+  }
+
+  /** Start tracking `spec` (restoring `saved` state if given); a running loop picks it up at its next pass. */
+  add(spec: ServiceSpec, saved?: PersistedService, runtime?: ServiceRecord['runtime']): ServiceRecord {
+    const r = new ServiceRecord(spec, this.deps.clock.now(), this.deps.events.status, this.onChange, saved);
+    if (runtime) r.runtime = runtime;
+    this.records.set(spec.service, r);
+    return r;
+  }
+
+  /** Stop tracking `name` once anything running on it finished; returns its record (or undefined). */
+  async remove(name: string): Promise<ServiceRecord | undefined> {
+    const r = this.records.get(name);
+    if (!r) return undefined;
+    await r.exclusive(async () => {
+      r.removed = true;
+      this.records.delete(name);
+    });
+    return r;
+  }
+
+  /** Resolves once the first pass (fetch + every service) has finished, whatever its outcome. */
+  ready(): Promise<void> {
+    return this.firstPass;
+  }
+
+  /**
+   * Ask for an immediate pass of `service` (or of every service when omitted). Never blocks: a
+   * pass in progress finishes first, then the requested one runs (requests made meanwhile merge).
+   * `by` (who asked) goes into the history rows of the pass.
+   */
+  pull(service?: string, by?: string): void {
+    for (const name of service === undefined ? this.records.keys() : [service]) {
+      if (this.records.has(name) && (by !== undefined || !this.pending.has(name))) this.pending.set(name, by);
+    }
+    this.wake.abort();
+  }
+
+  /** Run until `signal` aborts: a first pass at once, then a pass per timer tick or pull. */
+  async run(signal: AbortSignal): Promise<void> {
+    let trigger: Trigger = 'startup';
+    let targets = [...this.records.keys()];
+    let askedBy = new Map<string, string | undefined>();
+    while (!signal.aborted) {
+      this.pending.clear();
+      await this.pass(targets, trigger, askedBy);
+      if (trigger === 'startup') this.resolveFirstPass();
+      if (signal.aborted) break;
+      const woken = this.pending.size > 0 || (await this.waitPoint(signal));
+      if (signal.aborted) break;
+      trigger = woken ? 'pull' : 'poll';
+      askedBy = woken ? new Map(this.pending) : new Map();
+      targets = woken ? [...this.pending.keys()] : [...this.records.keys()];
+    }
+    this.resolveFirstPass();
+  }
+
+  /** The one wait point: true when woken by a pull, false on timer or abort. */
+  private async waitPoint(signal: AbortSignal): Promise<boolean> {
+    this.wake = new AbortController();
+    if (this.pending.size > 0) return true;
+    try {
+      await this.deps.clock.sleep(jitteredDelayMs(this.deps.intervalSeconds, this.deps.random), AbortSignal.any([signal, this.wake.signal]));
+      return false;
+    } catch {
+      return this.wake.signal.aborted && !signal.aborted;
+    }
+  }
+
+  /**
+   * One pass: fetch once, reconcile each target that is not frozen. Frozen services stay on their
+   * pinned commit ({@link pinOf}): at startup it is deployed again (before the fetch when the store
+   * has it, so mounts come back with the upstream down; after it when the store lacks it: freezing
+   * means "do not move", not "do not fetch"), and a pin that is not deployed (a failed apply) is
+   * tried again after every fetch.
+   */
+  private async pass(targets: readonly string[], trigger: Trigger, askedBy: ReadonlyMap<string, string | undefined> = new Map()): Promise<void> {
+    const recs = targets.map((n) => this.records.get(n)).filter((r): r is ServiceRecord => r !== undefined && !r.removed);
+    const live = recs.filter((r) => !r.status.frozen);
+    const pass: Pass = { cache: {} };
+    /** Pinned services the store lacks the commit of: deployed after the fetch. */
+    const unfetched = new Set<ServiceRecord>();
+    if (trigger === 'startup') {
+      const pinned = recs.filter((r) => pinOf(r) !== '');
+      await Promise.all(
+        pinned.map((r) =>
+          r.exclusive(async () => {
+            const present = await this.deps.git.has(this.source, pinOf(r), pass).catch(() => false);
+            if (present) await this.apply(r, pinOf(r), trigger, pass);
+            else unfetched.add(r);
+          }),
+        ),
+      );
+    }
+    if (recs.length === 0) return;
+    // frozen services are fetched for too: "upstream is ahead" must show while they are held
+    const tip = await this.fetch(pass);
+    if (tip instanceof Error) {
+      this.quiet.fetchFailed();
+      for (const r of live) await r.exclusive(async () => this.fetchFailed(r, tip));
+      for (const r of unfetched) await r.exclusive(async () => this.fetchFailed(r, new Error(`pinned commit ${pinOf(r).slice(0, 8)} is not in the object store yet; ${tip.message}`)));
+      return;
+    }
+    // pins not deployed (missing from the store at startup, or an apply that failed) are brought there
+    const repin = recs.filter((r) => pinOf(r) !== '' && (unfetched.has(r) || r.status.state === 'BROKEN' || r.status.state === 'DIFF'));
+    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.apply(r, pinOf(r), trigger, pass) : undefined))));
+    const quiet = this.quiet.isQuiet(trigger, tip);
+    // after an automatic rollback with retry-next-commit, a newer commit is tried again
+    const retry = recs.filter((r) => r.status.frozen?.auto?.mode === 'retry-next-commit' && r.status.frozen.auto.bad !== tip);
+    for (const r of retry) r.set(nextStatus(r.status, { state: 'OK', info: '', commit: r.status.commit, frozen: undefined }, this.deps.clock.now()));
+    await Promise.all(
+      [...live, ...retry].map((r) =>
+        r.exclusive(async () => {
+          if (r.status.frozen || r.removed) return;
+          if (quiet && settled(r, tip)) return this.deps.events.skipped?.(r.name, tip);
+          await this.apply(r, tip, trigger, pass, askedBy.get(r.name));
+        }),
+      ),
+    );
+    this.quiet.passed(quiet, targets.length === this.records.size, trigger, tip);
+    for (const r of recs) if (!r.removed) this.deps.events.upstream(r.name, tip, r.status.commit);
+  }
+
+  /** Allow quiet polls (default) or not: without a working checkout watcher the daemon turns them off. */
+  setQuietPolls(allowed: boolean): void {
+    this.quiet.setAllowed(allowed);
+  }
+
+  /** Fetch once (one at a time per tracker); an Error value on failure. */
+  private fetch(pass: Pass): Promise<string | Error> {
+    return this.fetchLock.run('', async () => {
+      const started = this.deps.clock.now().getTime();
+      try {
+        const tip = await this.deps.git.fetch(this.source, pass);
+        this.lastTip = tip;
+        this.deps.events.fetched(this.source, this.since(started), tip, undefined);
+        return tip;
+      } catch (err) {
+        this.deps.events.fetched(this.source, this.since(started), undefined, err);
+        return new Error(`fetching ${this.source.branch} from ${this.source.upstream}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+  }
+
+  private fetchFailed(r: ServiceRecord, err: Error): void {
+    r.set(applyOutcome(r.status, { state: 'DIFF', info: err.message, commit: r.status.commit }, this.deps.clock.now()));
+  }
+
+  /** Reconcile `r` towards `target`, set its status, record history. Call inside `r.exclusive`. */
+  private async apply(r: ServiceRecord, target: string, trigger: Trigger, pass: Pass, by?: string): Promise<Outcome> {
+    const started = this.deps.clock.now().getTime();
+    const outcome = await reconcile(r.spec, target, r.runtime, this.deps, pass);
+    r.runtime = outcome.runtime;
+    r.drift = outcome.drift;
+    const seconds = this.since(started);
+    this.deps.events.reconciled(r.name, outcome, trigger, seconds);
+    const before = r.status;
+    let next = applyOutcome(r.status, outcome, this.deps.clock.now());
+    if (outcome.state === 'OK' && !outcome.applied && r.unhealthy?.commit === outcome.commit) {
+      // a commit that failed its health check with nothing to roll back to stays BROKEN until it passes
+      const still = await recheckUnhealthy(r, outcome.commit, this.deps);
+      if (still !== undefined) next = nextStatus(r.status, { state: 'BROKEN', info: still, commit: outcome.commit, frozen: r.status.frozen }, this.deps.clock.now());
+    }
+    r.set(next);
+    // the health checks run before the row is written, so a commit that failed them is not recorded as OK
+    const checked = outcome.state === 'OK' && outcome.applied && HEALTH_CHECKED.has(trigger);
+    const verdict = checked ? await checkApplied(r, this.deps) : undefined;
+    const failed = verdictInfo(verdict);
+    const did = outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0;
+    if (did || alwaysRecorded(trigger) || r.status !== before || failed !== undefined) {
+      r.record({ commit: target, time: this.deps.clock.now(), trigger, state: failed === undefined ? r.status.state : 'BROKEN', info: failed ?? r.status.info, seconds, ...(by ? { by } : {}) });
+    }
+    if (checked) await settleApplied(r, outcome.commit, verdict, pass, this.deps);
+    return outcome;
+  }
+
+  /**
+   * Look for local edits now (a file under the service's checkout changed): a pass towards the
+   * deployed commit, so nothing is fetched; drift is reported or reverted per the service's `drift`.
+   * Never blocks.
+   */
+  checkDrift(r: ServiceRecord): void {
+    void r.exclusive(async () => {
+      if (r.removed || r.status.commit === '') return;
+      await this.apply(r, r.status.commit, 'drift', { cache: {} });
+    });
+  }
+
+  /** Freeze: stop pulling, files and unit stay. Throws ConflictError when already frozen. */
+  freeze(r: ServiceRecord, actor: Actor, reason: string): Promise<void> {
+    return r.exclusive(async () => {
+      const f = r.status.frozen;
+      if (f) throw new ConflictError(`service "${r.name}" is already frozen (by ${f.by} at ${f.at.toISOString()}${f.reason ? `: ${f.reason}` : ''}); unfreeze it first`, { service: r.name });
+      const frozen: Freeze = { by: actor.by, at: this.deps.clock.now(), reason };
+      r.set(nextStatus(r.status, { state: 'FREEZE', info: frozenInfo(frozen), commit: r.status.commit, frozen }, this.deps.clock.now()));
+    });
+  }
+
+  /** Unfreeze: back to the branch tip at once. Throws ConflictError when not frozen. */
+  unfreeze(r: ServiceRecord, actor: Actor): Promise<void> {
+    return r.exclusive(async () => {
+      if (!r.status.frozen) throw new ConflictError(`service "${r.name}" is not frozen (state ${r.status.state})`, { service: r.name });
+      r.set(nextStatus(r.status, { state: r.status.state === 'FREEZE' || r.status.state === 'ROLLBACK' ? 'OK' : r.status.state, info: '', commit: r.status.commit, frozen: undefined }, this.deps.clock.now()));
+      const pass: Pass = { cache: {} };
+      const tip = await this.fetch(pass);
+      if (tip instanceof Error) return this.fetchFailed(r, tip);
+      await this.apply(r, tip, 'unfreeze', pass, actor.by);
+    });
+  }
+
+  /**
+   * Roll back to `hash` (4–40 hex, in the branch's history), then stay frozen there with info
+   * `ROLLBACK: <hash>`; a failed step leaves BROKEN/DIFF and still frozen.
+   * Throws BadRequestError for a malformed hash, ConflictError when it is not in the history.
+   */
+  rollback(r: ServiceRecord, hash: string, actor: Actor): Promise<void> {
+    if (!/^[0-9a-fA-F]{4,40}$/.test(hash)) return Promise.reject(new BadRequestError(`"${hash}" is not a commit hash: use 4 to 40 hex digits`, { hash }));
+    return r.exclusive(async () => {
+      const pass: Pass = { cache: {} };
+      let tip = this.lastTip;
+      if (tip === undefined) {
+        const fetched = await this.fetch(pass);
+        if (fetched instanceof Error) throw new ConflictError(`cannot check the history of ${this.source.branch}: ${fetched.message}`, { service: r.name });
+        tip = fetched;
+      }
+      const commit = await this.deps.git.findInHistory(this.source, tip, hash.toLowerCase(), pass);
+      if (!commit) throw new ConflictError(`${hash} is not a commit in the history of ${this.source.branch} (or the prefix is ambiguous)`, { service: r.name, hash });
+      // checked before anything is touched: a target without the service's links would empty its live directories
+      const co = checkoutOf(r.spec);
+      const missing = await this.deps.git.missingLinks(co, commit, pass);
+      if (missing.length > 0) {
+        const targets = r.spec.dirs.filter((d) => missing.includes(d.link)).map((d) => d.local);
+        throw new ConflictError(`${commit.slice(0, 8)} does not have ${missing.join(', ')}: rolling back to it would empty ${targets.length > 0 ? targets.join(', ') : 'the checkout'}; nothing was changed (pick a commit that has the service's files)`, { service: r.name, hash, missing });
+      }
+      const frozen: Freeze = { by: actor.by, at: this.deps.clock.now(), reason: `rollback to ${commit.slice(0, 8)}`, rollback: commit };
+      r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozenInfo(frozen), commit: r.status.commit, frozen }, this.deps.clock.now()));
+      await this.apply(r, commit, 'rollback', pass, actor.by);
+    });
+  }
+
+  private since(startedMs: number): number {
+    return (this.deps.clock.now().getTime() - startedMs) / 1000;
+  }
+}

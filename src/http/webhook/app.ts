@@ -1,0 +1,53 @@
+/**
+ * `POST /hook`: push webhooks (GitHub, Gitea/Forgejo, GitLab) that trigger an immediate pass of the
+ * services tracking the pushed (repository, branch). Authenticated by the forge's own signature
+ * (see src/http/webhook/push.ts), not by operator keys; refusals are 401 and logged by the caller.
+ */
+import express from 'express';
+import { HookError, verifyPush, type Push } from './push.js';
+
+/** What the hook route needs of the agent and the daemon. */
+export interface HookDeps {
+  /** Trigger a pass of every service whose upstream is `urls` (any of them) on `branch`; returns their names. */
+  pullPushed(urls: readonly string[], branch: string): string[];
+  /** The shared secret, read at each request (so rotation needs no restart); "" = webhooks off. */
+  secret(): Promise<string>;
+  /** Told about every request's outcome (for the log). Must not throw. */
+  log(entry: { status: number; forge?: string; branch?: string; services?: string[]; reason?: string; remote?: string }): void;
+}
+
+/** Largest accepted webhook body (GitHub sends up to 25 MB; pushes are far smaller). */
+const LIMIT = '5mb';
+
+/** An express router serving `POST /hook`. */
+export function hookRouter(deps: HookDeps): express.Router {
+  const router = express.Router();
+  // not express's automatic `200 POST` answer to OPTIONS: leave it to the signed API (401 unsigned)
+  router.options('/hook', (_req, _res, next) => next('router'));
+  router.post('/hook', express.raw({ type: () => true, limit: LIMIT }), async (req, res) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+    let secret: string;
+    try {
+      secret = await deps.secret();
+    } catch (err) {
+      deps.log({ status: 503, reason: `cannot read the webhook secret: ${(err as Error).message}` });
+      res.status(503).json({ error: { code: 'HOOK_SECRET_UNAVAILABLE', message: 'the webhook secret cannot be read on this host' } });
+      return;
+    }
+    let push: Push;
+    try {
+      push = verifyPush(headers, body, secret);
+    } catch (err) {
+      const e = err instanceof HookError ? err : new HookError('bad-request', (err as Error).message);
+      const status = e.kind === 'unauthorized' ? 401 : e.kind === 'ignored' ? 202 : 400;
+      deps.log({ status, reason: e.message, remote: req.socket.remoteAddress ?? '' });
+      res.status(status).json(status === 202 ? { accepted: false, reason: e.message } : { error: { code: e.kind === 'unauthorized' ? 'UNAUTHORIZED' : 'BAD_REQUEST', message: e.message } });
+      return;
+    }
+    const services = deps.pullPushed(push.urls, push.branch);
+    deps.log({ status: 202, forge: push.forge, branch: push.branch, services, remote: req.socket.remoteAddress ?? '' });
+    res.status(202).json({ accepted: true, services });
+  });
+  return router;
+}
