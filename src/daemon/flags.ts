@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
+import { isLoopback, splitAddr as splitListenAddr } from '../http/listen-address.js';
 
 /** Parsed daemon options. Durations in seconds; addresses as `host:port` (`:port` = all interfaces). */
 export interface DaemonOptions {
@@ -200,18 +201,16 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
   };
 }
 
-/** True for a loopback host: `localhost`, 127.0.0.0/8, `::1` (an empty host means all interfaces: false). */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
-}
-
-/** Split `host:port` (`:port` = all interfaces; `[::1]:port` for IPv6). Throws FlagError. */
+/**
+ * Split a listen address `host:port` (`:port` = all interfaces; `[::1]:port` for IPv6) as
+ * `src/http/listen-address.ts` does, for flag checks. Throws FlagError with its message.
+ */
 export function splitAddr(addr: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d{1,5})$/.exec(addr);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new FlagError(`bad address "${addr}": use host:port or :port`);
-  return { host: m[1] ?? m[2] ?? '', port };
+  try {
+    return splitListenAddr(addr);
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
 }
 
 function checkAddr(addr: string, flag: string): string {

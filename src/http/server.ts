@@ -11,9 +11,9 @@ import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Router } from 'express';
 import type { Control } from '../core/control.js';
-import { isLoopback, splitAddr } from '../daemon/flags.js';
 import { createApiApp } from './app.js';
 import { KeyRing, type KeySource } from './keyring.js';
+import { isLoopback, splitAddr } from './listen-address.js';
 import { serverTls } from './tls.js';
 
 /** The logger the server writes to (pino's fits). */
