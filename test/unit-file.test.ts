@@ -128,7 +128,7 @@ describe('systemd/gitopper.service says what the issue asks', () => {
   test('state directory mode 0711, as the daemon makes it (hooks run as service users reach stage/), and the docs say the same', () => {
     assert.equal(one('StateDirectory'), 'gitopper');
     assert.equal(one('StateDirectoryMode'), '0711');
-    assert.match(readFileSync(path.resolve('cmd', 'gitopper.ts'), 'utf8'), /mkdirSync\(dir, \{ recursive: true, mode: 0o711 \}\)/, 'prepareStateDir makes it 0711');
+    assert.match(readFileSync(path.resolve('src', 'daemon', 'load.ts'), 'utf8'), /mkdirSync\(dir, \{ recursive: true, mode: 0o711 \}\)/, 'prepareStateDir makes it 0711');
     const install = readFileSync(path.resolve('docs', 'install.md'), 'utf8');
     assert.match(install, /`StateDirectoryMode=0711`/);
     assert.match(install, /`\/var\/lib\/gitopper\/` \| state directory \(0711\)/);

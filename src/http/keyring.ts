@@ -2,12 +2,12 @@
  * The keys allowed to use the API: the OpenSSH public keys in the authorized_keys-format files of
  * `[global].keys` (each `{ path, ro }`), looked up by fingerprint. Like sshd's authorized_keys,
  * the files are read again when they change (checked at most once a second, on use), so adding or
- * revoking a key needs no restart; the list of files comes from the config file and follows it
- * the same way (a config that no longer parses keeps the last good list).
+ * revoking a key needs no restart. The list of files is not read here: the daemon pushes the one
+ * of each config it accepts into a {@link KeyList} (a refused config keeps the last good list).
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
-import { parseConfig, type KeySpec } from '../config/config.js';
+import type { KeySpec } from '../config/config.js';
 import { parseAuthorizedKeys, type SigAlg } from '../api/keys.js';
 
 /** Who a verified key is. */
@@ -24,22 +24,34 @@ export interface Principal {
   readonly by: string;
 }
 
-/** Where the key list comes from, and the files whose change means: read again. */
+/** Where the key list comes from: asked at each (at most once a second) check. */
 export interface KeySource {
-  /** The `[global].keys` entries (absolute paths). Throws when they cannot be had. */
-  specs(): Promise<readonly KeySpec[]>;
-  /** Files besides the key files whose change triggers a reload (the config file). */
-  readonly watch: readonly string[];
+  /** The `[global].keys` entries in force now (absolute paths). Must not throw. */
+  current(): readonly KeySpec[];
 }
 
-/** A fixed key list (tests, and callers that already hold the config). */
+/** A fixed key list (tests). */
 export function fixedKeys(specs: readonly KeySpec[]): KeySource {
-  return { specs: async () => specs, watch: [] };
+  return { current: () => specs };
 }
 
-/** The key list of the config file at `file`, read again when the file changes. */
-export function keysOfConfig(file: string): KeySource {
-  return { specs: async () => parseConfig(await readFile(file, 'utf8'), file).global.keys, watch: [file] };
+/**
+ * The key list the daemon pushes: `[global].keys` of the config it accepted last. A key ring
+ * over it takes a new list at its next check (on use, at most once a second).
+ */
+export class KeyList implements KeySource {
+  /** @param specs the key list of the config accepted at start */
+  constructor(private specs: readonly KeySpec[]) {}
+
+  /** The list last {@link set}. */
+  current(): readonly KeySpec[] {
+    return this.specs;
+  }
+
+  /** Take the key list of a newly accepted config. */
+  set(specs: readonly KeySpec[]): void {
+    this.specs = specs;
+  }
 }
 
 /** What the key ring tells its owner (to be logged). */
@@ -50,13 +62,12 @@ const stamp = (p: string) => stat(p).then((s) => `${s.ino}:${s.size}:${s.mtimeMs
 /** The keys of a {@link KeySource}, indexed by fingerprint. */
 export class KeyRing {
   private byFingerprint = new Map<string, Principal>();
-  private specs: readonly KeySpec[] = [];
   private stamps = '';
   private checked = -Infinity;
   private loading: Promise<void> | undefined;
 
   /**
-   * @param source the key list
+   * @param source the key list, asked at each check
    * @param notice told about unreadable files, refused lines, duplicate keys and reloads
    * @param now the clock for the once-a-second check (ms)
    */
@@ -74,7 +85,7 @@ export class KeyRing {
     return [...this.byFingerprint.values()];
   }
 
-  /** Reload when a watched file changed (checked at most once a second). Never throws. */
+  /** Reload when the key list or a key file changed (checked at most once a second unless `force`). Never throws. */
   async refresh(force = false): Promise<void> {
     if (!force && this.now() - this.checked < 1000) return;
     this.checked = this.now();
@@ -83,20 +94,11 @@ export class KeyRing {
   }
 
   private async reload(): Promise<void> {
-    const watchStamps = (await Promise.all(this.source.watch.map(stamp))).join(',');
-    let specs = this.specs;
-    if (this.stamps === '' || !this.stamps.startsWith(`${watchStamps}|`)) {
-      try {
-        specs = await this.source.specs();
-      } catch (err) {
-        this.notice('cannot read the key list: keeping the last one', { err: (err as Error).message, keys: this.specs.length });
-      }
-    }
+    const specs = this.source.current();
     const keyStamps = (await Promise.all(specs.map((s) => stamp(s.path)))).join(',');
-    const all = `${watchStamps}|${specs.map((s) => `${s.path}:${s.ro}`).join(',')}|${keyStamps}`;
+    const all = `${specs.map((s) => `${s.path}:${s.ro}`).join(',')}|${keyStamps}`;
     if (all === this.stamps) return;
     this.stamps = all;
-    this.specs = specs;
     this.byFingerprint = await this.load(specs);
     this.notice('keys loaded', { keys: [...this.byFingerprint.values()].map((p) => ({ fingerprint: p.fingerprint, comment: p.comment, ro: p.ro })) });
   }

@@ -35,7 +35,7 @@ export interface ApiServerOptions {
   readonly stateDir: string;
   /** This agent's names (`-h` and the hostname): accepted in the signed target URI, put in the self-signed certificate. */
   readonly hosts: readonly string[];
-  /** The `[global].keys` list (e.g. `keysOfConfig(configFile)`). */
+  /** The `[global].keys` list (the daemon's `KeyList`, set to the list of each accepted config). */
   readonly keys: KeySource;
   readonly log: ServerLog;
   /** Routers with their own authentication (webhooks), served before the signature check. */

@@ -3,6 +3,7 @@
  * services tracking the pushed (repository, branch). Authenticated by the forge's own signature
  * (see src/http/webhook/push.ts), not by operator keys; refusals are 401 and logged by the caller.
  */
+import { readFile } from 'node:fs/promises';
 import express from 'express';
 import { HookError, verifyPush, type Push } from './push.js';
 
@@ -14,6 +15,26 @@ export interface HookDeps {
   secret(): Promise<string>;
   /** Told about every request's outcome (for the log). Must not throw. */
   log(entry: { status: number; forge?: string; branch?: string; services?: string[]; reason?: string; remote?: string }): void;
+}
+
+/**
+ * The webhook secret of `[global].hook_secret_file`: the daemon pushes the file named by each
+ * config it accepts ({@link set}); {@link read} reads it at each request, so rotating the secret
+ * needs no restart.
+ */
+export class HookSecret {
+  /** @param file the absolute path of the config accepted at start; undefined: webhooks off */
+  constructor(private file: string | undefined) {}
+
+  /** Take the `hook_secret_file` of a newly accepted config (undefined: webhooks off). */
+  set(file: string | undefined): void {
+    this.file = file;
+  }
+
+  /** The secret: the file's content without surrounding whitespace; "" without a file. Rejects when the file cannot be read. */
+  async read(): Promise<string> {
+    return this.file === undefined ? '' : (await readFile(this.file, 'utf8')).trim();
+  }
 }
 
 /** Largest accepted webhook body (GitHub sends up to 25 MB; pushes are far smaller). */

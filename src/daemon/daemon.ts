@@ -1,0 +1,82 @@
+/**
+ * What the daemon's stages hand each other: `load.ts` → {@link Loaded}, `build.ts` → {@link Built},
+ * `start.ts` → {@link Running}; `cmd/gitopper.ts` runs them in turn and owns argv, signals and exit
+ * codes (DESIGN.md §2). Also the error a stage throws for a startup problem, and which errors are
+ * config problems (reported by their message alone).
+ */
+import type { Router } from 'express';
+import type { Agent } from '../core/agent.js';
+import { BootstrapError, type BootstrapOptions } from '../core/bootstrap.js';
+import type { StoreSweeper } from '../core/store-sweep.js';
+import { ConfigError, type ServiceSpec } from '../config/config.js';
+import { ConfigReadError, type LoadedConfig } from '../config/file.js';
+import type { KeyList } from '../http/keyring.js';
+import type { HookSecret } from '../http/webhook/app.js';
+import type { Logger } from '../telemetry/log.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { SystemdNotifier } from '../adapters/systemd/notify.js';
+import type { CheckoutWatcher } from '../adapters/watch/checkout.js';
+import type { DaemonOptions } from './flags.js';
+import type { HostPorts } from './host-ports.js';
+
+/**
+ * A problem that ends the daemon before it runs (exit 1): the message is the whole text
+ * `cmd/gitopper.ts` prints as `gitopper: <message>` on stderr.
+ */
+export class StartupError extends Error {
+  readonly code = 'STARTUP';
+}
+
+/** The message of a config problem (ConfigError, ConfigReadError, BootstrapError: they name file, key and fix), else undefined. */
+export function configProblem(err: unknown): string | undefined {
+  return err instanceof ConfigError || err instanceof ConfigReadError || err instanceof BootstrapError ? err.message : undefined;
+}
+
+/** Stage 1 (`load`): the options, the process's logger and systemd notifier, the real adapters, and the config accepted at start. */
+export interface Loaded {
+  readonly opts: DaemonOptions;
+  readonly log: Logger;
+  /** sd_notify(3) to the service manager; its watchdog is already pinging. */
+  readonly notifier: SystemdNotifier;
+  /** The real hostname (always one of {@link hosts}). */
+  readonly hostname: string;
+  /** `-h` names and the hostname: the `machine` values whose services are this host's. */
+  readonly hosts: readonly string[];
+  /** Self-bootstrap (`-U`), or undefined. */
+  readonly boot: BootstrapOptions | undefined;
+  /** The config file's absolute path (inside the bootstrap checkout with `-U`). */
+  readonly configFile: string;
+  /** Services added to the config's own: the self-bootstrap service with `-U`. */
+  readonly extra: readonly ServiceSpec[];
+  readonly ports: HostPorts;
+  /** The config accepted at start: this host's services (then {@link extra}), `[global]`, warnings (already logged). */
+  readonly config: LoadedConfig;
+}
+
+/** Stage 2 (`build`): the agent and everything around it, constructed but not started or listening. */
+export interface Built extends Loaded {
+  readonly metrics: Metrics;
+  readonly agent: Agent;
+  /** The API's logger (`component: "http"`). */
+  readonly http: Logger;
+  /** `[global].keys` of the accepted config, read by the API's key ring. */
+  readonly keys: KeyList;
+  /** `[global].hook_secret_file` of the accepted config, read by `POST /hook`. */
+  readonly hookSecret: HookSecret;
+  /** The `POST /hook` router (served before the API's signature check). */
+  readonly hook: Router;
+  /** Watches the services' checkouts for local edits (drift). */
+  readonly drift: CheckoutWatcher;
+  /** Removes object stores no configured service uses. */
+  readonly sweeper: StoreSweeper;
+}
+
+/** Stage 3 (`start`): the running daemon. */
+export interface Running {
+  /**
+   * Stop after `signal`: log `stopping`, tell systemd STOPPING=1 (with `code` 2: the SIGHUP restart
+   * text), close the watchers, end child fetches, stop the agent, close D-Bus and the listeners.
+   * The caller exits with `code` after it resolves.
+   */
+  stop(signal: NodeJS.Signals, code: number): Promise<void>;
+}
