@@ -61,7 +61,7 @@ async function srcFeatures(): Promise<SrcFeatures> {
   const gitFiles = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.ts'));
   const all = (await Promise.all(gitFiles.map((f) => readFile(path.join(dir, f), 'utf8')))).join('\n');
   const tracker = await readFile(path.join(ROOT, 'src', 'core', 'tracker.ts'), 'utf8').catch(() => '');
-  const daemon = await readFile(path.join(ROOT, 'cmd', 'gitopper.ts'), 'utf8').catch(() => '');
+  const daemon = await readFile(path.join(ROOT, 'src', 'daemon', 'host-ports.ts'), 'utf8').catch(() => '');
   const drift = /async drift\([\s\S]*?\n  }\n/.exec(main)?.[0] ?? '';
   // the third argument of `new IsoGit(stateDir, onNotice, {…})` in the daemon (balanced parentheses)
   let opts: string | undefined;
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     src: await srcFeatures(),
   };
   if (results.src!.daemonGitOptions !== results.src!.benchGitOptions) {
-    process.stderr.write(`bench: WARNING: cmd/gitopper.ts builds IsoGit with ${results.src!.daemonGitOptions}, the bench with ${results.src!.benchGitOptions} (bench/lib/core.ts DAEMON_GIT_OPTIONS)\n`);
+    process.stderr.write(`bench: WARNING: src/daemon/host-ports.ts builds IsoGit with ${results.src!.daemonGitOptions}, the bench with ${results.src!.benchGitOptions} (bench/lib/core.ts DAEMON_GIT_OPTIONS)\n`);
   }
   const base = { tmp, server: server.ports, serverRoot, profileDir };
   try {

@@ -22,7 +22,7 @@ import { FakeMounts, FakeUnits, FakeUsers } from '../../test/fakes/ports.js';
 import { selfCpuMs } from './util.js';
 
 /**
- * `IsoGit`'s options as `cmd/gitopper.ts` passes them (everything else at the adapter's defaults).
+ * `IsoGit`'s options as `src/daemon/host-ports.ts` passes them (everything else at the adapter's defaults).
  * bench/main.ts checks that the daemon's source still says so and records what it found.
  */
 export const DAEMON_GIT_OPTIONS: IsoGitOptions = { fetchInChild: true };
