@@ -99,10 +99,10 @@ export function upstreamKind(value: string): UpstreamKind | undefined {
 
 /**
  * Take apart an `upstream` string by the form {@link upstreamKind} reads, and check it.
- * Accepted: http(s) URLs (WHATWG-valid) without `user[:password]@`; SSH with a user and host ssh cannot
- * mistake for options (no leading `-`), no password, a port 1–65535, a repository path (`ssh://host/~user/r`
- * becomes `~user/r`, as git does; %-escapes decoded); local absolute paths and `file:///path` (or
- * `file://localhost/path`), normalised, not `/`.
+ * Accepted: http(s) URLs (WHATWG-valid) without `user[:password]@` (no `@` before the path); SSH with a
+ * user and host ssh cannot mistake for options (no leading `-`), no password, a port 1–65535, a repository
+ * path (`ssh://host/~user/r` becomes `~user/r`, as git does; %-escapes decoded); local absolute paths and
+ * `file:///path` (or `file://localhost/path`), normalised, not `/`.
  * @throws UpstreamError with a {@link UpstreamFault}: control characters, git:// and other schemes,
  *   relative paths, credentials, `file://otherhost/…`, bad SSH user/host/port, no path, invalid %-escapes.
  */
@@ -130,7 +130,8 @@ function parseUrl(value: string, scheme: string, fail: Fail): Upstream {
   }
   switch (KIND_OF_SCHEME.get(scheme)) {
     case 'http':
-      if (url.username !== '' || url.password !== '') fail({ reason: 'credentials' });
+      // `https://tok\@host/` is host `tok` to WHATWG (a `\` ends a special URL's authority), but its writer meant a token
+      if (url.username !== '' || url.password !== '' || authority(value).includes('@')) fail({ reason: 'credentials' });
       return { kind: 'http', url: value };
     case 'ssh': {
       if (url.password !== '') fail({ reason: 'ssh-password' });
@@ -260,15 +261,19 @@ export function redactUpstream(value: string): string {
     return scp !== null && scp[1] === undefined ? value : value.replace(/^([^@/:]*):[^/]*@/, '$1:***@');
   }
   const rest = value.slice(scheme.length);
-  const authority = /^[^/?#]*/.exec(rest)![0];
   let valid = true;
   try {
     new URL(value);
   } catch {
     valid = false;
   }
-  const at = valid ? authority.lastIndexOf('@') : rest.lastIndexOf('@');
+  const at = valid ? authority(value).lastIndexOf('@') : rest.lastIndexOf('@');
   return at < 0 ? value : `${scheme}***${rest.slice(at)}`;
+}
+
+/** The text after a URL's `scheme://` up to the first `/`, `?` or `#`: its authority (WHATWG), or more when a `\` comes before an `@`. */
+function authority(url: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url)?.[1] ?? '';
 }
 
 /**
