@@ -34,6 +34,11 @@ test('http(s): the URL as written, credentials refused', () => {
   assert.equal(faultOf('https://alice:s3cret@git.example.org/x'), 'credentials');
   assert.equal(faultOf('https://ghp_t0ken@git.example.org/x'), 'credentials');
   assert.equal(faultOf('https://'), 'invalid-url');
+  // the git adapter's reading: a bootstrap -U URL never went through config validation
+  const boot = 'https://deploy:t0ken@git.example.org/ops/config.git';
+  assert.deepEqual(parseUpstream(boot, { httpCredentials: true }), { kind: 'http', url: boot });
+  assert.equal(faultOf('ssh://git:pw@h/r'), 'ssh-password');
+  assert.throws(() => parseUpstream('ssh://git:pw@h/r', { httpCredentials: true }), UpstreamError, 'http(s) only');
 });
 
 test('ssh: ssh://, git+ssh://, ssh+git:// and scp-like forms; hostile users, hosts and ports refused', () => {
@@ -101,6 +106,7 @@ test('store names are stable: existing <state-dir>/upstreams/<name>.git director
     ['ssh://git@git.example.org:2222/ops/config.git', 'git.example.org_2222_ops_config-e9f6e1b5b3f8.git'],
     ['/srv/git/config.git', 'local_srv_git_config-9cc429b22ccf.git'],
     ['ssh://git@[::1]/srv/r.git', '1_srv_r-4ebae821e032.git'],
+    ['https://deploy:t0ken@git.example.org/ops/config.git', 'git.example.org_ops_config-3b45f36bfbdc.git'],
   ];
   for (const [u, name] of known) assert.equal(storeName(u), name, u);
   assert.equal(storeName('file:///srv/git/config.git/'), storeName('/srv/git/config.git'));

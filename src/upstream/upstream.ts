@@ -97,6 +97,16 @@ export function upstreamKind(value: string): UpstreamKind | undefined {
   return SCP_LIKE.test(value) ? 'ssh' : undefined;
 }
 
+/** Options of {@link parseUpstream}. */
+export interface ParseOptions {
+  /**
+   * Accept `user[:password]@` in an http(s) URL (isomorphic-git sends them as Basic auth). Config
+   * validation refuses them; the git adapter allows them, since a bootstrap `-U` URL never went through
+   * config validation and may carry them. Default false.
+   */
+  readonly httpCredentials?: boolean;
+}
+
 /**
  * Take apart an `upstream` string by the form {@link upstreamKind} reads, and check it.
  * Accepted: http(s) URLs (WHATWG-valid) without `user[:password]@` (no `@` before the path); SSH with a
@@ -104,15 +114,16 @@ export function upstreamKind(value: string): UpstreamKind | undefined {
  * path (`ssh://host/~user/r` becomes `~user/r`, as git does; %-escapes decoded); local absolute paths and
  * `file:///path` (or `file://localhost/path`), normalised, not `/`.
  * @throws UpstreamError with a {@link UpstreamFault}: control characters, git:// and other schemes,
- *   relative paths, credentials, `file://otherhost/…`, bad SSH user/host/port, no path, invalid %-escapes.
+ *   relative paths, credentials (unless `options.httpCredentials`), `file://otherhost/…`, bad SSH
+ *   user/host/port, no path, invalid %-escapes.
  */
-export function parseUpstream(value: string): Upstream {
+export function parseUpstream(value: string, options: ParseOptions = {}): Upstream {
   const fail = (fault: UpstreamFault): never => {
     throw new UpstreamError(describeFault(fault), { upstream: value }, fault);
   };
   if (CONTROL.test(value)) fail({ reason: 'control-character' });
   const scheme = SCHEME.exec(value)?.[1]?.toLowerCase();
-  if (scheme !== undefined) return parseUrl(value, scheme, fail);
+  if (scheme !== undefined) return parseUrl(value, scheme, options, fail);
   if (value.startsWith('/')) return local(value, fail);
   const scp = SCP_LIKE.exec(value);
   if (scp) return ssh(scp[1], scp[2]!, '', scp[3]!, fail);
@@ -121,7 +132,7 @@ export function parseUpstream(value: string): Upstream {
 
 type Fail = (fault: UpstreamFault) => never;
 
-function parseUrl(value: string, scheme: string, fail: Fail): Upstream {
+function parseUrl(value: string, scheme: string, options: ParseOptions, fail: Fail): Upstream {
   let url: URL;
   try {
     url = new URL(value);
@@ -131,7 +142,7 @@ function parseUrl(value: string, scheme: string, fail: Fail): Upstream {
   switch (KIND_OF_SCHEME.get(scheme)) {
     case 'http':
       // `https://tok\@host/` is host `tok` to WHATWG (a `\` ends a special URL's authority), but its writer meant a token
-      if (url.username !== '' || url.password !== '' || authority(value).includes('@')) fail({ reason: 'credentials' });
+      if (options.httpCredentials !== true && (url.username !== '' || url.password !== '' || authority(value).includes('@'))) fail({ reason: 'credentials' });
       return { kind: 'http', url: value };
     case 'ssh': {
       if (url.password !== '') fail({ reason: 'ssh-password' });
@@ -229,11 +240,12 @@ export function normalizeUpstream(u: Upstream): string {
  * Directory name of the shared object store of `upstream` (`<state-dir>/upstreams/<name>`):
  * `<slug>-<sha256[0:12]>.git`, the slug readable (`github.com_miekg_gitopper-config`,
  * `git.example.org_2222_ops_config`, `local_srv_git_config`), the hash over {@link normalizeUpstream}
- * (for http(s): over the string as written). Existing stores depend on it: never change the result.
- * @throws UpstreamError when `upstream` cannot be parsed.
+ * (for http(s): over the string as written, credentials and all). Existing stores depend on it: never
+ * change the result.
+ * @throws UpstreamError when `upstream` cannot be parsed (http(s) credentials are allowed, see {@link ParseOptions}).
  */
 export function storeName(upstream: string): string {
-  const u = parseUpstream(upstream);
+  const u = parseUpstream(upstream, { httpCredentials: true });
   let readable: string;
   if (u.kind === 'http') {
     const url = new URL(u.url);

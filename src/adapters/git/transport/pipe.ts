@@ -80,7 +80,7 @@ export class PipeTransport {
 
   /** @throws UpstreamError when `src.upstream` is http(s) or invalid. */
   constructor(private readonly src: PipeSource) {
-    const u = parseUpstream(src.upstream);
+    const u = parseUpstream(src.upstream, { httpCredentials: true });
     if (u.kind === 'http') throw new UpstreamError('is an http(s) upstream; it needs no pipe', { upstream: src.upstream });
     this.upstream = u;
   }
@@ -173,7 +173,8 @@ async function* once(b: Buffer): AsyncGenerator<Uint8Array> {
  * @throws UpstreamError for an unparseable upstream, or a `tokenFile` with an SSH or local upstream.
  */
 export function openPipe(source: PipeSource & { readonly tokenFile?: string | undefined }): PipeTransport | undefined {
-  const u = parseUpstream(source.upstream);
+  // as the store's name: a bootstrap -U URL (not from the config) may carry https credentials
+  const u = parseUpstream(source.upstream, { httpCredentials: true });
   if (u.kind === 'http') return undefined;
   if (source.tokenFile !== undefined) throw new UpstreamError('token_file applies to https upstreams only (SSH upstreams use ssh_key)', { upstream: source.upstream });
   return new PipeTransport(source);
