@@ -14,9 +14,10 @@ import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
 import {
-  GitTransportError, PipeTransport, TRANSPORT_CHANNEL, UpstreamError, normalizeUpstream, openPipe, parseUpstream, sqQuote, storeName, uploadPackCommand,
+  GitTransportError, PipeTransport, TRANSPORT_CHANNEL, openPipe, sqQuote, uploadPackCommand,
   type TransportEvent,
 } from '../src/adapters/git/transport/pipe.js';
+import { UpstreamError, normalizeUpstream, parseUpstream, storeName } from '../src/upstream/upstream.js';
 import { checkUpstream } from '../src/config/validate.js';
 import type { CheckoutRef, SourceRef } from '../src/ports.js';
 import { git, removeDirs, tmpDir, WorkClone } from './rig/repo.js';

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import express from 'express';
 import type { AddressInfo } from 'node:net';
-import { HookError, repoKey, verifyPush } from '../src/http/webhook/push.js';
+import { HookError, verifyPush } from '../src/http/webhook/push.js';
+import { webhookKey as repoKey } from '../src/upstream/upstream.js';
 import { hookRouter } from '../src/http/webhook/app.js';
 
 const SECRET = 's3cret';

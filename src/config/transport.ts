@@ -5,7 +5,8 @@
  */
 import type { At } from './error.js';
 import { optString, orInherit } from './fields.js';
-import { checkSshFile, checkTransportKeys, resolveFromConfig, upstreamKind, type Fields } from './validate.js';
+import { upstreamKind } from '../upstream/upstream.js';
+import { checkSshFile, checkTransportKeys, resolveFromConfig, type Fields } from './validate.js';
 
 /** The transport keys of `[global]` or of a service; undefined = not set. */
 export interface TransportKeys {

@@ -6,6 +6,7 @@
  * `ConfigError` (`At.check` in `config-error.ts`).
  */
 import path from 'node:path';
+import { parseUpstream, redactUpstream, upstreamKind, UpstreamError, type UpstreamFault } from '../upstream/upstream.js';
 
 /** What a rule found wrong. `problem` is a lower-case phrase without a final period; `fix` says what to do. */
 export class Problem {
@@ -67,103 +68,72 @@ export function describeType(value: unknown): string {
   return typeof value;
 }
 
-/** `user:password@` replaced by `***@`, so a refused URL can be echoed without leaking the secret. */
-export function redactUrl(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
-}
-
 const HTTPS_FIX = 'use the repository\'s https:// URL (e.g. https://github.com/owner/repo) or its SSH address (git@host:owner/repo.git)';
 const SUPPORTED = 'supported upstreams: https:// and http:// URLs, SSH (ssh://user@host[:port]/path or user@host:path) and local repositories (/abs/path or file:///abs/path)';
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHAR = /[\x00-\x1f\x7f]/;
-const SSH_HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?\])$/;
-const SSH_USER = /^[A-Za-z0-9_][A-Za-z0-9._+-]*$/;
-const SCP_LIKE = /^(?:([^@/]*)@)?(\[[^\]/]*\]|[^:/[\]]*):(.*)$/s;
-
-/** How an upstream is fetched. Mirrors the transport's parser (src/adapters/git/transport/upstream.ts `parseUpstream`). */
-export type UpstreamKind = 'http' | 'ssh' | 'local';
+const SSH_FIX = 'write ssh://user@host[:port]/path or user@host:path';
 
 /**
- * The kind of a syntactically plausible upstream, the way git tells them apart: `http(s)://` → http;
- * `ssh://`, `git+ssh://`, `ssh+git://` and scp-like `[user@]host:path` (a colon before any slash) → ssh;
- * an absolute path or `file://` → local; anything else → undefined.
- */
-export function upstreamKind(value: string): UpstreamKind | undefined {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
-  if (scheme === 'http' || scheme === 'https') return 'http';
-  if (scheme === 'ssh' || scheme === 'git+ssh' || scheme === 'ssh+git') return 'ssh';
-  if (scheme === 'file') return 'local';
-  if (scheme !== undefined) return undefined;
-  if (value.startsWith('/')) return 'local';
-  return SCP_LIKE.test(value) ? 'ssh' : undefined;
-}
-
-/**
- * `upstream` must be one of (ours: gitopper shelled out to git and accepted anything git accepts):
- * an http(s) URL without embedded credentials; an SSH upstream (`ssh://[user@]host[:port]/path`, scp-like
- * `[user@]host:path`) without a password, with a host and user ssh cannot mistake for options (no leading
- * `-`); a local repository as an absolute path or `file:///path`. Refused with what to use instead:
- * `git://` (unauthenticated), other schemes, relative paths, `file://otherhost/…`, control characters.
- * Returns the value as written.
+ * `upstream` must be what the upstream model accepts (`parseUpstream` in src/upstream/upstream.ts; ours:
+ * gitopper shelled out to git and accepted anything git accepts): an http(s) URL without embedded
+ * credentials; an SSH upstream (`ssh://[user@]host[:port]/path`, scp-like `[user@]host:path`) without a
+ * password, with a host and user ssh cannot mistake for options (no leading `-`); a local repository as an
+ * absolute path or `file:///path`. Refused with what to use instead: `git://` (unauthenticated), other
+ * schemes, relative paths, `file://otherhost/…`, control characters. Returns the value as written.
  */
 export function checkUpstream(value: string): string | Problem {
-  if (CONTROL_CHAR.test(value)) return new Problem(`${JSON.stringify(redactUrl(value))} contains a control character`, HTTPS_FIX);
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
-  if (scheme === undefined) {
-    if (value.startsWith('/')) return value === '/' || /^\/+$/.test(value) ? new Problem('"/" is the root directory, not a repository', 'write the absolute path of the repository, e.g. "/srv/git/config.git"') : value;
-    const scp = SCP_LIKE.exec(value);
-    if (!scp) {
-      return new Problem(`"${value}" is a relative path`, 'write a local repository as an absolute path, e.g. "/srv/git/config.git" (or file:///srv/git/config.git); ' + SUPPORTED);
-    }
-    return checkSsh(value, scp[1], scp[2]!, '', scp[3]!);
-  }
-  let url: URL;
   try {
-    url = new URL(value);
-  } catch {
-    return new Problem(`"${redactUrl(value)}" is not a valid URL`, HTTPS_FIX);
-  }
-  switch (scheme) {
-    case 'http':
-    case 'https':
-      if (url.username !== '' || url.password !== '') {
-        return new Problem(
-          `"${redactUrl(value)}" has credentials in the URL, which would end up in logs and API output`,
-          'remove "user:password@" from upstream, write the token to a file readable only by the agent and set token_file = "/path/to/that/file"',
-        );
-      }
-      return value;
-    case 'ssh':
-    case 'git+ssh':
-    case 'ssh+git':
-      if (url.password !== '') {
-        return new Problem(`"${redactUrl(value)}" has a password in the URL, which would end up in logs and API output`,
-          'remove ":password" from upstream; an SSH upstream authenticates with a deploy key: set ssh_key = "/etc/gitopper/deploy_key"');
-      }
-      return checkSsh(value, url.username === '' ? undefined : url.username, url.hostname, url.port, url.pathname);
-    case 'file':
-      if (url.hostname !== '' && url.hostname !== 'localhost') {
-        return new Problem(`"${value}" names host "${url.hostname}"; a file:// upstream is a repository on this host`, 'write file:///abs/path (three slashes), or use ssh:// for another host');
-      }
-      if (url.pathname === '/' || url.pathname === '') return new Problem(`"${value}" names the root directory, not a repository`, 'write file:///srv/git/config.git');
-      return value;
-    case 'git':
-      return new Problem(`"${value}" uses the git:// protocol, which is neither authenticated nor encrypted`, HTTPS_FIX);
-    default:
-      return new Problem(`"${redactUrl(value)}" has scheme ${scheme}://`, `${HTTPS_FIX}; ${SUPPORTED}`);
+    parseUpstream(value);
+    return value;
+  } catch (err) {
+    if (err instanceof UpstreamError && err.fault !== undefined) return upstreamProblem(value, err.fault);
+    throw err;
   }
 }
 
-function checkSsh(value: string, user: string | undefined, host: string, port: string, repoPath: string): string | Problem {
-  const fix = 'write ssh://user@host[:port]/path or user@host:path';
-  if (user !== undefined && !SSH_USER.test(user)) return new Problem(`"${redactUrl(value)}" has SSH user "${user}": use letters, digits and . _ + - (not starting with -)`, fix);
-  if (!SSH_HOST.test(host)) {
-    const why = host.startsWith('-') ? ', which ssh would read as an option' : host === '' ? ' (empty)' : '';
-    return new Problem(`"${redactUrl(value)}" has SSH host "${host}"${why}`, `${fix} with a host name or IP address`);
+/** The Problem for an upstream `value` the model refused with `fault`; credentials in `value` are never shown. */
+function upstreamProblem(value: string, fault: UpstreamFault): Problem {
+  const shown = redactUpstream(value);
+  switch (fault.reason) {
+    case 'control-character':
+      return new Problem(`${JSON.stringify(shown)} contains a control character`, HTTPS_FIX);
+    case 'relative-path':
+      return new Problem(`"${shown}" is a relative path`, 'write a local repository as an absolute path, e.g. "/srv/git/config.git" (or file:///srv/git/config.git); ' + SUPPORTED);
+    case 'root':
+      return value.startsWith('/')
+        ? new Problem('"/" is the root directory, not a repository', 'write the absolute path of the repository, e.g. "/srv/git/config.git"')
+        : new Problem(`"${shown}" names the root directory, not a repository`, 'write file:///srv/git/config.git');
+    case 'invalid-url':
+      return new Problem(`"${shown}" is not a valid URL`, HTTPS_FIX);
+    case 'credentials':
+      return new Problem(
+        `"${shown}" has credentials in the URL, which would end up in logs and API output`,
+        'remove "user:password@" from upstream, write the token to a file readable only by the agent and set token_file = "/path/to/that/file"',
+      );
+    case 'ssh-password':
+      return new Problem(`"${shown}" has a password in the URL, which would end up in logs and API output`,
+        'remove ":password" from upstream; an SSH upstream authenticates with a deploy key: set ssh_key = "/etc/gitopper/deploy_key"');
+    case 'file-host':
+      return new Problem(`"${shown}" names host "${fault.host}"; a file:// upstream is a repository on this host`, 'write file:///abs/path (three slashes), or use ssh:// for another host');
+    case 'unsupported-scheme':
+      return fault.scheme === 'git'
+        ? new Problem(`"${shown}" uses the git:// protocol, which is neither authenticated nor encrypted`, HTTPS_FIX)
+        : new Problem(`"${shown}" has scheme ${fault.scheme}://`, `${HTTPS_FIX}; ${SUPPORTED}`);
+    case 'ssh-user':
+      return new Problem(`"${shown}" has SSH user "${fault.user}": use letters, digits and . _ + - (not starting with -)`, SSH_FIX);
+    case 'ssh-host': {
+      const why = fault.host.startsWith('-') ? ', which ssh would read as an option' : fault.host === '' ? ' (empty)' : '';
+      return new Problem(`"${shown}" has SSH host "${fault.host}"${why}`, `${SSH_FIX} with a host name or IP address`);
+    }
+    // an SSH upstream that got this far holds no password: the user is shown, as written
+    case 'port':
+      return new Problem(`"${value}" has port ${fault.port}`, 'use a port from 1 to 65535');
+    case 'no-path':
+      return new Problem(`"${value}" names no repository path`, `${SSH_FIX}, e.g. git@git.example.org:ops/config.git`);
+    case 'invalid-escape':
+      return new Problem(`"${shown}" has an invalid %-escape`, 'write a valid %XX escape (e.g. %20 for a space) or the character itself');
+    case 'path-control-character':
+      return new Problem(`"${shown}" has a %-escaped control character in its path`, 'remove it; a repository path holds no control characters');
   }
-  if (port !== '' && !(Number(port) >= 1 && Number(port) <= 65535)) return new Problem(`"${value}" has port ${port}`, 'use a port from 1 to 65535');
-  if (repoPath === '' || repoPath === '/' || repoPath === '~' || repoPath === '/~') return new Problem(`"${value}" names no repository path`, `${fix}, e.g. git@git.example.org:ops/config.git`);
-  return value;
 }
 
 /**

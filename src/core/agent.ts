@@ -8,7 +8,7 @@ import type { Actor, Control, HistoryEntry, ServiceInfo } from './control.js';
 import { UnknownServiceError } from './errors.js';
 import type { PersistedService, PersistedState, SourceRef, StateStore } from '../ports.js';
 import { checkoutOf } from './reconcile.js';
-import { repoKey } from '../http/webhook/push.js';
+import { webhookKey } from '../upstream/upstream.js';
 import type { ServiceRecord } from './service.js';
 import type { StoreNeeds } from './store-sweep.js';
 import { pinOf, Tracker, type TrackerDeps } from './tracker.js';
@@ -238,13 +238,13 @@ export class Agent implements Control {
 
   /**
    * A push webhook: pull every tracker whose upstream is one of `urls` (compared with
-   * {@link repoKey}) and whose branch is `branch`. Never blocks; returns the services pulled.
+   * {@link webhookKey}) and whose branch is `branch`. Never blocks; returns the services pulled.
    */
   pullPushed(urls: readonly string[], branch: string): string[] {
-    const keys = new Set(urls.map(repoKey));
+    const keys = new Set(urls.map(webhookKey));
     const pulled: string[] = [];
     for (const t of this.trackers.values()) {
-      if (t.tracker.source.branch !== branch || !keys.has(repoKey(t.tracker.source.upstream))) continue;
+      if (t.tracker.source.branch !== branch || !keys.has(webhookKey(t.tracker.source.upstream))) continue;
       t.tracker.pull(undefined, 'webhook');
       pulled.push(...t.tracker.records.keys());
     }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { storeName } from '../../src/adapters/git/transport/upstream.js';
+import { storeName } from '../../src/upstream/upstream.js';
 import { makeBare } from '../rig/repo.js';
 import { reloadMarkerUnit } from '../rig/systemd.js';
 import { World, worldPerFile } from '../e2e/world.js';

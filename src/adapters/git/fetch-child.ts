@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import git from 'isomorphic-git';
 import type { SourceRef } from '../../ports.js';
 import { BranchNotFoundError, fetchBranch } from './fetch.js';
-import { redactUrl } from './transport/http.js';
+import { redactUpstream } from '../../upstream/upstream.js';
 
 /** Default bound on one child's whole run, in milliseconds (10 min). */
 export const DEFAULT_CHILD_TIMEOUT_MS = 600_000;
@@ -100,7 +100,7 @@ export function runFetchChild(req: FetchRequest, timeoutMs: number = DEFAULT_CHI
     }
   };
   events.publish({ event: 'spawn', pid: child.pid, execArgv, args, request: req } satisfies ChildEvent);
-  const what = `fetching ${req.branches.join(', ')} from ${redactUrl(req.source.upstream)} in a child process`;
+  const what = `fetching ${req.branches.join(', ')} from ${redactUpstream(req.source.upstream)} in a child process`;
   let reply: FetchReply | undefined;
   let stderr = '';
   let timedOut = false;

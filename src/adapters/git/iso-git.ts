@@ -28,7 +28,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS } from './transport/http.js';
 import { matchingCommit, workTreeDrift } from './drift.js';
 import { headOid, isNotFound } from './head.js';
 import { commitTree, diffEntries, entryAt, kindChanges } from './trees.js';
-import { storeName } from './transport/upstream.js';
+import { storeName } from '../../upstream/upstream.js';
 import { markUsed } from './stores.js';
 import { chownTree } from '../host/owner-tree.js';
 
@@ -88,7 +88,7 @@ export class IsoGit implements GitPort {
 
   /**
    * Directory of the bare store for `upstream` (https, SSH or local): `<stateDir>/upstreams/<slug>-<hash>.git`,
-   * the hash over the normalised upstream (git-upstream.ts `storeName`; unchanged for http(s)).
+   * the hash over the normalised upstream (`storeName` in src/upstream/upstream.ts; unchanged for http(s)).
    */
   storeOf(upstream: string): string {
     return path.join(this.stateDir, 'upstreams', storeName(upstream));

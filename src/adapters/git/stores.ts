@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { StoreEntry, StoresPort } from '../../ports.js';
 import { commitTree } from './trees.js';
 import { isNotFound } from './head.js';
-import { storeName } from './transport/upstream.js';
+import { storeName } from '../../upstream/upstream.js';
 
 /** File in a store whose mtime is when a fetch last used it. */
 const USED_FILE = 'gitopper-used';

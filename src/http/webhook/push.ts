@@ -9,7 +9,10 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-/** A verified push: the repository's URLs as the forge names them, and the branch. */
+/**
+ * A verified push: the repository's URLs as the forge names them, and the branch. An upstream is the
+ * pushed repository when it has the same `webhookKey` as one of `urls` (src/upstream/upstream.ts).
+ */
 export interface Push {
   readonly forge: 'github' | 'gitea' | 'gitlab';
   readonly urls: readonly string[];
@@ -68,19 +71,4 @@ export function verifyPush(headers: Readonly<Record<string, string | undefined>>
     .filter((u): u is string => typeof u === 'string' && u !== '');
   if (urls.length === 0) throw new HookError('bad-request', 'the payload names no repository URL');
   return { forge, urls, branch: ref.slice('refs/heads/'.length) };
-}
-
-/**
- * A repository URL reduced for comparison: scheme, credentials and `.git` dropped, host lower-case,
- * scp-like `git@host:path` read as `host/path` (so a push names the same repository however cloned).
- */
-export function repoKey(url: string): string {
-  let s = url.trim();
-  const scp = /^[^/@:]+@([^/:]+):(.+)$/.exec(s);
-  if (scp) s = `${scp[1]}/${scp[2]}`;
-  else s = s.replace(/^[a-z+]+:\/\//i, '').replace(/^[^/@]*@/, '');
-  const slash = s.indexOf('/');
-  const host = (slash < 0 ? s : s.slice(0, slash)).toLowerCase().replace(/:(22|80|443)$/, '');
-  const p = slash < 0 ? '' : s.slice(slash);
-  return `${host}${p}`.replace(/\/+$/, '').replace(/\.git$/, '');
 }

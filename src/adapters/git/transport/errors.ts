@@ -3,7 +3,7 @@
  * ssh's and git's exit codes and stderr into what went wrong and what to do.
  */
 import type { PipeSource } from './pipe-command.js';
-import type { LocalUpstream, SshUpstream } from './upstream.js';
+import type { LocalUpstream, SshUpstream } from '../../../upstream/upstream.js';
 
 /** A failed SSH or local fetch: ssh's or git's own reason, and the command that failed. */
 export class GitTransportError extends Error {

@@ -12,6 +12,7 @@
  * closes a connection still waiting for headers.
  */
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+import { redactUpstream } from '../../../upstream/upstream.js';
 
 /** Default inactivity timeout of one request, in milliseconds (60 s). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
@@ -20,7 +21,7 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 export class FetchTimeoutError extends Error {
   readonly code = 'FETCH_TIMEOUT';
   constructor(readonly data: { readonly upstream: string; readonly timeoutMs: number; readonly waitingFor: 'response' | 'data'; readonly request: string }) {
-    super(`${redactUrl(data.upstream)}: no ${data.waitingFor === 'response' ? 'answer' : 'data'} for ${seconds(data.timeoutMs)} (${data.request}); gave up`);
+    super(`${redactUpstream(data.upstream)}: no ${data.waitingFor === 'response' ? 'answer' : 'data'} for ${seconds(data.timeoutMs)} (${data.request}); gave up`);
   }
 }
 
@@ -55,7 +56,7 @@ export function withIdleTimeout(client: HttpClient, upstream: string, timeoutMs:
 export class FetchAbortedError extends Error {
   readonly code = 'FETCH_ABORTED';
   constructor(readonly data: { readonly upstream: string; readonly request: string; readonly reason: string }) {
-    super(`${redactUrl(data.upstream)}: ${data.reason} (${data.request}); gave up`);
+    super(`${redactUpstream(data.upstream)}: ${data.reason} (${data.request}); gave up`);
   }
 }
 
@@ -130,11 +131,6 @@ function requestPath(url: string): string {
   } catch {
     return '(unparseable URL)';
   }
-}
-
-/** `upstream` with any `user:password@` of a URL masked. */
-export function redactUrl(upstream: string): string {
-  return upstream.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
 }
 
 function seconds(ms: number): string {

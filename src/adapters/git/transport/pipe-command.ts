@@ -6,7 +6,7 @@
  */
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import { UpstreamError, type LocalUpstream, type SshUpstream } from './upstream.js';
+import { UpstreamError, type LocalUpstream, type SshUpstream } from '../../../upstream/upstream.js';
 
 /**
  * `s` quoted for a POSIX shell or git-shell the way git's `sq_quote_buf` does: in single quotes, with

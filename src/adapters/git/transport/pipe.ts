@@ -21,21 +21,20 @@
  * the way git does. Each spawn and request is published on the diagnostics channel
  * {@link TRANSPORT_CHANNEL} (tests count them).
  *
- * This file is the plugin; its parts: `git-upstream.ts` (what an upstream string names, store names),
- * `git-pipe-command.ts` (the argv, quoting, key/known_hosts checks), `git-session.ts` (one process and its
- * pkt-lines), `git-transport-errors.ts` (ssh's and git's failures turned into what to do).
+ * This file is the plugin; its parts: `pipe-command.ts` (the argv, quoting, key/known_hosts checks),
+ * `session.ts` (one process and its pkt-lines), `errors.ts` (ssh's and git's failures turned into what
+ * to do). What an upstream string names is src/upstream/upstream.ts.
  */
 import { spawn } from 'node:child_process';
 import { channel } from 'node:diagnostics_channel';
 import { childEnv, unreadableFiles, uploadPackCommand, type PipeSource } from './pipe-command.js';
 import { FLUSH, SERVICE_LINE, Session } from './session.js';
 import { GitTransportError, explainFailure, transportLabel } from './errors.js';
-import { UpstreamError, parseUpstream, type LocalUpstream, type SshUpstream } from './upstream.js';
+import { UpstreamError, parseUpstream, type LocalUpstream, type SshUpstream } from '../../../upstream/upstream.js';
 
 // this module's public names from before it was split into the files above
 export { UNSAFE_SSH_PATH, sqQuote, uploadPackCommand, type PipeSource } from './pipe-command.js';
 export { GitTransportError } from './errors.js';
-export { UpstreamError, normalizeUpstream, parseUpstream, storeName, type HttpUpstream, type LocalUpstream, type SshUpstream, type Upstream } from './upstream.js';
 
 /** Name of the `node:diagnostics_channel` on which {@link TransportEvent}s are published. */
 export const TRANSPORT_CHANNEL = 'gitopper:git-transport';
@@ -81,7 +80,7 @@ export class PipeTransport {
 
   /** @throws UpstreamError when `src.upstream` is http(s) or invalid. */
   constructor(private readonly src: PipeSource) {
-    const u = parseUpstream(src.upstream);
+    const u = parseUpstream(src.upstream, { httpCredentials: true });
     if (u.kind === 'http') throw new UpstreamError('is an http(s) upstream; it needs no pipe', { upstream: src.upstream });
     this.upstream = u;
   }
@@ -174,7 +173,8 @@ async function* once(b: Buffer): AsyncGenerator<Uint8Array> {
  * @throws UpstreamError for an unparseable upstream, or a `tokenFile` with an SSH or local upstream.
  */
 export function openPipe(source: PipeSource & { readonly tokenFile?: string | undefined }): PipeTransport | undefined {
-  const u = parseUpstream(source.upstream);
+  // as the store's name: a bootstrap -U URL (not from the config) may carry https credentials
+  const u = parseUpstream(source.upstream, { httpCredentials: true });
   if (u.kind === 'http') return undefined;
   if (source.tokenFile !== undefined) throw new UpstreamError('token_file applies to https upstreams only (SSH upstreams use ssh_key)', { upstream: source.upstream });
   return new PipeTransport(source);
