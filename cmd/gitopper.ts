@@ -8,7 +8,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { build } from '../src/daemon/build.js';
-import { StartupError, type Running } from '../src/daemon/daemon.js';
+import type { Running } from '../src/daemon/daemon.js';
+import { StartupError } from '../src/daemon/startup-error.js';
 import { FlagError, parseDaemonFlags, usage, type DaemonOptions } from '../src/daemon/flags.js';
 import { load } from '../src/daemon/load.js';
 import { idle, start } from '../src/daemon/start.js';

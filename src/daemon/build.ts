@@ -16,7 +16,8 @@ import { StoreDirectory } from '../adapters/git/stores.js';
 import { systemClock } from '../adapters/host/clock.js';
 import { FileStateStore } from '../adapters/state/state-file.js';
 import { CheckoutWatcher } from '../adapters/watch/checkout.js';
-import { StartupError, type Built, type Loaded } from './daemon.js';
+import type { Built, Loaded } from './daemon.js';
+import { StartupError } from './startup-error.js';
 
 /** package.json's `version` (the `gitopper_build_info` label), read beside `dist/`. */
 function version(): string {

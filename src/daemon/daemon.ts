@@ -6,10 +6,10 @@
  */
 import type { Router } from 'express';
 import type { Agent } from '../core/agent.js';
-import { BootstrapError, type BootstrapOptions } from '../core/bootstrap.js';
+import type { BootstrapOptions } from '../core/bootstrap.js';
 import type { StoreSweeper } from '../core/store-sweep.js';
-import { ConfigError, type ServiceSpec } from '../config/config.js';
-import { ConfigReadError, type LoadedConfig } from '../config/file.js';
+import type { ServiceSpec } from '../config/config.js';
+import type { LoadedConfig } from '../config/file.js';
 import type { KeyList } from '../http/keyring.js';
 import type { HookSecret } from '../http/webhook/app.js';
 import type { Logger } from '../telemetry/log.js';
@@ -18,19 +18,6 @@ import type { SystemdNotifier } from '../adapters/systemd/notify.js';
 import type { CheckoutWatcher } from '../adapters/watch/checkout.js';
 import type { DaemonOptions } from './flags.js';
 import type { HostPorts } from './host-ports.js';
-
-/**
- * A problem that ends the daemon before it runs (exit 1): the message is the whole text
- * `cmd/gitopper.ts` prints as `gitopper: <message>` on stderr.
- */
-export class StartupError extends Error {
-  readonly code = 'STARTUP';
-}
-
-/** The message of a config problem (ConfigError, ConfigReadError, BootstrapError: they name file, key and fix), else undefined. */
-export function configProblem(err: unknown): string | undefined {
-  return err instanceof ConfigError || err instanceof ConfigReadError || err instanceof BootstrapError ? err.message : undefined;
-}
 
 /** Stage 1 (`load`): the options, the process's logger and systemd notifier, the real adapters, and the config accepted at start. */
 export interface Loaded {

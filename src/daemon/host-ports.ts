@@ -18,7 +18,7 @@ import { BindMounter } from '../adapters/mount/bind.js';
 import { SystemdManager } from '../adapters/systemd/manager.js';
 import type { Logger } from '../telemetry/log.js';
 import type { DaemonOptions } from './flags.js';
-import { StartupError } from './daemon.js';
+import { StartupError } from './startup-error.js';
 
 /** The adapters the agent and the bootstrap use; `git.close()` and `units.close()` are the daemon's to call at stop. */
 export interface HostPorts {

@@ -11,7 +11,8 @@ import { bootstrap, bootstrapConfigPath, selfService, type BootstrapOptions } fr
 import { loadConfig, type LoadedConfig } from '../config/file.js';
 import { createLogger, isJournalStream, type Logger } from '../telemetry/log.js';
 import { SystemdNotifier } from '../adapters/systemd/notify.js';
-import { configProblem, StartupError, type Loaded } from './daemon.js';
+import type { Loaded } from './daemon.js';
+import { configProblem, StartupError } from './startup-error.js';
 import type { DaemonOptions } from './flags.js';
 import { hostPorts } from './host-ports.js';
 

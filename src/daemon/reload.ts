@@ -7,7 +7,8 @@
  * or without `-r`). A refused config changes nothing: every consumer keeps the last good one.
  */
 import { loadConfig, type LoadedConfig } from '../config/file.js';
-import { configProblem, type Built } from './daemon.js';
+import type { Built } from './daemon.js';
+import { configProblem } from './startup-error.js';
 
 /** One reload: read the config file again and apply it (queued: reloads run one at a time). Never throws. */
 export type Reload = () => void;

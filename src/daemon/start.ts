@@ -12,7 +12,8 @@ import { startApiServer } from '../http/server.js';
 import type { Logger } from '../telemetry/log.js';
 import { summarizeStates } from '../adapters/systemd/notify.js';
 import { watchFile } from '../adapters/watch/config.js';
-import { StartupError, type Built, type Loaded, type Running } from './daemon.js';
+import type { Built, Loaded, Running } from './daemon.js';
+import { StartupError } from './startup-error.js';
 import { reloader } from './reload.js';
 
 /** Ends the process with a message (exit 1); the caller's, called at once from a listener's `error` event. */
