@@ -11,7 +11,7 @@
  * process's and the child's RSS sampled at the same instant; cli: the largest git process's VmHWM).
  */
 import { IsoGit } from '../src/adapters/git/iso-git.js';
-import type { CheckoutRef, Pass } from '../src/ports.js';
+import type { CheckoutRef, Pass } from '../src/ports/git.js';
 import { ChildWatch } from './lib/children.js';
 import { cliSetup } from './lib/cli.js';
 import { DAEMON_GIT_OPTIONS } from './lib/core.js';

@@ -11,7 +11,8 @@ import { lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from '
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
 import { BindMounter, SymlinkSourceError } from '../src/adapters/mount/bind.js';
-import type { CheckoutRef, Owner, SourceRef } from '../src/ports.js';
+import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
+import type { Owner } from '../src/ports/host.js';
 import { reconcile } from '../src/core/reconcile.js';
 import { startGitServer, type GitServer } from './rig/git-server.js';
 import { makeBare, removeDirs, tmpDir, WorkClone } from './rig/repo.js';

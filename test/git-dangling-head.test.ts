@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adoptHead } from '../src/adapters/git/transport/advert.js';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
-import type { SourceRef } from '../src/ports.js';
+import type { SourceRef } from '../src/ports/git.js';
 import { startGitServer, type GitServer } from './rig/git-server.js';
 import { git, removeDirs, tmpDir } from './rig/repo.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
-import type { CheckoutRef, SourceRef } from '../src/ports.js';
+import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
 import { git, WorkClone } from './rig/repo.js';
 import { makeConfigRepo } from './rig/config-repo.js';
 import { gitServersPerFile } from './adapters/git-helpers.js';

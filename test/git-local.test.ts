@@ -18,7 +18,7 @@ import {
   type TransportEvent,
 } from '../src/adapters/git/transport/pipe.js';
 import { checkUpstream } from '../src/config/validate.js';
-import type { CheckoutRef, SourceRef } from '../src/ports.js';
+import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
 import { git, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';
 import { filesOf } from './adapters/tree.js';

@@ -12,7 +12,7 @@ import { chmod, copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
 import { GitTransportError, TRANSPORT_CHANNEL, type TransportEvent } from '../src/adapters/git/transport/pipe.js';
-import type { CheckoutRef, SourceRef } from '../src/ports.js';
+import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
 import { git, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';
 import { noSshd, startSshd, type Sshd } from './rig/sshd.js';

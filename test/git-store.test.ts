@@ -15,7 +15,7 @@ import git from 'isomorphic-git';
 import fs from 'node:fs';
 import { IsoGit, type IsoGitOptions } from '../src/adapters/git/iso-git.js';
 import { CHILD_CHANNEL, type ChildEvent } from '../src/adapters/git/fetch-child.js';
-import type { CheckoutRef, SourceRef } from '../src/ports.js';
+import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
 import type { GitServer } from './rig/git-server.js';
 import { git as cli, WorkClone } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';

@@ -6,7 +6,7 @@ import { checkHealth } from '../src/core/health-check.js';
 import { reconcile } from '../src/core/reconcile.js';
 import type { HealthFailure } from '../src/core/health-check.js';
 import type { ServiceSpec } from '../src/config/config.js';
-import type { Owner, UserPort } from '../src/ports.js';
+import type { Owner, UserPort } from '../src/ports/host.js';
 import { FakeCommands, FakeGit, FakeMounts, FakeProbe, FakeStage, FakeUnits, FakeUsers, FastClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 

@@ -14,7 +14,7 @@ import { Metrics, PROMTOOL_REJECTED } from '../src/telemetry/metrics.js';
 import { observer } from '../src/telemetry/observer.js';
 import { metricsApp } from '../src/http/metrics-app.js';
 import type { Outcome } from '../src/core/reconcile.js';
-import type { SourceRef } from '../src/ports.js';
+import type { SourceRef } from '../src/ports/git.js';
 import { initialStatus, nextStatus, type ServiceStatus } from '../src/core/state.js';
 import type { TrackerEvents } from '../src/core/tracker.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';

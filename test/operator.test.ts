@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from '../src/core/agent.js';
 import { BadRequestError, ConflictError, UnknownServiceError } from '../src/core/errors.js';
-import type { PersistedState, StateStore } from '../src/ports.js';
+import type { PersistedState, StateStore } from '../src/ports/state-store.js';
 import type { TrackerEvents } from '../src/core/tracker.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { packageFamily, SystemPackages } from '../src/adapters/host/packages.js';
 import { reconcile } from '../src/core/reconcile.js';
-import type { PackagePort } from '../src/ports.js';
+import type { PackagePort } from '../src/ports/host.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 

@@ -9,7 +9,7 @@ import { mkdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
 import { StoreDirectory } from '../src/adapters/git/stores.js';
-import type { StoreEntry, StoresPort } from '../src/ports.js';
+import type { StoreEntry, StoresPort } from '../src/ports/git.js';
 import { StoreSweeper, sweepIntervalSeconds, sweepStores } from '../src/core/store-sweep.js';
 import { ManualClock } from './fakes/ports.js';
 import { startGitServer, type GitServer } from './rig/git-server.js';

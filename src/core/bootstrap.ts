@@ -4,7 +4,7 @@
  * as the service `gitopper` (gitopper(8), "Bootstrapping"). No I/O imports: it runs over the ports.
  */
 import type { ServiceSpec } from '../config/config.js';
-import type { Pass } from '../ports.js';
+import type { Pass } from '../ports/git.js';
 import { checkoutOf, reconcile, type ReconcileDeps } from './reconcile.js';
 
 /** The bootstrap flags. */

@@ -6,7 +6,8 @@
  */
 import type { Trigger } from './control.js';
 import { checkHealth, type HealthFailure } from './health-check.js';
-import type { Owner, Pass, ProbePort } from '../ports.js';
+import type { Pass } from '../ports/git.js';
+import type { Owner, ProbePort } from '../ports/host.js';
 import { checkoutOf, reconcile, unitName, type Outcome, type ReconcileDeps } from './reconcile.js';
 import type { ServiceRecord } from './service.js';
 import { applyOutcome, nextStatus, type Freeze } from './state.js';

@@ -5,7 +5,8 @@
  * Flow (DESIGN.md §1): changed paths under the links → checkout → mounts → daemon-reload + action,
  * waiting for the job. Git failures give DIFF; user, mount and systemd failures give BROKEN.
  */
-import type { CheckoutRef, Clock, CommandPort, GitPort, MountPort, Owner, PackagePort, Pass, StagePort, UnitPort, UserPort } from '../ports.js';
+import type { CheckoutRef, GitPort, Pass, StagePort } from '../ports/git.js';
+import type { Clock, CommandPort, MountPort, Owner, PackagePort, UnitPort, UserPort } from '../ports/host.js';
 import type { ServiceSpec } from '../config/config.js';
 import type { PassState } from './state.js';
 import { runHooks, type HookRun } from './hooks.js';

@@ -5,7 +5,7 @@
  */
 import type { ServiceSpec } from '../config/config.js';
 import type { HistoryEntry, Trigger } from './control.js';
-import type { PersistedService } from '../ports.js';
+import type { PersistedService } from '../ports/state-store.js';
 import type { Runtime } from './reconcile.js';
 import { KeyedLock } from './serial.js';
 import { initialStatus, isState, type ServiceStatus } from './state.js';

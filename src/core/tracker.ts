@@ -17,7 +17,9 @@
 import type { ServiceSpec } from '../config/config.js';
 import type { Actor, Trigger } from './control.js';
 import { BadRequestError, ConflictError } from './errors.js';
-import type { Clock, GitPort, Pass, PersistedService, SourceRef } from '../ports.js';
+import type { GitPort, Pass, SourceRef } from '../ports/git.js';
+import type { Clock, ProbePort } from '../ports/host.js';
+import type { PersistedService } from '../ports/state-store.js';
 import { checkoutOf, reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
 import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
 import { KeyedLock } from './serial.js';
@@ -25,7 +27,6 @@ import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js
 import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
 import { checkApplied, recheckUnhealthy, settleApplied, verdictInfo } from './health-gate.js';
 import type { HealthFailure } from './health-check.js';
-import type { ProbePort } from '../ports.js';
 
 export type { Trigger };
 export { DEFAULT_VERIFY_EVERY };

@@ -1,5 +1,6 @@
 /** Fakes of the ports for unit tests of the pure core (never the only test of an adapter). */
-import type { CheckoutRef, Clock, CommandPort, CommandResult, GitPort, JobOutcome, MountPort, MountResult, Owner, Pass, ProbePort, SourceRef, StagePort, UnitPort, UserPort } from '../../src/ports.js';
+import type { CheckoutRef, GitPort, Pass, SourceRef, StagePort } from '../../src/ports/git.js';
+import type { Clock, CommandPort, CommandResult, JobOutcome, MountPort, MountResult, Owner, ProbePort, UnitPort, UserPort } from '../../src/ports/host.js';
 
 /** A git upstream in memory: commits map path → content; changedPaths compares contents. */
 export class FakeGit implements GitPort {

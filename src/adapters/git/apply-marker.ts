@@ -14,7 +14,8 @@
  */
 import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { CheckoutRef, Owner, Pass } from '../../ports.js';
+import type { CheckoutRef, Pass } from '../../ports/git.js';
+import type { Owner } from '../../ports/host.js';
 import { isNotFound } from './head.js';
 import { asideOf, isAside } from './write-aside.js';
 

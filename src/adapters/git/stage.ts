@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import { mkdir, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import type { CheckoutRef, Owner, Pass, StagePort } from '../../ports.js';
+import type { CheckoutRef, Pass, StagePort } from '../../ports/git.js';
+import type { Owner } from '../../ports/host.js';
 import { chownTree } from '../host/owner-tree.js';
 
 /** isomorphic-git implementation of {@link StagePort}. */
