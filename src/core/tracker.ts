@@ -14,6 +14,7 @@
  * always full passes.
  * No I/O imports.
  */
+import AsyncLock from 'async-lock';
 import type { ServiceSpec } from '../config/config.js';
 import type { Actor, Trigger } from './control.js';
 import { BadRequestError, ConflictError } from './errors.js';
@@ -22,7 +23,6 @@ import type { Clock, ProbePort } from '../ports/host.js';
 import type { PersistedService } from '../ports/state-store.js';
 import { checkoutOf, reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
 import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
-import { KeyedLock } from './serial.js';
 import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js';
 import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
 import { checkApplied, recheckUnhealthy, settleApplied, verdictInfo } from './health-gate.js';
@@ -93,7 +93,8 @@ export class Tracker {
   readonly records = new Map<string, ServiceRecord>();
   /** Services a pull asked for, with who asked (the operator's key, `webhook`), if known. */
   private readonly pending = new Map<string, string | undefined>();
-  private readonly fetchLock = new KeyedLock();
+  /** Fetches one at a time (no bound on waiting ones, no timeouts). */
+  private readonly fetchLock = new AsyncLock({ maxPending: Infinity });
   private lastTip: string | undefined;
   private readonly quiet: QuietPolls;
   private wake: AbortController = new AbortController();
@@ -240,7 +241,7 @@ export class Tracker {
 
   /** Fetch once (one at a time per tracker); an Error value on failure. */
   private fetch(pass: Pass): Promise<string | Error> {
-    return this.fetchLock.run('', async () => {
+    return this.fetchLock.acquire('fetch', async () => {
       const started = this.deps.clock.now().getTime();
       try {
         const tip = await this.deps.git.fetch(this.source, pass);

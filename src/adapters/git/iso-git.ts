@@ -15,10 +15,10 @@
 import fs from 'node:fs';
 import { chown, lstat, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
+import AsyncLock from 'async-lock';
 import git from 'isomorphic-git';
 import type { CheckoutRef, GitPort, Pass, SourceRef } from '../../ports/git.js';
 import type { Owner } from '../../ports/host.js';
-import { KeyedLock } from '../../core/serial.js';
 import { makeParentsOfSymlinks, removeForeignSymlinks } from './symlinks.js';
 import { asideOf, writeAside } from './write-aside.js';
 import { applyingCommit, clearApplying, markApplying, undoInterrupted } from './apply-marker.js';
@@ -63,7 +63,8 @@ export interface IsoGitOptions {
 
 /** isomorphic-git implementation of {@link GitPort}. */
 export class IsoGit implements GitPort {
-  private readonly lock = new KeyedLock();
+  /** One queue per store directory and per checkout directory (isomorphic-git has no locking); no bound on waiting work, no timeouts. */
+  private readonly lock = new AsyncLock({ maxPending: Infinity });
   private readonly options: Required<IsoGitOptions>;
   private readonly compactor: Compactor;
   /** Store → checkout directory → the commit it has deployed (as last seen): compaction keeps them. */
@@ -106,7 +107,7 @@ export class IsoGit implements GitPort {
    */
   async fetch(source: SourceRef, pass: Pass): Promise<string> {
     const gitdir = this.storeOf(source.upstream);
-    return this.lock.run(gitdir, async () => {
+    return this.lock.acquire(gitdir, async () => {
       await this.compactor.beforeFetch(gitdir); // a compacted copy made meanwhile goes in before this pass reads
       const local = await headOf(gitdir, source.branch);
       let tip: string;
@@ -133,7 +134,7 @@ export class IsoGit implements GitPort {
    * (`git-stores.ts`).
    */
   async withStoreRemoved(gitdir: string, fn: () => Promise<void>): Promise<void> {
-    await this.lock.run(gitdir, fn);
+    await this.lock.acquire(gitdir, fn);
     this.inUse.delete(gitdir);
   }
 
@@ -252,7 +253,7 @@ export class IsoGit implements GitPort {
 
   async checkout(co: CheckoutRef, commit: string, owner: Owner | undefined, pass: Pass): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
-    await this.lock.run(co.dir, async () => {
+    await this.lock.acquire(co.dir, async () => {
       const store = this.storeOf(co.upstream);
       await commitTree(store, commit, pass); // a commit the store lacks: change nothing
       const prev = await this.deployed(co, pass);
@@ -293,7 +294,7 @@ export class IsoGit implements GitPort {
   }
 
   async markDeployed(co: CheckoutRef, commit: string): Promise<void> {
-    await this.lock.run(co.dir, () => this.point(path.join(co.dir, '.git'), co.branch, commit));
+    await this.lock.acquire(co.dir, () => this.point(path.join(co.dir, '.git'), co.branch, commit));
     this.used(co, commit);
   }
 
@@ -313,7 +314,7 @@ export class IsoGit implements GitPort {
   async drift(co: CheckoutRef, pass: Pass): Promise<string[]> {
     const head = await this.deployed(co, pass);
     if (head === undefined) return [];
-    return this.lock.run(co.dir, () => workTreeDrift(co.dir, co.links, this.storeOf(co.upstream), head, pass));
+    return this.lock.acquire(co.dir, () => workTreeDrift(co.dir, co.links, this.storeOf(co.upstream), head, pass));
   }
 
   async matching(co: CheckoutRef, commit: string, paths: readonly string[], pass: Pass): Promise<string[]> {
@@ -322,7 +323,7 @@ export class IsoGit implements GitPort {
 
   async restore(co: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
-    await this.lock.run(co.dir, async () => {
+    await this.lock.acquire(co.dir, async () => {
       const head = await git.resolveRef({ fs, gitdir, ref: 'HEAD' });
       // marked like a checkout (unless one is being undone): a restore cut short is finished by the next prepare()
       const mine = (await applyingCommit(gitdir)) === undefined;
