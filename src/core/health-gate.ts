@@ -6,7 +6,6 @@
  */
 import type { Trigger } from './control.js';
 import { checkHealth, type HealthFailure } from './health-check.js';
-import type { Pass } from '../ports/git.js';
 import type { Owner, ProbePort } from '../ports/host.js';
 import { checkoutOf, reconcile, unitName, type Outcome, type ReconcileDeps } from './reconcile.js';
 import type { ServiceRecord } from './service.js';
@@ -42,10 +41,10 @@ export function verdictInfo(v: HealthVerdict): string | undefined {
  * stay BROKEN when there is none. Call inside `r.exclusive`. Never throws for a failed check (that
  * is a state, not an error).
  */
-export async function settleApplied(r: ServiceRecord, commit: string, verdict: HealthVerdict, pass: Pass, deps: GateDeps): Promise<void> {
+export async function settleApplied(r: ServiceRecord, commit: string, verdict: HealthVerdict, deps: GateDeps): Promise<void> {
   if (verdict === undefined) return good(r, commit);
   if ('notRun' in verdict) return healthNotRun(r, verdict.notRun, deps);
-  await autoRollback(r, commit, verdict, pass, deps);
+  await autoRollback(r, commit, verdict, deps);
 }
 
 /**
@@ -109,7 +108,7 @@ function healthNotRun(r: ServiceRecord, info: string, deps: GateDeps): void {
  * `AUTO-ROLLBACK from <new> to <good>: <reason>`; a rollback that itself fails is BROKEN, still
  * frozen, with both reasons. Without a good commit the service is BROKEN (nothing to go back to).
  */
-async function autoRollback(r: ServiceRecord, bad: string, failure: HealthFailure, pass: Pass, deps: GateDeps): Promise<void> {
+async function autoRollback(r: ServiceRecord, bad: string, failure: HealthFailure, deps: GateDeps): Promise<void> {
   const good = r.lastGood;
   const now = () => deps.clock.now();
   deps.events.rolledBack?.(r.name, failure, bad, good === bad ? undefined : good);
@@ -125,7 +124,7 @@ async function autoRollback(r: ServiceRecord, bad: string, failure: HealthFailur
   r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozen.reason, commit: r.status.commit, frozen }, now()));
   r.runtime = { ...r.runtime, pendingAction: true };
   const started = now().getTime();
-  const outcome = await reconcile(r.spec, good, r.runtime, deps, pass);
+  const outcome = await reconcile(r.spec, good, r.runtime, deps);
   r.runtime = outcome.runtime;
   const seconds = (now().getTime() - started) / 1000;
   deps.events.reconciled(r.name, outcome, 'auto-rollback', seconds);

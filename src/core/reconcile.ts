@@ -5,7 +5,7 @@
  * Flow (DESIGN.md §1): changed paths under the links → checkout → mounts → daemon-reload + action,
  * waiting for the job. Git failures give DIFF; user, mount and systemd failures give BROKEN.
  */
-import type { CheckoutRef, GitPort, Pass, StagePort } from '../ports/git.js';
+import type { CheckoutRef, GitPort, StagePort } from '../ports/git.js';
 import type { Clock, CommandPort, MountPort, Owner, PackagePort, UnitPort, UserPort } from '../ports/host.js';
 import type { ServiceSpec } from '../config/config.js';
 import type { PassState } from './state.js';
@@ -133,7 +133,7 @@ async function step<T>(state: PassState, what: string, fn: () => Promise<T>): Pr
  * Run one pass of `spec` towards `tip` (the fetched upstream commit).
  * Never throws: every failure becomes an Outcome (DIFF for git, BROKEN for user/mount/systemd).
  */
-export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime, deps: ReconcileDeps, pass: Pass): Promise<Outcome> {
+export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime, deps: ReconcileDeps): Promise<Outcome> {
   const co = checkoutOf(spec);
   const actions: string[] = [];
   let commit = '';
@@ -170,23 +170,23 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
     }
     const owner = await resolveOwner(spec, deps.users);
     await step('DIFF', `preparing checkout ${co.dir}`, () => deps.git.prepare(co, owner));
-    const deployed = await step('DIFF', 'reading deployed commit', () => deps.git.deployed(co, pass));
+    const deployed = await step('DIFF', 'reading deployed commit', () => deps.git.deployed(co));
     commit = deployed ?? '';
     const firstSetup = deployed === undefined;
     if (firstSetup) changed = [...co.links];
-    else if (deployed !== tip) changed = await step('DIFF', `comparing ${short(deployed)}..${short(tip)}`, () => deps.git.changedPaths(co, deployed, tip, pass));
+    else if (deployed !== tip) changed = await step('DIFF', `comparing ${short(deployed)}..${short(tip)}`, () => deps.git.changedPaths(co, deployed, tip));
     if (!firstSetup) {
-      drift = await step('DIFF', 'looking for local edits', () => deps.git.drift(co, pass));
+      drift = await step('DIFF', 'looking for local edits', () => deps.git.drift(co, deployed));
       if (drift.length > 0 && spec.drift === 'revert') {
         const edits = drift;
-        await step('DIFF', `reverting local edits to ${list(edits)}`, () => deps.git.restore(co, edits, owner, pass));
+        await step('DIFF', `reverting local edits to ${list(edits)}`, () => deps.git.restore(co, deployed, edits, owner));
         reverted = edits;
         drift = [];
         pendingAction = true;
       }
       const touched = drift.filter((p) => changed.includes(p));
       // an edit that already is the tip's version is no clash (a checkout cut short before HEAD moved)
-      const same = touched.length > 0 ? await step('DIFF', 'comparing local edits with the tip', () => deps.git.matching(co, tip, touched, pass)) : [];
+      const same = touched.length > 0 ? await step('DIFF', 'comparing local edits with the tip', () => deps.git.matching(co, tip, touched)) : [];
       const clash = touched.filter((p) => !same.includes(p));
       if (clash.length > 0) {
         throw new StepError('DIFF', `local edits to ${list(clash)} would be overwritten by ${short(tip)}: restore those files or commit the edits upstream (or set drift = "revert")`);
@@ -194,13 +194,13 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
     }
     if (firstSetup || changed.length > 0 || forceCheckout) {
       if (refused?.commit === tip) throw new StepError('BROKEN', refused.reason);
-      const failure = await preHooks(spec, co, tip, deployed ?? '', changed, owner, deps, pass, hooks);
+      const failure = await preHooks(spec, co, tip, deployed ?? '', changed, owner, deps, hooks);
       if (failure) {
         refused = { commit: tip, reason: failure };
         throw new StepError('BROKEN', failure);
       }
       refused = undefined;
-      await step('DIFF', `checking out ${short(tip)}`, () => deps.git.checkout(co, tip, owner, pass));
+      await step('DIFF', `checking out ${short(tip)}`, () => deps.git.checkout(co, tip, owner));
       applied = true;
       if (!firstSetup) pendingAction = true;
       forceCheckout = false;
@@ -227,7 +227,7 @@ export async function reconcile(spec: ServiceSpec, tip: string, runtime: Runtime
     pendingAction = false;
     pendingStart = false;
     if (applied && (spec.hooks?.post.length ?? 0) > 0) {
-      const failure = await postHooks(spec, co, commit, deployed ?? '', changed, owner, deps, pass, hooks);
+      const failure = await postHooks(spec, co, commit, deployed ?? '', changed, owner, deps, hooks);
       if (failure) throw new StepError('BROKEN', failure);
     }
     return done('OK', drift.length > 0 ? `drift: ${drift.length} file(s) differ from ${short(commit)}: ${list(drift)}` : '');
@@ -246,28 +246,28 @@ function needCommands(deps: ReconcileDeps): CommandPort {
  * Stage the new commit's links and `pre` hook files outside the live checkout and run the hooks
  * there (working directory: the staged copy), so a refused commit never reaches the services.
  */
-async function preHooks(spec: ServiceSpec, co: CheckoutRef, tip: string, previous: string, changed: readonly string[], owner: Owner | undefined, deps: ReconcileDeps, pass: Pass, runs: HookRun[]): Promise<string | undefined> {
+async function preHooks(spec: ServiceSpec, co: CheckoutRef, tip: string, previous: string, changed: readonly string[], owner: Owner | undefined, deps: ReconcileDeps, runs: HookRun[]): Promise<string | undefined> {
   const pre = spec.hooks?.pre ?? [];
   if (pre.length === 0) return undefined;
-  const dir = await stageFor(spec, co, tip, [...co.links, ...pre], 'pre', owner, deps, pass);
+  const dir = await stageFor(spec, co, tip, [...co.links, ...pre], 'pre', owner, deps);
   const r = await step('BROKEN', 'running pre hooks', () => runHooks('pre', spec, { hookDir: dir, cwd: dir, commit: tip, previous, changed, owner }, needCommands(deps)));
   runs.push(...r.runs);
   return r.failure;
 }
 
 /** Run the `post` hooks (staged from the commit: hook files are not in the sparse checkout) in the live checkout. */
-async function postHooks(spec: ServiceSpec, co: CheckoutRef, commit: string, previous: string, changed: readonly string[], owner: Owner | undefined, deps: ReconcileDeps, pass: Pass, runs: HookRun[]): Promise<string | undefined> {
-  const dir = await stageFor(spec, co, commit, spec.hooks?.post ?? [], 'post', owner, deps, pass);
+async function postHooks(spec: ServiceSpec, co: CheckoutRef, commit: string, previous: string, changed: readonly string[], owner: Owner | undefined, deps: ReconcileDeps, runs: HookRun[]): Promise<string | undefined> {
+  const dir = await stageFor(spec, co, commit, spec.hooks?.post ?? [], 'post', owner, deps);
   const r = await step('BROKEN', 'running post hooks', () => runHooks('post', spec, { hookDir: dir, cwd: co.dir, commit, previous, changed, owner }, needCommands(deps)));
   runs.push(...r.runs);
   return r.failure;
 }
 
-async function stageFor(spec: ServiceSpec, co: CheckoutRef, commit: string, paths: readonly string[], phase: 'pre' | 'post', owner: Owner | undefined, deps: ReconcileDeps, pass: Pass): Promise<string> {
+async function stageFor(spec: ServiceSpec, co: CheckoutRef, commit: string, paths: readonly string[], phase: 'pre' | 'post', owner: Owner | undefined, deps: ReconcileDeps): Promise<string> {
   const { stage, scratchDir } = deps;
   if (!stage || !scratchDir) throw new StepError('BROKEN', 'hooks are configured but this agent has no staging area');
   const dir = `${scratchDir}/${spec.service}.${phase}`;
-  await step('DIFF', `staging ${short(commit)} for ${phase} hooks`, () => stage.stage(co, commit, paths, dir, owner, pass));
+  await step('DIFF', `staging ${short(commit)} for ${phase} hooks`, () => stage.stage(co, commit, paths, dir, owner));
   return dir;
 }
 

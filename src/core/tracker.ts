@@ -18,7 +18,7 @@ import AsyncLock from 'async-lock';
 import type { ServiceSpec } from '../config/config.js';
 import type { Actor, Trigger } from './control.js';
 import { BadRequestError, ConflictError } from './errors.js';
-import type { GitPort, Pass, SourceRef } from '../ports/git.js';
+import type { GitPort, SourceRef } from '../ports/git.js';
 import type { Clock, ProbePort } from '../ports/host.js';
 import type { PersistedService } from '../ports/state-store.js';
 import { checkoutOf, reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
@@ -190,7 +190,6 @@ export class Tracker {
   private async pass(targets: readonly string[], trigger: Trigger, askedBy: ReadonlyMap<string, string | undefined> = new Map()): Promise<void> {
     const recs = targets.map((n) => this.records.get(n)).filter((r): r is ServiceRecord => r !== undefined && !r.removed);
     const live = recs.filter((r) => !r.status.frozen);
-    const pass: Pass = { cache: {} };
     /** Pinned services the store lacks the commit of: deployed after the fetch. */
     const unfetched = new Set<ServiceRecord>();
     if (trigger === 'startup') {
@@ -198,8 +197,8 @@ export class Tracker {
       await Promise.all(
         pinned.map((r) =>
           r.exclusive(async () => {
-            const present = await this.deps.git.has(this.source, pinOf(r), pass).catch(() => false);
-            if (present) await this.apply(r, pinOf(r), trigger, pass);
+            const present = await this.deps.git.has(this.source, pinOf(r)).catch(() => false);
+            if (present) await this.apply(r, pinOf(r), trigger);
             else unfetched.add(r);
           }),
         ),
@@ -207,7 +206,7 @@ export class Tracker {
     }
     if (recs.length === 0) return;
     // frozen services are fetched for too: "upstream is ahead" must show while they are held
-    const tip = await this.fetch(pass);
+    const tip = await this.fetch();
     if (tip instanceof Error) {
       this.quiet.fetchFailed();
       for (const r of live) await r.exclusive(async () => this.fetchFailed(r, tip));
@@ -216,7 +215,7 @@ export class Tracker {
     }
     // pins not deployed (missing from the store at startup, or an apply that failed) are brought there
     const repin = recs.filter((r) => pinOf(r) !== '' && (unfetched.has(r) || r.status.state === 'BROKEN' || r.status.state === 'DIFF'));
-    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.apply(r, pinOf(r), trigger, pass) : undefined))));
+    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.apply(r, pinOf(r), trigger) : undefined))));
     const quiet = this.quiet.isQuiet(trigger, tip);
     // after an automatic rollback with retry-next-commit, a newer commit is tried again
     const retry = recs.filter((r) => r.status.frozen?.auto?.mode === 'retry-next-commit' && r.status.frozen.auto.bad !== tip);
@@ -226,7 +225,7 @@ export class Tracker {
         r.exclusive(async () => {
           if (r.status.frozen || r.removed) return;
           if (quiet && settled(r, tip)) return this.deps.events.skipped?.(r.name, tip);
-          await this.apply(r, tip, trigger, pass, askedBy.get(r.name));
+          await this.apply(r, tip, trigger, askedBy.get(r.name));
         }),
       ),
     );
@@ -240,11 +239,11 @@ export class Tracker {
   }
 
   /** Fetch once (one at a time per tracker); an Error value on failure. */
-  private fetch(pass: Pass): Promise<string | Error> {
+  private fetch(): Promise<string | Error> {
     return this.fetchLock.acquire('fetch', async () => {
       const started = this.deps.clock.now().getTime();
       try {
-        const tip = await this.deps.git.fetch(this.source, pass);
+        const tip = await this.deps.git.fetch(this.source);
         this.lastTip = tip;
         this.deps.events.fetched(this.source, this.since(started), tip, undefined);
         return tip;
@@ -260,9 +259,9 @@ export class Tracker {
   }
 
   /** Reconcile `r` towards `target`, set its status, record history. Call inside `r.exclusive`. */
-  private async apply(r: ServiceRecord, target: string, trigger: Trigger, pass: Pass, by?: string): Promise<Outcome> {
+  private async apply(r: ServiceRecord, target: string, trigger: Trigger, by?: string): Promise<Outcome> {
     const started = this.deps.clock.now().getTime();
-    const outcome = await reconcile(r.spec, target, r.runtime, this.deps, pass);
+    const outcome = await reconcile(r.spec, target, r.runtime, this.deps);
     r.runtime = outcome.runtime;
     r.drift = outcome.drift;
     const seconds = this.since(started);
@@ -283,7 +282,7 @@ export class Tracker {
     if (did || alwaysRecorded(trigger) || r.status !== before || failed !== undefined) {
       r.record({ commit: target, time: this.deps.clock.now(), trigger, state: failed === undefined ? r.status.state : 'BROKEN', info: failed ?? r.status.info, seconds, ...(by ? { by } : {}) });
     }
-    if (checked) await settleApplied(r, outcome.commit, verdict, pass, this.deps);
+    if (checked) await settleApplied(r, outcome.commit, verdict, this.deps);
     return outcome;
   }
 
@@ -295,7 +294,7 @@ export class Tracker {
   checkDrift(r: ServiceRecord): void {
     void r.exclusive(async () => {
       if (r.removed || r.status.commit === '') return;
-      await this.apply(r, r.status.commit, 'drift', { cache: {} });
+      await this.apply(r, r.status.commit, 'drift');
     });
   }
 
@@ -314,10 +313,9 @@ export class Tracker {
     return r.exclusive(async () => {
       if (!r.status.frozen) throw new ConflictError(`service "${r.name}" is not frozen (state ${r.status.state})`, { service: r.name });
       r.set(nextStatus(r.status, { state: r.status.state === 'FREEZE' || r.status.state === 'ROLLBACK' ? 'OK' : r.status.state, info: '', commit: r.status.commit, frozen: undefined }, this.deps.clock.now()));
-      const pass: Pass = { cache: {} };
-      const tip = await this.fetch(pass);
+      const tip = await this.fetch();
       if (tip instanceof Error) return this.fetchFailed(r, tip);
-      await this.apply(r, tip, 'unfreeze', pass, actor.by);
+      await this.apply(r, tip, 'unfreeze', actor.by);
     });
   }
 
@@ -329,25 +327,24 @@ export class Tracker {
   rollback(r: ServiceRecord, hash: string, actor: Actor): Promise<void> {
     if (!/^[0-9a-fA-F]{4,40}$/.test(hash)) return Promise.reject(new BadRequestError(`"${hash}" is not a commit hash: use 4 to 40 hex digits`, { hash }));
     return r.exclusive(async () => {
-      const pass: Pass = { cache: {} };
       let tip = this.lastTip;
       if (tip === undefined) {
-        const fetched = await this.fetch(pass);
+        const fetched = await this.fetch();
         if (fetched instanceof Error) throw new ConflictError(`cannot check the history of ${this.source.branch}: ${fetched.message}`, { service: r.name });
         tip = fetched;
       }
-      const commit = await this.deps.git.findInHistory(this.source, tip, hash.toLowerCase(), pass);
+      const commit = await this.deps.git.findInHistory(this.source, tip, hash.toLowerCase());
       if (!commit) throw new ConflictError(`${hash} is not a commit in the history of ${this.source.branch} (or the prefix is ambiguous)`, { service: r.name, hash });
       // checked before anything is touched: a target without the service's links would empty its live directories
       const co = checkoutOf(r.spec);
-      const missing = await this.deps.git.missingLinks(co, commit, pass);
+      const missing = await this.deps.git.missingLinks(co, commit);
       if (missing.length > 0) {
         const targets = r.spec.dirs.filter((d) => missing.includes(d.link)).map((d) => d.local);
         throw new ConflictError(`${commit.slice(0, 8)} does not have ${missing.join(', ')}: rolling back to it would empty ${targets.length > 0 ? targets.join(', ') : 'the checkout'}; nothing was changed (pick a commit that has the service's files)`, { service: r.name, hash, missing });
       }
       const frozen: Freeze = { by: actor.by, at: this.deps.clock.now(), reason: `rollback to ${commit.slice(0, 8)}`, rollback: commit };
       r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozenInfo(frozen), commit: r.status.commit, frozen }, this.deps.clock.now()));
-      await this.apply(r, commit, 'rollback', pass, actor.by);
+      await this.apply(r, commit, 'rollback', actor.by);
     });
   }
 

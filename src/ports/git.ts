@@ -1,17 +1,9 @@
 /**
  * Git, as the core needs it (ports: small interfaces the core talks through; adapters in
  * `src/adapters/git/` implement them, tests implement them with fakes). Nothing here does I/O.
+ * The adapter's object cache stays inside the adapter: no method takes one.
  */
 import type { Owner } from './host.js';
-
-/**
- * State shared by every git operation of one pass (one fetch and the reconciles that follow it).
- * `cache` is handed to the git adapter unchanged (isomorphic-git's object cache) and dropped after
- * the pass, so memory stays bounded (RECIPES.md: one cache per pass).
- */
-export interface Pass {
-  readonly cache: object;
-}
 
 /** Where a service's upstream lives: one fetch per distinct value per pass. */
 export interface SourceRef {
@@ -40,7 +32,7 @@ export interface CheckoutRef extends SourceRef {
  */
 export interface GitPort {
   /** Fetch `branch` of `upstream` into the shared object store; returns the tip commit id (40 hex). */
-  fetch(source: SourceRef, pass: Pass): Promise<string>;
+  fetch(source: SourceRef): Promise<string>;
   /**
    * Make sure the checkout directory is a repository wired to the shared object store of its
    * upstream; creates it when missing. Throws when `dir` holds something that is not ours.
@@ -52,42 +44,45 @@ export interface GitPort {
    * or after it when the store lacks it (an emptied or new `--state-dir`).
    * Throws on read errors other than "not there".
    */
-  has(source: SourceRef, commit: string, pass: Pass): Promise<boolean>;
+  has(source: SourceRef, commit: string): Promise<boolean>;
   /** The deployed commit (the checkout's HEAD), or undefined before the first checkout. */
-  deployed(checkout: CheckoutRef, pass: Pass): Promise<string | undefined>;
+  deployed(checkout: CheckoutRef): Promise<string | undefined>;
   /**
    * Repository paths under `checkout.links` that differ between commits `from` and `to`, found by
    * comparing tree ids under each link (equal subtrees are never descended).
    */
-  changedPaths(checkout: CheckoutRef, from: string, to: string, pass: Pass): Promise<string[]>;
+  changedPaths(checkout: CheckoutRef, from: string, to: string): Promise<string[]>;
   /** Write the links' files at `commit` into the checkout (sparse, forced) and move HEAD there. */
-  checkout(checkout: CheckoutRef, commit: string, owner: Owner | undefined, pass: Pass): Promise<void>;
+  checkout(checkout: CheckoutRef, commit: string, owner: Owner | undefined): Promise<void>;
   /** Move HEAD to `commit` without touching files (a change outside the links). */
   markDeployed(checkout: CheckoutRef, commit: string): Promise<void>;
   /**
    * The full id of the commit whose id starts with `prefix` (4–40 hex) and that is `tip` or one of
    * its ancestors; undefined when no such commit exists or the prefix is ambiguous.
    */
-  findInHistory(source: SourceRef, tip: string, prefix: string, pass: Pass): Promise<string | undefined>;
+  findInHistory(source: SourceRef, tip: string, prefix: string): Promise<string | undefined>;
   /**
    * The links of `checkout` that commit `commit` lacks (sorted): a rollback target without them
    * would empty the live directories they are mounted on. Throws when the commit cannot be read.
    */
-  missingLinks(checkout: CheckoutRef, commit: string, pass: Pass): Promise<string[]>;
+  missingLinks(checkout: CheckoutRef, commit: string): Promise<string[]>;
   /**
-   * Drift: repository paths under the links whose files in the checkout differ from the deployed
-   * commit (modified, deleted, or added and not ignored by a `.gitignore`), sorted. Empty before the
-   * first checkout.
+   * Drift: repository paths under the links whose files in the checkout differ from `head`, the
+   * deployed commit as {@link deployed} returned it (modified, deleted, or added and not ignored by a
+   * `.gitignore`), sorted.
    */
-  drift(checkout: CheckoutRef, pass: Pass): Promise<string[]>;
+  drift(checkout: CheckoutRef, head: string): Promise<string[]>;
   /**
    * The paths among `paths` whose file in the checkout already is `commit`'s version (same content,
    * or absent on both sides), sorted: a local edit that equals what `commit` brings is no clash
    * (a checkout cut short before HEAD moved, or an operator who applied the same change by hand).
    */
-  matching(checkout: CheckoutRef, commit: string, paths: readonly string[], pass: Pass): Promise<string[]>;
-  /** Put the deployed commit's version of `paths` back (a path the commit lacks is removed). */
-  restore(checkout: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void>;
+  matching(checkout: CheckoutRef, commit: string, paths: readonly string[]): Promise<string[]>;
+  /**
+   * Put `head`'s version of `paths` back (`head`: the deployed commit as {@link deployed} returned it;
+   * a path the commit lacks is removed). Throws for a path outside the links.
+   */
+  restore(checkout: CheckoutRef, head: string, paths: readonly string[], owner: Owner | undefined): Promise<void>;
 }
 
 /** Writes paths of a commit into a scratch directory (for `pre` hooks). */
@@ -96,7 +91,7 @@ export interface StagePort {
    * Replace `dest` with the files under `paths` at `commit` (repository layout kept), owned by
    * `owner`. Paths the commit lacks are skipped. Throws on git or I/O failure.
    */
-  stage(checkout: CheckoutRef, commit: string, paths: readonly string[], dest: string, owner: Owner | undefined, pass: Pass): Promise<void>;
+  stage(checkout: CheckoutRef, commit: string, paths: readonly string[], dest: string, owner: Owner | undefined): Promise<void>;
 }
 
 /** One object store under `<state-dir>/upstreams/` (one per upstream). */

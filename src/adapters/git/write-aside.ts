@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import { lchown, lstat, mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import type { Pass } from '../../ports/git.js';
+import type { Pass } from './object-cache.js';
 import type { Owner } from '../../ports/host.js';
 import { entryAt } from './trees.js';
 
