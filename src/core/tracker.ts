@@ -21,11 +21,11 @@ import { BadRequestError, ConflictError } from './errors.js';
 import type { GitPort, SourceRef } from '../ports/git.js';
 import type { Clock, ProbePort } from '../ports/host.js';
 import type { PersistedService } from '../ports/state-store.js';
-import { checkoutOf, reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
+import { checkoutOf, type Outcome, type ReconcileDeps } from './reconcile.js';
 import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
-import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js';
+import { ServiceRecord, type StatusListener } from './service.js';
 import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
-import { checkApplied, recheckUnhealthy, settleApplied, verdictInfo } from './health-gate.js';
+import { deploy } from './deploy.js';
 import type { HealthFailure } from './health-check.js';
 
 export type { Trigger };
@@ -70,9 +70,6 @@ export interface TrackerDeps extends ReconcileDeps {
    */
   readonly verifyEveryPolls?: number;
 }
-
-/** Triggers after which a service's health is checked (the agent deployed something new). */
-const HEALTH_CHECKED: ReadonlySet<Trigger> = new Set(['startup', 'poll', 'pull', 'unfreeze']);
 
 /** Wait time in milliseconds before the next poll: uniform in `[d, 1.5d)` (gitopper's jitter). */
 export function jitteredDelayMs(intervalSeconds: number, random: () => number): number {
@@ -215,7 +212,7 @@ export class Tracker {
     }
     // pins not deployed (missing from the store at startup, or an apply that failed) are brought there
     const repin = recs.filter((r) => pinOf(r) !== '' && (unfetched.has(r) || r.status.state === 'BROKEN' || r.status.state === 'DIFF'));
-    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.apply(r, pinOf(r), trigger) : undefined))));
+    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.apply(r, pinOf(r), trigger, askedBy.get(r.name)) : undefined))));
     const quiet = this.quiet.isQuiet(trigger, tip);
     // after an automatic rollback with retry-next-commit, a newer commit is tried again
     const retry = recs.filter((r) => r.status.frozen?.auto?.mode === 'retry-next-commit' && r.status.frozen.auto.bad !== tip);
@@ -258,32 +255,9 @@ export class Tracker {
     r.set(applyOutcome(r.status, { state: 'DIFF', info: err.message, commit: r.status.commit }, this.deps.clock.now()));
   }
 
-  /** Reconcile `r` towards `target`, set its status, record history. Call inside `r.exclusive`. */
-  private async apply(r: ServiceRecord, target: string, trigger: Trigger, by?: string): Promise<Outcome> {
-    const started = this.deps.clock.now().getTime();
-    const outcome = await reconcile(r.spec, target, r.runtime, this.deps);
-    r.runtime = outcome.runtime;
-    r.drift = outcome.drift;
-    const seconds = this.since(started);
-    this.deps.events.reconciled(r.name, outcome, trigger, seconds);
-    const before = r.status;
-    let next = applyOutcome(r.status, outcome, this.deps.clock.now());
-    if (outcome.state === 'OK' && !outcome.applied && r.unhealthy?.commit === outcome.commit) {
-      // a commit that failed its health check with nothing to roll back to stays BROKEN until it passes
-      const still = await recheckUnhealthy(r, outcome.commit, this.deps);
-      if (still !== undefined) next = nextStatus(r.status, { state: 'BROKEN', info: still, commit: outcome.commit, frozen: r.status.frozen }, this.deps.clock.now());
-    }
-    r.set(next);
-    // the health checks run before the row is written, so a commit that failed them is not recorded as OK
-    const checked = outcome.state === 'OK' && outcome.applied && HEALTH_CHECKED.has(trigger);
-    const verdict = checked ? await checkApplied(r, this.deps) : undefined;
-    const failed = verdictInfo(verdict);
-    const did = outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0;
-    if (did || alwaysRecorded(trigger) || r.status !== before || failed !== undefined) {
-      r.record({ commit: target, time: this.deps.clock.now(), trigger, state: failed === undefined ? r.status.state : 'BROKEN', info: failed ?? r.status.info, seconds, ...(by ? { by } : {}) });
-    }
-    if (checked) await settleApplied(r, outcome.commit, verdict, this.deps);
-    return outcome;
+  /** Deploy `target` to `r` through the one deploy path (`deploy.ts`). Call inside `r.exclusive`. */
+  private apply(r: ServiceRecord, target: string, trigger: Trigger, by?: string): Promise<Outcome> {
+    return deploy(r, target, trigger, by, this.deps);
   }
 
   /**
