@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { reconcile, type ReconcileDeps } from '../src/core/reconcile.js';
-import { Agent } from '../src/core/agent.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
+import { agentSetup } from './fakes/agent-setup.js';
 
 const DIR = '/srv/gitopper/grafana-server';
 
@@ -74,7 +74,7 @@ test('revert: local edits are restored and the action runs', async () => {
 
 test('agent.checkDrift runs a pass without fetching and reports drift in the service view', async () => {
   const d = deps();
-  const agent = new Agent([spec()], { ...d, random: () => 0, intervalSeconds: 60, events: { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {} }, hostname: 'h' });
+  const agent = agentSetup([spec()], d).agent;
   agent.start();
   await agent.ready();
   const fetches = d.git.fetches.length;

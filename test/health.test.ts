@@ -1,7 +1,7 @@
 /** Health checks, automatic rollback and hooks, over fakes (the real parts are in e2e-health). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent } from '../src/core/agent.js';
+import { agentSetup } from './fakes/agent-setup.js';
 import { checkHealth } from '../src/core/health-check.js';
 import { reconcile } from '../src/core/reconcile.js';
 import type { HealthFailure } from '../src/core/health-check.js';
@@ -21,7 +21,7 @@ function world(s: ServiceSpec, users: UserPort = new FakeUsers()) {
   const rollbacks: { failure: HealthFailure; from: string; to: string | undefined }[] = [];
   const events = { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {}, rolledBack: (_s: string, failure: HealthFailure, from: string, to: string | undefined) => rollbacks.push({ failure, from, to }) };
   const deps = { git, mounts: new FakeMounts(), units, users, clock: new FastClock(), probe, commands, stage: new FakeStage(), scratchDir: '/var/lib/gitopper/stage', random: () => 0, intervalSeconds: 60, events, hostname: 'h' };
-  return { git, units, probe, commands, rollbacks, deps, agent: new Agent([s], deps) };
+  return { git, units, probe, commands, rollbacks, deps, agent: agentSetup([s], deps).agent };
 }
 
 test('checkHealth: unit failed, restarting, exec failing, http 500, healthy', async () => {
