@@ -11,7 +11,7 @@
  * process's and the child's RSS sampled at the same instant; cli: the largest git process's VmHWM).
  */
 import { IsoGit } from '../src/adapters/git/iso-git.js';
-import type { CheckoutRef, Pass } from '../src/ports.js';
+import type { CheckoutRef } from '../src/ports/git.js';
 import { ChildWatch } from './lib/children.js';
 import { cliSetup } from './lib/cli.js';
 import { DAEMON_GIT_OPTIONS } from './lib/core.js';
@@ -24,16 +24,15 @@ const t0 = performance.now();
 if (mode === 'iso' || mode === 'iso-inproc') {
   const watch = new ChildWatch(2);
   const iso = new IsoGit(stateDir!, () => {}, mode === 'iso' ? DAEMON_GIT_OPTIONS : { ...DAEMON_GIT_OPTIONS, fetchInChild: false });
-  const pass: Pass = { cache: {} };
   const source = { upstream: url!, branch: 'main', tokenFile: undefined };
   const cpu0 = selfCpuMs();
   const ccpu0 = childCpuMs();
-  const tip = await iso.fetch(source, pass);
+  const tip = await iso.fetch(source);
   const fetchMs = performance.now() - t0;
   const fetchHwm = statusKiB('self', 'VmHWM');
   const co: CheckoutRef = { ...source, dir: dir!, links };
   await iso.prepare(co, undefined);
-  await iso.checkout(co, tip, undefined, pass);
+  await iso.checkout(co, tip, undefined);
   const wallMs = performance.now() - t0;
   const m = process.memoryUsage();
   watch.close();

@@ -11,7 +11,8 @@ import { lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from '
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
 import { BindMounter, SymlinkSourceError } from '../src/adapters/mount/bind.js';
-import type { CheckoutRef, Owner, SourceRef } from '../src/ports.js';
+import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
+import type { Owner } from '../src/ports/host.js';
 import { reconcile } from '../src/core/reconcile.js';
 import { startGitServer, type GitServer } from './rig/git-server.js';
 import { makeBare, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
@@ -19,7 +20,6 @@ import { FakeUnits, FakeUsers, ManualClock } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 
 const NOBODY: Owner = { user: 'nobody', uid: 65534, gid: 65534 };
-const pass = () => ({ cache: {} });
 let tmp = '';
 let server: GitServer;
 let secret = '';
@@ -63,8 +63,8 @@ test('a link that is a symlink in the repository: refused (SymlinkSourceError), 
   const mount = path.join(tmp, 'link-mount');
   const s = spec({ upstream: src.upstream, mount, user: '', dirs: [{ local: path.join(tmp, 'link-target'), link: 'linked', file: false }] });
   const mounts = new BindMounter();
-  await g.fetch(src, pass());
-  const out = await reconcile(s, head, { pendingAction: false }, { git: g, mounts, units: new FakeUnits(), users: new FakeUsers(), clock: new ManualClock() }, pass());
+  await g.fetch(src);
+  const out = await reconcile(s, head, { pendingAction: false }, { git: g, mounts, units: new FakeUnits(), users: new FakeUsers(), clock: new ManualClock() });
   assert.equal(out.state, 'BROKEN');
   assert.match(out.info, /linked is a symbolic link in the repository \(-> .*outside\): gitopper does not follow links out of the checkout/);
   assert.equal(out.mounted, 0);
@@ -78,9 +78,9 @@ test('a file that is a symlink pointing out: checked out as a symlink for the se
   const { src, work } = await hostileRepo('file');
   const g = new IsoGit(path.join(tmp, 'file-state'));
   const co: CheckoutRef = { ...src, dir: path.join(tmp, 'file-co'), links: ['conf'] };
-  const tip = await g.fetch(src, pass());
+  const tip = await g.fetch(src);
   await g.prepare(co, NOBODY);
-  await g.checkout(co, tip, NOBODY, pass());
+  await g.checkout(co, tip, NOBODY);
   const escape = path.join(co.dir, 'conf', 'escape');
   assert.ok((await lstat(escape)).isSymbolicLink(), 'the service sees the symlink as committed');
   assert.equal(await readlink(escape), secret);
@@ -91,8 +91,8 @@ test('a file that is a symlink pointing out: checked out as a symlink for the se
   const ini = path.join(co.dir, 'conf', 'app.ini');
   await rm(ini);
   await symlink(secret, ini);
-  assert.deepEqual(await g.drift(co, pass()), ['conf/app.ini'], 'reported as drift');
-  await g.restore(co, ['conf/app.ini'], NOBODY, pass());
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), ['conf/app.ini'], 'reported as drift');
+  await g.restore(co, (await g.deployed(co))!, ['conf/app.ini'], NOBODY);
   assert.equal(await readFile(ini, 'utf8'), 'port = 1\n', 'the revert wrote a file, not through the link');
   await untouched();
   await rm(ini);
@@ -100,8 +100,8 @@ test('a file that is a symlink pointing out: checked out as a symlink for the se
   await work.write('conf/app.ini', 'port = 2\n');
   const next = await work.commit('port 2');
   await work.push();
-  await g.fetch(src, pass());
-  await g.checkout(co, next, NOBODY, pass());
+  await g.fetch(src);
+  await g.checkout(co, next, NOBODY);
   assert.equal((await lstat(ini)).isSymbolicLink(), false);
   assert.equal(await readFile(ini, 'utf8'), 'port = 2\n');
   await untouched();
@@ -112,8 +112,8 @@ test('a file that is a symlink pointing out: checked out as a symlink for the se
   await work.write('conf/app.ini', 'port = 3\n');
   const third = await work.commit('port 3');
   await work.push();
-  await g.fetch(src, pass());
-  await g.checkout(co, third, NOBODY, pass());
+  await g.fetch(src);
+  await g.checkout(co, third, NOBODY);
   assert.equal((await lstat(path.join(co.dir, 'conf'))).isDirectory(), true);
   assert.equal(await readFile(ini, 'utf8'), 'port = 3\n');
   await untouched();

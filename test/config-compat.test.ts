@@ -192,12 +192,11 @@ function deps(): ReconcileDeps & { git: FakeGit; mounts: FakeMounts; units: Fake
   git.push('c1', { 'caddy/etc/Caddyfile': 'v1', 'caddy/snippets/tls.conf': 'a', 'other/x': 'x' });
   return { git, mounts: new FakeMounts(), units: new FakeUnits(), users: new FakeUsers({ caddy: { user: 'caddy', uid: 70, gid: 70 } }), clock: new ManualClock() };
 }
-const pass = () => ({ cache: {} });
 
 test('reconcile: a dir without local is checked out but never mounted; a change under it still runs the action', async () => {
   const s = parse(GLOBAL + svc('user = "caddy"\naction = "force-reload"\ndirs = [{ local = "/etc/caddy", link = "caddy/etc" }, { local = "", link = "caddy/snippets" }]')).services[0]!;
   const d = deps();
-  const first = await reconcile(s, 'c1', { pendingAction: false }, d, pass());
+  const first = await reconcile(s, 'c1', { pendingAction: false }, d);
   assert.equal(first.state, 'OK', first.info);
   assert.deepEqual(d.git.checkouts, [{ dir: '/var/lib/gitopper/caddy', commit: 'c1' }]);
   assert.deepEqual([...d.mounts.mounted], [['/etc/caddy', '/var/lib/gitopper/caddy/caddy/etc']], 'one mount: the entry without local has none');
@@ -208,7 +207,7 @@ test('reconcile: a dir without local is checked out but never mounted; a change 
   d.units.calls = [];
   d.units.active.add('caddy.service');
   d.git.push('c2', { 'caddy/etc/Caddyfile': 'v1', 'caddy/snippets/tls.conf': 'b', 'other/x': 'x' });
-  const second = await reconcile(s, 'c2', first.runtime, d, pass());
+  const second = await reconcile(s, 'c2', first.runtime, d);
   assert.equal(second.state, 'OK', second.info);
   assert.deepEqual(second.changed, ['caddy/snippets/tls.conf']);
   assert.deepEqual(d.git.checkouts.map((c) => c.commit), ['c1', 'c2']);
@@ -218,6 +217,6 @@ test('reconcile: a dir without local is checked out but never mounted; a change 
   // a change outside every link moves HEAD only
   d.units.calls = [];
   d.git.push('c3', { 'caddy/etc/Caddyfile': 'v1', 'caddy/snippets/tls.conf': 'b', 'other/x': 'y' });
-  const third = await reconcile(s, 'c3', second.runtime, d, pass());
+  const third = await reconcile(s, 'c3', second.runtime, d);
   assert.deepEqual([third.state, third.changed, d.units.calls], ['OK', [], []]);
 });

@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adoptHead } from '../src/adapters/git/transport/advert.js';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
-import type { SourceRef } from '../src/ports.js';
+import type { SourceRef } from '../src/ports/git.js';
 import { startGitServer, type GitServer } from './rig/git-server.js';
 import { git, removeDirs, tmpDir } from './rig/repo.js';
 
@@ -44,13 +44,13 @@ for (const kind of ['http', 'local'] as const) {
       const g = new IsoGit(path.join(tmp, `state-${kind}-${inChild}`), () => {}, { fetchInChild: inChild });
       const src: SourceRef = { upstream, branch: 'main', tokenFile: undefined };
       try {
-        assert.equal(await g.fetch(src, { cache: {} }), tip);
+        assert.equal(await g.fetch(src), tip);
         // and a second fetch (the store has the branch now) agrees
-        assert.equal(await g.fetch(src, { cache: {} }), tip);
+        assert.equal(await g.fetch(src), tip);
         const co = { ...src, dir: path.join(tmp, `co-${kind}-${inChild}`), links: ['etc'] };
         await g.prepare(co, undefined);
-        await g.checkout(co, tip, undefined, { cache: {} });
-        assert.equal(await g.deployed(co, { cache: {} }), tip);
+        await g.checkout(co, tip, undefined);
+        assert.equal(await g.deployed(co), tip);
       } finally {
         await g.close();
       }
@@ -60,7 +60,7 @@ for (const kind of ['http', 'local'] as const) {
 
 test('a branch that really is missing is still named as missing', async () => {
   const g = new IsoGit(path.join(tmp, 'state-missing'));
-  await assert.rejects(g.fetch({ upstream: server.url('up.git'), branch: 'nope', tokenFile: undefined }, { cache: {} }), /branch "nope" not found upstream/);
+  await assert.rejects(g.fetch({ upstream: server.url('up.git'), branch: 'nope', tokenFile: undefined }), /branch "nope" not found upstream/);
 });
 
 /** pkt-line framing of `s`. */

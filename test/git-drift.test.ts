@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
-import type { CheckoutRef, SourceRef } from '../src/ports.js';
+import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
 import { git, WorkClone } from './rig/repo.js';
 import { makeConfigRepo } from './rig/config-repo.js';
 import { gitServersPerFile } from './adapters/git-helpers.js';
 
 const LINKS = ['grafana/etc', 'grafana/dashboards'];
-const pass = () => ({ cache: {} });
 
 let seq = 0;
 
@@ -27,9 +26,9 @@ async function checkedOut() {
   const g = new IsoGit(path.join(servers.tmp, `${name}-state`));
   const src: SourceRef = { upstream: servers.server.url(`${name}.git`), branch: 'main', tokenFile: undefined };
   const co: CheckoutRef = { ...src, dir: path.join(servers.tmp, `${name}-co`), links: LINKS };
-  await g.fetch(src, pass());
+  await g.fetch(src);
   await g.prepare(co, undefined);
-  await g.checkout(co, head, undefined, pass());
+  await g.checkout(co, head, undefined);
   return { bare, head, g, src, co, file: (p: string) => path.join(co.dir, p) };
 }
 
@@ -41,12 +40,12 @@ async function cliStatus(dir: string): Promise<string[]> {
 
 test('a fresh checkout has no drift, and touching a file without changing it is none either', async () => {
   const { g, co, file } = await checkedOut();
-  assert.deepEqual(await g.drift(co, pass()), []);
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), []);
   const ini = file('grafana/etc/grafana.ini');
   const later = new Date(Date.now() + 60_000);
   await utimes(ini, later, later); // stat differs from the index, content does not
-  assert.deepEqual(await g.drift(co, pass()), []);
-  assert.deepEqual(await g.drift(co, pass()), [], 'still none once the index stat was refreshed');
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), []);
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), [], 'still none once the index stat was refreshed');
 });
 
 test('an edit that keeps the size and puts the mtime back is still drift (the ctime moved: git\'s stat rule)', async () => {
@@ -54,7 +53,7 @@ test('an edit that keeps the size and puts the mtime back is still drift (the ct
   const ini = file('grafana/etc/grafana.ini');
   const T = 1_700_000_000; // whole seconds: utimes keeps them exactly
   await utimes(ini, T, T);
-  assert.deepEqual(await g.drift(co, pass()), [], 'a new mtime alone is no drift');
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), [], 'a new mtime alone is no drift');
   // the index now carries that stat (refreshed by the walk), so only the ctime can tell the edit
   const debug = await git(['ls-files', '--debug', 'grafana/etc/grafana.ini'], { cwd: co.dir });
   assert.match(debug, new RegExp(`mtime: ${T}:0`), debug);
@@ -64,7 +63,7 @@ test('an edit that keeps the size and puts the mtime back is still drift (the ct
   await writeFile(ini, same);
   await utimes(ini, T, T);
   assert.equal((await stat(ini)).mtimeMs, T * 1000, 'mtime put back');
-  assert.deepEqual(await g.drift(co, pass()), ['grafana/etc/grafana.ini']);
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), ['grafana/etc/grafana.ini']);
 });
 
 test('edits, deletions and additions are drift, files ignored by .gitignore are not; paths outside the links are not', async () => {
@@ -86,7 +85,7 @@ test('edits, deletions and additions are drift, files ignored by .gitignore are 
   await writeFile(file('grafana/etc/excluded.local'), 'w\n');
   await writeFile(file('.git/info/exclude'), '*.local\n');
   const expected = ['grafana/etc/.gitignore', 'grafana/etc/grafana.ini', 'grafana/etc/new.conf', 'grafana/etc/sub/deep.conf', dashboards[0]!].sort();
-  assert.deepEqual(await g.drift(co, pass()), expected);
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), expected);
   assert.deepEqual(await cliStatus(co.dir), expected, 'the same paths as git status');
 });
 
@@ -96,15 +95,15 @@ test('a file replaced by a symlink or a directory is drift; undoing the edits cl
   const original = await git(['show', `${head}:grafana/etc/grafana.ini`], { cwd: bare });
   await rm(ini);
   await symlink('/etc/hostname', ini);
-  assert.deepEqual(await g.drift(co, pass()), ['grafana/etc/grafana.ini']);
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), ['grafana/etc/grafana.ini']);
   await rm(ini);
   await mkdir(ini);
   await writeFile(path.join(ini, 'inside'), 'x\n');
-  assert.deepEqual(await g.drift(co, pass()), ['grafana/etc/grafana.ini', 'grafana/etc/grafana.ini/inside']);
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), ['grafana/etc/grafana.ini', 'grafana/etc/grafana.ini/inside']);
   await rm(ini, { recursive: true });
   await writeFile(ini, original);
   await chmod(ini, 0o644);
-  assert.deepEqual(await g.drift(co, pass()), [], 'content back as committed: no drift');
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), [], 'content back as committed: no drift');
 });
 
 test('restore puts drifted paths back, after which drift is empty; an ignored file is left alone', async () => {
@@ -113,10 +112,10 @@ test('restore puts drifted paths back, after which drift is empty; an ignored fi
   await writeFile(file('grafana/etc/new.conf'), 'x\n');
   await writeFile(file('.git/info/exclude'), '*.state\n');
   await writeFile(file('grafana/etc/run.state'), 'kept by the service\n');
-  const drift = await g.drift(co, pass());
+  const drift = await g.drift(co, (await g.deployed(co))!);
   assert.deepEqual(drift, ['grafana/etc/grafana.ini', 'grafana/etc/new.conf']);
-  await g.restore(co, drift, undefined, pass());
-  assert.deepEqual(await g.drift(co, pass()), []);
+  await g.restore(co, (await g.deployed(co))!, drift, undefined);
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), []);
   assert.deepEqual(await cliStatus(co.dir), []);
   assert.equal(await readFile(file('grafana/etc/run.state'), 'utf8'), 'kept by the service\n', 'the ignored file survived the revert');
 });
@@ -127,17 +126,17 @@ test('matching: which edited files already are a commit\'s version', async () =>
   await work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 4000\n');
   const next = await work.commit('upstream change');
   await work.push();
-  assert.equal(await g.fetch(src, pass()), next);
+  assert.equal(await g.fetch(src), next);
   const ini = 'grafana/etc/grafana.ini';
   await writeFile(file(ini), '[server]\nhttp_port = 4000\n'); // what next brings, applied by hand
   await writeFile(file('grafana/etc/new.conf'), 'x\n'); // next lacks it
-  assert.deepEqual(await g.drift(co, pass()), ['grafana/etc/grafana.ini', 'grafana/etc/new.conf']);
-  assert.deepEqual(await g.matching(co, next, [ini, 'grafana/etc/new.conf'], pass()), [ini]);
-  assert.deepEqual(await g.matching(co, head, [ini], pass()), [], 'not the deployed version');
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), ['grafana/etc/grafana.ini', 'grafana/etc/new.conf']);
+  assert.deepEqual(await g.matching(co, next, [ini, 'grafana/etc/new.conf']), [ini]);
+  assert.deepEqual(await g.matching(co, head, [ini]), [], 'not the deployed version');
   await writeFile(file(ini), '[server]\nhttp_port = 4001\n');
-  assert.deepEqual(await g.matching(co, next, [ini], pass()), [], 'a different edit');
+  assert.deepEqual(await g.matching(co, next, [ini]), [], 'a different edit');
   await rm(file('grafana/etc/new.conf'));
-  assert.deepEqual(await g.matching(co, next, ['grafana/etc/new.conf'], pass()), ['grafana/etc/new.conf'], 'absent on both sides');
+  assert.deepEqual(await g.matching(co, next, ['grafana/etc/new.conf']), ['grafana/etc/new.conf'], 'absent on both sides');
 });
 
 test('before the first checkout there is nothing deployed and so no drift', async () => {
@@ -145,7 +144,9 @@ test('before the first checkout there is nothing deployed and so no drift', asyn
   const co: CheckoutRef = { ...src, dir: path.join(servers.tmp, `fresh-${seq}`), links: LINKS };
   await g.prepare(co, undefined);
   await writeFile(path.join(co.dir, 'stray'), 'x\n');
-  assert.deepEqual(await g.drift(co, pass()), []);
+  // drift is asked against the deployed commit only: with none, there is nothing to ask
+  const head = await g.deployed(co);
+  assert.deepEqual(head === undefined ? [] : await g.drift(co, head), []);
 });
 
 test('drift reads the work tree of one commit while the store moves on', async () => {
@@ -154,7 +155,7 @@ test('drift reads the work tree of one commit while the store moves on', async (
   await work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 4000\n');
   const next = await work.commit('upstream change');
   await work.push();
-  assert.equal(await g.fetch(src, pass()), next);
+  assert.equal(await g.fetch(src), next);
   assert.notEqual(next, head);
-  assert.deepEqual(await g.drift(co, pass()), [], 'drift is against the deployed commit, not the fetched tip');
+  assert.deepEqual(await g.drift(co, (await g.deployed(co))!), [], 'drift is against the deployed commit, not the fetched tip');
 });

@@ -19,14 +19,13 @@ import {
 } from '../src/adapters/git/transport/pipe.js';
 import { UpstreamError, normalizeUpstream, parseUpstream, storeName } from '../src/upstream/upstream.js';
 import { checkUpstream } from '../src/config/validate.js';
-import type { CheckoutRef, SourceRef } from '../src/ports.js';
+import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
 import { git, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';
 import { filesOf } from './adapters/tree.js';
 import { commitsOf, lsTree, packs } from './adapters/git-helpers.js';
 
 const LINKS = ['grafana/etc', 'grafana/dashboards'];
-const pass = () => ({ cache: {} });
 
 let tmp = '';
 let seq = 0;
@@ -92,7 +91,7 @@ test('local path and file:// upstreams: full history into one shared store, one 
   const store = g.storeOf(src.upstream);
   assert.match(path.basename(store), /^local_tmp_.*up\d+-[0-9a-f]{12}\.git$/, 'a readable slug');
 
-  const first = await recording(() => g.fetch(src, pass()));
+  const first = await recording(() => g.fetch(src));
   assert.equal(first.value, head);
   assert.deepEqual(await commitsOf(store, head), await commitsOf(bare, 'main'), 'full history, not shallow');
   assert.equal((await commitsOf(store, head)).length, CONFIG_REPO_COMMITS);
@@ -103,7 +102,7 @@ test('local path and file:// upstreams: full history into one shared store, one 
   for (const s of [src, viaUrl]) {
     const before = await storeState(store);
     const t0 = performance.now();
-    const idle = await recording(() => g.fetch(s, pass()));
+    const idle = await recording(() => g.fetch(s));
     const ms = performance.now() - t0;
     assert.equal(idle.value, head);
     assert.equal(await storeState(store), before, `an idle fetch of ${s.upstream} adds no pack, no object, moves no ref`);
@@ -116,7 +115,7 @@ test('local path and file:// upstreams: full history into one shared store, one 
   await work.write('grafana/etc/grafana.ini', 'changed\n');
   const c1 = await work.commit('change');
   await work.push();
-  assert.equal(await g.fetch(viaUrl, pass()), c1);
+  assert.equal(await g.fetch(viaUrl), c1);
   assert.equal(await packs(store), 2, 'the change came as one more pack');
   assert.equal((await commitsOf(store, c1)).length, 25);
   assert.ok(readFileSync(path.join(store, 'config'), 'utf8').includes(`url = ${bare}`), 'the plain upstream in the store config');
@@ -125,11 +124,11 @@ test('local path and file:// upstreams: full history into one shared store, one 
 test('local upstream: sparse checkout of the links, changedPaths agrees with the git CLI', async () => {
   const { bare, head, work, g, src, co } = await fixture();
   const c = co('co');
-  const tip = await g.fetch(src, pass());
+  const tip = await g.fetch(src);
   await g.prepare(c, undefined);
   assert.equal(await readlink(path.join(c.dir, '.git', 'objects')), path.join(g.storeOf(src.upstream), 'objects'));
-  await g.checkout(c, tip, undefined, pass());
-  assert.equal(await g.deployed(c, pass()), head);
+  await g.checkout(c, tip, undefined);
+  assert.equal(await g.deployed(c), head);
   assert.deepEqual(await filesOf(c.dir), await lsTree(bare, head, LINKS));
   assert.deepEqual(await filesOf(c.dir), ['grafana/dashboards/dash.json', 'grafana/etc/grafana.ini']);
 
@@ -139,39 +138,39 @@ test('local upstream: sparse checkout of the links, changedPaths agrees with the
   await work.write('crapdir/crap.md', 'outside the links\n');
   const c1 = await work.commit('c1');
   await work.push();
-  assert.equal(await g.fetch(src, pass()), c1);
+  assert.equal(await g.fetch(src), c1);
   const cli = (await git(['diff', '--name-only', head, c1, '--', ...LINKS], { cwd: bare })).split('\n').filter(Boolean).sort();
-  assert.deepEqual((await g.changedPaths(c, head, c1, pass())).sort(), cli);
+  assert.deepEqual((await g.changedPaths(c, head, c1)).sort(), cli);
   assert.deepEqual(cli, ['grafana/dashboards/dash.json', 'grafana/dashboards/new.json', 'grafana/etc/grafana.ini']);
-  await g.checkout(c, c1, undefined, pass());
+  await g.checkout(c, c1, undefined);
   assert.deepEqual(await filesOf(c.dir), await lsTree(bare, c1, LINKS));
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/grafana.ini'), 'utf8'), '[server]\nhttp_port = 3001\n');
   assert.equal(existsSync(path.join(c.dir, 'crapdir')), false);
-  assert.equal(await g.findInHistory(src, c1, head.slice(0, 8), pass()), head, 'rollback targets are found in the local store');
+  assert.equal(await g.findInHistory(src, c1, head.slice(0, 8)), head, 'rollback targets are found in the local store');
 });
 
 test('local upstream failures: clear messages, nothing fetched, no process left behind', async () => {
   const { g, src } = await fixture();
   const missing = path.join(tmp, 'nothere.git');
-  await assert.rejects(g.fetch({ ...src, upstream: missing }, pass()), (err: unknown) => err instanceof GitTransportError && /local repository .*nothere\.git: .*cannot be read \(ENOENT\)/.test(err.message));
+  await assert.rejects(g.fetch({ ...src, upstream: missing }), (err: unknown) => err instanceof GitTransportError && /local repository .*nothere\.git: .*cannot be read \(ENOENT\)/.test(err.message));
   const notRepo = path.join(tmp, 'not-a-repo');
   await mkdir(notRepo);
   await writeFile(path.join(notRepo, 'x'), 'x');
-  await assert.rejects(g.fetch({ ...src, upstream: notRepo }, pass()), /no git repository at .*not-a-repo/);
-  await assert.rejects(g.fetch({ ...src, branch: 'nope' }, pass()), /nope/);
+  await assert.rejects(g.fetch({ ...src, upstream: notRepo }), /no git repository at .*not-a-repo/);
+  await assert.rejects(g.fetch({ ...src, branch: 'nope' }), /nope/);
   const empty = path.join(tmp, 'empty.git');
   await git(['init', '--quiet', '--bare', empty]);
-  const r = await recording(() => assert.rejects(g.fetch({ ...src, upstream: empty }, pass()), /branch "main" not found upstream/));
+  const r = await recording(() => assert.rejects(g.fetch({ ...src, upstream: empty }), /branch "main" not found upstream/));
   assert.deepEqual(r.requests, ['GET info/refs'], 'an empty repository: the session ends after the advertisement');
   assert.equal(await packs(g.storeOf(empty)), 0);
-  await assert.rejects(g.fetch({ ...src, tokenFile: '/etc/token' }, pass()), (err: unknown) => err instanceof UpstreamError && /token_file applies to https upstreams only/.test(err.message));
+  await assert.rejects(g.fetch({ ...src, tokenFile: '/etc/token' }), (err: unknown) => err instanceof UpstreamError && /token_file applies to https upstreams only/.test(err.message));
   assert.deepEqual(children(), [], 'every upload-pack has exited');
 });
 
 test('a repository owned by another user: the refusal of git is passed on with what to do', { skip: process.getuid?.() === 0 ? false : 'needs root to chown the repository' }, async () => {
   const { bare, g, src } = await fixture();
   await new Promise<void>((resolve, reject) => execFile('chown', ['-R', 'nobody', bare], (err) => (err ? reject(err) : resolve())));
-  await assert.rejects(g.fetch(src, pass()), /git refuses .* because another user owns it \("dubious ownership"\): fix its owner, or mark it safe for the agent's user with git config --global --add safe\.directory /);
+  await assert.rejects(g.fetch(src), /git refuses .* because another user owns it \("dubious ownership"\): fix its owner, or mark it safe for the agent's user with git config --global --add safe\.directory /);
   assert.deepEqual(children(), []);
 });
 

@@ -12,7 +12,7 @@ import { chmod, copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
 import { GitTransportError, TRANSPORT_CHANNEL, type TransportEvent } from '../src/adapters/git/transport/pipe.js';
-import type { CheckoutRef, SourceRef } from '../src/ports.js';
+import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
 import { git, removeDirs, tmpDir, WorkClone } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';
 import { noSshd, startSshd, type Sshd } from './rig/sshd.js';
@@ -23,7 +23,6 @@ import { commitsOf, lsTree, packs } from './adapters/git-helpers.js';
 const sandbox = canRunSandbox();
 const skip = !sandbox.ok ? sandbox.why : noSshd();
 const LINKS = ['grafana/etc', 'grafana/dashboards'];
-const pass = () => ({ cache: {} });
 
 let tmp = '';
 let sshd: Sshd;
@@ -99,7 +98,7 @@ test('ssh:// with ssh_key + known_hosts: full history, sparse checkout; one conn
   const { bare, head, work, g, src, co } = await fixture();
   const store = g.storeOf(src.upstream);
   assert.match(path.basename(store), new RegExp(`^127\\.0\\.0\\.1_${sshd.port}_tmp_.*up\\d+-[0-9a-f]{12}\\.git$`));
-  const first = await recording(() => g.fetch(src, pass()));
+  const first = await recording(() => g.fetch(src));
   assert.equal(first.value, head);
   assert.deepEqual(await commitsOf(store, head), await commitsOf(bare, 'main'), 'full history, not shallow');
   assert.equal((await commitsOf(store, head)).length, CONFIG_REPO_COMMITS);
@@ -110,11 +109,11 @@ test('ssh:// with ssh_key + known_hosts: full history, sparse checkout; one conn
 
   const c = co('co');
   await g.prepare(c, undefined);
-  await g.checkout(c, head, undefined, pass());
+  await g.checkout(c, head, undefined);
   assert.deepEqual(await filesOf(c.dir), await lsTree(bare, head, LINKS));
 
   const before = await storeState(store);
-  const idle = await recording(() => g.fetch(src, pass()));
+  const idle = await recording(() => g.fetch(src));
   assert.equal(idle.value, head);
   assert.equal(await storeState(store), before, 'an idle fetch adds no pack, no object, moves no ref');
   t.diagnostic(`idle fetch over ssh: ${idle.requests.length} requests (${idle.requests.join(', ')}), ${idle.spawns} ssh process, ${idle.connections} connection, ${idle.ms.toFixed(0)} ms`);
@@ -125,10 +124,10 @@ test('ssh:// with ssh_key + known_hosts: full history, sparse checkout; one conn
   await work.write('crapdir/x', 'outside\n');
   const c1 = await work.commit('c1');
   await work.push();
-  assert.equal(await g.fetch(src, pass()), c1);
+  assert.equal(await g.fetch(src), c1);
   assert.equal(await packs(store), 2);
-  assert.deepEqual(await g.changedPaths(c, head, c1, pass()), ['grafana/etc/grafana.ini']);
-  await g.checkout(c, c1, undefined, pass());
+  assert.deepEqual(await g.changedPaths(c, head, c1), ['grafana/etc/grafana.ini']);
+  await g.checkout(c, c1, undefined);
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/grafana.ini'), 'utf8'), 'over ssh\n');
 
   const key = await readFile(sshd.deployKey, 'utf8');
@@ -143,7 +142,7 @@ test('an unknown host key fails clearly, never logs in, fetches nothing; a chang
   const { g, src } = await fixture();
   const empty = path.join(tmp, 'known_hosts.empty');
   await writeFile(empty, '');
-  const r = await recording(() => assert.rejects(g.fetch({ ...src, knownHosts: empty }, pass()), (err: unknown) =>
+  const r = await recording(() => assert.rejects(g.fetch({ ...src, knownHosts: empty }), (err: unknown) =>
     err instanceof GitTransportError &&
     /host key verification failed: the host key of 127\.0\.0\.1 port \d+ is not in known_hosts .*known_hosts\.empty/.test(err.message) &&
     /strict host key checking is always on/.test(err.message)));
@@ -154,30 +153,30 @@ test('an unknown host key fails clearly, never logs in, fetches nothing; a chang
   const changed = path.join(tmp, 'known_hosts.changed');
   const other = (await readFile(`${sshd.otherKey}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
   await writeFile(changed, `[127.0.0.1]:${sshd.port} ${other}\n`);
-  await assert.rejects(g.fetch({ ...src, knownHosts: changed }, pass()), /host key of 127\.0\.0\.1 CHANGED/);
+  await assert.rejects(g.fetch({ ...src, knownHosts: changed }), /host key of 127\.0\.0\.1 CHANGED/);
   assert.equal(await packs(g.storeOf(src.upstream)), 0);
   assert.deepEqual(children(), []);
 });
 
 test('a key the server does not accept fails clearly; a missing or unreadable key file is named', { skip, timeout: 60_000 }, async () => {
   const { g, src } = await fixture();
-  await assert.rejects(g.fetch({ ...src, sshKey: sshd.otherKey }, pass()), (err: unknown) =>
+  await assert.rejects(g.fetch({ ...src, sshKey: sshd.otherKey }), (err: unknown) =>
     err instanceof GitTransportError && /the server refused the key \(.*Permission denied \(publickey\)/.test(err.message) && err.message.includes(sshd.otherKey));
   assert.equal(await packs(g.storeOf(src.upstream)), 0, 'nothing fetched');
-  await assert.rejects(g.fetch({ ...src, sshKey: path.join(tmp, 'no-such-key') }, pass()), /ssh_key .*no-such-key cannot be read \(ENOENT\)/);
+  await assert.rejects(g.fetch({ ...src, sshKey: path.join(tmp, 'no-such-key') }), /ssh_key .*no-such-key cannot be read \(ENOENT\)/);
   const open = path.join(tmp, 'key-0644');
   await copyFile(sshd.deployKey, open);
   await chmod(open, 0o644);
-  await assert.rejects(g.fetch({ ...src, sshKey: open }, pass()), /readable by others \(chmod 600 it\)/);
-  await assert.rejects(g.fetch({ ...src, upstream: sshd.url(path.join(tmp, 'nothere.git')) }, pass()), /no git repository at .*nothere\.git/);
+  await assert.rejects(g.fetch({ ...src, sshKey: open }), /readable by others \(chmod 600 it\)/);
+  await assert.rejects(g.fetch({ ...src, upstream: sshd.url(path.join(tmp, 'nothere.git')) }), /no git repository at .*nothere\.git/);
   assert.deepEqual(children(), []);
 });
 
 test('no shell on our side, git quoting on theirs: a path with quotes, !, $ and spaces is fetched, an injection is inert', { skip, timeout: 60_000 }, async () => {
   const { head, g, src } = await fixture(`it's a "repo" $HOME !x.git`);
-  assert.equal(await g.fetch(src, pass()), head);
+  assert.equal(await g.fetch(src), head);
   const marker = path.join(tmp, 'pwned');
   const evil = `${tmp}/x'; touch ${marker}; echo '`;
-  await assert.rejects(g.fetch({ ...src, upstream: sshd.url(evil) }, pass()), /no git repository/);
+  await assert.rejects(g.fetch({ ...src, upstream: sshd.url(evil) }), /no git repository/);
   assert.equal(existsSync(marker), false, 'the path never reached a shell unquoted');
 });

@@ -15,7 +15,7 @@ import git from 'isomorphic-git';
 import fs from 'node:fs';
 import { IsoGit, type IsoGitOptions } from '../src/adapters/git/iso-git.js';
 import { CHILD_CHANNEL, type ChildEvent } from '../src/adapters/git/fetch-child.js';
-import type { CheckoutRef, SourceRef } from '../src/ports.js';
+import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
 import type { GitServer } from './rig/git-server.js';
 import { git as cli, WorkClone } from './rig/repo.js';
 import { CONFIG_REPO_COMMITS, makeConfigRepo } from './rig/config-repo.js';
@@ -25,7 +25,6 @@ import { filesOf } from './adapters/tree.js';
 const LINKS = ['grafana/etc', 'grafana/dashboards'];
 const USER = 'gitopper';
 const PASSWORD = 'tok-8d21c0aa-child-never-sees-argv';
-const pass = () => ({ cache: {} });
 
 let seq = 0;
 let pushes = 0;
@@ -77,8 +76,8 @@ async function readAll(store: string, commits: readonly string[]): Promise<void>
 /** Wait for a background compaction, then fetch twice more (nothing new): the first swaps the fresh copy in, the second deletes the packs it replaced. */
 async function settleAndSwap(f: Awaited<ReturnType<typeof fixture>>): Promise<void> {
   await f.g.settle();
-  await f.g.fetch(f.src, pass()); // swaps the copy in
-  await f.g.fetch(f.src, pass()); // deletes the retired packs (grace 0)
+  await f.g.fetch(f.src); // swaps the copy in
+  await f.g.fetch(f.src); // deletes the retired packs (grace 0)
 }
 
 /** Push `n` commits (each one file under a link), fetching after each; returns the fetched tips. */
@@ -89,7 +88,7 @@ async function pushAndFetch(f: Awaited<ReturnType<typeof fixture>>, n: number, b
     await f.work.write(`grafana/etc/${branch}-${k}.ini`, `${branch} ${k}\n`);
     const c = await f.work.commit(`${branch} ${k}`);
     await f.work.push(branch);
-    assert.equal(await f.g.fetch({ ...src, branch }, pass()), c);
+    assert.equal(await f.g.fetch({ ...src, branch }), c);
     tips.push(c);
   }
   return tips;
@@ -97,7 +96,7 @@ async function pushAndFetch(f: Awaited<ReturnType<typeof fixture>>, n: number, b
 
 test('first fetch runs in a child process: full history, fsck clean; later fetches stay in-process', async () => {
   const f = await fixture({ fetchInChild: true });
-  const first = await children(() => f.g.fetch(f.src, pass()));
+  const first = await children(() => f.g.fetch(f.src));
   assert.deepEqual(first, { ...first, v: f.head });
   assert.equal(first.spawns.length, 1, 'one child');
   const spawn = first.spawns[0]!;
@@ -110,7 +109,7 @@ test('first fetch runs in a child process: full history, fsck clean; later fetch
   assert.deepEqual((await readdir(path.join(f.store, 'objects', 'pack'))).filter((x) => x.includes('.tmp-')), [], 'no temporary pack files');
 
   const [c1] = await pushAndFetch(f, 1);
-  const idle = await children(() => f.g.fetch(f.src, pass()));
+  const idle = await children(() => f.g.fetch(f.src));
   assert.equal(idle.spawns.length, 0, 'an idle fetch spawns nothing');
   assert.deepEqual(idle, { ...idle, v: c1 });
   assert.equal(await packs(f.store), 2, 'the second fetch added one pack in-process');
@@ -119,7 +118,7 @@ test('first fetch runs in a child process: full history, fsck clean; later fetch
 test('a local upstream (pipe transport) is fetched in the child too', async () => {
   const f = await fixture({ fetchInChild: true });
   const src: SourceRef = { upstream: f.bare, branch: 'main', tokenFile: undefined };
-  const r = await children(() => f.g.fetch(src, pass()));
+  const r = await children(() => f.g.fetch(src));
   assert.deepEqual(r, { ...r, v: f.head });
   assert.equal(r.spawns.length, 1);
   const store = f.g.storeOf(src.upstream);
@@ -133,7 +132,7 @@ test('token_file through the child: the token is on no argv, in no environment a
   await writeFile(tokenFile, `${USER}:${PASSWORD}\n`);
   const src = { ...f.src, tokenFile };
   const m = servers.authServer.mark();
-  const r = await children(() => f.g.fetch(src, pass()));
+  const r = await children(() => f.g.fetch(src));
   assert.deepEqual(r, { ...r, v: f.head });
   assert.ok(servers.authServer.countSince(m, { user: USER, method: 'POST' }) >= 1, 'pack fetched as the token user');
   const spawn = r.spawns[0]!;
@@ -150,16 +149,16 @@ test('token_file through the child: the token is on no argv, in no environment a
 
   const f2 = await fixture({ fetchInChild: true }, () => servers.authServer);
   await writeFile(tokenFile, `${USER}:wrong\n`);
-  const bad = await children(() => f2.g.fetch({ ...f2.src, tokenFile }, pass()));
+  const bad = await children(() => f2.g.fetch({ ...f2.src, tokenFile }));
   assert.match(String(bad.err), /401/, 'the child error message comes through');
 });
 
 test('compaction: above N packs the store becomes one pack; history, fsck and an older checkout stay good', async () => {
   const f = await fixture({ fetchInChild: true, compactAbove: 3, compactGraceMs: 0 });
-  const c0 = await f.g.fetch(f.src, pass());
+  const c0 = await f.g.fetch(f.src);
   const c = f.co('co');
   await f.g.prepare(c, undefined);
-  await f.g.checkout(c, c0, undefined, pass());
+  await f.g.checkout(c, c0, undefined);
   const before = await filesOf(c.dir);
   await pushAndFetch(f, 2);
   assert.equal(await packs(f.store), 3, 'one pack per fetch, not yet compacted');
@@ -178,9 +177,9 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   assert.ok(r.spawns[0]!.event === 'spawn' && r.spawns[0]!.request.gitdir === `${f.store}.compact`);
   assert.equal(await packs(f.store), 5, 'nothing swapped while no fetch ran (4 fetched packs + the leftover): readers of this pass are never disturbed');
   assert.equal(f.notices.length, 0);
-  assert.equal(await f.g.fetch(f.src, pass()), tip, 'the next fetch (nothing new) swaps the fresh copy in first');
+  assert.equal(await f.g.fetch(f.src), tip, 'the next fetch (nothing new) swaps the fresh copy in first');
   assert.equal(await packs(f.store), 6, 'the replaced packs are retired, not deleted: a reader that listed them still finds them');
-  await f.g.fetch(f.src, pass()); // past the grace period (0 here): the retired packs go
+  await f.g.fetch(f.src); // past the grace period (0 here): the retired packs go
   assert.ok((await packs(f.store)) <= 2, `${await packs(f.store)} packs`);
   assert.deepEqual((await readdir(packDir)).sort().map((x) => x.replace(/^pack-[0-9a-f]{40}/, 'pack-X')), ['pack-X.idx', 'pack-X.pack']);
   assert.equal(existsSync(`${f.store}.compact`), false, 'temp store removed');
@@ -192,17 +191,17 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   await readAll(f.store, history);
 
   // the checkout made before compaction: nothing drifted, diffs and the next checkout read the new pack
-  assert.equal(await f.g.deployed(c, pass()), c0);
-  assert.deepEqual(await f.g.drift(c, pass()), []);
+  assert.equal(await f.g.deployed(c), c0);
+  assert.deepEqual(await f.g.drift(c, (await f.g.deployed(c))!), []);
   assert.deepEqual(await filesOf(c.dir), before);
   const expected = (await cli(['diff', '--name-only', c0, tip, '--', ...LINKS], { cwd: f.bare })).split('\n').filter(Boolean).sort();
-  assert.deepEqual((await f.g.changedPaths(c, c0, tip, pass())).sort(), expected);
+  assert.deepEqual((await f.g.changedPaths(c, c0, tip)).sort(), expected);
   assert.equal(expected.length, 3);
-  await f.g.checkout(c, tip, undefined, pass());
+  await f.g.checkout(c, tip, undefined);
   assert.deepEqual(await filesOf(c.dir), await lsTree(f.bare, tip, LINKS));
   const added = expected.find((p) => p.endsWith('.ini') && p.includes('main-'))!;
   assert.equal(await readFile(path.join(c.dir, added), 'utf8'), `${path.basename(added, '.ini').replace('-', ' ')}\n`);
-  assert.deepEqual(await f.g.drift(c, pass()), []);
+  assert.deepEqual(await f.g.drift(c, (await f.g.deployed(c))!), []);
 
   // and fetching goes on from the compacted store (haves still work: one small pack)
   const m = servers.server.mark();
@@ -223,8 +222,8 @@ async function withOtherBranch() {
 
 test('compaction keeps every branch of a shared store and drops the ref of a branch gone upstream', async () => {
   const f = await withOtherBranch();
-  await f.g.fetch(f.src, pass());
-  const second = await children(() => f.g.fetch({ ...f.src, branch: 'other' }, pass()));
+  await f.g.fetch(f.src);
+  const second = await children(() => f.g.fetch({ ...f.src, branch: 'other' }));
   assert.equal(second.spawns.length, 1, 'a branch new to the store is fetched in a child too');
   await pushAndFetch(f, 1, 'other');
   await f.work.git('checkout', '--quiet', 'main');
@@ -258,7 +257,7 @@ test('a compaction keeps every commit a checkout has deployed: one force-pushed 
   const [held] = await pushAndFetch(f, 1, 'main');
   const c = f.co('held');
   await f.g.prepare(c, undefined);
-  await f.g.checkout(c, held!, undefined, pass()); // a service held here (DIFF on a clash, or frozen)
+  await f.g.checkout(c, held!, undefined); // a service held here (DIFF on a clash, or frozen)
   // upstream drops that commit: main is force-pushed to its parent plus other work
   await f.work.git('reset', '--quiet', '--hard', 'HEAD~1');
   await f.work.push('main', { force: true });
@@ -267,14 +266,14 @@ test('a compaction keeps every commit a checkout has deployed: one force-pushed 
   const failed = f.notices.filter((n) => n.msg === 'object store compaction failed; the old packs are kept');
   assert.equal(failed.length, 1, JSON.stringify(f.notices));
   assert.match(String(failed[0]!.data.err), new RegExp(`${held}.*deployed in ${c.dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
-  assert.equal(await f.g.deployed(c, pass()), held, 'the held checkout still finds its commit');
+  assert.equal(await f.g.deployed(c), held, 'the held checkout still finds its commit');
   await cli(['--git-dir', f.store, 'cat-file', '-e', `${held}^{commit}`]);
 });
 
 test('a compaction that cannot keep a commit changes nothing, and is not tried again until the packs have doubled', async () => {
   const f = await withOtherBranch();
-  await f.g.fetch(f.src, pass());
-  await f.g.fetch({ ...f.src, branch: 'other' }, pass());
+  await f.g.fetch(f.src);
+  await f.g.fetch({ ...f.src, branch: 'other' });
   // "other" is force-pushed upstream to a commit without the one the store has: keeping it is impossible
   await f.work.git('reset', '--quiet', '--hard', 'HEAD~1');
   await f.work.write('other.txt', 'rewritten\n');
@@ -293,7 +292,7 @@ test('a compaction that cannot keep a commit changes nothing, and is not tried a
   await f.g.settle();
   assert.equal(f.notices.length, 1, 'no new attempt before the packs doubled');
   // the store's "other" follows the force-push: 9 packs > 8, tried again, and now it works
-  await f.g.fetch({ ...f.src, branch: 'other' }, pass());
+  await f.g.fetch({ ...f.src, branch: 'other' });
   await settleAndSwap(f);
   assert.deepEqual(f.notices.slice(1).map((n) => [n.msg, n.data.branches]), [['object store compacted', ['main', 'other']]]);
   await cli(['--git-dir', f.store, 'fsck', '--no-dangling', '--strict']);
@@ -322,7 +321,7 @@ test('a hanging upstream fails the fetch after the inactivity timeout, naming th
     try {
       const g = new IsoGit(path.join(servers.tmp, `hang-${mode}-state`), undefined, { idleTimeoutMs: 1000 });
       const t0 = Date.now();
-      await assert.rejects(g.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass()), (err: Error) => {
+      await assert.rejects(g.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }), (err: Error) => {
         assert.ok(err.message.includes(h.url), err.message);
         assert.match(err.message, mode === 'silent' ? /no answer for 1 s \(GET \/hangs\.git\/info\/refs/ : /no data for 1 s/);
         assert.equal((err as { code?: string }).code, 'FETCH_TIMEOUT');
@@ -340,12 +339,12 @@ test('a hanging upstream fails the fetch after the inactivity timeout, naming th
   const h = await hangingServer('silent');
   try {
     const idle = new IsoGit(path.join(servers.tmp, 'hang-child-state'), undefined, { fetchInChild: true, idleTimeoutMs: 1000 });
-    const r = await children(() => idle.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass()));
+    const r = await children(() => idle.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }));
     assert.match(String(r.err), /no answer for 1 s/);
     assert.ok(String(r.err).includes(h.url));
     const bounded = new IsoGit(path.join(servers.tmp, 'hang-child2-state'), undefined, { fetchInChild: true, childTimeoutMs: 1500 });
     const t0 = Date.now();
-    const k = await children(() => bounded.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass()));
+    const k = await children(() => bounded.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }));
     assert.match(String(k.err), /no result after 1\.5 s, killed/);
     assert.ok(String(k.err).includes(h.url));
     assert.ok(Date.now() - t0 < 6000);
@@ -357,7 +356,7 @@ test('a hanging upstream fails the fetch after the inactivity timeout, naming th
     const stopping = new IsoGit(path.join(servers.tmp, 'hang-child3-state'), undefined, { fetchInChild: true });
     const t1 = Date.now();
     const c = await children(async () => {
-      const pending = stopping.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined }, pass());
+      const pending = stopping.fetch({ upstream: h.url, branch: 'main', tokenFile: undefined });
       await new Promise((resolve) => setTimeout(resolve, 500)); // the child is waiting on the silent server
       await stopping.close();
       return pending;
@@ -373,7 +372,7 @@ test('a hanging upstream fails the fetch after the inactivity timeout, naming th
 test('a child that fails (404) rejects with the upstream error; the next try against the fixed upstream succeeds', async () => {
   const g = new IsoGit(path.join(servers.tmp, 'missing-state'), undefined, { fetchInChild: true });
   const src: SourceRef = { upstream: servers.server.url('later.git'), branch: 'main', tokenFile: undefined };
-  const r = await children(() => g.fetch(src, pass()));
+  const r = await children(() => g.fetch(src));
   assert.match(String(r.err), /404/);
   const exit = r.events.find((e) => e.event === 'exit');
   assert.ok(exit?.event === 'exit' && exit.code === 0 && exit.reply?.ok === false, 'the child reported the failure');
@@ -382,13 +381,13 @@ test('a child that fails (404) rejects with the upstream error; the next try aga
   assert.deepEqual(await git.listBranches({ fs, gitdir: store }), [], '…without the branch');
 
   const head = await makeConfigRepo(path.join(servers.tmp, 'git', 'later.git'));
-  const ok = await children(() => g.fetch(src, pass()));
+  const ok = await children(() => g.fetch(src));
   assert.deepEqual(ok, { ...ok, v: head });
   assert.equal(ok.spawns.length, 1, 'fetched again in a child');
   assert.equal((await commitsOf(store, head)).length, CONFIG_REPO_COMMITS);
   await cli(['--git-dir', store, 'fsck', '--no-dangling']);
 
   // a branch the upstream lacks: the message says so
-  const nb = await children(() => g.fetch({ ...src, branch: 'nope' }, pass()));
+  const nb = await children(() => g.fetch({ ...src, branch: 'nope' }));
   assert.match(String(nb.err), /nope/);
 });

@@ -1,12 +1,12 @@
 /** Health checks, automatic rollback and hooks, over fakes (the real parts are in e2e-health). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent } from '../src/core/agent.js';
+import { agentSetup } from './fakes/agent-setup.js';
 import { checkHealth } from '../src/core/health-check.js';
 import { reconcile } from '../src/core/reconcile.js';
 import type { HealthFailure } from '../src/core/health-check.js';
 import type { ServiceSpec } from '../src/config/config.js';
-import type { Owner, UserPort } from '../src/ports.js';
+import type { Owner, UserPort } from '../src/ports/host.js';
 import { FakeCommands, FakeGit, FakeMounts, FakeProbe, FakeStage, FakeUnits, FakeUsers, FastClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 
@@ -21,7 +21,7 @@ function world(s: ServiceSpec, users: UserPort = new FakeUsers()) {
   const rollbacks: { failure: HealthFailure; from: string; to: string | undefined }[] = [];
   const events = { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {}, rolledBack: (_s: string, failure: HealthFailure, from: string, to: string | undefined) => rollbacks.push({ failure, from, to }) };
   const deps = { git, mounts: new FakeMounts(), units, users, clock: new FastClock(), probe, commands, stage: new FakeStage(), scratchDir: '/var/lib/gitopper/stage', random: () => 0, intervalSeconds: 60, events, hostname: 'h' };
-  return { git, units, probe, commands, rollbacks, deps, agent: new Agent([s], deps) };
+  return { git, units, probe, commands, rollbacks, deps, agent: agentSetup([s], deps).agent };
 }
 
 test('checkHealth: unit failed, restarting, exec failing, http 500, healthy', async () => {
@@ -149,26 +149,26 @@ test('a rollback that itself fails is BROKEN, still frozen, with both reasons; n
 test('pre hook failure: BROKEN with its output, nothing checked out, not re-run for the same commit; post hooks get the env', async () => {
   const w = world(spec({ hooks: { pre: ['ci/check.sh'], post: ['ci/done.sh'], timeoutSeconds: 5 } }));
   const d = w.deps;
-  const first = await reconcile(spec({ hooks: { pre: [], post: ['ci/done.sh'], timeoutSeconds: 5 } }), 'c1', { pendingAction: false }, d, { cache: {} });
+  const first = await reconcile(spec({ hooks: { pre: [], post: ['ci/done.sh'], timeoutSeconds: 5 } }), 'c1', { pendingAction: false }, d);
   assert.equal(first.state, 'OK');
   assert.deepEqual(w.commands.calls.map((c) => [c.argv[0], c.env.GITOPPER_COMMIT, c.env.GITOPPER_PREVIOUS_COMMIT, c.env.GITOPPER_CHANGED, c.cwd]), [['/var/lib/gitopper/stage/grafana-server.post/ci/done.sh', 'c1', '', 'grafana/etc', '/srv/gitopper/grafana-server']]);
   w.commands.calls = [];
   w.git.push('c2', { 'grafana/etc/grafana.ini': 'v2' });
   w.commands.answer = (argv) => (argv[0]!.endsWith('check.sh') ? { code: 3, output: 'line1\nbad config: port\n' } : {});
   const s = spec({ hooks: { pre: ['ci/check.sh'], post: ['ci/done.sh'], timeoutSeconds: 5 } });
-  const out = await reconcile(s, 'c2', first.runtime, d, { cache: {} });
+  const out = await reconcile(s, 'c2', first.runtime, d);
   assert.equal(out.state, 'BROKEN');
   assert.match(out.info, /pre hook ci\/check\.sh failed \(exit 3\): line1 \| bad config: port/);
   assert.equal(w.git.head.get('/srv/gitopper/grafana-server'), 'c1', 'nothing checked out');
   const pre = (w.deps.stage as FakeStage).staged.find((x) => x.dest.endsWith('.pre'))!;
   assert.deepEqual([pre.commit, pre.dest, pre.paths], ['c2', '/var/lib/gitopper/stage/grafana-server.pre', ['grafana/etc', 'ci/check.sh']]);
   assert.equal(w.commands.calls[0]!.cwd, '/var/lib/gitopper/stage/grafana-server.pre');
-  const again = await reconcile(s, 'c2', out.runtime, d, { cache: {} });
+  const again = await reconcile(s, 'c2', out.runtime, d);
   assert.equal(again.state, 'BROKEN');
   assert.equal(w.commands.calls.length, 1, 'the refused commit is not run again');
   w.git.push('c3', { 'grafana/etc/grafana.ini': 'v3' });
   w.commands.answer = () => ({});
-  const ok = await reconcile(s, 'c3', again.runtime, d, { cache: {} });
+  const ok = await reconcile(s, 'c3', again.runtime, d);
   assert.equal(ok.state, 'OK');
   assert.deepEqual(ok.hooks.map((h) => [h.phase, h.hook, h.code]), [['pre', 'ci/check.sh', 0], ['post', 'ci/done.sh', 0]]);
 });

@@ -8,18 +8,18 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { Agent } from '../src/core/agent.js';
 import { createLogger } from '../src/telemetry/log.js';
 import { Metrics, PROMTOOL_REJECTED } from '../src/telemetry/metrics.js';
 import { observer } from '../src/telemetry/observer.js';
 import { metricsApp } from '../src/http/metrics-app.js';
 import type { Outcome } from '../src/core/reconcile.js';
-import type { SourceRef } from '../src/ports.js';
+import type { SourceRef } from '../src/ports/git.js';
 import { initialStatus, nextStatus, type ServiceStatus } from '../src/core/state.js';
 import type { TrackerEvents } from '../src/core/tracker.js';
-import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
+import { FakeGit, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 import { missingPackage } from './rig/system-packages.js';
+import { agentSetup } from './fakes/agent-setup.js';
 
 const C1 = 'c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1';
 const C2 = 'c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2';
@@ -299,9 +299,9 @@ test('a real Agent over fakes: series appear from addService, passes, freeze and
   git.push(C1, { 'grafana/etc/grafana.ini': 'v1' });
   const clock = new ManualClock();
   const m = new Metrics({ processMetrics: false });
-  const agent = new Agent([spec(), spec({ service: 'prometheus', dirs: [{ local: '/etc/prometheus', link: 'prometheus/etc', file: false }] })], {
-    git, mounts: new FakeMounts(), units: new FakeUnits(), users: new FakeUsers(), clock, random: () => 0.5, intervalSeconds: 60, events: observer(silent(), m), hostname: 'host1',
-  });
+  const agent = agentSetup([spec(), spec({ service: 'prometheus', dirs: [{ local: '/etc/prometheus', link: 'prometheus/etc', file: false }] })], {
+    git, clock, random: () => 0.5, events: observer(silent(), m), hostname: 'host1',
+  }).agent;
   m.syncServices(agent.services()); // cmd/gitopper.ts does the same at startup
   let s = await scrape(m);
   assert.deepEqual(find(s, 'gitopper_service_state').map((x) => [x.labels.service, x.value]), [['grafana-server', 0], ['prometheus', 0]]);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { BindMounter, ForeignMountError } from '../src/adapters/mount/bind.js';
 import { parseMountinfo } from '../src/adapters/mount/mountinfo.js';
 import { GetentUsers } from '../src/adapters/host/users.js';
-import type { Owner } from '../src/ports.js';
+import type { Owner } from '../src/ports/host.js';
 import { removeDirs, tmpDir } from './rig/repo.js';
 import { canRunSandbox } from './rig/systemd.js';
 

@@ -1,11 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent } from '../src/core/agent.js';
 import { BadRequestError, ConflictError, UnknownServiceError } from '../src/core/errors.js';
-import type { PersistedState, StateStore } from '../src/ports.js';
-import type { TrackerEvents } from '../src/core/tracker.js';
-import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
+import type { PersistedState, StateStore } from '../src/ports/state-store.js';
+import { FakeGit, FakeUnits, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
+import { agentSetup } from './fakes/agent-setup.js';
 
 class MemoryStore implements StateStore {
   saved: PersistedState | undefined;
@@ -20,7 +19,6 @@ class MemoryStore implements StateStore {
 }
 
 const local = { by: 'local' };
-const noEvents: TrackerEvents = { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {} };
 
 function make(store = new MemoryStore(), git = new FakeGit(), units = new FakeUnits()) {
   if (git.commits.size === 0) {
@@ -28,7 +26,7 @@ function make(store = new MemoryStore(), git = new FakeGit(), units = new FakeUn
     git.push('bbbb2222', { 'grafana/etc/grafana.ini': 'v2' });
   }
   const clock = new ManualClock();
-  const agent = new Agent([spec()], { git, mounts: new FakeMounts(), units, users: new FakeUsers(), clock, random: () => 0, intervalSeconds: 60, events: noEvents, hostname: 'h', store, saved: store.saved });
+  const agent = agentSetup([spec()], { git, units, clock, store, saved: store.saved }).agent;
   return { agent, git, clock, store, units };
 }
 

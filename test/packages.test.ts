@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { packageFamily, SystemPackages } from '../src/adapters/host/packages.js';
 import { reconcile } from '../src/core/reconcile.js';
-import type { PackagePort } from '../src/ports.js';
+import type { PackagePort } from '../src/ports/host.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
 
@@ -40,15 +40,15 @@ test('reconcile installs the package once, before looking up the user; a failure
   git.push('c1', { 'grafana/etc/grafana.ini': 'v1' });
   const deps = { git, mounts: new FakeMounts(), units: new FakeUnits(), users: new FakeUsers(), clock: new ManualClock(), packages };
   const s = spec({ package: 'grafana' });
-  const bad = await reconcile(s, 'c1', { pendingAction: false }, deps, { cache: {} });
+  const bad = await reconcile(s, 'c1', { pendingAction: false }, deps);
   assert.equal(bad.state, 'BROKEN');
   assert.match(bad.info, /installing package grafana: apt-get install grafana failed/);
   assert.equal(git.checkouts.length, 0);
   fail = false;
-  const ok = await reconcile(s, 'c1', bad.runtime, deps, { cache: {} });
+  const ok = await reconcile(s, 'c1', bad.runtime, deps);
   assert.equal(ok.state, 'OK');
   assert.ok(ok.actions.includes('install grafana'));
-  const again = await reconcile(s, 'c1', ok.runtime, deps, { cache: {} });
+  const again = await reconcile(s, 'c1', ok.runtime, deps);
   assert.equal(again.state, 'OK');
   assert.deepEqual(calls, ['grafana', 'grafana'], 'not asked again once installed');
 });

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent } from '../src/core/agent.js';
 import type { TrackerEvents } from '../src/core/tracker.js';
-import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
+import { FakeGit, FakeMounts, FakeUnits, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
+import { agentSetup } from './fakes/agent-setup.js';
 
 const events: TrackerEvents = { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {} };
 const prom = spec({ service: 'prometheus', dirs: [{ local: '/etc/prometheus', link: 'prometheus/etc', file: false }] });
@@ -14,7 +14,7 @@ function make() {
   const mounts = new FakeMounts();
   const units = new FakeUnits();
   const unmounts: string[] = [];
-  const agent = new Agent([spec(), prom], { git, mounts, units, users: new FakeUsers(), clock: new ManualClock(), random: () => 0, intervalSeconds: 60, events, hostname: 'h', onUnmount: (s, t, r) => unmounts.push(`${s} ${t} ${String(r)}`) });
+  const agent = agentSetup([spec(), prom], { git, mounts, units, events, onUnmount: (s, t, r) => unmounts.push(`${s} ${t} ${String(r)}`) }).agent;
   return { git, mounts, units, agent, unmounts };
 }
 

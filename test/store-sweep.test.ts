@@ -9,7 +9,7 @@ import { mkdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit } from '../src/adapters/git/iso-git.js';
 import { StoreDirectory } from '../src/adapters/git/stores.js';
-import type { StoreEntry, StoresPort } from '../src/ports.js';
+import type { StoreEntry, StoresPort } from '../src/ports/git.js';
 import { StoreSweeper, sweepIntervalSeconds, sweepStores } from '../src/core/store-sweep.js';
 import { ManualClock } from './fakes/ports.js';
 import { startGitServer, type GitServer } from './rig/git-server.js';
@@ -121,8 +121,8 @@ test('StoreDirectory: lists the stores with when a fetch last used them, finds c
   assert.deepEqual(await dir.list(), [], 'no upstreams dir yet');
   const one = server.url('one.git');
   const two = server.url('two.git');
-  const tipOne = await g.fetch({ upstream: one, branch: 'main', tokenFile: undefined }, { cache: {} });
-  const tipTwo = await g.fetch({ upstream: two, branch: 'main', tokenFile: undefined }, { cache: {} });
+  const tipOne = await g.fetch({ upstream: one, branch: 'main', tokenFile: undefined });
+  const tipTwo = await g.fetch({ upstream: two, branch: 'main', tokenFile: undefined });
   const old = new Date('2026-01-01T00:00:00Z');
   await utimes(path.join(g.storeOf(one), 'gitopper-used'), old, old);
   const listed = new Map((await dir.list()).map((s) => [s.name, s.lastUsed.getTime()]));
@@ -138,5 +138,5 @@ test('StoreDirectory: lists the stores with when a fetch last used them, finds c
   assert.deepEqual((await dir.list()).map((s) => s.name), [dir.nameOf(two)]);
   for (const bad of ['..', '../x.git', '.git', 'x']) await assert.rejects(dir.remove(bad), /not a store name/);
   // a fetch after the removal makes the store again
-  assert.equal(await g.fetch({ upstream: one, branch: 'main', tokenFile: undefined }, { cache: {} }), tipOne);
+  assert.equal(await g.fetch({ upstream: one, branch: 'main', tokenFile: undefined }), tipOne);
 });

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FileStateStore } from '../src/adapters/state/state-file.js';
-import type { PersistedState } from '../src/ports.js';
+import type { PersistedState } from '../src/ports/state-store.js';
 
 const sample: PersistedState = {
   version: 1,

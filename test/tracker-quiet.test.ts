@@ -4,10 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent } from '../src/core/agent.js';
 import type { TrackerEvents } from '../src/core/tracker.js';
-import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
+import { FakeGit, FakeMounts, FakeUnits, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
+import { agentSetup } from './fakes/agent-setup.js';
 
 function rig(verifyEveryPolls?: number) {
   const git = new FakeGit();
@@ -26,7 +26,7 @@ function rig(verifyEveryPolls?: number) {
   const prom = spec({ service: 'prometheus', dirs: [{ local: '/etc/prometheus', link: 'prometheus/etc', file: false }] });
   const units = new FakeUnits();
   const mounts = new FakeMounts();
-  const agent = new Agent([spec(), prom], { git, mounts, units, users: new FakeUsers(), clock, random: () => 0, intervalSeconds: 60, events, hostname: 'host1', ...(verifyEveryPolls ? { verifyEveryPolls } : {}) });
+  const agent = agentSetup([spec(), prom], { git, mounts, units, clock, events, hostname: 'host1', ...(verifyEveryPolls ? { verifyEveryPolls } : {}) }).agent;
   /** Let the timer fire once and wait for that poll's pass to end (both services reported). */
   const poll = async () => {
     await until(() => clock.sleeps.length === 1, 'tracker waiting'); // the previous pass is over

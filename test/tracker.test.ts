@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent } from '../src/core/agent.js';
 import { jitteredDelayMs, type TrackerEvents } from '../src/core/tracker.js';
 import type { ServiceStatus } from '../src/core/state.js';
-import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock, until } from './fakes/ports.js';
+import { FakeGit, FakeMounts, FakeUnits, ManualClock, until } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
+import { agentSetup } from './fakes/agent-setup.js';
 
 function rig(services = [spec()]) {
   const git = new FakeGit();
@@ -20,7 +20,7 @@ function rig(services = [spec()]) {
     upstream: (service, tip, deployed) => ahead.push(`${service}:${tip}:${deployed}`),
   };
   const units = new FakeUnits();
-  const agent = new Agent(services, { git, mounts: new FakeMounts(), units, users: new FakeUsers(), clock, random: () => 0.5, intervalSeconds: 60, events, hostname: 'host1' });
+  const agent = agentSetup(services, { git, units, clock, random: () => 0.5, events, hostname: 'host1' }).agent;
   return { git, clock, agent, transitions, passes, units, ahead };
 }
 
@@ -126,7 +126,7 @@ test('a rollback pin whose commit the store lacks (emptied --state-dir) is fetch
   git.failFetch = new Error('connection refused');
   const clock = new ManualClock();
   const units = new FakeUnits();
-  const agent = new Agent([spec()], { git, mounts: new FakeMounts(), units, users: new FakeUsers(), clock, random: () => 0.5, intervalSeconds: 60, events: { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {} }, hostname: 'h', saved: rolledBackState('c1', 'c1') });
+  const agent = agentSetup([spec()], { git, units, clock, random: () => 0.5, saved: rolledBackState('c1', 'c1') }).agent;
   agent.start();
   await agent.ready();
   // the upstream is down: nothing can be deployed, and it says why; still frozen
@@ -151,7 +151,7 @@ test('a pin the store has is deployed before the first fetch (mounts come back w
   git.push('c2', { 'grafana/etc/grafana.ini': 'v2' });
   git.failFetch = new Error('connection refused');
   const mounts = new FakeMounts();
-  const agent = new Agent([spec()], { git, mounts, units: new FakeUnits(), users: new FakeUsers(), clock: new ManualClock(), random: () => 0.5, intervalSeconds: 60, events: { fetched: () => {}, reconciled: () => {}, status: () => {}, upstream: () => {} }, hostname: 'h', saved: rolledBackState('c1', 'c2') });
+  const agent = agentSetup([spec()], { git, mounts, random: () => 0.5, saved: rolledBackState('c1', 'c2') }).agent;
   agent.start();
   await agent.ready();
   const s = agent.service('grafana-server');

@@ -16,7 +16,7 @@ import { Agent } from '../../src/core/agent.js';
 import type { ServiceSpec } from '../../src/config/config.js';
 import { IsoGit, type IsoGitOptions } from '../../src/adapters/git/iso-git.js';
 import { systemClock } from '../../src/adapters/host/clock.js';
-import type { Clock, MountPort, UnitPort } from '../../src/ports.js';
+import type { Clock, MountPort, UnitPort } from '../../src/ports/host.js';
 import type { TrackerEvents } from '../../src/core/tracker.js';
 import { FakeMounts, FakeUnits, FakeUsers } from '../../test/fakes/ports.js';
 import { selfCpuMs } from './util.js';

@@ -155,7 +155,7 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   // a fresh clone of the same tip: a new IsoGit store (one fetch, one pack), the CLI's full bare clone,
   // and the CLI's per-service partial sparse clone (gitopper keeps one per service)
   const fresh = new IsoGit(path.join(dir, 'fresh'), () => {}, DAEMON_GIT_OPTIONS);
-  await fresh.fetch({ upstream: url, branch: 'main', tokenFile: undefined }, { cache: {} });
+  await fresh.fetch({ upstream: url, branch: 'main', tokenFile: undefined });
   const freshIsoBytes = duBytes(fresh.storeOf(url));
   await git(['clone', '--quiet', '--bare', url, path.join(dir, 'cli-bare.git')]);
   const freshCliBareBytes = duBytes(path.join(dir, 'cli-bare.git'));

@@ -6,7 +6,8 @@
 import type { ServiceSpec } from '../config/config.js';
 import type { Actor, Control, HistoryEntry, ServiceInfo } from './control.js';
 import { UnknownServiceError } from './errors.js';
-import type { PersistedService, PersistedState, SourceRef, StateStore } from '../ports.js';
+import type { SourceRef } from '../ports/git.js';
+import type { PersistedService, PersistedState, StateStore } from '../ports/state-store.js';
 import { checkoutOf } from './reconcile.js';
 import { webhookKey } from '../upstream/upstream.js';
 import type { ServiceRecord } from './service.js';

@@ -4,7 +4,6 @@
  * as the service `gitopper` (gitopper(8), "Bootstrapping"). No I/O imports: it runs over the ports.
  */
 import type { ServiceSpec } from '../config/config.js';
-import type { Pass } from '../ports.js';
 import { checkoutOf, reconcile, type ReconcileDeps } from './reconcile.js';
 
 /** The bootstrap flags. */
@@ -55,16 +54,15 @@ export function bootstrapConfigPath(o: BootstrapOptions, config: string): string
 export async function bootstrap(o: BootstrapOptions, pull: boolean, deps: ReconcileDeps): Promise<void> {
   const spec = selfService(o);
   const co = checkoutOf(spec);
-  const pass: Pass = { cache: {} };
-  const deployed = await deps.git.deployed(co, pass).catch(() => undefined);
+  const deployed = await deps.git.deployed(co).catch(() => undefined);
   if (deployed !== undefined && !pull) return;
   let tip: string;
   try {
-    tip = await deps.git.fetch(co, pass);
+    tip = await deps.git.fetch(co);
   } catch (err) {
     if (deployed !== undefined) return; // -P but upstream unreachable: keep the checkout we have
     throw new BootstrapError(`fetching ${o.branch} from ${o.upstream}: ${(err as Error).message}`);
   }
-  const out = await reconcile(spec, tip, { pendingAction: false }, deps, pass);
+  const out = await reconcile(spec, tip, { pendingAction: false }, deps);
   if (out.state !== 'OK') throw new BootstrapError(`checking out ${o.directory} of ${o.upstream}: ${out.info}`);
 }

@@ -4,7 +4,7 @@
  * URL answers 2xx, each with `retries` attempts of at most `timeout`. Pure logic over the ports.
  */
 import type { HealthSpec } from '../config/config.js';
-import type { Clock, CommandPort, Owner, ProbePort, UnitPort } from '../ports.js';
+import type { Clock, CommandPort, Owner, ProbePort, UnitPort } from '../ports/host.js';
 
 /** The ports a health check needs. */
 export interface HealthDeps {

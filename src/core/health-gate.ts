@@ -1,20 +1,18 @@
 /**
  * What happens after a pass deployed something new (issue "beyond every peer": health checks with
  * automatic rollback): run the service's `health` checks; on success remember the commit as the
- * last good one, on failure roll back to it and freeze there (or, with `auto_rollback =
- * "retry-next-commit"`, until the tip moves). Used by the tracker; no I/O imports.
+ * last good one, on failure decide the roll back to it and freeze there (or, with `auto_rollback =
+ * "retry-next-commit"`, until the tip moves). The rollback itself is deployed by `deploy.ts`, the
+ * one deploy path. No I/O imports.
  */
-import type { Trigger } from './control.js';
 import { checkHealth, type HealthFailure } from './health-check.js';
-import type { Owner, Pass, ProbePort } from '../ports.js';
-import { checkoutOf, reconcile, unitName, type Outcome, type ReconcileDeps } from './reconcile.js';
+import type { Owner, ProbePort } from '../ports/host.js';
+import { checkoutOf, unitName, type ReconcileDeps } from './reconcile.js';
 import type { ServiceRecord } from './service.js';
-import { applyOutcome, nextStatus, type Freeze } from './state.js';
+import { nextStatus, type Freeze } from './state.js';
 
 /** The events the gate reports (a subset of the tracker's TrackerEvents, same shapes). */
 export interface GateEvents {
-  /** The rollback's reconcile pass finished; `seconds` is its wall time. */
-  reconciled(service: string, outcome: Outcome, trigger: Trigger, seconds: number): void;
   /** A health check failed; `to` is the commit rolled back to (undefined: none to go back to). */
   rolledBack?(service: string, failure: HealthFailure, from: string, to: string | undefined): void;
 }
@@ -25,6 +23,9 @@ export interface GateDeps extends ReconcileDeps {
   /** For `health.http` checks; omitted = no health checks run (every apply counts as good). */
   readonly probe?: ProbePort;
 }
+
+/** Who an automatic rollback is by (history `by`, the freeze's `by`). */
+export const AUTO_ROLLBACK_BY = 'gitopper';
 
 /** What the health checks of a fresh apply found: undefined = healthy (or nothing to check). */
 export type HealthVerdict = HealthFailure | { readonly notRun: string } | undefined;
@@ -37,14 +38,16 @@ export function verdictInfo(v: HealthVerdict): string | undefined {
 
 /**
  * Act on `verdict` (from {@link checkApplied}) for the fresh apply of `commit`: remember a healthy
- * commit as good (`r.lastGood`), or roll back automatically to the last good one and freeze there, or
- * stay BROKEN when there is none. Call inside `r.exclusive`. Never throws for a failed check (that
- * is a state, not an error).
+ * commit as good (`r.lastGood`), or freeze for an automatic rollback to the last good one and return
+ * that commit (the caller deploys it with trigger `auto-rollback`, by `gitopper`), or stay BROKEN
+ * when there is none. Call inside `r.exclusive`. Never throws for a failed check (that is a state,
+ * not an error).
+ * @returns the commit to roll back to, or undefined when there is nothing to deploy
  */
-export async function settleApplied(r: ServiceRecord, commit: string, verdict: HealthVerdict, pass: Pass, deps: GateDeps): Promise<void> {
-  if (verdict === undefined) return good(r, commit);
-  if ('notRun' in verdict) return healthNotRun(r, verdict.notRun, deps);
-  await autoRollback(r, commit, verdict, pass, deps);
+export function settleApplied(r: ServiceRecord, commit: string, verdict: HealthVerdict, deps: GateDeps): string | undefined {
+  if (verdict === undefined) return void good(r, commit);
+  if ('notRun' in verdict) return void healthNotRun(r, verdict.notRun, deps);
+  return autoRollback(r, commit, verdict, deps);
 }
 
 /**
@@ -104,11 +107,13 @@ function healthNotRun(r: ServiceRecord, info: string, deps: GateDeps): void {
 }
 
 /**
- * Roll back to the last good commit after a failed health check and freeze there with info
- * `AUTO-ROLLBACK from <new> to <good>: <reason>`; a rollback that itself fails is BROKEN, still
- * frozen, with both reasons. Without a good commit the service is BROKEN (nothing to go back to).
+ * After a failed health check: freeze for a rollback to the last good commit with info
+ * `AUTO-ROLLBACK from <new> to <good>: <reason>` and return it (the deploy path deploys it; a
+ * rollback that itself fails is BROKEN, still frozen, with both reasons). Without a good commit the
+ * service is BROKEN (nothing to go back to), recorded as an `auto-rollback` row, and undefined is
+ * returned.
  */
-async function autoRollback(r: ServiceRecord, bad: string, failure: HealthFailure, pass: Pass, deps: GateDeps): Promise<void> {
+function autoRollback(r: ServiceRecord, bad: string, failure: HealthFailure, deps: GateDeps): string | undefined {
   const good = r.lastGood;
   const now = () => deps.clock.now();
   deps.events.rolledBack?.(r.name, failure, bad, good === bad ? undefined : good);
@@ -116,19 +121,12 @@ async function autoRollback(r: ServiceRecord, bad: string, failure: HealthFailur
     // it stays BROKEN at this commit until a check passes (recheckUnhealthy), not only for this pass
     r.unhealthy = { commit: bad, reason: failure.reason };
     r.set(nextStatus(r.status, { state: 'BROKEN', info: noGoodCommitInfo(failure), commit: r.status.commit, frozen: r.status.frozen }, now()));
-    r.record({ commit: bad, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds: 0 });
-    return;
+    r.record({ commit: bad, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds: 0, by: AUTO_ROLLBACK_BY });
+    return undefined;
   }
   const mode = r.spec.autoRollback ?? 'freeze';
-  const frozen: Freeze = { by: 'gitopper', at: now(), reason: `AUTO-ROLLBACK from ${bad.slice(0, 8)} to ${good.slice(0, 8)}: ${failure.reason}`, rollback: good, auto: { mode, bad } };
+  const frozen: Freeze = { by: AUTO_ROLLBACK_BY, at: now(), reason: `AUTO-ROLLBACK from ${bad.slice(0, 8)} to ${good.slice(0, 8)}: ${failure.reason}`, rollback: good, auto: { mode, bad } };
   r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozen.reason, commit: r.status.commit, frozen }, now()));
   r.runtime = { ...r.runtime, pendingAction: true };
-  const started = now().getTime();
-  const outcome = await reconcile(r.spec, good, r.runtime, deps, pass);
-  r.runtime = outcome.runtime;
-  const seconds = (now().getTime() - started) / 1000;
-  deps.events.reconciled(r.name, outcome, 'auto-rollback', seconds);
-  const next = applyOutcome(r.status, outcome, now());
-  r.set(outcome.state === 'OK' ? next : { ...next, info: `${outcome.info} (after ${frozen.reason})` });
-  r.record({ commit: good, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds, by: 'gitopper' });
+  return good;
 }

@@ -4,7 +4,7 @@
  * (newline-separated paths). Pure logic over CommandPort: no I/O imports.
  */
 import type { ServiceSpec } from '../config/config.js';
-import type { CommandPort, Owner } from '../ports.js';
+import type { CommandPort, Owner } from '../ports/host.js';
 
 /** One hook run. */
 export interface HookRun {

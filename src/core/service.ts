@@ -3,11 +3,11 @@
  * that serialises everything done to it (passes, freeze, unfreeze, rollback). `set` is the only
  * place a status changes. Pure: no I/O.
  */
+import AsyncLock from 'async-lock';
 import type { ServiceSpec } from '../config/config.js';
 import type { HistoryEntry, Trigger } from './control.js';
-import type { PersistedService } from '../ports.js';
+import type { PersistedService } from '../ports/state-store.js';
 import type { Runtime } from './reconcile.js';
-import { KeyedLock } from './serial.js';
 import { initialStatus, isState, type ServiceStatus } from './state.js';
 
 /** How many history rows a service keeps (issue: "bounded (last 100)"). */
@@ -34,7 +34,8 @@ export class ServiceRecord {
   drift: readonly string[] = [];
   runtime: Runtime = { pendingAction: false };
   private rows: HistoryEntry[] = [];
-  private readonly lock = new KeyedLock();
+  /** One queue, no bound on waiting work and no timeouts (async-lock's default `maxPending` of 1000 would reject). */
+  private readonly lock = new AsyncLock({ maxPending: Infinity });
 
   /** @param saved what the state file held for this service, if anything */
   constructor(spec: ServiceSpec, now: Date, private readonly onStatus: StatusListener, private readonly onChange: () => void, saved?: PersistedService) {
@@ -51,7 +52,7 @@ export class ServiceRecord {
 
   /** Run `fn` with this service to itself (after any pass or operator action in progress). */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.lock.run('', fn);
+    return this.lock.acquire('service', fn);
   }
 
   /** The only status setter: notifies listeners and marks the state for saving when it changed. */

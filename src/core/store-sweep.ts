@@ -13,7 +13,8 @@
  *    the most recently used one is kept.
  * Everything else is removed, and each removal is reported.
  */
-import type { Clock, StoreEntry, StoresPort } from '../ports.js';
+import type { StoreEntry, StoresPort } from '../ports/git.js';
+import type { Clock } from '../ports/host.js';
 
 /** Default retention of an unused store, seconds (7 days). */
 export const DEFAULT_STORE_RETENTION_SECONDS = 7 * 24 * 3600;

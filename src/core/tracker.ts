@@ -14,18 +14,19 @@
  * always full passes.
  * No I/O imports.
  */
+import AsyncLock from 'async-lock';
 import type { ServiceSpec } from '../config/config.js';
 import type { Actor, Trigger } from './control.js';
 import { BadRequestError, ConflictError } from './errors.js';
-import type { Clock, GitPort, Pass, PersistedService, SourceRef } from '../ports.js';
-import { checkoutOf, reconcile, type Outcome, type ReconcileDeps } from './reconcile.js';
+import type { GitPort, SourceRef } from '../ports/git.js';
+import type { Clock, ProbePort } from '../ports/host.js';
+import type { PersistedService } from '../ports/state-store.js';
+import { checkoutOf, type Outcome, type ReconcileDeps } from './reconcile.js';
 import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
-import { KeyedLock } from './serial.js';
-import { alwaysRecorded, ServiceRecord, type StatusListener } from './service.js';
+import { ServiceRecord, type StatusListener } from './service.js';
 import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
-import { checkApplied, recheckUnhealthy, settleApplied, verdictInfo } from './health-gate.js';
+import { deploy } from './deploy.js';
 import type { HealthFailure } from './health-check.js';
-import type { ProbePort } from '../ports.js';
 
 export type { Trigger };
 export { DEFAULT_VERIFY_EVERY };
@@ -70,9 +71,6 @@ export interface TrackerDeps extends ReconcileDeps {
   readonly verifyEveryPolls?: number;
 }
 
-/** Triggers after which a service's health is checked (the agent deployed something new). */
-const HEALTH_CHECKED: ReadonlySet<Trigger> = new Set(['startup', 'poll', 'pull', 'unfreeze']);
-
 /** Wait time in milliseconds before the next poll: uniform in `[d, 1.5d)` (gitopper's jitter). */
 export function jitteredDelayMs(intervalSeconds: number, random: () => number): number {
   return intervalSeconds * 1000 * (1 + 0.5 * random());
@@ -92,7 +90,8 @@ export class Tracker {
   readonly records = new Map<string, ServiceRecord>();
   /** Services a pull asked for, with who asked (the operator's key, `webhook`), if known. */
   private readonly pending = new Map<string, string | undefined>();
-  private readonly fetchLock = new KeyedLock();
+  /** Fetches one at a time (no bound on waiting ones, no timeouts). */
+  private readonly fetchLock = new AsyncLock({ maxPending: Infinity });
   private lastTip: string | undefined;
   private readonly quiet: QuietPolls;
   private wake: AbortController = new AbortController();
@@ -188,7 +187,6 @@ export class Tracker {
   private async pass(targets: readonly string[], trigger: Trigger, askedBy: ReadonlyMap<string, string | undefined> = new Map()): Promise<void> {
     const recs = targets.map((n) => this.records.get(n)).filter((r): r is ServiceRecord => r !== undefined && !r.removed);
     const live = recs.filter((r) => !r.status.frozen);
-    const pass: Pass = { cache: {} };
     /** Pinned services the store lacks the commit of: deployed after the fetch. */
     const unfetched = new Set<ServiceRecord>();
     if (trigger === 'startup') {
@@ -196,8 +194,8 @@ export class Tracker {
       await Promise.all(
         pinned.map((r) =>
           r.exclusive(async () => {
-            const present = await this.deps.git.has(this.source, pinOf(r), pass).catch(() => false);
-            if (present) await this.apply(r, pinOf(r), trigger, pass);
+            const present = await this.deps.git.has(this.source, pinOf(r)).catch(() => false);
+            if (present) await this.apply(r, pinOf(r), trigger);
             else unfetched.add(r);
           }),
         ),
@@ -205,7 +203,7 @@ export class Tracker {
     }
     if (recs.length === 0) return;
     // frozen services are fetched for too: "upstream is ahead" must show while they are held
-    const tip = await this.fetch(pass);
+    const tip = await this.fetch();
     if (tip instanceof Error) {
       this.quiet.fetchFailed();
       for (const r of live) await r.exclusive(async () => this.fetchFailed(r, tip));
@@ -214,7 +212,7 @@ export class Tracker {
     }
     // pins not deployed (missing from the store at startup, or an apply that failed) are brought there
     const repin = recs.filter((r) => pinOf(r) !== '' && (unfetched.has(r) || r.status.state === 'BROKEN' || r.status.state === 'DIFF'));
-    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.apply(r, pinOf(r), trigger, pass) : undefined))));
+    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.apply(r, pinOf(r), trigger, askedBy.get(r.name)) : undefined))));
     const quiet = this.quiet.isQuiet(trigger, tip);
     // after an automatic rollback with retry-next-commit, a newer commit is tried again
     const retry = recs.filter((r) => r.status.frozen?.auto?.mode === 'retry-next-commit' && r.status.frozen.auto.bad !== tip);
@@ -224,7 +222,7 @@ export class Tracker {
         r.exclusive(async () => {
           if (r.status.frozen || r.removed) return;
           if (quiet && settled(r, tip)) return this.deps.events.skipped?.(r.name, tip);
-          await this.apply(r, tip, trigger, pass, askedBy.get(r.name));
+          await this.apply(r, tip, trigger, askedBy.get(r.name));
         }),
       ),
     );
@@ -238,11 +236,11 @@ export class Tracker {
   }
 
   /** Fetch once (one at a time per tracker); an Error value on failure. */
-  private fetch(pass: Pass): Promise<string | Error> {
-    return this.fetchLock.run('', async () => {
+  private fetch(): Promise<string | Error> {
+    return this.fetchLock.acquire('fetch', async () => {
       const started = this.deps.clock.now().getTime();
       try {
-        const tip = await this.deps.git.fetch(this.source, pass);
+        const tip = await this.deps.git.fetch(this.source);
         this.lastTip = tip;
         this.deps.events.fetched(this.source, this.since(started), tip, undefined);
         return tip;
@@ -257,32 +255,9 @@ export class Tracker {
     r.set(applyOutcome(r.status, { state: 'DIFF', info: err.message, commit: r.status.commit }, this.deps.clock.now()));
   }
 
-  /** Reconcile `r` towards `target`, set its status, record history. Call inside `r.exclusive`. */
-  private async apply(r: ServiceRecord, target: string, trigger: Trigger, pass: Pass, by?: string): Promise<Outcome> {
-    const started = this.deps.clock.now().getTime();
-    const outcome = await reconcile(r.spec, target, r.runtime, this.deps, pass);
-    r.runtime = outcome.runtime;
-    r.drift = outcome.drift;
-    const seconds = this.since(started);
-    this.deps.events.reconciled(r.name, outcome, trigger, seconds);
-    const before = r.status;
-    let next = applyOutcome(r.status, outcome, this.deps.clock.now());
-    if (outcome.state === 'OK' && !outcome.applied && r.unhealthy?.commit === outcome.commit) {
-      // a commit that failed its health check with nothing to roll back to stays BROKEN until it passes
-      const still = await recheckUnhealthy(r, outcome.commit, this.deps);
-      if (still !== undefined) next = nextStatus(r.status, { state: 'BROKEN', info: still, commit: outcome.commit, frozen: r.status.frozen }, this.deps.clock.now());
-    }
-    r.set(next);
-    // the health checks run before the row is written, so a commit that failed them is not recorded as OK
-    const checked = outcome.state === 'OK' && outcome.applied && HEALTH_CHECKED.has(trigger);
-    const verdict = checked ? await checkApplied(r, this.deps) : undefined;
-    const failed = verdictInfo(verdict);
-    const did = outcome.changed.length > 0 || outcome.mounted > 0 || outcome.actions.length > 0;
-    if (did || alwaysRecorded(trigger) || r.status !== before || failed !== undefined) {
-      r.record({ commit: target, time: this.deps.clock.now(), trigger, state: failed === undefined ? r.status.state : 'BROKEN', info: failed ?? r.status.info, seconds, ...(by ? { by } : {}) });
-    }
-    if (checked) await settleApplied(r, outcome.commit, verdict, pass, this.deps);
-    return outcome;
+  /** Deploy `target` to `r` through the one deploy path (`deploy.ts`). Call inside `r.exclusive`. */
+  private apply(r: ServiceRecord, target: string, trigger: Trigger, by?: string): Promise<Outcome> {
+    return deploy(r, target, trigger, by, this.deps);
   }
 
   /**
@@ -293,7 +268,7 @@ export class Tracker {
   checkDrift(r: ServiceRecord): void {
     void r.exclusive(async () => {
       if (r.removed || r.status.commit === '') return;
-      await this.apply(r, r.status.commit, 'drift', { cache: {} });
+      await this.apply(r, r.status.commit, 'drift');
     });
   }
 
@@ -312,10 +287,9 @@ export class Tracker {
     return r.exclusive(async () => {
       if (!r.status.frozen) throw new ConflictError(`service "${r.name}" is not frozen (state ${r.status.state})`, { service: r.name });
       r.set(nextStatus(r.status, { state: r.status.state === 'FREEZE' || r.status.state === 'ROLLBACK' ? 'OK' : r.status.state, info: '', commit: r.status.commit, frozen: undefined }, this.deps.clock.now()));
-      const pass: Pass = { cache: {} };
-      const tip = await this.fetch(pass);
+      const tip = await this.fetch();
       if (tip instanceof Error) return this.fetchFailed(r, tip);
-      await this.apply(r, tip, 'unfreeze', pass, actor.by);
+      await this.apply(r, tip, 'unfreeze', actor.by);
     });
   }
 
@@ -327,25 +301,24 @@ export class Tracker {
   rollback(r: ServiceRecord, hash: string, actor: Actor): Promise<void> {
     if (!/^[0-9a-fA-F]{4,40}$/.test(hash)) return Promise.reject(new BadRequestError(`"${hash}" is not a commit hash: use 4 to 40 hex digits`, { hash }));
     return r.exclusive(async () => {
-      const pass: Pass = { cache: {} };
       let tip = this.lastTip;
       if (tip === undefined) {
-        const fetched = await this.fetch(pass);
+        const fetched = await this.fetch();
         if (fetched instanceof Error) throw new ConflictError(`cannot check the history of ${this.source.branch}: ${fetched.message}`, { service: r.name });
         tip = fetched;
       }
-      const commit = await this.deps.git.findInHistory(this.source, tip, hash.toLowerCase(), pass);
+      const commit = await this.deps.git.findInHistory(this.source, tip, hash.toLowerCase());
       if (!commit) throw new ConflictError(`${hash} is not a commit in the history of ${this.source.branch} (or the prefix is ambiguous)`, { service: r.name, hash });
       // checked before anything is touched: a target without the service's links would empty its live directories
       const co = checkoutOf(r.spec);
-      const missing = await this.deps.git.missingLinks(co, commit, pass);
+      const missing = await this.deps.git.missingLinks(co, commit);
       if (missing.length > 0) {
         const targets = r.spec.dirs.filter((d) => missing.includes(d.link)).map((d) => d.local);
         throw new ConflictError(`${commit.slice(0, 8)} does not have ${missing.join(', ')}: rolling back to it would empty ${targets.length > 0 ? targets.join(', ') : 'the checkout'}; nothing was changed (pick a commit that has the service's files)`, { service: r.name, hash, missing });
       }
       const frozen: Freeze = { by: actor.by, at: this.deps.clock.now(), reason: `rollback to ${commit.slice(0, 8)}`, rollback: commit };
       r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozenInfo(frozen), commit: r.status.commit, frozen }, this.deps.clock.now()));
-      await this.apply(r, commit, 'rollback', pass, actor.by);
+      await this.apply(r, commit, 'rollback', actor.by);
     });
   }
 

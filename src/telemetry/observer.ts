@@ -13,7 +13,7 @@
  */
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import type { SourceRef } from '../ports.js';
+import type { SourceRef } from '../ports/git.js';
 import type { Outcome } from '../core/reconcile.js';
 import type { HealthFailure } from '../core/health-check.js';
 import type { ServiceStatus } from '../core/state.js';

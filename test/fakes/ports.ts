@@ -1,5 +1,6 @@
 /** Fakes of the ports for unit tests of the pure core (never the only test of an adapter). */
-import type { CheckoutRef, Clock, CommandPort, CommandResult, GitPort, JobOutcome, MountPort, MountResult, Owner, Pass, ProbePort, SourceRef, StagePort, UnitPort, UserPort } from '../../src/ports.js';
+import type { CheckoutRef, GitPort, SourceRef, StagePort } from '../../src/ports/git.js';
+import type { Clock, CommandPort, CommandResult, JobOutcome, MountPort, MountResult, Owner, ProbePort, UnitPort, UserPort } from '../../src/ports/host.js';
 
 /** A git upstream in memory: commits map path → content; changedPaths compares contents. */
 export class FakeGit implements GitPort {
@@ -17,7 +18,7 @@ export class FakeGit implements GitPort {
     this.commits.set(id, files);
     this.tip = id;
   }
-  async fetch(source: SourceRef, _pass: Pass): Promise<string> {
+  async fetch(source: SourceRef): Promise<string> {
     this.fetches.push(source);
     if (this.gate) await this.gate;
     if (this.failFetch) throw this.failFetch;
@@ -51,7 +52,7 @@ export class FakeGit implements GitPort {
   /** Local edits per checkout dir (paths), as drift() reports them. */
   edits = new Map<string, Set<string>>();
   restored: string[] = [];
-  async drift(co: CheckoutRef): Promise<string[]> {
+  async drift(co: CheckoutRef, _head: string): Promise<string[]> {
     return [...(this.edits.get(co.dir) ?? [])].sort();
   }
   /** Paths (per checkout dir) whose local file already equals any commit's version, as matching() reports them. */
@@ -59,7 +60,7 @@ export class FakeGit implements GitPort {
   async matching(co: CheckoutRef, _commit: string, paths: readonly string[]): Promise<string[]> {
     return paths.filter((p) => this.asTip.get(co.dir)?.has(p)).sort();
   }
-  async restore(co: CheckoutRef, paths: readonly string[]): Promise<void> {
+  async restore(co: CheckoutRef, _head: string, paths: readonly string[]): Promise<void> {
     for (const p of paths) this.edits.get(co.dir)?.delete(p);
     this.restored.push(...paths);
   }

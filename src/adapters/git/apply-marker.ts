@@ -14,7 +14,8 @@
  */
 import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { CheckoutRef, Owner, Pass } from '../../ports.js';
+import type { CheckoutRef } from '../../ports/git.js';
+import type { Owner } from '../../ports/host.js';
 import { isNotFound } from './head.js';
 import { asideOf, isAside } from './write-aside.js';
 
@@ -71,10 +72,10 @@ export async function dropEmptyIndex(gitdir: string, onRemoved: (msg: string, da
 
 /** What {@link undoInterrupted} needs of the git adapter (`IsoGit`): the GitPort methods of the same names. */
 export interface UndoGit {
-  deployed(co: CheckoutRef, pass: Pass): Promise<string | undefined>;
-  changedPaths(co: CheckoutRef, from: string, to: string, pass: Pass): Promise<string[]>;
-  drift(co: CheckoutRef, pass: Pass): Promise<string[]>;
-  restore(co: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void>;
+  deployed(co: CheckoutRef): Promise<string | undefined>;
+  changedPaths(co: CheckoutRef, from: string, to: string): Promise<string[]>;
+  drift(co: CheckoutRef, head: string): Promise<string[]>;
+  restore(co: CheckoutRef, head: string, paths: readonly string[], owner: Owner | undefined): Promise<void>;
 }
 
 /**
@@ -91,12 +92,11 @@ export async function undoInterrupted(git: UndoGit, co: CheckoutRef, owner: Owne
   await dropEmptyIndex(gitdir, onNotice);
   const target = await applyingCommit(gitdir);
   if (target === undefined) return;
-  const pass: Pass = { cache: {} };
-  const head = await git.deployed(co, pass);
+  const head = await git.deployed(co);
   if (head !== undefined) {
     let changed: string[] | undefined = [];
     try {
-      if (head !== target) changed = await git.changedPaths(co, head, target, pass);
+      if (head !== target) changed = await git.changedPaths(co, head, target);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       changed = undefined; // the commit it was writing is gone from the store: everything off HEAD was its
@@ -104,11 +104,11 @@ export async function undoInterrupted(git: UndoGit, co: CheckoutRef, owner: Owne
     // temporary files of a write-aside (under the changed paths) or of a restore (seen as drift) cut short
     let temporary = 0;
     for (const p of changed ?? []) if (await removed(asideOf(path.join(co.dir, p)))) temporary++;
-    const off = await git.drift(co, pass);
+    const off = await git.drift(co, head);
     for (const p of off.filter(isAside)) if (await removed(path.join(co.dir, p))) temporary++;
     // only what it really changed is put back (a failed write-aside changed nothing)
     const paths = off.filter((p) => !isAside(p) && (changed === undefined || changed.includes(p)));
-    if (paths.length > 0) await git.restore(co, paths, owner, pass);
+    if (paths.length > 0) await git.restore(co, head, paths, owner);
     if (head !== target || paths.length > 0 || temporary > 0) {
       onNotice('an interrupted checkout was undone: the files it had written are back at the deployed commit', { dir: co.dir, interrupted: target, deployed: head, paths: paths.length, temporary });
     }

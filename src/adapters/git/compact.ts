@@ -34,7 +34,7 @@ import fs from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import type { SourceRef } from '../../ports.js';
+import type { SourceRef } from '../../ports/git.js';
 import type { ChildResult, FetchRequest } from './fetch-child.js';
 import { headOf, heads } from './fetch.js';
 

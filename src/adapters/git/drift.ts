@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import git, { type WalkerEntry } from 'isomorphic-git';
-import type { Pass } from '../../ports.js';
+import type { Pass } from './object-cache.js';
 import { entryAt, listTree } from './trees.js';
 
 /**

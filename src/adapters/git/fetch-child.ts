@@ -20,7 +20,7 @@ import { channel } from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import git from 'isomorphic-git';
-import type { SourceRef } from '../../ports.js';
+import type { SourceRef } from '../../ports/git.js';
 import { BranchNotFoundError, fetchBranch } from './fetch.js';
 import { redactUpstream } from '../../upstream/upstream.js';
 

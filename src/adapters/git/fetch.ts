@@ -21,7 +21,7 @@ import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
-import type { SourceRef } from '../../ports.js';
+import type { SourceRef } from '../../ports/git.js';
 import { withDefaultHead } from './transport/advert.js';
 import { withIdleTimeout } from './transport/http.js';
 import { openPipe } from './transport/pipe.js';

@@ -15,9 +15,11 @@
 import fs from 'node:fs';
 import { chown, lstat, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
+import AsyncLock from 'async-lock';
 import git from 'isomorphic-git';
-import type { CheckoutRef, GitPort, Owner, Pass, SourceRef } from '../../ports.js';
-import { KeyedLock } from '../../core/serial.js';
+import type { CheckoutRef, GitPort, SourceRef } from '../../ports/git.js';
+import { ObjectCaches, type Pass } from './object-cache.js';
+import type { Owner } from '../../ports/host.js';
 import { makeParentsOfSymlinks, removeForeignSymlinks } from './symlinks.js';
 import { asideOf, writeAside } from './write-aside.js';
 import { applyingCommit, clearApplying, markApplying, undoInterrupted } from './apply-marker.js';
@@ -62,11 +64,14 @@ export interface IsoGitOptions {
 
 /** isomorphic-git implementation of {@link GitPort}. */
 export class IsoGit implements GitPort {
-  private readonly lock = new KeyedLock();
+  /** One queue per store directory and per checkout directory (isomorphic-git has no locking); no bound on waiting work, no timeouts. */
+  private readonly lock = new AsyncLock({ maxPending: Infinity });
   private readonly options: Required<IsoGitOptions>;
   private readonly compactor: Compactor;
   /** Store → checkout directory → the commit it has deployed (as last seen): compaction keeps them. */
   private readonly inUse = new Map<string, Map<string, string>>();
+  /** isomorphic-git's object cache per store, never seen outside this adapter (`object-cache.ts`). */
+  private readonly caches = new ObjectCaches();
 
   /**
    * @param stateDir absolute directory for the shared object stores (`--state-dir`)
@@ -103,9 +108,10 @@ export class IsoGit implements GitPort {
    * @throws Error from the fetch (HTTP status, ssh's reason, `FetchTimeoutError`, a child that failed);
    *   never for a failed compaction (reported through `onNotice`).
    */
-  async fetch(source: SourceRef, pass: Pass): Promise<string> {
+  async fetch(source: SourceRef): Promise<string> {
     const gitdir = this.storeOf(source.upstream);
-    return this.lock.run(gitdir, async () => {
+    // a fetch begins a pass: the reads after it share a fresh object cache
+    return this.caches.with(gitdir, (pass) => this.lock.acquire(gitdir, async () => {
       await this.compactor.beforeFetch(gitdir); // a compacted copy made meanwhile goes in before this pass reads
       const local = await headOf(gitdir, source.branch);
       let tip: string;
@@ -123,7 +129,12 @@ export class IsoGit implements GitPort {
       if (tip !== local) await this.compactor.afterFetch(gitdir, source, this.inUse.get(gitdir)); // starts in the background when due
       await markUsed(gitdir);
       return tip;
-    });
+    }), true);
+  }
+
+  /** Run `fn` with the object cache of `upstream`'s store. */
+  private cached<T>(upstream: string, fn: (pass: Pass) => Promise<T>): Promise<T> {
+    return this.caches.with(this.storeOf(upstream), fn);
   }
 
   /**
@@ -132,7 +143,7 @@ export class IsoGit implements GitPort {
    * (`git-stores.ts`).
    */
   async withStoreRemoved(gitdir: string, fn: () => Promise<void>): Promise<void> {
-    await this.lock.run(gitdir, fn);
+    await this.lock.acquire(gitdir, fn);
     this.inUse.delete(gitdir);
   }
 
@@ -201,24 +212,32 @@ export class IsoGit implements GitPort {
     this.onNotice('existing git checkout adopted: its own objects were kept aside', { dir: co.dir, keptAt: aside }, 'warn');
   }
 
-  async missingLinks(co: CheckoutRef, commit: string, pass: Pass): Promise<string[]> {
+  async missingLinks(co: CheckoutRef, commit: string): Promise<string[]> {
     const store = this.storeOf(co.upstream);
-    const missing: string[] = [];
-    for (const link of co.links) if (!(await entryAt(store, commit, link, pass))) missing.push(link);
-    return missing.sort();
+    return this.cached(co.upstream, async (pass) => {
+      const missing: string[] = [];
+      for (const link of co.links) if (!(await entryAt(store, commit, link, pass))) missing.push(link);
+      return missing.sort();
+    });
   }
 
-  async has(source: SourceRef, commit: string, pass: Pass): Promise<boolean> {
-    try {
-      await commitTree(this.storeOf(source.upstream), commit, pass);
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+  async has(source: SourceRef, commit: string): Promise<boolean> {
+    return this.cached(source.upstream, async (pass) => {
+      try {
+        await commitTree(this.storeOf(source.upstream), commit, pass);
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    });
   }
 
-  async deployed(co: CheckoutRef, pass: Pass): Promise<string | undefined> {
+  deployed(co: CheckoutRef): Promise<string | undefined> {
+    return this.cached(co.upstream, (pass) => this.deployedIn(co, pass));
+  }
+
+  private async deployedIn(co: CheckoutRef, pass: Pass): Promise<string | undefined> {
     const gitdir = path.join(co.dir, '.git');
     // only "not there" means nothing deployed; any other failure (EIO, EACCES, a pack that vanished
     // under a read) is an error for the pass (DIFF), never a reason to check out over the links
@@ -239,7 +258,11 @@ export class IsoGit implements GitPort {
     return oid;
   }
 
-  async changedPaths(co: CheckoutRef, from: string, to: string, pass: Pass): Promise<string[]> {
+  changedPaths(co: CheckoutRef, from: string, to: string): Promise<string[]> {
+    return this.cached(co.upstream, (pass) => this.changedIn(co, from, to, pass));
+  }
+
+  private async changedIn(co: CheckoutRef, from: string, to: string, pass: Pass): Promise<string[]> {
     const gitdir = this.storeOf(co.upstream); // objects are read through the store: one pack cache per pass, not one per service
     const out: string[] = [];
     for (const link of co.links) {
@@ -249,12 +272,12 @@ export class IsoGit implements GitPort {
     return out;
   }
 
-  async checkout(co: CheckoutRef, commit: string, owner: Owner | undefined, pass: Pass): Promise<void> {
+  async checkout(co: CheckoutRef, commit: string, owner: Owner | undefined): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
-    await this.lock.run(co.dir, async () => {
+    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, async () => {
       const store = this.storeOf(co.upstream);
       await commitTree(store, commit, pass); // a commit the store lacks: change nothing
-      const prev = await this.deployed(co, pass);
+      const prev = await this.deployedIn(co, pass);
       // from here on files change: a checkout cut short is undone by the next prepare()
       if (prev !== commit) await markApplying(gitdir, commit);
       const present: string[] = [];
@@ -272,7 +295,7 @@ export class IsoGit implements GitPort {
       // never write through a symlink the commit does not have (left by an older commit, or planted in the work tree)
       for (const link of present) await removeForeignSymlinks(store, co.dir, commit, link, pass);
       // changed files are written aside and renamed into place: a failure (ENOSPC) leaves every live file as it was
-      if (prev !== undefined && prev !== commit) await writeAside(store, co.dir, commit, await this.changedPaths(co, prev, commit, pass), owner, pass).catch((err: unknown) => Promise.reject(firstOf(err)));
+      if (prev !== undefined && prev !== commit) await writeAside(store, co.dir, commit, await this.changedIn(co, prev, commit, pass), owner, pass).catch((err: unknown) => Promise.reject(firstOf(err)));
       for (const p of stale) {
         await rm(path.join(co.dir, p), { recursive: true, force: true });
         await git.remove({ fs, dir: co.dir, gitdir, filepath: p, cache: pass.cache });
@@ -288,11 +311,11 @@ export class IsoGit implements GitPort {
       await this.point(gitdir, co.branch, commit);
       await clearApplying(gitdir);
       this.used(co, commit);
-    });
+    }));
   }
 
   async markDeployed(co: CheckoutRef, commit: string): Promise<void> {
-    await this.lock.run(co.dir, () => this.point(path.join(co.dir, '.git'), co.branch, commit));
+    await this.lock.acquire(co.dir, () => this.point(path.join(co.dir, '.git'), co.branch, commit));
     this.used(co, commit);
   }
 
@@ -309,20 +332,17 @@ export class IsoGit implements GitPort {
    * one side only (sorted, repository-relative): `git-drift.ts`. No object is read through the
    * checkout; the deployed side is listed from the store (memoised per pass).
    */
-  async drift(co: CheckoutRef, pass: Pass): Promise<string[]> {
-    const head = await this.deployed(co, pass);
-    if (head === undefined) return [];
-    return this.lock.run(co.dir, () => workTreeDrift(co.dir, co.links, this.storeOf(co.upstream), head, pass));
+  async drift(co: CheckoutRef, head: string): Promise<string[]> {
+    return this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, () => workTreeDrift(co.dir, co.links, this.storeOf(co.upstream), head, pass)));
   }
 
-  async matching(co: CheckoutRef, commit: string, paths: readonly string[], pass: Pass): Promise<string[]> {
-    return matchingCommit(co.dir, this.storeOf(co.upstream), commit, paths, pass);
+  async matching(co: CheckoutRef, commit: string, paths: readonly string[]): Promise<string[]> {
+    return this.cached(co.upstream, (pass) => matchingCommit(co.dir, this.storeOf(co.upstream), commit, paths, pass));
   }
 
-  async restore(co: CheckoutRef, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void> {
+  async restore(co: CheckoutRef, head: string, paths: readonly string[], owner: Owner | undefined): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
-    await this.lock.run(co.dir, async () => {
-      const head = await git.resolveRef({ fs, gitdir, ref: 'HEAD' });
+    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, async () => {
       // marked like a checkout (unless one is being undone): a restore cut short is finished by the next prepare()
       const mine = (await applyingCommit(gitdir)) === undefined;
       if (mine) await markApplying(gitdir, head);
@@ -347,20 +367,22 @@ export class IsoGit implements GitPort {
         await rename(tmp, file);
       }
       if (mine) await clearApplying(gitdir);
-    });
+    }));
   }
 
-  async findInHistory(source: SourceRef, tip: string, prefix: string, pass: Pass): Promise<string | undefined> {
+  async findInHistory(source: SourceRef, tip: string, prefix: string): Promise<string | undefined> {
     const gitdir = this.storeOf(source.upstream);
-    let full: string;
-    try {
-      full = await git.expandOid({ fs, gitdir, oid: prefix, cache: pass.cache });
-    } catch {
-      return undefined; // unknown or ambiguous prefix
-    }
-    if (full === tip) return full;
-    const ancestor = await git.isDescendent({ fs, gitdir, oid: tip, ancestor: full, depth: -1, cache: pass.cache }).catch(() => false);
-    return ancestor ? full : undefined;
+    return this.cached(source.upstream, async (pass) => {
+      let full: string;
+      try {
+        full = await git.expandOid({ fs, gitdir, oid: prefix, cache: pass.cache });
+      } catch {
+        return undefined; // unknown or ambiguous prefix
+      }
+      if (full === tip) return full;
+      const ancestor = await git.isDescendent({ fs, gitdir, oid: tip, ancestor: full, depth: -1, cache: pass.cache }).catch(() => false);
+      return ancestor ? full : undefined;
+    });
   }
 
   private async point(gitdir: string, branch: string, commit: string): Promise<void> {

@@ -7,17 +7,24 @@ import fs from 'node:fs';
 import { mkdir, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import type { CheckoutRef, Owner, Pass, StagePort } from '../../ports.js';
+import type { CheckoutRef, StagePort } from '../../ports/git.js';
+import { ObjectCaches, type Pass } from './object-cache.js';
+import type { Owner } from '../../ports/host.js';
 import { chownTree } from '../host/owner-tree.js';
 
 /** isomorphic-git implementation of {@link StagePort}. */
 export class IsoStage implements StagePort {
-  async stage(co: CheckoutRef, commit: string, paths: readonly string[], dest: string, owner: Owner | undefined, pass: Pass): Promise<void> {
+  /** isomorphic-git's object cache per checkout, shared by the pre and post stagings of a pass (`object-cache.ts`). */
+  private readonly caches = new ObjectCaches();
+
+  async stage(co: CheckoutRef, commit: string, paths: readonly string[], dest: string, owner: Owner | undefined): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
     await rm(dest, { recursive: true, force: true });
     await mkdir(path.dirname(dest), { recursive: true, mode: 0o711 });
     await mkdir(dest, { mode: 0o755 });
-    for (const p of paths) await this.write(gitdir, commit, p, dest, pass);
+    await this.caches.with(co.dir, async (pass) => {
+      for (const p of paths) await this.write(gitdir, commit, p, dest, pass);
+    });
     if (owner) await chownTree(dest, owner);
   }
 

@@ -5,7 +5,7 @@
  */
 import { lstat, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { StoreEntry, StoresPort } from '../../ports.js';
+import type { StoreEntry, StoresPort } from '../../ports/git.js';
 import { commitTree } from './trees.js';
 import { isNotFound } from './head.js';
 import { storeName } from '../../upstream/upstream.js';

@@ -4,7 +4,7 @@
  */
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Pass } from '../../ports.js';
+import type { Pass } from './object-cache.js';
 import { entryAt, readTreeOid } from './trees.js';
 
 /**

@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import git from 'isomorphic-git';
-import type { Pass } from '../../ports.js';
+import type { Pass } from './object-cache.js';
 
 /** A tree entry as isomorphic-git reports it. */
 export interface Entry {

@@ -16,7 +16,8 @@ import fs from 'node:fs';
 import { lchown, lstat, mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import type { Owner, Pass } from '../../ports.js';
+import type { Pass } from './object-cache.js';
+import type { Owner } from '../../ports/host.js';
 import { entryAt } from './trees.js';
 
 /** The temporary name of `file` while it is written aside. */

@@ -3,7 +3,7 @@
  * (SIGTERM, then SIGKILL 5 s later), combined output kept to the last 64 KiB.
  */
 import { spawn } from 'node:child_process';
-import type { CommandPort, CommandResult, Owner } from '../../ports.js';
+import type { CommandPort, CommandResult, Owner } from '../../ports/host.js';
 
 const KEEP_BYTES = 64 * 1024;
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

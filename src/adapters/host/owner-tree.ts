@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Owner } from '../../ports.js';
+import type { Owner } from '../../ports/host.js';
 
 /** lchown `p` and, for a directory, everything below it (no symlink is followed). A missing `p` is ignored. */
 export async function chownTree(p: string, owner: Owner): Promise<void> {

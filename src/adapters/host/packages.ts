@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import type { PackagePort } from '../../ports.js';
+import type { PackagePort } from '../../ports/host.js';
 
 const run = promisify(execFile);
 

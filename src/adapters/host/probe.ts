@@ -1,5 +1,5 @@
 /** ProbePort with Node's fetch (health-check URLs); redirects are not followed. */
-import type { ProbePort } from '../../ports.js';
+import type { ProbePort } from '../../ports/host.js';
 
 /** HTTP GET with a timeout. */
 export class FetchProbe implements ProbePort {

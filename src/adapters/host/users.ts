@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { Owner, UserPort } from '../../ports.js';
+import type { Owner, UserPort } from '../../ports/host.js';
 
 const run = promisify(execFile);
 

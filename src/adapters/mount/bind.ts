@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { chown, lstat, mkdir, open, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { MountPort, MountResult, Owner } from '../../ports.js';
+import type { MountPort, MountResult, Owner } from '../../ports/host.js';
 import { expectedBindRoot, mountAt, parseMountinfo } from './mountinfo.js';
 
 const run = promisify(execFile);

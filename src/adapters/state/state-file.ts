@@ -13,7 +13,7 @@
  */
 import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import type { PersistedState, StateStore } from '../../ports.js';
+import type { PersistedState, StateStore } from '../../ports/state-store.js';
 
 /** Options of {@link FileStateStore}. */
 export interface FileStateStoreOptions {

@@ -8,7 +8,7 @@
  * `org.freedesktop.systemd1.NoSuchUnit`). Job results: systemd.job(5) / `JobRemoved`.
  */
 import dbus from 'dbus-next';
-import type { JobOutcome, UnitPort } from '../../ports.js';
+import type { JobOutcome, UnitPort } from '../../ports/host.js';
 
 const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
