@@ -8,7 +8,7 @@ import type { ServiceSpec } from '../config/config.js';
 import type { CheckoutRef } from '../ports/git.js';
 import type { Owner } from '../ports/host.js';
 import type { HookRun } from './hooks.js';
-import type { Outcome, Phases, ReconcileDeps, Runtime } from './reconcile.js';
+import type { Outcome, Phases, ReconcileDeps, Runtime } from './pass-types.js';
 import type { PassState } from './state.js';
 
 /** A failed step: the pass ends in `state` (DIFF for git, BROKEN for the rest) with the message as info. */

@@ -1,12 +1,12 @@
 /**
- * The real adapters behind the core's ports (src/ports.ts) for this host: isomorphic-git object
+ * The real adapters behind the core's ports (src/ports/) for this host: isomorphic-git object
  * stores under the state dir, bind mounts, systemd over D-Bus (system bus, or with `--user` the
  * session bus of `$DBUS_SESSION_BUS_ADDRESS`), getent users, packages, commands, staged hook
  * copies under `<state-dir>/stage`, the fetch probe, the system clock.
  */
 import path from 'node:path';
 import dbus from 'dbus-next';
-import type { Clock } from '../ports.js';
+import type { Clock } from '../ports/host.js';
 import { systemClock } from '../adapters/host/clock.js';
 import { SpawnCommands } from '../adapters/host/commands.js';
 import { SystemPackages } from '../adapters/host/packages.js';
