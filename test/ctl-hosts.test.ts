@@ -68,6 +68,7 @@ test('the file: groups in order, comments and blanks, known hosts, nested groups
   assert.deepEqual(hosts.known, ['lonely.example.org']);
   assert.deepEqual(expandGroup(hosts, 'db'), ['db1', 'web1', 'web2:2223', '[::1]:2224']);
   assert.deepEqual(expandGroup(hosts, 'all'), ['db1', 'web1', 'web2:2223', '[::1]:2224', 'db9']);
+  assert.deepEqual(parseHosts('fe80::1\nhttps://gw/p\n2001:db8::7\nweb1:2222\n', 'F').known, ['fe80::1', 'https://gw/p', '2001:db8::7', 'web1:2222'], 'colons of hosts are no group');
 });
 
 test('a bad file names the file, the line and the fix', () => {
@@ -81,6 +82,7 @@ test('a bad file names the file, the line and the fix', () => {
     ['w@b: x\n', /^hosts file F line 1: bad group name "w@b"/],
     ['g: web1 host:port\n', /^hosts file F line 1: "host:port" is not a host: write host, host:port/],
     ['@web1\n', /^hosts file F line 1: "@web1": a known host is written without @/],
+    ['# x\nweb:web1\n', /^hosts file F line 2: "web:web1" is not a host: to define group web, put a blank after the colon \("web: web1"\)$/],
   ];
   for (const [text, message] of bad) assert.throws(() => parseHosts(text, 'F'), (e: Error) => e instanceof HostsFileError && e instanceof UsageError && message.test(e.message), text);
 });

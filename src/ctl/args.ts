@@ -1,7 +1,9 @@
 /**
  * gitopperctl's command line → a {@link Command}: the usage text, `@HOST` targets and gitopper's
  * `VERB SUBJECT @HOST... ARGS` grammar (DESIGN.md §2 "gitopperctl syntax"), plus this project's
- * `history` alias and several `@HOST`s in one call. Throws {@link UsageError}; no I/O.
+ * `history` alias, `status`, `forget`, `--version`, several `@HOST`s in one call and `@NAME` host
+ * groups (expanded through a {@link GroupsOf} the caller gives: `hosts.ts` reads the file).
+ * Throws {@link UsageError}; no I/O of its own.
  */
 import { parseArgs } from 'node:util';
 

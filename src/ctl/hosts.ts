@@ -94,6 +94,8 @@ export function parseHosts(text: string, file: string): HostGroups {
     if (!first.endsWith(':')) {
       if (rest.length > 0) fail(line, `${JSON.stringify(words.join(' '))} is neither "NAME: HOST..." nor a single HOST: to make a group, write "NAME: ${words.join(' ')}"`);
       if (first.startsWith('@')) fail(line, `${JSON.stringify(first)}: a known host is written without @ (a group reference belongs after "NAME:")`);
+      const glued = /^([A-Za-z0-9_][A-Za-z0-9_.-]*):(?!\d+$)(.+)$/.exec(first);
+      if (glued && first.split(':').length === 2 && !/^https?:\/\//i.test(first)) fail(line, `${JSON.stringify(first)} is not a host: to define group ${glued[1]}, put a blank after the colon ("${glued[1]}: ${glued[2]}")`);
       checkHost(first, line);
       known.push(first);
       return;
