@@ -87,8 +87,9 @@ function forgetPins(cmd: ForgetCommand, io: CtlIO, env: Readonly<Record<string, 
 
 /**
  * Runs one gitopperctl command line (`args` = argv without node and the script) and returns the
- * exit code: 0 ok, 1 server/connection error on any host or a write that left a service BROKEN or
- * DIFF, 2 usage error. Never throws for those.
+ * exit code: 0 ok, 1 server/connection error on any host, a write that left a service BROKEN or
+ * DIFF, or (`status`) a service that is not OK, 2 usage error (also a bad hosts file). Never
+ * throws for those.
  */
 export async function run(args: string[], io: CtlIO): Promise<number> {
   const env = io.env ?? process.env;
