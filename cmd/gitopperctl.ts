@@ -5,17 +5,22 @@
  * server or connection error (the answering hosts' table on stdout, one message per failing host
  * on stderr), a `do freeze|unfreeze|rollback` left the service BROKEN or DIFF (its table on stdout,
  * one line on stderr), or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).
- * `--help` prints the usage on stdout and exits 0. `forget @HOST...` only edits known_hosts (exit 1
- * when a host had no pin).
+ * `--help` prints the usage on stdout and exits 0, `--version` prints `gitopperctl <version>`
+ * (package.json's) and exits 0. `forget @HOST...` only edits known_hosts (exit 1 when a host had
+ * no pin). `status @HOST...` exits 1 unless every service of every host is OK. A bad hosts file
+ * (the `@NAME` groups) is a usage error (exit 2).
  *
  * Environment: SSH_AUTH_SOCK (ssh-agent, without -i), GITOPPER_KEY_PASSPHRASE (for a protected
- * -i key when there is no terminal), HOME / XDG_CONFIG_HOME (known_hosts).
+ * -i key when there is no terminal), HOME / XDG_CONFIG_HOME (known_hosts, hosts),
+ * GITOPPER_HOSTS (the hosts file, unless --hosts).
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Client, fetchTransport, type Transport } from '../src/ctl/client.js';
 import { describeError, execute, forget, parseCommand, USAGE, UsageError, type ForgetCommand, type HostCommand } from '../src/ctl/commands.js';
+import { fleetExit, fleetJson, fleetTable, gatherFleet } from '../src/ctl/fleet.js';
+import { groupResolver, HostsFileError } from '../src/ctl/hosts.js';
 import { IdentityError, loadSigners } from '../src/ctl/identity.js';
 import { KnownHosts, knownHostsFile } from '../src/ctl/tls-pins.js';
 import type { RequestSigner } from '../src/ctl/signer.js';
@@ -33,6 +38,11 @@ export interface CtlIO {
   readonly ask?: (prompt: string) => Promise<string | undefined>;
   /** The clock for the SINCE/AGO columns; default the current time. */
   readonly now?: () => Date;
+}
+
+/** This package's version, from the package.json two directories above the built file (`dist/cmd/` → the package root). */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /** The transport of `cmd`: pinned or CA-verified TLS (or io.fetch in tests). Throws IdentityError for an unreadable --ca. */
@@ -77,23 +87,29 @@ function forgetPins(cmd: ForgetCommand, io: CtlIO, env: Readonly<Record<string, 
 
 /**
  * Runs one gitopperctl command line (`args` = argv without node and the script) and returns the
- * exit code: 0 ok, 1 server/connection error on any host or a write that left a service BROKEN or
- * DIFF, 2 usage error. Never throws for those.
+ * exit code: 0 ok, 1 server/connection error on any host, a write that left a service BROKEN or
+ * DIFF, or (`status`) a service that is not OK, 2 usage error (also a bad hosts file). Never
+ * throws for those.
  */
 export async function run(args: string[], io: CtlIO): Promise<number> {
+  const env = io.env ?? process.env;
   let cmd;
   try {
-    cmd = parseCommand(args);
+    cmd = parseCommand(args, groupResolver(env, os.homedir()));
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    io.stderr.write(`gitopperctl: ${err.message}\n${USAGE}\n`);
+    // a bad hosts file says what to fix on which line; the usage text would only bury that
+    io.stderr.write(`gitopperctl: ${err.message}\n${err instanceof HostsFileError ? '' : `${USAGE}\n`}`);
     return 2;
   }
   if (cmd.kind === 'help') {
     io.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const env = io.env ?? process.env;
+  if (cmd.kind === 'version') {
+    io.stdout.write(`gitopperctl ${version()}\n`);
+    return 0;
+  }
   if (cmd.kind === 'forget') return forgetPins(cmd, io, env);
   let signers: RequestSigner[];
   let transport: Transport;
@@ -111,7 +127,13 @@ export async function run(args: string[], io: CtlIO): Promise<number> {
     io.stderr.write(`gitopperctl: ${err.message}\n`);
     return 1;
   }
-  const { stdout, failures, unhealthy } = await execute(cmd, (base) => new Client(base, { transport, signers }), io.now?.() ?? new Date());
+  const clientFor = (base: string) => new Client(base, { transport, signers });
+  if (cmd.kind === 'status') {
+    const fleet = await gatherFleet(cmd, clientFor);
+    io.stdout.write(cmd.json ? fleetJson(fleet) : fleetTable(fleet, io.now?.() ?? new Date()));
+    return fleetExit(fleet);
+  }
+  const { stdout, failures, unhealthy } = await execute(cmd, clientFor, io.now?.() ?? new Date());
   io.stdout.write(stdout);
   const several = cmd.targets.length > 1;
   for (const { host, error } of failures) io.stderr.write(`gitopperctl: ${several ? `${host}: ` : ''}${describeError(error)}\n`);

@@ -1,7 +1,9 @@
 /**
  * gitopperctl's command line → a {@link Command}: the usage text, `@HOST` targets and gitopper's
  * `VERB SUBJECT @HOST... ARGS` grammar (DESIGN.md §2 "gitopperctl syntax"), plus this project's
- * `history` alias and several `@HOST`s in one call. Throws {@link UsageError}; no I/O.
+ * `history` alias, `status`, `forget`, `--version`, several `@HOST`s in one call and `@NAME` host
+ * groups (expanded through a {@link GroupsOf} the caller gives: `hosts.ts` reads the file).
+ * Throws {@link UsageError}; no I/O of its own.
  */
 import { parseArgs } from 'node:util';
 
@@ -9,7 +11,7 @@ import { parseArgs } from 'node:util';
 export const DEFAULT_PORT = 2222;
 
 /** The usage text printed with usage errors and `--help`. */
-export const USAGE = `usage: gitopperctl [-i KEY] [-m] COMMAND @HOST... [ARGS]
+export const USAGE = `usage: gitopperctl [-i KEY] [-m] [--hosts FILE] COMMAND @HOST... [ARGS]
 
 commands:
   list|ls|l machines|m  @HOST...            machines these hosts act as
@@ -20,6 +22,8 @@ commands:
   do|d unfreeze|u       @HOST... SERVICE
   do|d rollback|r       @HOST... SERVICE HASH
   do|d pull|p           @HOST... [SERVICE]  pull now (all services without SERVICE)
+  status                @HOST...            every service of every host in one table,
+                                            problems first; exit 1 unless all are OK
   forget                @HOST...            remove the hosts' pinned TLS certificates
                                             from known_hosts (nothing is sent)
 
@@ -27,6 +31,8 @@ commands:
 (https is the default; http://127.0.0.1:PORT for an agent run with --insecure-http).
 Every argument that starts with @ is a host; several are asked at once and
 answer in one table with a HOST column (with -m: {"HOST": answer, ...}).
+@NAME is the group NAME of the hosts file (~/.config/gitopper/hosts, or
+--hosts FILE, or GITOPPER_HOSTS), a line "NAME: HOST HOST... @OTHERGROUP".
 
 Requests are signed with your SSH key (HTTP Message Signatures): the key given
 with -i, else the keys of the running ssh-agent (SSH_AUTH_SOCK), tried in turn.
@@ -40,6 +46,8 @@ options:
       --ca FILE       verify agents' certificates against this CA (PEM) instead of pinning
   -m, --json          print the server's JSON instead of a table
       --reason TEXT   why, for freeze (shown as the state info)
+      --hosts FILE    the hosts file with the @NAME groups
+  -V, --version       print gitopperctl's version
   -h, --help          this text`;
 
 /** A command line that does not parse; `cmd/` prints it with {@link USAGE} and exits 2. */
@@ -63,9 +71,10 @@ export interface ForgetCommand {
 /** What to do, as parsed from the command line. `targets` are the hosts, in the order written. */
 export type Command =
   | { readonly kind: 'help' }
+  | { readonly kind: 'version' }
   | ForgetCommand
   | {
-      readonly kind: 'machines' | 'services' | 'history' | 'freeze' | 'unfreeze' | 'rollback' | 'pull';
+      readonly kind: 'machines' | 'services' | 'history' | 'freeze' | 'unfreeze' | 'rollback' | 'pull' | 'status';
       /** At least one; distinct base URLs. */
       readonly targets: readonly Target[];
       readonly service?: string;
@@ -79,8 +88,15 @@ export type Command =
       readonly ca?: string;
     };
 
-/** A command that talks to hosts (not `help` or `forget`). */
-export type HostCommand = Exclude<Command, { kind: 'help' } | ForgetCommand>;
+/** A command that talks to hosts (not `help`, `version` or `forget`). */
+export type HostCommand = Exclude<Command, { kind: 'help' } | { kind: 'version' } | ForgetCommand>;
+
+/**
+ * How `@NAME` finds its group: given the `--hosts` option (undefined without it), a function from
+ * a name to the host specs of its group (undefined: not a group, `@NAME` is host NAME). It may
+ * throw UsageError (a bad hosts file). `hosts.ts` makes the real one ({@link parseCommand}).
+ */
+export type GroupsOf = (hostsOption: string | undefined) => (name: string) => readonly string[] | undefined;
 
 type Kind = HostCommand['kind'] | 'forget';
 /** kind, required args besides the hosts, optional args. */
@@ -90,9 +106,11 @@ const GRAMMAR: Record<string, Record<string, Rule>> = {
   list: { machines: ['machines', 0, 0], services: ['services', 0, 1], history: ['history', 1, 0] },
   do: { freeze: ['freeze', 1, 0], unfreeze: ['unfreeze', 1, 0], rollback: ['rollback', 2, 0], pull: ['pull', 0, 1] },
 };
-/** Verbs that take no subject: `history|h @HOST... SERVICE` is `list history`; `forget @HOST...`. */
-const SOLO: Record<string, Rule> = { history: ['history', 1, 0], forget: ['forget', 0, 0] };
-const VERBS: Record<string, string> = { list: 'list', ls: 'list', l: 'list', do: 'do', d: 'do', history: 'history', h: 'history', forget: 'forget' };
+/** Verbs that take no subject: `history|h @HOST... SERVICE` is `list history`; `forget @HOST...`; `status @HOST...`. */
+const SOLO: Record<string, Rule> = { history: ['history', 1, 0], forget: ['forget', 0, 0], status: ['status', 0, 0] };
+const VERBS: Record<string, string> = {
+  list: 'list', ls: 'list', l: 'list', do: 'do', d: 'do', history: 'history', h: 'history', forget: 'forget', status: 'status', st: 'status',
+};
 const SUBJECTS: Record<string, string> = {
   machines: 'machines', machine: 'machines', m: 'machines', service: 'services', services: 'services', s: 'services',
   history: 'history', h: 'history', freeze: 'freeze', f: 'freeze', unfreeze: 'unfreeze', u: 'unfreeze',
@@ -123,10 +141,12 @@ export function parseTarget(at: string): string {
 
 /**
  * Parses the arguments after the program name. Every positional that starts with `@` is a host
- * (anywhere after the verb); the others are the verb, the subject and the command's arguments in
- * their order. Throws UsageError.
+ * (anywhere after the verb), or the group of that name when `groupsOf` knows it (its hosts in file
+ * order; a host that a group brings in twice, or that is also written, is kept once, the first
+ * time). The others are the verb, the subject and the command's arguments in their order.
+ * Throws UsageError (also what `groupsOf` throws).
  */
-export function parseCommand(args: string[]): Command {
+export function parseCommand(args: string[], groupsOf?: GroupsOf): Command {
   let parsed;
   try {
     parsed = parseArgs({
@@ -137,7 +157,9 @@ export function parseCommand(args: string[]): Command {
         ca: { type: 'string' },
         json: { type: 'boolean', short: 'm' },
         reason: { type: 'string' },
+        hosts: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
       },
     });
   } catch (err) {
@@ -145,6 +167,7 @@ export function parseCommand(args: string[]): Command {
   }
   const { values, positionals } = parsed;
   if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
   const [verbArg, ...after] = positionals;
   if (verbArg === undefined) throw new UsageError('missing command');
   const verb = VERBS[verbArg];
@@ -159,12 +182,17 @@ export function parseCommand(args: string[]): Command {
   }
   const [kind, required, optional] = rule;
   const what = verb === kind ? verb : `${verb} ${kind}`;
-  const targets: Target[] = [];
+  const group = groupsOf?.(values.hosts);
+  const targets: (Target & { grouped: boolean })[] = [];
   for (const at of after.filter((a) => a.startsWith('@'))) {
-    const base = parseTarget(at);
-    const twice = targets.find((t) => t.base === base);
-    if (twice !== undefined) throw new UsageError(`${what}: @${twice.host} and ${at} are the same host (${base})`);
-    targets.push({ host: at.slice(1), base });
+    const members = at.length > 1 ? group?.(at.slice(1)) : undefined;
+    for (const spec of members ?? [at.slice(1)]) {
+      const base = parseTarget(`@${spec}`);
+      const twice = targets.find((t) => t.base === base);
+      if (twice !== undefined && (members !== undefined || twice.grouped)) continue;
+      if (twice !== undefined) throw new UsageError(`${what}: @${twice.host} and ${at} are the same host (${base})`);
+      targets.push({ host: spec, base, grouped: members !== undefined });
+    }
   }
   if (targets.length === 0) throw new UsageError(`${what}: missing @HOST`);
   if (words.length < required || words.length > required + optional) {
@@ -172,10 +200,11 @@ export function parseCommand(args: string[]): Command {
   }
   if (words.includes('')) throw new UsageError(`${what}: empty argument`);
   if (values.reason !== undefined && kind !== 'freeze') throw new UsageError('--reason goes with do freeze only');
-  if (kind === 'forget') return { kind, targets };
+  const written = targets.map(({ host, base }) => ({ host, base }));
+  if (kind === 'forget') return { kind, targets: written };
   return {
     kind,
-    targets,
+    targets: written,
     json: values.json ?? false,
     ...(words[0] === undefined ? {} : { service: words[0] }),
     ...(words[1] === undefined ? {} : { hash: words[1] }),

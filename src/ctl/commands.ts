@@ -61,6 +61,7 @@ export function request(cmd: HostCommand, client: Client): Promise<Answer> {
     case 'machines':
       return client.listMachines();
     case 'services':
+    case 'status': // cmd/ runs status through fleet.ts; the same first request
       return client.listServices(cmd.service);
     case 'history':
       return client.history(service);
