@@ -1,8 +1,9 @@
 # bash completion for gitopperctl (and gitopperctl-rest): commands, options, @HOSTs, services.
 # Install: /usr/share/bash-completion/completions/gitopperctl (the .deb does), or source it from ~/.bashrc.
 #
-# @HOST words come from ~/.config/gitopper/hosts ($XDG_CONFIG_HOME/gitopper/hosts) when it exists:
-# the first word of each line is a host (or group) name; '#' starts a comment.
+# @HOST words come from the hosts file (docs/gitopperctl.md, "Host groups": $GITOPPER_HOSTS, else
+# $XDG_CONFIG_HOME/gitopper/hosts, else ~/.config/gitopper/hosts) when it exists: a group line
+# `NAME: HOST...` gives @NAME, a line with one host gives that host; '#' starts a comment.
 # Service names come from `gitopperctl list service @HOST` for the first @HOST on the line, asked
 # only when the host's certificate is already pinned (or --ca is given, or an http:// URL): a
 # completion never makes a first connection, which would pin a certificate nobody looked at.
@@ -10,11 +11,12 @@
 
 # The hosts of the hosts file, each as @NAME, one per line.
 _gitopperctl_hosts() {
-    local file="${XDG_CONFIG_HOME:-$HOME/.config}/gitopper/hosts" line word
+    local file=${GITOPPER_HOSTS:-${XDG_CONFIG_HOME:-$HOME/.config}/gitopper/hosts} line word
     [[ -r $file ]] || return 0
     while IFS= read -r line || [[ -n $line ]]; do
         line=${line%%#*}
         read -r word _ <<<"$line"
+        word=${word%:}
         [[ -n $word ]] && printf '@%s\n' "$word"
     done <"$file"
 }

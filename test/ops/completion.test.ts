@@ -22,7 +22,7 @@ function sandbox(): { dir: string; env: NodeJS.ProcessEnv; calls: () => string[]
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gitopper-completion-'));
   const cfg = path.join(dir, 'config', 'gitopper');
   mkdirSync(cfg, { recursive: true });
-  writeFileSync(path.join(cfg, 'hosts'), '# my hosts\nweb1   # the first\nweb2\n\ndbs db1 db2\n');
+  writeFileSync(path.join(cfg, 'hosts'), '# my hosts\nweb1   # the first\nweb2\n\ndbs: db1 db2\n');
   writeFileSync(path.join(cfg, 'known_hosts'), '# pins\nweb1:2222 5D:F1:AA\n');
   const bin = path.join(dir, 'bin');
   mkdirSync(bin);
@@ -70,7 +70,7 @@ test('commands, subcommands and options complete', { skip: noBash }, () => {
   }
 });
 
-test('@HOST words come from the hosts file (first word of a line, # comments), without it nothing', { skip: noBash }, () => {
+test('@HOST words come from the hosts file (group names and known hosts, # comments), without it nothing', { skip: noBash }, () => {
   const { dir, env } = sandbox();
   try {
     // bash breaks words at '@': it replaces only what follows it, so the candidates lose the '@'
