@@ -7,7 +7,7 @@
  */
 import { Client, ClientError } from './client.js';
 import type { ForgetCommand, HostCommand } from './args.js';
-import type { KnownHosts, Pin } from './tls-pins.js';
+import type { Pin, TlsPins } from './tls-pins.js';
 import { hostPort } from './transport.js';
 import { historySheet, machineSheet, pullSheet, serviceSheet, table, type Sheet } from './tables.js';
 import type { ListHistory, ListMachines, ListServices, PullAccepted } from '../api/wire.js';
@@ -137,22 +137,22 @@ export function describeError(err: ClientError): string {
   return `${err.message}${err.status === 0 || err.refusals !== undefined ? '' : ` (HTTP ${err.status} ${err.code})`}`;
 }
 
-/** What {@link forget} did for one `@HOST`: its known_hosts key (`web1:2222`) and the pins removed ([] = none was there). */
+/** What {@link forget} did for one `@HOST`: its key in the pin file (`web1:2222`) and the pins removed ([] = none was there). */
 export interface Forgotten {
   /** As written, without the `@`. */
   readonly host: string;
-  /** The known_hosts key of the host: `host:port`, port always written ({@link hostPort}). */
+  /** The host's key in the pin file: `host:port`, port always written ({@link hostPort}). */
   readonly hostPort: string;
   readonly removed: readonly Pin[];
 }
 
 /**
- * `forget @HOST...`: removes each host's certificate pin from `knownHosts` (docs/gitopperctl.md
+ * `forget @HOST...`: removes each host's certificate pin from the pin file `pins` (docs/gitopperctl.md
  * "Certificates") in one rewrite, so the next connection pins the certificate the agent shows
- * then; line numbers are those of the file before. Sends nothing; touches no other line. Throws what {@link KnownHosts.remove} throws.
+ * then; line numbers are those of the file before. Sends nothing; touches no other line. Throws what {@link TlsPins.remove} throws.
  */
-export function forget(cmd: ForgetCommand, knownHosts: KnownHosts): Forgotten[] {
+export function forget(cmd: ForgetCommand, pins: TlsPins): Forgotten[] {
   const keys = cmd.targets.map((t) => hostPort(new URL(t.base)));
-  const removed = knownHosts.remove(keys);
+  const removed = pins.remove(keys);
   return cmd.targets.map((t, i) => ({ host: t.host, hostPort: keys[i]!, removed: removed.filter((r) => r.hostPort === keys[i]) }));
 }
