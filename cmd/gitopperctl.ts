@@ -5,11 +5,11 @@
  * server or connection error (the answering hosts' table on stdout, one message per failing host
  * on stderr), a `do freeze|unfreeze|rollback` left the service BROKEN or DIFF (its table on stdout,
  * one line on stderr), or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).
- * `--help` prints the usage on stdout and exits 0. `forget @HOST...` only edits the pin file (exit 1
+ * `--help` prints the usage on stdout and exits 0. `forget @HOST...` only edits known_hosts (exit 1
  * when a host had no pin).
  *
  * Environment: SSH_AUTH_SOCK (ssh-agent, without -i), GITOPPER_KEY_PASSPHRASE (for a protected
- * -i key when there is no terminal), HOME / XDG_CONFIG_HOME (where the pin file is: `tls-pins.ts`).
+ * -i key when there is no terminal), HOME / XDG_CONFIG_HOME (known_hosts).
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
