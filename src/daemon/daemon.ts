@@ -48,10 +48,10 @@ export interface Built extends Loaded {
   readonly http: Logger;
   /** `[global].keys` of the accepted config, read by the API's key ring. */
   readonly keys: KeyList;
-  /** `[global].hook_secret_file` of the accepted config, read by `POST /hook`. */
-  readonly hookSecret: HookSecret;
-  /** The `POST /hook` router (served before the API's signature check). */
-  readonly hook: Router;
+  /** The webhook's secret: `[global].hook_secret_file` of the accepted config, read by `POST /hook`. */
+  readonly webhookSecret: HookSecret;
+  /** The webhook's `POST /hook` router (served before the API's signature check). */
+  readonly webhook: Router;
   /** Watches the services' checkouts for local edits (drift). */
   readonly drift: CheckoutWatcher;
   /** Removes object stores no configured service uses. */
