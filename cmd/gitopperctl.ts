@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * gitopperctl: argv + environment → signing key, TLS trust → client(s) → table or JSON → exit code
- * (DESIGN.md §3). Exit 0 when every host's request succeeded, 1 when one or more hosts gave a
+ * (docs/gitopperctl.md, "Exit codes"). Exit 0 when every host's request succeeded, 1 when one or more hosts gave a
  * server or connection error (the answering hosts' table on stdout, one message per failing host
  * on stderr), a `do freeze|unfreeze|rollback` left the service BROKEN or DIFF (its table on stdout,
  * one line on stderr), or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).

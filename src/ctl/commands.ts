@@ -1,9 +1,9 @@
 /**
  * gitopperctl's parsing, requests and printing, without argv or exit codes (those stay in
- * `cmd/gitopperctl.ts`, DESIGN.md §3). Syntax and tables are gitopper's (DESIGN.md §2
- * "gitopperctl syntax"); `list history` (and its top-level alias `history`), `do pull` without a
+ * `cmd/gitopperctl.ts`). Syntax and tables are gitopper's (docs/gitopperctl.md, "Differences from
+ * gitopper's gitopperctl"); `list history` (and its top-level alias `history`), `do pull` without a
  * service and several `@HOST`s in one call are this project's additions.
- * The command line is parsed in `ctl-args.ts`, the tables are drawn in `ctl-tables.ts`.
+ * The command line is parsed in `args.ts`, the tables are drawn in `tables.ts`.
  */
 import { Client, ClientError } from './client.js';
 import type { ForgetCommand, HostCommand } from './args.js';
@@ -44,7 +44,7 @@ const UNHEALTHY: ReadonlySet<string> = new Set(['BROKEN', 'DIFF']);
 
 /**
  * The services of a write's answer that are BROKEN (mount or systemd failed) or DIFF (cannot
- * reconcile with upstream; DESIGN.md §2 "States"). The write routes answer 200 with the service
+ * reconcile with upstream; docs/daemon.md "States"). The write routes answer 200 with the service
  * as it ended (`src/http/routes.ts`), so a rollback whose deploy failed is a success on the wire;
  * gitopperctl turns it into exit 1. Reads and `do pull` (which answers before it runs) have none.
  */

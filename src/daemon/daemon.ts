@@ -1,7 +1,7 @@
 /**
  * What the daemon's stages hand each other: `load.ts` → {@link Loaded}, `build.ts` → {@link Built},
  * `start.ts` → {@link Running}; `cmd/gitopper.ts` runs them in turn and owns argv, signals and exit
- * codes (DESIGN.md §2). Also the error a stage throws for a startup problem, and which errors are
+ * codes (docs/daemon.md, "Signals and exit codes"). Also the error a stage throws for a startup problem, and which errors are
  * config problems (reported by their message alone).
  */
 import type { Router } from 'express';
