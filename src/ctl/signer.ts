@@ -1,7 +1,7 @@
 /**
  * gitopperctl's side of request signing: an SSH key, from a file or from the running ssh-agent,
  * signs each request as an HTTP Message Signature (RFC 9421 §3.1) with the components and
- * parameters of `protocol.ts`. The signature base and headers come from http-message-signatures;
+ * parameters of `src/api/signature.ts`. The signature base and headers come from http-message-signatures;
  * the signing itself is node:crypto (file keys) or the agent (ssh2's agent client).
  */
 import { constants, sign as cryptoSign, type KeyObject } from 'node:crypto';

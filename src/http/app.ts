@@ -23,7 +23,7 @@ export interface ApiAppOptions {
   /** Who may ask: the key ring, this agent's names, and where refusals and writes are logged. */
   readonly auth: AuthOptions;
   /**
-   * Routers that authenticate requests their own way (push webhooks' HMAC, `hook-app.ts`),
+   * Routers that authenticate requests their own way (push webhooks' HMAC, `webhook/app.ts`),
    * mounted before the signature check. Everything else needs a signed request.
    */
   readonly open?: readonly express.Router[];
