@@ -1,6 +1,6 @@
 /**
  * gitopperctl's command line → a {@link Command}: the usage text, `@HOST` targets and gitopper's
- * `VERB SUBJECT @HOST... ARGS` grammar (docs/gitopperctl.md, "Commands"), plus this project's
+ * `VERB SUBJECT @HOST... ARGS` grammar (DESIGN.md §2 "gitopperctl syntax"), plus this project's
  * `history` alias and several `@HOST`s in one call. Throws {@link UsageError}; no I/O.
  */
 import { parseArgs } from 'node:util';
