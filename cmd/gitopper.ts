@@ -4,7 +4,8 @@
  * stages (src/daemon/): load (state dir, self-bootstrap, config) → build (adapters, agent,
  * servers) → start (listen, readiness, live config) → wait (signals). Exit codes: 0 after
  * SIGINT/SIGTERM, 2 after SIGHUP so systemd's Restart=on-failure restarts it with the new config,
- * 1 on a fatal error with a message on stderr. gitopper's contract (DESIGN.md §2).
+ * 1 on a fatal error with a message on stderr. gitopper's contract (docs/daemon.md, "Signals and
+ * exit codes").
  */
 import { fileURLToPath } from 'node:url';
 import { build } from '../src/daemon/build.js';

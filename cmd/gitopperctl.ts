@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * gitopperctl: argv + environment → signing key, TLS trust → client(s) → table or JSON → exit code
- * (DESIGN.md §3). Exit 0 when every host's request succeeded, 1 when one or more hosts gave a
+ * (docs/gitopperctl.md, "Exit codes"). Exit 0 when every host's request succeeded, 1 when one or more hosts gave a
  * server or connection error (the answering hosts' table on stdout, one message per failing host
  * on stderr), a `do freeze|unfreeze|rollback` left the service BROKEN or DIFF (its table on stdout,
  * one line on stderr), or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).
@@ -22,7 +22,7 @@ import { describeError, execute, forget, parseCommand, USAGE, UsageError, type F
 import { fleetExit, fleetJson, fleetTable, gatherFleet } from '../src/ctl/fleet.js';
 import { groupResolver, HostsFileError } from '../src/ctl/hosts.js';
 import { IdentityError, loadSigners } from '../src/ctl/identity.js';
-import { KnownHosts, knownHostsFile } from '../src/ctl/tls-pins.js';
+import { pinFile, TlsPins } from '../src/ctl/tls-pins.js';
 import type { RequestSigner } from '../src/ctl/signer.js';
 import { tlsTransport } from '../src/ctl/transport.js';
 
@@ -56,29 +56,29 @@ function transportOf(cmd: HostCommand, io: CtlIO, env: Readonly<Record<string, s
       throw new IdentityError(`cannot read --ca ${cmd.ca}: ${(err as Error).message}`);
     }
   }
-  const knownHosts = new KnownHosts(knownHostsFile(env, os.homedir()));
+  const pins = new TlsPins(pinFile(env, os.homedir()));
   const onPin = (host: string, fp: string, file: string) => io.stderr.write(`gitopperctl: ${host}: first connection, certificate SHA-256 ${fp} pinned in ${file}\n`);
-  return tlsTransport({ knownHosts, onPin, ...(ca === undefined ? {} : { ca }) });
+  return tlsTransport({ pins, onPin, ...(ca === undefined ? {} : { ca }) });
 }
 
 /**
  * `forget @HOST...`: one stdout line per removed pin, one stderr line per host that had none;
- * exit 0 when every host had a pin, 1 otherwise (or when known_hosts cannot be rewritten).
+ * exit 0 when every host had a pin, 1 otherwise (or when the pin file cannot be rewritten).
  */
 function forgetPins(cmd: ForgetCommand, io: CtlIO, env: Readonly<Record<string, string | undefined>>): number {
-  const knownHosts = new KnownHosts(knownHostsFile(env, os.homedir()));
+  const pins = new TlsPins(pinFile(env, os.homedir()));
   let results;
   try {
-    results = forget(cmd, knownHosts);
+    results = forget(cmd, pins);
   } catch (err) {
-    io.stderr.write(`gitopperctl: cannot rewrite ${knownHosts.file}: ${(err as Error).message}\n`);
+    io.stderr.write(`gitopperctl: cannot rewrite ${pins.file}: ${(err as Error).message}\n`);
     return 1;
   }
   let code = 0;
   for (const { hostPort, removed } of results) {
-    for (const pin of removed) io.stdout.write(`forgot ${hostPort}: certificate SHA-256 ${pin.fingerprint} (line ${pin.line} of ${knownHosts.file})\n`);
+    for (const pin of removed) io.stdout.write(`forgot ${hostPort}: certificate SHA-256 ${pin.fingerprint} (line ${pin.line} of ${pins.file})\n`);
     if (removed.length === 0) {
-      io.stderr.write(`gitopperctl: ${hostPort} has no pinned certificate in ${knownHosts.file}\n`);
+      io.stderr.write(`gitopperctl: ${hostPort} has no pinned certificate in ${pins.file}\n`);
       code = 1;
     }
   }

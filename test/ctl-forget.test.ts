@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileS
 import os from 'node:os';
 import path from 'node:path';
 import { run } from '../cmd/gitopperctl.js';
-import { KnownHosts } from '../src/ctl/tls-pins.js';
+import { TlsPins } from '../src/ctl/tls-pins.js';
 
 const FP = (n: number) => Array.from({ length: 32 }, (_, i) => ((n * 7 + i) % 256).toString(16).padStart(2, '0').toUpperCase()).join(':');
 
@@ -52,8 +52,8 @@ test('forget @web1: removes web1:2222 (the default port) and says so; every othe
   assert.equal(readFileSync(h.file, 'utf8'), FILE.replace(`web1:2222 ${FP(1)}\n`, ''), 'web1:2223 and the comments stay');
   assert.equal(statSync(h.file).mode & 0o777, 0o600);
   assert.deepEqual(readdirSync(path.dirname(h.file)), ['known_hosts'], 'no temp file left behind');
-  assert.equal(new KnownHosts(h.file).lookup('web1:2222'), undefined);
-  assert.equal(new KnownHosts(h.file).lookup('web1:2223')?.fingerprint, FP(4));
+  assert.equal(new TlsPins(h.file).lookup('web1:2222'), undefined);
+  assert.equal(new TlsPins(h.file).lookup('web1:2223')?.fingerprint, FP(4));
 });
 
 test('forget several hosts in their written forms: host:port, [v6], a bare v6 address, an https URL; a race-doubled pin goes too', async () => {
@@ -86,7 +86,7 @@ test('forget a host with no pin: exit 1 naming it and the file, which is left un
   const mixed = await ctl({ HOME: h.home }, 'forget', '@web9', '@web1:2223');
   assert.equal(mixed.code, 1);
   assert.match(mixed.stdout, /^forgot web1:2223: /);
-  assert.equal(new KnownHosts(h.file).lookup('web1:2223'), undefined);
+  assert.equal(new TlsPins(h.file).lookup('web1:2223'), undefined);
 
   // no known_hosts at all: the same message, and no file is created
   const empty = mkdtempSync(path.join(os.tmpdir(), 'gitopper-forget-'));

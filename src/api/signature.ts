@@ -1,5 +1,5 @@
 /**
- * The request-signing contract between gitopperctl and the daemon (DESIGN.md §2 "Transport"):
+ * The request-signing contract between gitopperctl and the daemon (docs/security.md, "What is signed"):
  * HTTP Message Signatures (RFC 9421) made with the operator's SSH key, over these components and
  * parameters, with a Content-Digest (RFC 9530) when there is a body. Both sides import this file.
  *

@@ -2,7 +2,7 @@
  * The REST API's contract, shared by the daemon (`src/http/`) and the client (`src/ctl/client.ts`,
  * `gitopperctl`): JSON shapes, route paths, and the value formats inside them. Imports nothing.
  *
- * Source: gitopper `proto/proto.go` (DESIGN.md §2 "Wire JSON" and "Routes"). The gitopper field
+ * Source: gitopper's `proto/proto.go` (docs/api.md, "Routes" and "Compatibility with gitopper"). The gitopper field
  * names (`machines[].machine/actual`, `services[].service/hash/state/stateinfo/change`) and route
  * names never change; fields added here (`commit`, `upstream`, `branch`, `by`, history, errors)
  * sit beside them, so a gitopper-era client keeps working.
@@ -112,7 +112,7 @@ export const MAX_REASON = 1024;
 const seg = (s: string): string => encodeURIComponent(s);
 
 /**
- * Concrete request paths (gitopper's route names, DESIGN.md §2), each segment URI-encoded.
+ * Concrete request paths (gitopper's route names, docs/api.md "Routes"), each segment URI-encoded.
  * `listService()` and `pull()` without a name address every service.
  */
 export const routes = {

@@ -3,11 +3,11 @@
  * mergeConfig, parseConfig, servicesForHost). Pure: no I/O (the caller reads the file).
  *
  * Two stages: {@link mergeConfig} checks TOML syntax, key names, value types and applies gitopper's
- * inheritance from `[global]`; {@link parseConfig} adds the semantic rules (`config-validate.ts`) and
+ * inheritance from `[global]`; {@link parseConfig} adds the semantic rules (`validate.ts`) and
  * normalises paths. {@link servicesForHost} picks this host's services. Reference: docs/config.md.
- * Pure siblings: `config-fields.ts` (typed field readers), `config-error.ts` (ConfigError and where it
- * points), `config-keys.ts` ([global].keys), `config-transport.ts` (token_file, ssh_key, known_hosts),
- * `config-health.ts` (hooks, health, auto_rollback).
+ * Pure siblings: `fields.ts` (typed field readers), `error.ts` (ConfigError and where it points),
+ * `keys.ts` ([global].keys), `transport.ts` (token_file, ssh_key, known_hosts), `health.ts` (hooks,
+ * health, auto_rollback); `file.ts` reads the file.
  */
 import TOML from '@iarna/toml';
 import { At, ConfigError, dirEntry, serviceEntry, type ConfigWarning } from './error.js';
@@ -80,7 +80,10 @@ export interface ServiceSpec {
    * `ospkg/`); "" installs nothing.
    */
   readonly package: string;
-  /** http(s) URL of the git repository. */
+  /**
+   * The git repository: an https (or http) URL, an SSH one (`ssh://…`, `user@host:path`) or a local
+   * repository (`/abs/path`, `file:///…`); the forms are in docs/upstreams.md.
+   */
   readonly upstream: string;
   readonly branch: string;
   /** Absolute directory; the checkout lives at `<mount>/<service>`. */

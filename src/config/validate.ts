@@ -3,7 +3,7 @@
  *
  * A rule returns the (normalised) value, or a {@link Problem} saying what is wrong and how to fix it.
  * It never throws: `config.ts` and its sections know the file, entry and key, and turn a Problem into a
- * `ConfigError` (`At.check` in `config-error.ts`).
+ * `ConfigError` (`At.check` in `error.ts`).
  */
 import path from 'node:path';
 import { parseUpstream, redactUpstream, upstreamKind, UpstreamError, type UpstreamFault } from '../upstream/upstream.js';

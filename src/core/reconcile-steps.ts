@@ -1,6 +1,6 @@
 /**
  * The named steps of a reconcile pass, in the order `reconcile.ts` runs them over one
- * {@link PassContext} (DESIGN.md §1): package → owner → prepare → deployed → changed paths → local
+ * {@link PassContext} (docs/architecture.md, "One pass"): package → owner → prepare → deployed → changed paths → local
  * edits → checkout (pre hooks first) → mounts → systemd → post hooks. A step that fails throws a
  * {@link StepError} (DIFF for git, BROKEN for package, user, hooks, mounts and systemd), which ends
  * the pass. Pure logic: no I/O imports.

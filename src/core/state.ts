@@ -63,8 +63,8 @@ export function frozenInfo(f: Freeze): string {
 }
 
 /**
- * Derive the next status. `since` moves only when state or info changed (a real transition:
- * DESIGN.md "fix on purpose"); returns the same object when nothing changed at all.
+ * Derive the next status. `since` moves only when state or info changed (a real transition;
+ * gitopper also moves it when a state is set again unchanged: not here, on purpose, docs/metrics.md); returns the same object when nothing changed at all.
  */
 export function nextStatus(current: ServiceStatus, next: { state: State; info: string; commit: string; frozen: Freeze | undefined }, now: Date): ServiceStatus {
   const transition = current.state !== next.state || current.info !== next.info;

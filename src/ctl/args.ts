@@ -61,7 +61,7 @@ export interface Target {
   readonly base: string;
 }
 
-/** `forget @HOST...`: remove the hosts' certificate pins from known_hosts; no request is sent. */
+/** `forget @HOST...`: remove the hosts' certificate pins from the pin file (`tls-pins.ts`); no request is sent. */
 export interface ForgetCommand {
   readonly kind: 'forget';
   /** At least one; distinct base URLs. */

@@ -1,8 +1,8 @@
 /**
- * Typed REST client of the agent's API, used by `gitopperctl` (DESIGN.md §3: the client side
- * imports `wire`, and `sign/` for request signing). Every request is signed with the operator's
- * SSH key (HTTP Message Signatures, RFC 9421; `sign/signer.ts`) and sent through a
- * {@link Transport}: gitopperctl's checks the server's certificate (`sign/transport.ts`); the
+ * Typed REST client of the agent's API, used by `gitopperctl` (the client side imports the
+ * wire contract, `src/api/wire.ts`, and `signer.ts` for request signing). Every request is signed with the operator's
+ * SSH key (HTTP Message Signatures, RFC 9421; `signer.ts`) and sent through a
+ * {@link Transport}: gitopperctl's checks the server's certificate (`transport.ts`); the
  * default is the global `fetch`.
  */
 import { signRequest, type RequestSigner } from './signer.js';

@@ -1,13 +1,13 @@
 /**
  * gitopperctl's parsing, requests and printing, without argv or exit codes (those stay in
- * `cmd/gitopperctl.ts`, DESIGN.md §3). Syntax and tables are gitopper's (DESIGN.md §2
- * "gitopperctl syntax"); `list history` (and its top-level alias `history`), `do pull` without a
+ * `cmd/gitopperctl.ts`). Syntax and tables are gitopper's (docs/gitopperctl.md, "Differences from
+ * gitopper's gitopperctl"); `list history` (and its top-level alias `history`), `do pull` without a
  * service and several `@HOST`s in one call are this project's additions.
- * The command line is parsed in `ctl-args.ts`, the tables are drawn in `ctl-tables.ts`.
+ * The command line is parsed in `args.ts`, the tables are drawn in `tables.ts`.
  */
 import { Client, ClientError } from './client.js';
 import type { ForgetCommand, HostCommand } from './args.js';
-import type { KnownHosts, Pin } from './tls-pins.js';
+import type { Pin, TlsPins } from './tls-pins.js';
 import { hostPort } from './transport.js';
 import { historySheet, machineSheet, pullSheet, serviceSheet, table, type Sheet } from './tables.js';
 import type { ListHistory, ListMachines, ListServices, PullAccepted } from '../api/wire.js';
@@ -44,7 +44,7 @@ const UNHEALTHY: ReadonlySet<string> = new Set(['BROKEN', 'DIFF']);
 
 /**
  * The services of a write's answer that are BROKEN (mount or systemd failed) or DIFF (cannot
- * reconcile with upstream; DESIGN.md §2 "States"). The write routes answer 200 with the service
+ * reconcile with upstream; docs/daemon.md "States"). The write routes answer 200 with the service
  * as it ended (`src/http/routes.ts`), so a rollback whose deploy failed is a success on the wire;
  * gitopperctl turns it into exit 1. Reads and `do pull` (which answers before it runs) have none.
  */
@@ -138,22 +138,22 @@ export function describeError(err: ClientError): string {
   return `${err.message}${err.status === 0 || err.refusals !== undefined ? '' : ` (HTTP ${err.status} ${err.code})`}`;
 }
 
-/** What {@link forget} did for one `@HOST`: its known_hosts key (`web1:2222`) and the pins removed ([] = none was there). */
+/** What {@link forget} did for one `@HOST`: its key in the pin file (`web1:2222`) and the pins removed ([] = none was there). */
 export interface Forgotten {
   /** As written, without the `@`. */
   readonly host: string;
-  /** The known_hosts key of the host: `host:port`, port always written ({@link hostPort}). */
+  /** The host's key in the pin file: `host:port`, port always written ({@link hostPort}). */
   readonly hostPort: string;
   readonly removed: readonly Pin[];
 }
 
 /**
- * `forget @HOST...`: removes each host's certificate pin from `knownHosts` (docs/gitopperctl.md
+ * `forget @HOST...`: removes each host's certificate pin from the pin file `pins` (docs/gitopperctl.md
  * "Certificates") in one rewrite, so the next connection pins the certificate the agent shows
- * then; line numbers are those of the file before. Sends nothing; touches no other line. Throws what {@link KnownHosts.remove} throws.
+ * then; line numbers are those of the file before. Sends nothing; touches no other line. Throws what {@link TlsPins.remove} throws.
  */
-export function forget(cmd: ForgetCommand, knownHosts: KnownHosts): Forgotten[] {
+export function forget(cmd: ForgetCommand, pins: TlsPins): Forgotten[] {
   const keys = cmd.targets.map((t) => hostPort(new URL(t.base)));
-  const removed = knownHosts.remove(keys);
+  const removed = pins.remove(keys);
   return cmd.targets.map((t, i) => ({ host: t.host, hostPort: keys[i]!, removed: removed.filter((r) => r.hostPort === keys[i]) }));
 }

@@ -1,7 +1,7 @@
 /**
  * gitopperctl's side of request signing: an SSH key, from a file or from the running ssh-agent,
  * signs each request as an HTTP Message Signature (RFC 9421 §3.1) with the components and
- * parameters of `protocol.ts`. The signature base and headers come from http-message-signatures;
+ * parameters of `src/api/signature.ts`. The signature base and headers come from http-message-signatures;
  * the signing itself is node:crypto (file keys) or the agent (ssh2's agent client).
  */
 import { constants, sign as cryptoSign, type KeyObject } from 'node:crypto';
@@ -54,7 +54,7 @@ const callback = <T>(run: (cb: (err?: Error | null, v?: T) => void) => void): Pr
  * Signers for the identities of the ssh-agent at `socket` (`SSH_AUTH_SOCK`), in the agent's
  * order, skipping keys that cannot sign requests (DSA, FIDO, short RSA). RSA identities sign
  * `rsa-v1_5-sha256` (the agent's `rsa-sha2-256`; agents cannot make PSS signatures). Ed25519
- * signatures are the agent's as is; ECDSA ones are turned from SSH's (r, s) into r‖s (§3.3.4).
+ * signatures are the agent's as is; ECDSA ones are turned from SSH's (r, s) into r‖s (RFC 9421 §3.3.4).
  * Throws when the agent cannot be reached.
  */
 export async function agentSigners(socket: string): Promise<RequestSigner[]> {

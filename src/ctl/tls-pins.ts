@@ -1,14 +1,17 @@
 /**
- * gitopperctl's pinned server certificates, like ssh's known_hosts: one line per agent,
- * `<host>:<port> <SHA-256 fingerprint>` (`AB:CD:…`, as `openssl x509 -fingerprint -sha256`
- * prints it); `#` starts a comment. A host is pinned on first use; a different certificate later
- * is refused until its line is removed (`gitopperctl forget @host`, {@link KnownHosts.remove}).
+ * gitopperctl's pin file: the agents' pinned TLS server certificates. It is named `known_hosts`
+ * on disk ({@link pinFile}) and its lines look like OpenSSH's, but it holds certificate
+ * fingerprints, not SSH host keys: one line per agent, `<host>:<port> <SHA-256 fingerprint>`
+ * (`AB:CD:…`, as `openssl x509 -fingerprint -sha256` prints it); `#` starts a comment. A host is
+ * pinned on first use; a different certificate later is refused until its line is removed
+ * (`gitopperctl forget @host`, {@link TlsPins.remove}).
  */
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 
-/** The default file: `$XDG_CONFIG_HOME/gitopper/known_hosts`, else `~/.config/gitopper/known_hosts`. */
-export function knownHostsFile(env: { readonly HOME?: string; readonly XDG_CONFIG_HOME?: string }, home: string): string {
+/** The default pin file: `$XDG_CONFIG_HOME/gitopper/known_hosts`, else `~/.config/gitopper/known_hosts`. */
+export function pinFile(env: { readonly HOME?: string; readonly XDG_CONFIG_HOME?: string }, home: string): string {
   const base = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(env.HOME ?? home, '.config');
   return path.join(base, 'gitopper', 'known_hosts');
 }
@@ -19,9 +22,9 @@ export interface Pin {
   readonly line: number;
 }
 
-/** A pin {@link KnownHosts.remove} removed: whose, and the line it was on. */
+/** A pin {@link TlsPins.remove} removed: whose, and the line it was on. */
 export interface RemovedPin extends Pin {
-  /** `host:port` as the file keys it. */
+  /** `host:port` as the pin file keys it. */
   readonly hostPort: string;
 }
 
@@ -32,8 +35,9 @@ function pinOf(line: string, hostPort: string): string | undefined {
   return undefined;
 }
 
-/** The known_hosts file at `file` (read at each lookup, so concurrent gitopperctl runs agree). */
-export class KnownHosts {
+/** The pin file at `file` (read at each lookup, so concurrent gitopperctl runs agree). */
+export class TlsPins {
+  /** @param file path of the pin file (see {@link pinFile}); it need not exist yet */
   constructor(readonly file: string) {}
 
   /** The pin of `hostPort` (`web1:2222`, `[::1]:2222`), or undefined. Throws when the file exists but cannot be read. */
@@ -57,8 +61,9 @@ export class KnownHosts {
    * Removes every pin of each of `hostPorts` (one per host, unless two first connections raced)
    * in one rewrite, and returns them in file order, with the lines they were on before; [] when
    * there is none (or no file), and then the file is left alone. Every other line (other hosts,
-   * comments, blanks) is kept byte for byte. The new file is written next to the old one (mode
-   * 0600) and renamed over it, so a reader sees the old or the new file, never half of one.
+   * comments, blanks) is kept byte for byte. The new file (mode 0600) replaces the old one
+   * atomically (write-file-atomic: a temp file beside it, fsync, rename), so a reader sees the old
+   * or the new file, never half of one; no temp file is left behind, even after a failure.
    * Throws when the file cannot be read or written.
    */
   remove(hostPorts: readonly string[]): RemovedPin[] {
@@ -78,14 +83,7 @@ export class KnownHosts {
       return true;
     });
     if (removed.length === 0) return [];
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    try {
-      writeFileSync(tmp, kept.join('\n'), { mode: 0o600, flag: 'wx' });
-      renameSync(tmp, this.file);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    writeFileAtomic.sync(this.file, kept.join('\n'), { mode: 0o600 });
     return removed;
   }
 

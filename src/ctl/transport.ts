@@ -4,7 +4,7 @@
  * and before any byte of the (signed) request is sent:
  *   - `--ca FILE`: the certificate must chain to that CA and name the host (ordinary TLS);
  *   - otherwise trust on first use: the certificate's SHA-256 fingerprint is pinned in
- *     known_hosts at the first connection, and a different one later is refused (CERT_CHANGED).
+ *     the pin file (`tls-pins.ts`) at the first connection, and a different one later is refused (CERT_CHANGED).
  * When the handshake fails because the server does not speak TLS at all (OpenSSL's "wrong
  * version number"), a second, plain connection looks at what the server does speak, so the
  * message can say what to do: an agent run with `--insecure-http` (PLAIN_HTTP: use
@@ -16,14 +16,14 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { ClientError, type HttpAnswer, type HttpRequest, type Transport } from './client.js';
-import type { KnownHosts } from './tls-pins.js';
+import type { TlsPins } from './tls-pins.js';
 
 /** How {@link tlsTransport} trusts agents' certificates. */
 export interface Trust {
   /** PEM CA certificate(s) (`--ca`): verify against them, no pinning. */
   readonly ca?: string;
-  /** The pins, when there is no `ca`. */
-  readonly knownHosts: KnownHosts;
+  /** The pin file, when there is no `ca`. */
+  readonly pins: TlsPins;
   /** Told when a host is pinned for the first time (gitopperctl prints it on stderr). */
   readonly onPin?: (hostPort: string, fingerprint: string, file: string) => void;
 }
@@ -35,19 +35,19 @@ export function hostPort(url: URL): string {
 
 /** The pin check of one connection; undefined when the certificate may be used. */
 function checkPin(trust: Trust, key: string, fingerprint: string): ClientError | undefined {
-  const pin = trust.knownHosts.lookup(key);
+  const pin = trust.pins.lookup(key);
   if (pin === undefined) {
-    trust.knownHosts.add(key, fingerprint);
-    trust.onPin?.(key, fingerprint, trust.knownHosts.file);
+    trust.pins.add(key, fingerprint);
+    trust.onPin?.(key, fingerprint, trust.pins.file);
     return undefined;
   }
   if (pin.fingerprint === fingerprint) return undefined;
   return new ClientError(
     0,
     'CERT_CHANGED',
-    `the TLS certificate of ${key} has changed: ${trust.knownHosts.file} line ${pin.line} pins ${pin.fingerprint}, the agent now shows ${fingerprint}. ` +
+    `the TLS certificate of ${key} has changed: ${trust.pins.file} line ${pin.line} pins ${pin.fingerprint}, the agent now shows ${fingerprint}. ` +
       'Someone may be in between, or the agent has a new certificate (state dir reset, --tls-cert changed): compare with the ' +
-      `fingerprint the agent logged at start ("API TLS certificate"). To accept the new one, run \`gitopperctl forget @${key}\` (it removes line ${pin.line} of ${trust.knownHosts.file}) and run the command again.`,
+      `fingerprint the agent logged at start ("API TLS certificate"). To accept the new one, run \`gitopperctl forget @${key}\` (it removes line ${pin.line} of ${trust.pins.file}) and run the command again.`,
   );
 }
 

@@ -85,5 +85,5 @@ export async function build(loaded: Loaded): Promise<Built> {
     },
     (err) => notice.warn({ err: err instanceof Error ? err.message : String(err) }, 'object store sweep failed'),
   );
-  return { ...loaded, metrics, agent, http, keys, hookSecret, hook, drift, sweeper };
+  return { ...loaded, metrics, agent, http, keys, webhookSecret: hookSecret, webhook: hook, drift, sweeper };
 }

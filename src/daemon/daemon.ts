@@ -1,7 +1,7 @@
 /**
  * What the daemon's stages hand each other: `load.ts` → {@link Loaded}, `build.ts` → {@link Built},
  * `start.ts` → {@link Running}; `cmd/gitopper.ts` runs them in turn and owns argv, signals and exit
- * codes (DESIGN.md §2). Also the error a stage throws for a startup problem, and which errors are
+ * codes (docs/daemon.md, "Signals and exit codes"). Also the error a stage throws for a startup problem, and which errors are
  * config problems (reported by their message alone).
  */
 import type { Router } from 'express';
@@ -48,10 +48,10 @@ export interface Built extends Loaded {
   readonly http: Logger;
   /** `[global].keys` of the accepted config, read by the API's key ring. */
   readonly keys: KeyList;
-  /** `[global].hook_secret_file` of the accepted config, read by `POST /hook`. */
-  readonly hookSecret: HookSecret;
-  /** The `POST /hook` router (served before the API's signature check). */
-  readonly hook: Router;
+  /** The webhook's secret: `[global].hook_secret_file` of the accepted config, read by `POST /hook`. */
+  readonly webhookSecret: HookSecret;
+  /** The webhook's `POST /hook` router (served before the API's signature check). */
+  readonly webhook: Router;
   /** Watches the services' checkouts for local edits (drift). */
   readonly drift: CheckoutWatcher;
   /** Removes object stores no configured service uses. */

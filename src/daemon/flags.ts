@@ -1,5 +1,5 @@
 /**
- * The daemon's command line: gitopper's flags with their defaults and meaning (DESIGN.md §2),
+ * The daemon's command line: gitopper's flags with their defaults and meaning (docs/daemon.md, "Flags"),
  * plus ours (`--user`, `--state-dir`, `--tls-cert`, `--tls-key`, `--insecure-http`, `--help`). Parsed with node's `util.parseArgs`.
  * Pure: argv in, options out; `cmd/gitopper.ts` supplies argv and acts on errors.
  */
@@ -100,7 +100,7 @@ function durationFlag(text: string, flag: string): number {
 /**
  * `-h`/`--hosts` given without a name (last, or followed by another flag: `gitopper -h`,
  * `gitopper -h --help`): a FlagError that says `-h` is gitopper's hosts flag and `--help` is help,
- * instead of parseArgs's "argument missing" / "argument is ambiguous". DESIGN.md §2: `-h` is hosts.
+ * instead of parseArgs's "argument missing" / "argument is ambiguous". `-h` is hosts, as in gitopper.
  */
 function checkHostsHasValue(argv: readonly string[]): void {
   for (let i = 0; i < argv.length; i++) {

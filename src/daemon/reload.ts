@@ -16,7 +16,7 @@ export type Reload = () => void;
 /** Push `next` to the consumers besides the agent: the API's key ring and the webhook secret. */
 function acceptAround(d: Built, next: LoadedConfig): void {
   d.keys.set(next.global.keys);
-  d.hookSecret.set(next.global.hookSecretFile);
+  d.webhookSecret.set(next.global.hookSecretFile);
 }
 
 /**

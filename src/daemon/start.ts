@@ -41,7 +41,7 @@ export async function idle(loaded: Loaded): Promise<void> {
  */
 export async function start(d: Built, fatal: Fatal): Promise<Running> {
   const { opts, log, agent, notifier, drift, sweeper } = d;
-  const api = await startApiServer(agent, { addr: opts.api, insecureHttp: opts.insecureHttp, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, stateDir: opts.stateDir, hosts: d.hosts, keys: d.keys, log: d.http, open: [d.hook] }).catch((err: Error) => {
+  const api = await startApiServer(agent, { addr: opts.api, insecureHttp: opts.insecureHttp, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, stateDir: opts.stateDir, hosts: d.hosts, keys: d.keys, log: d.http, open: [d.webhook] }).catch((err: Error) => {
     throw new StartupError(`API (-s ${opts.api}): ${err.message}`);
   });
   const servers = [listen(metricsApp(d.metrics.registry), opts.metric, 'metrics', log, fatal), api];

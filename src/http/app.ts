@@ -1,6 +1,6 @@
 /**
  * The REST API app (express 5), built from the one route table of `routes.ts` over the agent's
- * `Control` interface (DESIGN.md §3: `http/` depends on the agent's interface only).
+ * `Control` interface (`http/` depends on the core's interface only: docs/architecture.md).
  *
  * Around the table: every request is authenticated first (`auth.ts`: HTTP Message Signatures
  * with a key of `[global].keys`), then authorized from its row's `write` flag (read-only keys
@@ -23,7 +23,7 @@ export interface ApiAppOptions {
   /** Who may ask: the key ring, this agent's names, and where refusals and writes are logged. */
   readonly auth: AuthOptions;
   /**
-   * Routers that authenticate requests their own way (push webhooks' HMAC, `hook-app.ts`),
+   * Routers that authenticate requests their own way (push webhooks' HMAC, `webhook/app.ts`),
    * mounted before the signature check. Everything else needs a signed request.
    */
   readonly open?: readonly express.Router[];

@@ -1,5 +1,5 @@
 /**
- * Authentication and authorization of the REST API (DESIGN.md §2 "Transport").
+ * Authentication and authorization of the REST API (docs/security.md, "What is signed").
  *
  * {@link authenticate} checks every request's HTTP Message Signature (RFC 9421 §3.2) against the
  * key ring of `[global].keys`: exactly one signature; parameters `keyid` (the key's SHA256

@@ -1,6 +1,6 @@
 /**
- * The one error → HTTP mapping of the REST API (fastify `lib/error-handler.js` pattern; DESIGN.md §3:
- * "`http/errors.ts` turns an error into a status", and logs it once when it is the server's fault).
+ * The one error → HTTP mapping of the REST API (fastify's error-handler pattern; docs/architecture.md:
+ * the one place that turns an error into a status, and logs it once when it is the server's fault).
  *
  * | error                                         | status | code                    |
  * |-----------------------------------------------|--------|-------------------------|

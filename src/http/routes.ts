@@ -1,8 +1,8 @@
 /**
- * The REST API as one table: each row is `{ method, path, write, handler }` (DESIGN.md §3 "app.ts
- * (route table: method, path, write?, handler)"). `write` marks rows that change or trigger
+ * The REST API as one table: each row is `{ method, path, write, handler }`, served by
+ * `app.ts` (docs/architecture.md, "One operator request"). `write` marks rows that change or trigger
  * something: `auth.ts` `authorize` refuses them to read-only keys (403). Paths are gitopper's route
- * names (DESIGN.md §2) plus `/list/history/:service`; bodies are the shapes of `src/api/wire.ts`.
+ * names (docs/api.md, "Routes") plus `/list/history/:service`; bodies are the shapes of `src/api/wire.ts`.
  *
  * Handlers validate path parameters and bodies before touching the agent, so bad input answers
  * 400 (BadRequestError), never 500; the agent's own errors pass through to `errors.ts`.
@@ -38,7 +38,7 @@ export interface Route {
 /**
  * Who is asking, for history and logs: the key that signed the request, as
  * `"<fingerprint> <comment>"` (`SHA256:… miek@limos`; the comment of its line in the key file).
- * Set by the auth middleware (`auth.ts`, DESIGN.md §2 "Transport"); throws when it did not run.
+ * Set by the auth middleware (`auth.ts`, docs/security.md "What is signed"); throws when it did not run.
  */
 export function actorOf(req: Request): Actor {
   return { by: principalOf(req).by };

@@ -2,7 +2,7 @@
  * The API's TLS certificate: the operator's (`--tls-cert`/`--tls-key`), or one the daemon makes
  * for itself once (self-signed, ECDSA P-256, for its host names, valid 10 years) and keeps under
  * `<state-dir>/tls/` (`api.key` mode 0600, `api.crt`), so that clients that pinned it on first
- * use (gitopperctl's known_hosts) keep trusting it across restarts. Its SHA-256 fingerprint is
+ * use (gitopperctl's pin file) keep trusting it across restarts. Its SHA-256 fingerprint is
  * what operators compare with the one gitopperctl pins.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';

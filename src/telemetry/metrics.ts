@@ -2,7 +2,8 @@
  * Prometheus metrics on a private prom-client Registry (comin's pattern: nothing global).
  * Reference of every series: docs/metrics.md.
  *
- * gitopper's series keep their names, types, labels and values (DESIGN.md §2):
+ * gitopper's series keep their names, types, labels and values (docs/metrics.md, "Compatibility
+ * with miekg/gitopper"):
  *   gitopper_service_state{service}                 gauge: OK 0, FREEZE 1, ROLLBACK 2, BROKEN 3, DIFF 4
  *   gitopper_service_change_time_seconds{service}   gauge: unix time of the last real transition
  *   gitopper_machine_git_ops_total                  counter: git network operations (fetches)
@@ -96,7 +97,7 @@ export class Metrics {
   private readonly known = new Map<string, Known>();
   /** Services removed by removeService: late events for them must not bring their series back. */
   private readonly removed = new Set<string>();
-  // gitopper's series (names, labels and values fixed by DESIGN.md §2)
+  // gitopper's series (names, labels and values as gitopper's: docs/metrics.md)
   private readonly state = new Gauge({ name: 'gitopper_service_state', help: 'Current state of the service: OK 0, FREEZE 1, ROLLBACK 2, BROKEN 3, DIFF 4.', labelNames: ['service'], registers: [this.registry] });
   private readonly changeTime = new Gauge({ name: 'gitopper_service_change_time_seconds', help: 'Unix time of the last state transition of the service.', labelNames: ['service'], registers: [this.registry] });
   private readonly gitOps = new Counter({ name: 'gitopper_machine_git_ops_total', help: 'Git network operations (fetches) made.', registers: [this.registry] });

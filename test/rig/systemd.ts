@@ -1,6 +1,6 @@
 /**
  * Test rig: a real systemd *user* manager with its own D-Bus session bus, without systemd as PID 1
- * (RECIPES.md, "A real systemd + D-Bus"). It serves the same `org.freedesktop.systemd1.Manager` API
+ * (`systemd --user` with `dbus.service` started through it). It serves the same `org.freedesktop.systemd1.Manager` API
  * as the system instance, so adapters can be tested against real reloads.
  *
  * Requires root inside a private mount namespace: `test/run.mjs` runs the tests under
@@ -322,7 +322,7 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
 }
 
 /**
- * Starts `systemd --user` for tests, following RECIPES.md: runtime dir `<dir>/rt` (mode 700), config
+ * Starts `systemd --user` for tests: runtime dir `<dir>/rt` (mode 700), config
  * home `<dir>/cfg` (units in `<dir>/cfg/systemd/user/`), then `dbus.service` through the manager, and
  * waits until the manager owns `org.freedesktop.systemd1` on its bus. Needs {@link canRunSandbox}.
  * Call `stop()` when done (e.g. in `t.after`).

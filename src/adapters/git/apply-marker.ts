@@ -81,7 +81,7 @@ export interface UndoGit {
 /**
  * Called by `IsoGit.prepare` before every pass: drop a truncated index ({@link dropEmptyIndex}),
  * then, when a marker names a checkout (or restore) that was cut short, remove its temporary files
- * (`git-write-aside.ts`) and put the files it changed back to the deployed commit's version, so they
+ * (`write-aside.ts`) and put the files it changed back to the deployed commit's version, so they
  * are never taken for local edits; a failed write-aside changed nothing and nothing is put back.
  * A marker naming HEAD's commit (only the removal was missed) or a first setup is just cleared.
  * `onNotice` is told what was done (warn level).

@@ -7,7 +7,7 @@
  * 1. (under the store's lock, at that fetch) the pack files present now are noted, and every branch
  *    of the store (`refs/heads/*`: trackers of several branches share one store per upstream) with
  *    its tip;
- * 2. (in the background, no lock) a child process (`git-child.ts`) fetches those branches into a
+ * 2. (in the background, no lock) a child process (`fetch-child.ts`) fetches those branches into a
  *    fresh bare store `<store>.compact`: one pack, plus one small pack per further branch. The child
  *    checks that every noted tip, and every commit a checkout of the store has deployed, is in the
  *    copy (a commit that a force-push removed upstream would otherwise be dropped); a branch the

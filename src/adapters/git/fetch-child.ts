@@ -2,7 +2,7 @@
  * Fetches that download a whole history run in a short-lived child process, so the daemon never
  * holds a whole pack: isomorphic-git collects the pack into one Buffer and indexes it in JS, peaking
  * at ~5–6× the pack (docs/performance.md, finding 5), and a process keeps its memory high-water mark.
- * Used for a store's first fetch of a branch and for compaction (`git-compact.ts`).
+ * Used for a store's first fetch of a branch and for compaction (`compact.ts`).
  *
  * Parent ({@link runFetchChild}): `fork(dist/cmd/gitopper-fetch.js)` with `--enable-source-maps` and no
  * other argument; the {@link FetchRequest} goes over the IPC channel, never on argv (ps shows argv)

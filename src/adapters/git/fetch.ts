@@ -1,7 +1,7 @@
 /**
  * One branch fetched into a bare object store with isomorphic-git: the work of `IsoGit.fetch`, done
  * in the daemon's process (fetches that add to a store) or in a child process (a store's first
- * fetch of a branch and compaction: `git-child.ts`).
+ * fetch of a branch and compaction: `fetch-child.ts`).
  *
  * - The store is made on first use: `git init --bare`, remote `origin` = the plain upstream (the URL
  *   carries no credentials: they come from `token_file` through `onAuth` at each fetch).
@@ -12,9 +12,9 @@
  *   isomorphic-git writes them with a plain `writeFile`, so a process killed mid-write left a truncated
  *   `.idx` that broke every later object read of the store. Now a killed fetch leaves at most a `.pack`
  *   without `.idx` (never read; removed by the next compaction) and no ref, so the next try fetches again.
- * - Every request has an inactivity timeout (`git-http.ts`).
+ * - Every request has an inactivity timeout (`transport/http.ts`).
  * - The configured branch is fetched even when the upstream's `HEAD` names a branch that does not
- *   exist (`git-advert.ts`).
+ *   exist (`transport/advert.ts`).
  */
 import fs from 'node:fs';
 import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
@@ -38,7 +38,7 @@ export class BranchNotFoundError extends Error {
 export interface FetchOptions {
   /** isomorphic-git cache object (one per pass in the daemon; a fresh one in a child). */
   readonly cache: object;
-  /** Inactivity timeout per request, ms (`git-http.ts`); 0 = none. */
+  /** Inactivity timeout per request, ms (`transport/http.ts`); 0 = none. */
   readonly idleTimeoutMs: number;
   /** Aborts the fetch at once (the daemon stops, or an overall deadline); omitted = never. */
   readonly signal?: AbortSignal;
@@ -56,10 +56,10 @@ export interface FetchOptions {
 export async function fetchBranch(gitdir: string, source: SourceRef, opts: FetchOptions): Promise<string> {
   await ensureStore(gitdir, source);
   const branchRef = `refs/heads/${source.branch}`;
-  // SSH and local upstreams: the smart protocol over `ssh … git-upload-pack` / `git upload-pack` (git-transport.ts)
+  // SSH and local upstreams: the smart protocol over `ssh … git-upload-pack` / `git upload-pack` (`transport/pipe.ts`)
   const pipe = openPipe(source);
   const timed = withIdleTimeout(pipe ?? http, source.upstream, opts.idleTimeoutMs, opts.signal);
-  // the configured branch is fetched whatever the upstream's HEAD says (git-advert.ts)
+  // the configured branch is fetched whatever the upstream's HEAD says (`transport/advert.ts`)
   const client = withDefaultHead(timed, branchRef);
   try {
     const token = pipe || source.tokenFile === undefined ? undefined : await readToken(source.tokenFile);

@@ -8,9 +8,9 @@
  *   <mount>/<service>/.git/HEAD -> refs/heads/<branch>          = the deployed commit
  *   <mount>/<service>/<link>...                                  only the service's links (sparse)
  * Credentials come from `token_file` at each fetch through `onAuth`; never written to `.git/config`.
- * Tree comparisons are in `git-trees.ts`, the work tree's symlink guards in `git-symlinks.ts`.
- * Fetching: `git-fetch.ts` (one branch, in-process), `git-child.ts` (a store's first fetch of a branch
- * in a child process), `git-compact.ts` (packs compacted), `git-http.ts` (inactivity timeout).
+ * Tree comparisons are in `trees.ts`, the work tree's symlink guards in `symlinks.ts`.
+ * Fetching: `fetch.ts` (one branch, in-process), `fetch-child.ts` (a store's first fetch of a branch
+ * in a child process), `compact.ts` (packs compacted), `transport/http.ts` (inactivity timeout).
  */
 import fs from 'node:fs';
 import { chown, lstat, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
@@ -48,13 +48,13 @@ export class NotOurCheckoutError extends Error {
 export interface IsoGitOptions {
   /**
    * Fetch a branch the store does not have yet (a whole history) in a short-lived child process
-   * (`git-child.ts`), so this process never holds the pack (~5–6× its size at the peak). Default
+   * (`fetch-child.ts`), so this process never holds the pack (~5–6× its size at the peak). Default
    * false (tests and tools fetch in-process, where `TRANSPORT_CHANNEL` events are seen); the daemon sets true.
    */
   readonly fetchInChild?: boolean;
-  /** Compact the store when a fetch leaves more than this many packs (`git-compact.ts`); 0 = never. Default 16. */
+  /** Compact the store when a fetch leaves more than this many packs (`compact.ts`); 0 = never. Default 16. */
   readonly compactAbove?: number;
-  /** A request with no response headers, or no body bytes, for this many ms fails (`git-http.ts`). Default 60 000. */
+  /** A request with no response headers, or no body bytes, for this many ms fails (`transport/http.ts`). Default 60 000. */
   readonly idleTimeoutMs?: number;
   /** A child process (first fetch, compaction) running longer than this many ms is killed. Default 600 000. */
   readonly childTimeoutMs?: number;
@@ -104,7 +104,7 @@ export class IsoGit implements GitPort {
    * docs/daemon.md "Object stores"): a branch the store does not have yet is fetched in a child process
    * when `fetchInChild` is set; otherwise (and for every later fetch) in this process, where nothing
    * new costs one `GET info/refs`. A fetch that brought something may start a compaction of the store's
-   * packs in the background (git-compact.ts), swapped in at the store's next fetch.
+   * packs in the background (`compact.ts`), swapped in at the store's next fetch.
    * @throws Error from the fetch (HTTP status, ssh's reason, `FetchTimeoutError`, a child that failed);
    *   never for a failed compaction (reported through `onNotice`).
    */
@@ -140,7 +140,7 @@ export class IsoGit implements GitPort {
   /**
    * Run `fn` holding the lock of the store at `gitdir` (no fetch into it runs meanwhile), and forget
    * what this process remembered of its checkouts once `fn` resolved: for removing the store
-   * (`git-stores.ts`).
+   * (`stores.ts`).
    */
   async withStoreRemoved(gitdir: string, fn: () => Promise<void>): Promise<void> {
     await this.lock.acquire(gitdir, fn);
@@ -167,7 +167,7 @@ export class IsoGit implements GitPort {
 
   /**
    * Wire the checkout to its store ({@link wire}), then undo a checkout that was cut short
-   * (`git-apply-marker.ts`): the files it had written are put back to the deployed commit's version,
+   * (`apply-marker.ts`): the files it had written are put back to the deployed commit's version,
    * so they are never taken for local edits, and the pass goes on from a consistent tree.
    */
   async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
@@ -329,7 +329,7 @@ export class IsoGit implements GitPort {
 
   /**
    * Paths under the links whose work-tree content differs from the deployed commit, or that exist on
-   * one side only (sorted, repository-relative): `git-drift.ts`. No object is read through the
+   * one side only (sorted, repository-relative): `drift.ts`. No object is read through the
    * checkout; the deployed side is listed from the store (memoised per pass).
    */
   async drift(co: CheckoutRef, head: string): Promise<string[]> {

@@ -36,7 +36,7 @@ export function isAside(p: string): boolean {
  * regular files in the commit (deleted, symlinks, submodules), and paths whose parent is not a
  * directory in the work tree (a file becoming a directory), are left to isomorphic-git's checkout.
  * Directories a new file needs are made (and removed again when empty after a failure).
- * Call after the symlink guards (`git-symlinks.ts`): no component of a path is a foreign symlink.
+ * Call after the symlink guards (`symlinks.ts`): no component of a path is a foreign symlink.
  * @throws the first write error (e.g. ENOSPC) after removing every temporary file and new directory
  */
 export async function writeAside(store: string, dir: string, commit: string, paths: readonly string[], owner: Owner | undefined, pass: Pass): Promise<void> {

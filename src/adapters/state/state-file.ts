@@ -1,18 +1,25 @@
 /**
- * StateStore as a JSON file (`<state-dir>/state.json`), written atomically: temp file in the same
- * directory, fsync, rename, fsync of the directory (so a crash or power loss leaves the old or
- * the new file, never a torn one). A corrupt or unreadable file — one that does not parse, or whose
+ * StateStore as a JSON file (`<state-dir>/state.json`, mode 0600), written atomically: temp file
+ * in the same directory, fsync, rename, fsync of the directory (so a crash or power loss leaves the
+ * old or the new file, never a torn one, and a save that returned is on disk). Not with
+ * `write-file-atomic`: it hooks SIGTERM/SIGINT/SIGHUP (signal-exit) while a write is in progress and
+ * re-raises the signal after the daemon's own handler ran, so a stop during a save killed the daemon
+ * by the signal instead of the clean stop with exit 0 (or 2 after SIGHUP) of docs/daemon.md; nor
+ * does it fsync the directory. A corrupt or unreadable file — one that does not parse, or whose
  * fields do not have the shapes of {@link PersistedState} (a wrong type, a date that does not parse)
  * — is kept aside as `state.json.corrupt-<unix ms>` and reported; it is never silently reset or
  * overwritten.
  *
  * A save that fails (read-only or full file system) throws to the caller, which logs it, and the
  * store keeps trying to write the last state it was given every {@link FileStateStoreOptions.retryMs}
- * until a write succeeds or a newer save replaces it: a freeze made while the directory was
- * read-only is on disk once it is writable again, without waiting for the next change.
+ * (`p-retry`, a constant delay) until a write succeeds or a newer save replaces it: a freeze made
+ * while the directory was read-only is on disk once it is writable again, without waiting for the
+ * next change.
  */
 import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
 import type { PersistedState, StateStore } from '../../ports/state-store.js';
 
 /** Options of {@link FileStateStore}. */
@@ -27,11 +34,10 @@ export interface FileStateStoreOptions {
 export class FileStateStore implements StateStore {
   private readonly retryMs: number;
   private readonly onWrite: (ok: boolean) => void;
-  /** The last state given to {@link save}; what a retry writes. */
-  private latest: PersistedState | undefined;
   /** Every write of the file, one after the other (the temp file name is per process). */
   private writing: Promise<void> = Promise.resolve();
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** Stops the background retries of an older state when a newer save comes. */
+  private retrying: AbortController | undefined;
   /** Writes that failed since the last one that succeeded. */
   private failures = 0;
 
@@ -46,6 +52,7 @@ export class FileStateStore implements StateStore {
     this.onWrite = options.onWrite ?? (() => {});
   }
 
+  /** The saved state; undefined when there is no file, or when it was corrupt (then kept aside, see the file comment). */
   async load(): Promise<PersistedState | undefined> {
     let text: string;
     try {
@@ -66,28 +73,27 @@ export class FileStateStore implements StateStore {
 
   /** Write `state` (see the file comment); on failure throws fs's error and keeps retrying in the background. */
   async save(state: PersistedState): Promise<void> {
-    this.latest = state;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.retrying?.abort();
+    this.retrying = undefined;
     try {
       await this.write(state);
     } catch (err) {
-      this.retryLater();
+      this.retryLater(state);
       throw err;
     }
   }
 
-  /** Retry writing {@link latest} after {@link retryMs}, again and again until it works or a newer save came. */
-  private retryLater(): void {
-    const state = this.latest;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (state !== this.latest) return; // a newer save took over (and retries itself if it failed)
-      this.write(state!).catch(() => {
-        if (state === this.latest && this.retryTimer === undefined) this.retryLater();
-      });
-    }, this.retryMs);
-    this.retryTimer.unref();
+  /**
+   * Write `state` again every {@link retryMs} (the first time {@link retryMs} after the failed save)
+   * until a write succeeds or a newer save aborts it; the timers do not keep the process alive.
+   */
+  private retryLater(state: PersistedState): void {
+    const stop = new AbortController();
+    this.retrying = stop;
+    const every = { signal: stop.signal, ref: false };
+    void sleep(this.retryMs, undefined, every)
+      .then(() => pRetry(() => this.write(state), { retries: Infinity, factor: 1, minTimeout: this.retryMs, unref: true, signal: stop.signal }))
+      .catch(() => undefined); // stopped by a newer save (which retries itself if it fails)
   }
 
   /** One atomic write, after any write in progress. */
@@ -110,6 +116,7 @@ export class FileStateStore implements StateStore {
     return next;
   }
 
+  /** The file replaced: temp file (per process), fsync, rename, fsync of the directory. */
   private async writeNow(state: PersistedState): Promise<void> {
     const dir = path.dirname(this.file);
     const tmp = `${this.file}.tmp-${process.pid}`;

@@ -2,7 +2,7 @@
  * UnitPort over D-Bus with dbus-next: systemd's `org.freedesktop.systemd1.Manager` on the system
  * bus (or a user manager's session bus with `--user`).
  *
- * Safety rules (RECIPES.md, dbus-next 0.10.2): one `Subscribe()` and one `JobRemoved` listener per
+ * Safety rules (for dbus-next 0.10.2): one `Subscribe()` and one `JobRemoved` listener per
  * connection; every call has a timeout; `'error'` on the bus is handled and the connection is
  * re-made on the next call; D-Bus error names are kept in the error (e.g.
  * `org.freedesktop.systemd1.NoSuchUnit`). Job results: systemd.job(5) / `JobRemoved`.

@@ -1,5 +1,5 @@
 /**
- * The process that serves a `PipeTransport` fetch (git-transport.ts): the argv of
+ * The process that serves a `PipeTransport` fetch (`pipe.ts`): the argv of
  * `ssh … git-upload-pack '<path>'` or `git upload-pack -- <path>` (never through a local shell; the remote
  * command quoted the way git does), the checks of ssh_key, known_hosts or the repository before it runs,
  * and its environment.

@@ -1,5 +1,5 @@
 /**
- * One running upload-pack (ssh or git) of a `PipeTransport` (git-transport.ts): the pkt-line framing of
+ * One running upload-pack (ssh or git) of a `PipeTransport` (`pipe.ts`): the pkt-line framing of
  * its stdout (the ref advertisement up to the first flush-pkt, then the rest as it comes), its stdin,
  * its stderr (the last 2 KiB) and its exit.
  */
