@@ -1,6 +1,6 @@
 /**
  * gitopperctl's command line → a {@link Command}: the usage text, `@HOST` targets and gitopper's
- * `VERB SUBJECT @HOST... ARGS` grammar (DESIGN.md §2 "gitopperctl syntax"), plus this project's
+ * `VERB SUBJECT @HOST... ARGS` grammar (as miekg/gitopper's gitopperctl parses it; docs/gitopperctl.md), plus this project's
  * `history` alias, `status`, `forget`, `--version`, several `@HOST`s in one call and `@NAME` host
  * groups (expanded through a {@link GroupsOf} the caller gives: `hosts.ts` reads the file).
  * Throws {@link UsageError}; no I/O of its own.
