@@ -6,12 +6,12 @@
  * on stderr), a `do freeze|unfreeze|rollback` left the service BROKEN or DIFF (its table on stdout,
  * one line on stderr), or there is no usable key, 2 on a usage error (usage on stderr, nothing sent).
  * `--help` prints the usage on stdout and exits 0, `--version` prints `gitopperctl <version>`
- * (package.json's) and exits 0. `forget @HOST...` only edits known_hosts (exit 1 when a host had
+ * (package.json's) and exits 0. `forget @HOST...` only edits the pin file (known_hosts) (exit 1 when a host had
  * no pin). `status @HOST...` exits 1 unless every service of every host is OK. A bad hosts file
  * (the `@NAME` groups) is a usage error (exit 2).
  *
  * Environment: SSH_AUTH_SOCK (ssh-agent, without -i), GITOPPER_KEY_PASSPHRASE (for a protected
- * -i key when there is no terminal), HOME / XDG_CONFIG_HOME (known_hosts, hosts),
+ * -i key when there is no terminal), HOME / XDG_CONFIG_HOME (the pin file known_hosts, the hosts file),
  * GITOPPER_HOSTS (the hosts file, unless --hosts).
  */
 import { readFileSync, realpathSync } from 'node:fs';
