@@ -9,6 +9,7 @@ import { UnknownServiceError } from './errors.js';
 import type { SourceRef } from '../ports/git.js';
 import type { PersistedService, PersistedState, StateStore } from '../ports/state-store.js';
 import { checkoutOf } from './reconcile.js';
+import { freeze, rollback, unfreeze } from './operator-actions.js';
 import { webhookKey } from '../upstream/upstream.js';
 import type { ServiceRecord } from './service.js';
 import type { StoreNeeds } from './store-sweep.js';
@@ -212,20 +213,19 @@ export class Agent implements Control {
   }
 
   async freeze(name: string, actor: Actor, reason = ''): Promise<ServiceInfo> {
-    const { tracker, record } = this.find(name);
-    await tracker.freeze(record, actor, reason);
+    await freeze(this.find(name).record, actor, reason, this.deps);
     return this.service(name);
   }
 
   async unfreeze(name: string, actor: Actor): Promise<ServiceInfo> {
     const { tracker, record } = this.find(name);
-    await tracker.unfreeze(record, actor);
+    await unfreeze(tracker, record, actor, this.deps);
     return this.service(name);
   }
 
   async rollback(name: string, hash: string, actor: Actor): Promise<ServiceInfo> {
     const { tracker, record } = this.find(name);
-    await tracker.rollback(record, hash, actor);
+    await rollback(tracker, record, hash, actor, this.deps);
     return this.service(name);
   }
 
