@@ -32,7 +32,7 @@ if (mode === 'iso' || mode === 'iso-inproc') {
   const fetchHwm = statusKiB('self', 'VmHWM');
   const co: CheckoutRef = { ...source, dir: dir!, links };
   await iso.prepare(co, undefined);
-  await iso.checkout(co, tip, undefined);
+  await iso.checkout(co, await iso.deployed(co), tip, undefined);
   const wallMs = performance.now() - t0;
   const m = process.memoryUsage();
   watch.close();

@@ -80,7 +80,7 @@ test('a file that is a symlink pointing out: checked out as a symlink for the se
   const co: CheckoutRef = { ...src, dir: path.join(tmp, 'file-co'), links: ['conf'] };
   const tip = await g.fetch(src);
   await g.prepare(co, NOBODY);
-  await g.checkout(co, tip, NOBODY);
+  await g.checkout(co, await g.deployed(co), tip, NOBODY);
   const escape = path.join(co.dir, 'conf', 'escape');
   assert.ok((await lstat(escape)).isSymbolicLink(), 'the service sees the symlink as committed');
   assert.equal(await readlink(escape), secret);
@@ -101,7 +101,7 @@ test('a file that is a symlink pointing out: checked out as a symlink for the se
   const next = await work.commit('port 2');
   await work.push();
   await g.fetch(src);
-  await g.checkout(co, next, NOBODY);
+  await g.checkout(co, await g.deployed(co), next, NOBODY);
   assert.equal((await lstat(ini)).isSymbolicLink(), false);
   assert.equal(await readFile(ini, 'utf8'), 'port = 2\n');
   await untouched();
@@ -113,7 +113,7 @@ test('a file that is a symlink pointing out: checked out as a symlink for the se
   const third = await work.commit('port 3');
   await work.push();
   await g.fetch(src);
-  await g.checkout(co, third, NOBODY);
+  await g.checkout(co, await g.deployed(co), third, NOBODY);
   assert.equal((await lstat(path.join(co.dir, 'conf'))).isDirectory(), true);
   assert.equal(await readFile(ini, 'utf8'), 'port = 3\n');
   await untouched();

@@ -49,7 +49,7 @@ for (const kind of ['http', 'local'] as const) {
         assert.equal(await g.fetch(src), tip);
         const co = { ...src, dir: path.join(tmp, `co-${kind}-${inChild}`), links: ['etc'] };
         await g.prepare(co, undefined);
-        await g.checkout(co, tip, undefined);
+        await g.checkout(co, await g.deployed(co), tip, undefined);
         assert.equal(await g.deployed(co), tip);
       } finally {
         await g.close();

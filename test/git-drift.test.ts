@@ -28,7 +28,7 @@ async function checkedOut() {
   const co: CheckoutRef = { ...src, dir: path.join(servers.tmp, `${name}-co`), links: LINKS };
   await g.fetch(src);
   await g.prepare(co, undefined);
-  await g.checkout(co, head, undefined);
+  await g.checkout(co, await g.deployed(co), head, undefined);
   return { bare, head, g, src, co, file: (p: string) => path.join(co.dir, p) };
 }
 

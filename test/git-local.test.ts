@@ -127,7 +127,7 @@ test('local upstream: sparse checkout of the links, changedPaths agrees with the
   const tip = await g.fetch(src);
   await g.prepare(c, undefined);
   assert.equal(await readlink(path.join(c.dir, '.git', 'objects')), path.join(g.storeOf(src.upstream), 'objects'));
-  await g.checkout(c, tip, undefined);
+  await g.checkout(c, await g.deployed(c), tip, undefined);
   assert.equal(await g.deployed(c), head);
   assert.deepEqual(await filesOf(c.dir), await lsTree(bare, head, LINKS));
   assert.deepEqual(await filesOf(c.dir), ['grafana/dashboards/dash.json', 'grafana/etc/grafana.ini']);
@@ -142,7 +142,7 @@ test('local upstream: sparse checkout of the links, changedPaths agrees with the
   const cli = (await git(['diff', '--name-only', head, c1, '--', ...LINKS], { cwd: bare })).split('\n').filter(Boolean).sort();
   assert.deepEqual((await g.changedPaths(c, head, c1)).sort(), cli);
   assert.deepEqual(cli, ['grafana/dashboards/dash.json', 'grafana/dashboards/new.json', 'grafana/etc/grafana.ini']);
-  await g.checkout(c, c1, undefined);
+  await g.checkout(c, await g.deployed(c), c1, undefined);
   assert.deepEqual(await filesOf(c.dir), await lsTree(bare, c1, LINKS));
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/grafana.ini'), 'utf8'), '[server]\nhttp_port = 3001\n');
   assert.equal(existsSync(path.join(c.dir, 'crapdir')), false);

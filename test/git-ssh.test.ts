@@ -109,7 +109,7 @@ test('ssh:// with ssh_key + known_hosts: full history, sparse checkout; one conn
 
   const c = co('co');
   await g.prepare(c, undefined);
-  await g.checkout(c, head, undefined);
+  await g.checkout(c, await g.deployed(c), head, undefined);
   assert.deepEqual(await filesOf(c.dir), await lsTree(bare, head, LINKS));
 
   const before = await storeState(store);
@@ -127,7 +127,7 @@ test('ssh:// with ssh_key + known_hosts: full history, sparse checkout; one conn
   assert.equal(await g.fetch(src), c1);
   assert.equal(await packs(store), 2);
   assert.deepEqual(await g.changedPaths(c, head, c1), ['grafana/etc/grafana.ini']);
-  await g.checkout(c, c1, undefined);
+  await g.checkout(c, await g.deployed(c), c1, undefined);
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/grafana.ini'), 'utf8'), 'over ssh\n');
 
   const key = await readFile(sshd.deployKey, 'utf8');

@@ -158,7 +158,7 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   const c0 = await f.g.fetch(f.src);
   const c = f.co('co');
   await f.g.prepare(c, undefined);
-  await f.g.checkout(c, c0, undefined);
+  await f.g.checkout(c, await f.g.deployed(c), c0, undefined);
   const before = await filesOf(c.dir);
   await pushAndFetch(f, 2);
   assert.equal(await packs(f.store), 3, 'one pack per fetch, not yet compacted');
@@ -197,7 +197,7 @@ test('compaction: above N packs the store becomes one pack; history, fsck and an
   const expected = (await cli(['diff', '--name-only', c0, tip, '--', ...LINKS], { cwd: f.bare })).split('\n').filter(Boolean).sort();
   assert.deepEqual((await f.g.changedPaths(c, c0, tip)).sort(), expected);
   assert.equal(expected.length, 3);
-  await f.g.checkout(c, tip, undefined);
+  await f.g.checkout(c, await f.g.deployed(c), tip, undefined);
   assert.deepEqual(await filesOf(c.dir), await lsTree(f.bare, tip, LINKS));
   const added = expected.find((p) => p.endsWith('.ini') && p.includes('main-'))!;
   assert.equal(await readFile(path.join(c.dir, added), 'utf8'), `${path.basename(added, '.ini').replace('-', ' ')}\n`);
@@ -257,7 +257,7 @@ test('a compaction keeps every commit a checkout has deployed: one force-pushed 
   const [held] = await pushAndFetch(f, 1, 'main');
   const c = f.co('held');
   await f.g.prepare(c, undefined);
-  await f.g.checkout(c, held!, undefined); // a service held here (DIFF on a clash, or frozen)
+  await f.g.checkout(c, await f.g.deployed(c), held!, undefined); // a service held here (DIFF on a clash, or frozen)
   // upstream drops that commit: main is force-pushed to its parent plus other work
   await f.work.git('reset', '--quiet', '--hard', 'HEAD~1');
   await f.work.push('main', { force: true });

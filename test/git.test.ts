@@ -71,7 +71,7 @@ test('prepare + checkout write only the link paths; deployed() is undefined befo
   await g.prepare(c, undefined);
   assert.equal(await g.deployed(c), undefined, 'prepared, nothing deployed');
   assert.equal(await readlink(path.join(c.dir, '.git', 'objects')), path.join(g.storeOf(src.upstream), 'objects'));
-  await g.checkout(c, tip, undefined);
+  await g.checkout(c, await g.deployed(c), tip, undefined);
   assert.equal(await g.deployed(c), head);
   assert.deepEqual(await filesOf(c.dir), await lsTree(bare, head, LINKS));
   assert.deepEqual(await filesOf(c.dir), ['grafana/dashboards/dash.json', 'grafana/etc/grafana.ini']);
@@ -90,7 +90,7 @@ test('changedPaths lists exactly the changed paths under the links; checkout app
   await work.push();
   assert.equal(await g.fetch(src), c1);
   await g.prepare(c, undefined);
-  await g.checkout(c, c1, undefined);
+  await g.checkout(c, await g.deployed(c), c1, undefined);
   assert.ok(existsSync(path.join(c.dir, 'grafana/etc/sub/a.conf')));
 
   await work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 3001\n'); // modify
@@ -122,7 +122,7 @@ test('changedPaths lists exactly the changed paths under the links; checkout app
   assert.deepEqual((await g.changedPaths(c, c2, c1)).sort(), expected, 'symmetric');
   assert.deepEqual(await g.changedPaths(c, c2, c2), []);
 
-  await g.checkout(c, c2, undefined);
+  await g.checkout(c, await g.deployed(c), c2, undefined);
   assert.deepEqual(await filesOf(c.dir), await lsTree(bare, c2, LINKS));
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/sub'), 'utf8'), 'now a file\n');
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/ldap/x.toml'), 'utf8'), 'a file replaced by a directory\n');
@@ -137,7 +137,7 @@ test('changedPaths lists exactly the changed paths under the links; checkout app
   assert.equal(await g.fetch(src), c4);
   assert.deepEqual(await g.changedPaths(c, c2, c3), [], 'nothing under the links changed');
   assert.deepEqual((await g.changedPaths(c, c3, c4)).sort(), ['grafana/dashboards/dash.json', 'grafana/dashboards/new.json']);
-  await g.checkout(c, c4, undefined);
+  await g.checkout(c, await g.deployed(c), c4, undefined);
   assert.deepEqual(await filesOf(c.dir), await lsTree(bare, c4, LINKS));
   assert.equal(existsSync(path.join(c.dir, 'grafana/dashboards')), false, 'a link deleted upstream is deleted from the checkout');
   assert.equal(await g.deployed(c), c4);
@@ -148,7 +148,7 @@ test('markDeployed moves HEAD without touching any file; a failed checkout moves
   const c = co('co');
   await g.fetch(src);
   await g.prepare(c, undefined);
-  await g.checkout(c, head, undefined);
+  await g.checkout(c, await g.deployed(c), head, undefined);
   await work.write('grafana/etc/grafana.ini', 'new\n');
   const c1 = await work.commit('c1');
   await work.push();
@@ -159,7 +159,7 @@ test('markDeployed moves HEAD without touching any file; a failed checkout moves
   assert.deepEqual(await walk(c.dir, ['.git']), before, 'same inodes, same mtimes');
   assert.notEqual(await readFile(path.join(c.dir, 'grafana/etc/grafana.ini'), 'utf8'), 'new\n');
 
-  await assert.rejects(g.checkout(c, 'deadbeef'.repeat(5), undefined), /deadbeef/);
+  await assert.rejects(g.checkout(c, await g.deployed(c), 'deadbeef'.repeat(5), undefined), /deadbeef/);
   assert.equal(await g.deployed(c), c1, 'HEAD stays');
   assert.deepEqual(await walk(c.dir, ['.git']), before, 'files stay');
 });
@@ -172,7 +172,7 @@ test('two checkouts of one upstream share one store, and one fetch serves both',
   const afterFetch = servers.server.mark();
   for (const c of [a, b]) {
     await g.prepare(c, undefined);
-    await g.checkout(c, tip, undefined);
+    await g.checkout(c, await g.deployed(c), tip, undefined);
     assert.equal(await readlink(path.join(c.dir, '.git', 'objects')), path.join(g.storeOf(src.upstream), 'objects'));
   }
   assert.equal(servers.server.countSince(m, { method: 'POST', service: 'git-upload-pack' }), 1, 'one pack request');
@@ -186,7 +186,7 @@ test('two checkouts of one upstream share one store, and one fetch serves both',
   assert.equal(await g.fetch(src), c1);
   for (const c of [a, b]) {
     assert.deepEqual(await g.changedPaths(c, tip, c1), ['grafana/dashboards/dash.json']);
-    await g.checkout(c, c1, undefined);
+    await g.checkout(c, await g.deployed(c), c1, undefined);
     assert.equal(await readFile(path.join(c.dir, 'grafana/dashboards/dash.json'), 'utf8'), '{"v":2}\n');
   }
 });
@@ -247,7 +247,7 @@ test('token_file: Basic auth, wrong token fails, a rewritten file is re-read, th
 
   const c = co('co', src);
   await g.prepare(c, undefined);
-  await g.checkout(c, head, undefined);
+  await g.checkout(c, await g.deployed(c), head, undefined);
   const needles = [PASSWORD, Buffer.from(`${USER}:${PASSWORD}`).toString('base64')];
   assert.deepEqual(await filesContaining(path.join(servers.tmp, `${name}-state`), needles), [], 'no token in the store');
   assert.deepEqual(await filesContaining(c.dir, needles), [], 'no token in the checkout');
@@ -285,7 +285,7 @@ test('prepare adopts an existing full clone and keeps its objects aside', async 
   assert.equal(await g.deployed(c), head, "the clone's HEAD is in the store");
   await g.prepare(c, undefined);
   assert.equal(notices.length, 1, 'adopted once');
-  await g.checkout(c, head, undefined);
+  await g.checkout(c, await g.deployed(c), head, undefined);
   assert.equal(await g.deployed(c), head);
 });
 
@@ -296,7 +296,7 @@ test('prepare and checkout give the checkout to the owner (chown to nobody)', { 
   await g.fetch(src);
   await g.prepare(c, NOBODY);
   assert.equal((await stat(c.dir)).uid, NOBODY.uid);
-  await g.checkout(c, head, NOBODY);
+  await g.checkout(c, await g.deployed(c), head, NOBODY);
   const entries = (await walk(c.dir, ['.git'])).filter((e) => LINKS.some((l) => e.rel === l || e.rel.startsWith(`${l}/`)));
   assert.ok(entries.length >= 4);
   for (const e of entries) assert.deepEqual([e.rel, e.uid, e.gid], [e.rel, NOBODY.uid, NOBODY.gid]);
@@ -307,7 +307,7 @@ test('prepare repairs what a process killed in the middle leaves: a missing .git
   const c = co('repair');
   const tip = await g.fetch(src);
   await g.prepare(c, undefined);
-  await g.checkout(c, tip, undefined);
+  await g.checkout(c, await g.deployed(c), tip, undefined);
   // killed between removing git's objects dir and linking the store's
   await rm(path.join(c.dir, '.git', 'objects'));
   // killed while isomorphic-git rewrote the index
@@ -335,7 +335,7 @@ test('prepare repairs what a process killed in the middle leaves: a missing .git
   assert.equal(existsSync(path.join(c.dir, 'grafana/etc/new.conf')), false);
   assert.equal(existsSync(path.join(c.dir, 'grafana/etc/.grafana.ini.gitopper-new')), false);
   assert.equal(existsSync(path.join(c.dir, '.git', 'gitopper-applying')), false);
-  await g2.checkout(c, next, undefined);
+  await g2.checkout(c, await g2.deployed(c), next, undefined);
   assert.equal(await readFile(path.join(c.dir, 'grafana/etc/new.conf'), 'utf8'), 'new\n');
 });
 

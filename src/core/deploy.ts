@@ -9,7 +9,6 @@ import type { Trigger } from './control.js';
 import { AUTO_ROLLBACK_BY, checkApplied, recheckUnhealthy, settleApplied, verdictInfo, type GateDeps, type GateEvents } from './health-gate.js';
 import { reconcile, type Outcome } from './reconcile.js';
 import { alwaysRecorded, type ServiceRecord } from './service.js';
-import { applyOutcome, nextStatus, type ServiceStatus } from './state.js';
 
 /** The events a deployment reports (a subset of the tracker's TrackerEvents, same shapes). */
 export interface DeployEvents extends GateEvents {
@@ -40,7 +39,7 @@ export async function deploy(r: ServiceRecord, target: string, trigger: Trigger,
   const seconds = (deps.clock.now().getTime() - started) / 1000;
   deps.events.reconciled(r.name, outcome, trigger, seconds);
   const before = r.status;
-  r.set(await statusAfter(r, outcome, trigger, deps));
+  await settle(r, outcome, trigger, deps);
   // the health checks run before the row is written, so a commit that failed them is not recorded as OK
   const checked = outcome.state === 'OK' && outcome.applied && HEALTH_CHECKED.has(trigger);
   const verdict = checked ? await checkApplied(r, deps) : undefined;
@@ -55,21 +54,18 @@ export async function deploy(r: ServiceRecord, target: string, trigger: Trigger,
 }
 
 /**
- * The status after `outcome`: as the pass ended (FREEZE while frozen and OK); BROKEN while a commit
- * that failed its health check with nothing to roll back to still fails it; a failed automatic
- * rollback keeps why it was rolled back (`<reason> (after AUTO-ROLLBACK …)`).
+ * Set the status after `outcome` (through the record's transitions): as the pass ended (FREEZE while
+ * frozen and OK); BROKEN while a commit that failed its health check with nothing to roll back to
+ * still fails it; a failed automatic rollback keeps why it was rolled back (`<reason> (after
+ * AUTO-ROLLBACK …)`).
  */
-async function statusAfter(r: ServiceRecord, outcome: Outcome, trigger: Trigger, deps: DeployDeps): Promise<ServiceStatus> {
+async function settle(r: ServiceRecord, outcome: Outcome, trigger: Trigger, deps: DeployDeps): Promise<void> {
   const now = deps.clock.now();
-  const next = applyOutcome(r.status, outcome, now);
-  if (trigger === 'auto-rollback') {
-    const frozen = r.status.frozen;
-    return outcome.state === 'OK' || !frozen ? next : { ...next, info: `${outcome.info} (after ${frozen.reason})` };
-  }
+  if (trigger === 'auto-rollback') return r.autoRollbackEnded(outcome, now);
   if (outcome.state === 'OK' && !outcome.applied && r.unhealthy?.commit === outcome.commit) {
     // a commit that failed its health check with nothing to roll back to stays BROKEN until it passes
     const still = await recheckUnhealthy(r, outcome.commit, deps);
-    if (still !== undefined) return nextStatus(r.status, { state: 'BROKEN', info: still, commit: outcome.commit, frozen: r.status.frozen }, deps.clock.now());
+    if (still !== undefined) return r.stillUnhealthy(outcome.commit, still, deps.clock.now());
   }
-  return next;
+  r.passEnded(outcome, now);
 }

@@ -9,7 +9,6 @@ import { checkHealth, type HealthFailure } from './health-check.js';
 import type { Owner, ProbePort } from '../ports/host.js';
 import { checkoutOf, unitName, type ReconcileDeps } from './reconcile.js';
 import type { ServiceRecord } from './service.js';
-import { nextStatus, type Freeze } from './state.js';
 
 /** The events the gate reports (a subset of the tracker's TrackerEvents, same shapes). */
 export interface GateEvents {
@@ -45,7 +44,7 @@ export function verdictInfo(v: HealthVerdict): string | undefined {
  * @returns the commit to roll back to, or undefined when there is nothing to deploy
  */
 export function settleApplied(r: ServiceRecord, commit: string, verdict: HealthVerdict, deps: GateDeps): string | undefined {
-  if (verdict === undefined) return void good(r, commit);
+  if (verdict === undefined) return void r.healthy(commit);
   if ('notRun' in verdict) return void healthNotRun(r, verdict.notRun, deps);
   return autoRollback(r, commit, verdict, deps);
 }
@@ -60,16 +59,10 @@ export async function recheckUnhealthy(r: ServiceRecord, commit: string, deps: G
   if (r.unhealthy?.commit !== commit) return undefined;
   const result = await checkApplied(r, deps);
   if (result === undefined) {
-    good(r, commit);
+    r.healthy(commit);
     return undefined;
   }
   return 'notRun' in result ? result.notRun : noGoodCommitInfo(result);
-}
-
-/** `commit` passed its checks (or there are none): the rollback target from now on. */
-function good(r: ServiceRecord, commit: string): void {
-  r.lastGood = commit;
-  r.unhealthy = undefined;
 }
 
 /**
@@ -101,9 +94,7 @@ function noGoodCommitInfo(failure: HealthFailure): string {
  * taking the files already there as confirmed.
  */
 function healthNotRun(r: ServiceRecord, info: string, deps: GateDeps): void {
-  const now = deps.clock.now();
-  r.runtime = { ...r.runtime, forceCheckout: true };
-  r.set(nextStatus(r.status, { state: 'BROKEN', info, commit: r.status.commit, frozen: r.status.frozen }, now));
+  r.healthNotChecked(info, deps.clock.now());
 }
 
 /**
@@ -119,14 +110,10 @@ function autoRollback(r: ServiceRecord, bad: string, failure: HealthFailure, dep
   deps.events.rolledBack?.(r.name, failure, bad, good === bad ? undefined : good);
   if (!good || good === bad) {
     // it stays BROKEN at this commit until a check passes (recheckUnhealthy), not only for this pass
-    r.unhealthy = { commit: bad, reason: failure.reason };
-    r.set(nextStatus(r.status, { state: 'BROKEN', info: noGoodCommitInfo(failure), commit: r.status.commit, frozen: r.status.frozen }, now()));
+    r.unhealthyAt(bad, failure.reason, noGoodCommitInfo(failure), now());
     r.record({ commit: bad, time: now(), trigger: 'auto-rollback', state: r.status.state, info: r.status.info, seconds: 0, by: AUTO_ROLLBACK_BY });
     return undefined;
   }
-  const mode = r.spec.autoRollback ?? 'freeze';
-  const frozen: Freeze = { by: AUTO_ROLLBACK_BY, at: now(), reason: `AUTO-ROLLBACK from ${bad.slice(0, 8)} to ${good.slice(0, 8)}: ${failure.reason}`, rollback: good, auto: { mode, bad } };
-  r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozen.reason, commit: r.status.commit, frozen }, now()));
-  r.runtime = { ...r.runtime, pendingAction: true };
+  r.autoRollback(bad, good, failure.reason, r.spec.autoRollback ?? 'freeze', AUTO_ROLLBACK_BY, now());
   return good;
 }

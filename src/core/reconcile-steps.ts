@@ -97,7 +97,7 @@ export const checkoutTip: Step = async (ctx) => {
       throw new StepError('BROKEN', failure);
     }
     ctx.refused = undefined;
-    await step('DIFF', `checking out ${short(tip)}`, () => deps.git.checkout(co, tip, ctx.owner));
+    await step('DIFF', `checking out ${short(tip)}`, () => deps.git.checkout(co, ctx.deployed, tip, ctx.owner));
     ctx.applied = true;
     if (!ctx.firstSetup) ctx.pendingAction = true;
     ctx.forceCheckout = false;

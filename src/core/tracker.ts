@@ -1,7 +1,8 @@
 /**
  * The loop that tracks one upstream branch for the services that use it (gitopper's
  * `trackUpstream`, one per (upstream, branch, token) instead of one per service, so a pass
- * fetches once however many services share the upstream), and the operator's actions on them.
+ * fetches once however many services share the upstream). The operator's actions on its services
+ * are `operator-actions.ts` (they fetch and deploy through the tracker as a {@link Branch}).
  *
  * One wait point: the jittered timer (`[d, 1.5d)`, gitopper's jitter), a pull-now request, or
  * abort. Each pass: fetch once, then reconcile every unfrozen service towards the tip.
@@ -16,17 +17,16 @@
  */
 import AsyncLock from 'async-lock';
 import type { ServiceSpec } from '../config/config.js';
-import type { Actor, Trigger } from './control.js';
-import { BadRequestError, ConflictError } from './errors.js';
+import type { Trigger } from './control.js';
 import type { GitPort, SourceRef } from '../ports/git.js';
 import type { Clock, ProbePort } from '../ports/host.js';
 import type { PersistedService } from '../ports/state-store.js';
-import { checkoutOf, type Outcome, type ReconcileDeps } from './reconcile.js';
+import type { Outcome, ReconcileDeps } from './reconcile.js';
 import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
 import { ServiceRecord, type StatusListener } from './service.js';
-import { applyOutcome, frozenInfo, nextStatus, type Freeze } from './state.js';
 import { deploy } from './deploy.js';
 import type { HealthFailure } from './health-check.js';
+import type { Branch } from './operator-actions.js';
 
 export type { Trigger };
 export { DEFAULT_VERIFY_EVERY };
@@ -86,7 +86,7 @@ export function pinOf(r: ServiceRecord): string {
 }
 
 /** Tracks one (upstream, branch, token) for a set of services. */
-export class Tracker {
+export class Tracker implements Branch {
   readonly records = new Map<string, ServiceRecord>();
   /** Services a pull asked for, with who asked (the operator's key, `webhook`), if known. */
   private readonly pending = new Map<string, string | undefined>();
@@ -195,7 +195,7 @@ export class Tracker {
         pinned.map((r) =>
           r.exclusive(async () => {
             const present = await this.deps.git.has(this.source, pinOf(r)).catch(() => false);
-            if (present) await this.apply(r, pinOf(r), trigger);
+            if (present) await this.deploy(r, pinOf(r), trigger);
             else unfetched.add(r);
           }),
         ),
@@ -206,23 +206,23 @@ export class Tracker {
     const tip = await this.fetch();
     if (tip instanceof Error) {
       this.quiet.fetchFailed();
-      for (const r of live) await r.exclusive(async () => this.fetchFailed(r, tip));
-      for (const r of unfetched) await r.exclusive(async () => this.fetchFailed(r, new Error(`pinned commit ${pinOf(r).slice(0, 8)} is not in the object store yet; ${tip.message}`)));
+      for (const r of live) await r.exclusive(async () => r.fetchFailed(tip.message, this.deps.clock.now()));
+      for (const r of unfetched) await r.exclusive(async () => r.fetchFailed(`pinned commit ${pinOf(r).slice(0, 8)} is not in the object store yet; ${tip.message}`, this.deps.clock.now()));
       return;
     }
     // pins not deployed (missing from the store at startup, or an apply that failed) are brought there
     const repin = recs.filter((r) => pinOf(r) !== '' && (unfetched.has(r) || r.status.state === 'BROKEN' || r.status.state === 'DIFF'));
-    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.apply(r, pinOf(r), trigger, askedBy.get(r.name)) : undefined))));
+    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.deploy(r, pinOf(r), trigger, askedBy.get(r.name)) : undefined))));
     const quiet = this.quiet.isQuiet(trigger, tip);
     // after an automatic rollback with retry-next-commit, a newer commit is tried again
     const retry = recs.filter((r) => r.status.frozen?.auto?.mode === 'retry-next-commit' && r.status.frozen.auto.bad !== tip);
-    for (const r of retry) r.set(nextStatus(r.status, { state: 'OK', info: '', commit: r.status.commit, frozen: undefined }, this.deps.clock.now()));
+    for (const r of retry) r.retryNextCommit(this.deps.clock.now());
     await Promise.all(
       [...live, ...retry].map((r) =>
         r.exclusive(async () => {
           if (r.status.frozen || r.removed) return;
           if (quiet && settled(r, tip)) return this.deps.events.skipped?.(r.name, tip);
-          await this.apply(r, tip, trigger, askedBy.get(r.name));
+          await this.deploy(r, tip, trigger, askedBy.get(r.name));
         }),
       ),
     );
@@ -235,8 +235,13 @@ export class Tracker {
     this.quiet.setAllowed(allowed);
   }
 
-  /** Fetch once (one at a time per tracker); an Error value on failure. */
-  private fetch(): Promise<string | Error> {
+  /** The tip the last successful fetch found; undefined before the first. */
+  get tip(): string | undefined {
+    return this.lastTip;
+  }
+
+  /** Fetch once (one at a time per tracker): the tip, or an Error value saying why not. Never throws. */
+  fetch(): Promise<string | Error> {
     return this.fetchLock.acquire('fetch', async () => {
       const started = this.deps.clock.now().getTime();
       try {
@@ -251,12 +256,8 @@ export class Tracker {
     });
   }
 
-  private fetchFailed(r: ServiceRecord, err: Error): void {
-    r.set(applyOutcome(r.status, { state: 'DIFF', info: err.message, commit: r.status.commit }, this.deps.clock.now()));
-  }
-
   /** Deploy `target` to `r` through the one deploy path (`deploy.ts`). Call inside `r.exclusive`. */
-  private apply(r: ServiceRecord, target: string, trigger: Trigger, by?: string): Promise<Outcome> {
+  deploy(r: ServiceRecord, target: string, trigger: Trigger, by?: string): Promise<Outcome> {
     return deploy(r, target, trigger, by, this.deps);
   }
 
@@ -268,57 +269,7 @@ export class Tracker {
   checkDrift(r: ServiceRecord): void {
     void r.exclusive(async () => {
       if (r.removed || r.status.commit === '') return;
-      await this.apply(r, r.status.commit, 'drift');
-    });
-  }
-
-  /** Freeze: stop pulling, files and unit stay. Throws ConflictError when already frozen. */
-  freeze(r: ServiceRecord, actor: Actor, reason: string): Promise<void> {
-    return r.exclusive(async () => {
-      const f = r.status.frozen;
-      if (f) throw new ConflictError(`service "${r.name}" is already frozen (by ${f.by} at ${f.at.toISOString()}${f.reason ? `: ${f.reason}` : ''}); unfreeze it first`, { service: r.name });
-      const frozen: Freeze = { by: actor.by, at: this.deps.clock.now(), reason };
-      r.set(nextStatus(r.status, { state: 'FREEZE', info: frozenInfo(frozen), commit: r.status.commit, frozen }, this.deps.clock.now()));
-    });
-  }
-
-  /** Unfreeze: back to the branch tip at once. Throws ConflictError when not frozen. */
-  unfreeze(r: ServiceRecord, actor: Actor): Promise<void> {
-    return r.exclusive(async () => {
-      if (!r.status.frozen) throw new ConflictError(`service "${r.name}" is not frozen (state ${r.status.state})`, { service: r.name });
-      r.set(nextStatus(r.status, { state: r.status.state === 'FREEZE' || r.status.state === 'ROLLBACK' ? 'OK' : r.status.state, info: '', commit: r.status.commit, frozen: undefined }, this.deps.clock.now()));
-      const tip = await this.fetch();
-      if (tip instanceof Error) return this.fetchFailed(r, tip);
-      await this.apply(r, tip, 'unfreeze', actor.by);
-    });
-  }
-
-  /**
-   * Roll back to `hash` (4–40 hex, in the branch's history), then stay frozen there with info
-   * `ROLLBACK: <hash>`; a failed step leaves BROKEN/DIFF and still frozen.
-   * Throws BadRequestError for a malformed hash, ConflictError when it is not in the history.
-   */
-  rollback(r: ServiceRecord, hash: string, actor: Actor): Promise<void> {
-    if (!/^[0-9a-fA-F]{4,40}$/.test(hash)) return Promise.reject(new BadRequestError(`"${hash}" is not a commit hash: use 4 to 40 hex digits`, { hash }));
-    return r.exclusive(async () => {
-      let tip = this.lastTip;
-      if (tip === undefined) {
-        const fetched = await this.fetch();
-        if (fetched instanceof Error) throw new ConflictError(`cannot check the history of ${this.source.branch}: ${fetched.message}`, { service: r.name });
-        tip = fetched;
-      }
-      const commit = await this.deps.git.findInHistory(this.source, tip, hash.toLowerCase());
-      if (!commit) throw new ConflictError(`${hash} is not a commit in the history of ${this.source.branch} (or the prefix is ambiguous)`, { service: r.name, hash });
-      // checked before anything is touched: a target without the service's links would empty its live directories
-      const co = checkoutOf(r.spec);
-      const missing = await this.deps.git.missingLinks(co, commit);
-      if (missing.length > 0) {
-        const targets = r.spec.dirs.filter((d) => missing.includes(d.link)).map((d) => d.local);
-        throw new ConflictError(`${commit.slice(0, 8)} does not have ${missing.join(', ')}: rolling back to it would empty ${targets.length > 0 ? targets.join(', ') : 'the checkout'}; nothing was changed (pick a commit that has the service's files)`, { service: r.name, hash, missing });
-      }
-      const frozen: Freeze = { by: actor.by, at: this.deps.clock.now(), reason: `rollback to ${commit.slice(0, 8)}`, rollback: commit };
-      r.set(nextStatus(r.status, { state: 'ROLLBACK', info: frozenInfo(frozen), commit: r.status.commit, frozen }, this.deps.clock.now()));
-      await this.apply(r, commit, 'rollback', actor.by);
+      await this.deploy(r, r.status.commit, 'drift');
     });
   }
 

@@ -52,8 +52,12 @@ export interface GitPort {
    * comparing tree ids under each link (equal subtrees are never descended).
    */
   changedPaths(checkout: CheckoutRef, from: string, to: string): Promise<string[]>;
-  /** Write the links' files at `commit` into the checkout (sparse, forced) and move HEAD there. */
-  checkout(checkout: CheckoutRef, commit: string, owner: Owner | undefined): Promise<void>;
+  /**
+   * Write the links' files at `commit` into the checkout (sparse, forced) and move HEAD there.
+   * `deployed` is the checkout's HEAD as the caller read it ({@link deployed}; undefined before the
+   * first checkout): the files changed since it are written aside and swapped in.
+   */
+  checkout(checkout: CheckoutRef, deployed: string | undefined, commit: string, owner: Owner | undefined): Promise<void>;
   /** Move HEAD to `commit` without touching files (a change outside the links). */
   markDeployed(checkout: CheckoutRef, commit: string): Promise<void>;
   /**

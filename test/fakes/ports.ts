@@ -40,7 +40,7 @@ export class FakeGit implements GitPort {
     const paths = new Set([...Object.keys(a), ...Object.keys(b)]);
     return [...paths].filter((p) => co.links.some((l) => p === l || p.startsWith(`${l}/`)) && a[p] !== b[p]).sort();
   }
-  async checkout(co: CheckoutRef, commit: string): Promise<void> {
+  async checkout(co: CheckoutRef, _deployed: string | undefined, commit: string): Promise<void> {
     if (this.failCheckout) throw this.failCheckout;
     if (!(await this.has(co, commit))) throw Object.assign(new Error(`Could not find ${commit}.`), { code: 'NotFoundError' });
     this.checkouts.push({ dir: co.dir, commit });

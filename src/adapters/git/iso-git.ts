@@ -272,12 +272,11 @@ export class IsoGit implements GitPort {
     return out;
   }
 
-  async checkout(co: CheckoutRef, commit: string, owner: Owner | undefined): Promise<void> {
+  async checkout(co: CheckoutRef, prev: string | undefined, commit: string, owner: Owner | undefined): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
     await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, async () => {
       const store = this.storeOf(co.upstream);
       await commitTree(store, commit, pass); // a commit the store lacks: change nothing
-      const prev = await this.deployedIn(co, pass);
       // from here on files change: a checkout cut short is undone by the next prepare()
       if (prev !== commit) await markApplying(gitdir, commit);
       const present: string[] = [];
