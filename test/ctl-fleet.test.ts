@@ -2,8 +2,9 @@
  * `gitopperctl status @HOST...`, the fleet overview (docs/gitopperctl.md "Fleet status"): against
  * TWO real agents of the e2e world (one with a BROKEN service, one OK, later frozen) and a port
  * nothing listens on: one table, problems first (not-OK services, then the unreachable host, then
- * OK), `-m` as JSON in the same order, exit 1 unless every service of every host is OK. BEHIND's
- * rules are checked over the real API app with a FakeControl (a real agent rarely holds a commit
+ * OK), `-m` as JSON in the same order, exit 1 unless every service of every host is OK; BEHIND from
+ * the agents' `tip` (a frozen service falls behind when upstream moves). The rules for agents that
+ * send no `tip` are checked over the real API app with a FakeControl (a real agent rarely holds a commit
  * it failed to reach long enough to look at).
  */
 import { test } from 'node:test';
@@ -77,7 +78,7 @@ test('status over two real agents and a dead port: BROKEN first, then the unreac
   const json = JSON.parse(m.stdout) as { host: string; state?: string; commit?: string; behind?: boolean | null; error?: { status: number; code: string } }[];
   assert.deepEqual(json.map((j) => [j.host, j.state ?? j.error?.code]), [[b, 'BROKEN'], [dead, 'CONNECTION'], [g, 'OK']]);
   assert.deepEqual([json[2]!.commit, json[2]!.behind], [tip, false]);
-  assert.equal(json[0]!.behind, null, 'nothing was checked out on the bad agent: BEHIND cannot be told');
+  assert.equal(json[0]!.behind, true, 'the bad agent fetched the tip (`tip` on the wire) and deployed nothing: behind');
 
   // the good agent alone: every service OK, exit 0
   const ok = await ctl('status', `@${g}`);
@@ -88,7 +89,21 @@ test('status over two real agents and a dead port: BROKEN first, then the unreac
   assert.equal((await ctl('do', 'freeze', `@${g}`, 'grafana-server', '--reason', 'db migration')).code, 0);
   const frozen = await ctl('status', `@${g}`);
   assert.equal(frozen.code, 1);
-  assert.deepEqual(rows(frozen.stdout).slice(1).map((row) => [row[2], row[5], row[6]]), [['FREEZE', '?', 'db migration']]);
+  assert.deepEqual(rows(frozen.stdout).slice(1).map((row) => [row[2], row[5], row[6]]), [['FREEZE', 'no', 'db migration']], 'frozen at the tip: not behind');
+
+  // upstream moves on while frozen: the agent fetches the new tip and keeps the old commit: behind
+  await w.work.write('grafana/etc/grafana.ini', '[server]\nhttp_port = 4100\n');
+  const next = await w.work.commit('grafana: port 4100');
+  await w.work.push();
+  assert.equal((await ctl('do', 'pull', `@${g}`)).code, 0);
+  let listed: { tip?: string; commit?: string } | undefined;
+  for (let i = 0; i < 100 && listed?.tip !== next; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 100));
+    listed = (JSON.parse((await ctl('-m', 'list', 'service', `@${g}`, 'grafana-server')).stdout) as { services: { tip?: string; commit?: string }[] }).services[0];
+  }
+  assert.deepEqual([listed?.tip, listed?.commit], [next, tip], '/list/service: the new tip, the frozen commit');
+  const behind = await ctl('status', `@${g}`);
+  assert.deepEqual(rows(behind.stdout).slice(1).map((row) => [row[2], row[3], row[5]]), [['FREEZE', tip.slice(0, 8), 'yes']]);
 });
 
 test('BEHIND: yes when the newest pass aimed past the deployed commit, no when OK, ? when the wire cannot tell', async (t) => {

@@ -38,6 +38,8 @@ export interface WireService {
   readonly upstream?: string;
   /** Added: the tracked branch. */
   readonly branch?: string;
+  /** Added: the branch's tip as the agent's last successful fetch found it (absent before the first); ≠ `commit` means behind the upstream. */
+  readonly tip?: string;
   /** Added: who froze or rolled back, when frozen: the signing key as `"<fingerprint> <comment>"` (`SHA256:… miek@limos`). */
   readonly by?: string;
   /** Added: repository paths under the service's links whose files differ from the deployed commit (local edits). */

@@ -92,8 +92,9 @@ export class Agent implements Control {
   }
 
   service(name: string): ServiceInfo {
-    const { record } = this.find(name);
+    const { record, tracker } = this.find(name);
     const s = record.status;
+    const tip = tracker.tip;
     return {
       service: name,
       machine: record.spec.machine,
@@ -103,6 +104,7 @@ export class Agent implements Control {
       commit: s.commit,
       upstream: record.spec.upstream,
       branch: record.spec.branch,
+      ...(tip ? { tip } : {}),
       ...(s.frozen ? { by: s.frozen.by } : {}),
       drift: record.drift,
     };

@@ -35,6 +35,8 @@ export interface ServiceInfo {
   readonly commit: string;
   readonly upstream: string;
   readonly branch: string;
+  /** The branch's tip as the last successful fetch found it; absent before the first. `tip` ≠ `commit`: the service is behind its upstream. */
+  readonly tip?: string;
   /** Who froze or rolled back, when frozen. */
   readonly by?: string;
   /** Paths under the service's links whose files differ from the deployed commit (local edits); absent = none known. */

@@ -4,8 +4,9 @@
  * that are not OK, then the hosts that did not answer (one row each, with the error), then the OK
  * services. Exit 0 only when every service of every host is OK.
  *
- * BEHIND: the API does not say which upstream tip an agent fetched last (WireService has the
- * deployed commit, not the tip), so it is derived from what the wire does say:
+ * BEHIND: `yes` when the agent's last fetched tip (WireService `tip`) is not the deployed commit,
+ * `no` when it is. An agent that does not send `tip` (older versions) gets what the rest of the
+ * wire says:
  * - `no` for an OK service: while not frozen the agent deploys every tip it fetches, and OK means
  *   its last pass got there;
  * - `yes` for a service that is not OK when its newest history row (`/list/history`) aimed at a
@@ -43,11 +44,13 @@ export interface Fleet {
 }
 
 /**
- * {@link Behind} of a service from its newest history row (undefined: none, or the history could
- * not be read). OK → false; otherwise true when that row is not a rollback and aimed at a commit
- * other than the deployed one; else undefined.
+ * {@link Behind} of a service: from its `tip` when the agent sends one (tip ≠ deployed commit);
+ * else from its newest history row (undefined: none, or the history could not be read): OK →
+ * false; otherwise true when that row is not a rollback and aimed at a commit other than the
+ * deployed one; else undefined.
  */
 export function behindOf(service: WireService, newest: { readonly commit: string; readonly trigger: string } | undefined): Behind {
+  if (typeof service.tip === 'string' && service.tip !== '') return service.tip !== (service.commit ?? '');
   if (service.state === 'OK') return false;
   const deployed = service.commit ?? '';
   if (newest === undefined || deployed === '' || newest.trigger === 'rollback' || newest.commit === '') return undefined;
@@ -60,7 +63,7 @@ async function hostServices(host: string, client: Client): Promise<FleetService[
   return Promise.all(
     services.map(async (service) => {
       let newest;
-      if (service.state !== 'OK') newest = await client.history(service.service).then((h) => h.history[0], () => undefined);
+      if (service.state !== 'OK' && !service.tip) newest = await client.history(service.service).then((h) => h.history[0], () => undefined);
       return { host, service, behind: behindOf(service, newest) };
     }),
   );

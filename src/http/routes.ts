@@ -55,6 +55,7 @@ export function toWireService(s: ServiceInfo): WireService {
     commit: s.commit,
     upstream: s.upstream,
     branch: s.branch,
+    ...(s.tip === undefined ? {} : { tip: s.tip }),
     ...(s.by === undefined ? {} : { by: s.by }),
     drift: s.drift ?? [],
   };
