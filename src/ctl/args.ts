@@ -4,6 +4,7 @@
  * `history` alias and several `@HOST`s in one call. Throws {@link UsageError}; no I/O.
  */
 import { parseArgs } from 'node:util';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** The default port of `@host` (gitopper's remote interface, `-s :2222`). */
 export const DEFAULT_PORT = 2222;
@@ -43,7 +44,9 @@ options:
   -h, --help          this text`;
 
 /** A command line that does not parse; `cmd/` prints it with {@link USAGE} and exits 2. */
-export class UsageError extends Error {}
+export class UsageError extends GitopperError {
+  readonly code = 'USAGE';
+}
 
 /** One `@HOST` of the command line. */
 export interface Target {
