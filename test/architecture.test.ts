@@ -55,6 +55,7 @@ test('each layer rule catches a tree that breaks it', { timeout: 120_000 }, asyn
     'src/config/config.ts': "import 'node:fs';\nimport '../ports/git.js';\n",
     'src/ports/git.ts': "import '../core/agent.js';\n",
     'src/api/wire.ts': "import '../config/config.js';\n",
+    'src/errors/base.ts': "import 'node:fs';\nimport '../api/wire.js';\n",
   };
   for (const [p, text] of Object.entries(files)) {
     await mkdir(path.dirname(path.join(dir, p)), { recursive: true });
@@ -72,6 +73,8 @@ test('each layer rule catches a tree that breaks it', { timeout: 120_000 }, asyn
     'config-no-io: src/config/config.ts → fs',
     'ports-are-interfaces: src/ports/git.ts → src/core/agent.ts',
     'leaves-are-leaves: src/api/wire.ts → src/config/config.ts',
+    'errors-import-nothing: src/errors/base.ts → src/api/wire.ts',
+    'errors-no-io: src/errors/base.ts → fs',
   ]) {
     assert.ok(found.has(want), `${want} (found: ${[...found].join('; ')})`);
   }

@@ -6,6 +6,7 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import sshpk from 'sshpk';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** RFC 9421 §6.2.2 algorithm names this project signs and verifies with. */
 export type SigAlg = 'ed25519' | 'ecdsa-p256-sha256' | 'ecdsa-p384-sha384' | 'rsa-v1_5-sha256' | 'rsa-pss-sha512';
@@ -14,7 +15,7 @@ export type SigAlg = 'ed25519' | 'ecdsa-p256-sha256' | 'ecdsa-p384-sha384' | 'rs
 export const MIN_RSA_BITS = 2048;
 
 /** A key that cannot be used: unparseable, unsupported type, RSA below {@link MIN_RSA_BITS}. */
-export class KeyError extends Error {
+export class KeyError extends GitopperError {
   readonly code: string = 'KEY';
 }
 
@@ -22,7 +23,7 @@ export class KeyError extends Error {
 export class KeyPassphraseError extends KeyError {
   override readonly code = 'KEY_PASSPHRASE';
   constructor(message: string, readonly wrong: boolean) {
-    super(message);
+    super(message, { wrong });
   }
 }
 

@@ -4,6 +4,7 @@
  * warns), and the labels of service and `dirs` entries. Pure.
  */
 import { Problem } from './validate.js';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** Structured data of a {@link ConfigError}. */
 export interface ConfigErrorData {
@@ -22,10 +23,10 @@ export interface ConfigErrorData {
  * A config that cannot be used. Stable `code` 'CONFIG'; the message reads
  * `<file>: <entry>: key "<key>": <problem>. Fix: <fix>` (parts absent from `data` are left out).
  */
-export class ConfigError extends Error {
+export class ConfigError extends GitopperError<ConfigErrorData> {
   readonly code = 'CONFIG';
   override readonly name = 'ConfigError';
-  readonly data: ConfigErrorData;
+  override readonly data: ConfigErrorData;
   constructor(problem: string, data: ConfigErrorData) {
     super(located(problem, data));
     this.data = data;

@@ -4,9 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseConfig, servicesForHost, type GlobalSpec, type ServiceSpec } from './config.js';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** The config file could not be read. */
-export class ConfigReadError extends Error {
+export class ConfigReadError extends GitopperError {
   readonly code = 'CONFIG_READ';
 }
 

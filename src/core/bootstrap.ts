@@ -5,6 +5,7 @@
  */
 import type { ServiceSpec } from '../config/config.js';
 import { checkoutOf, reconcile, type ReconcileDeps } from './reconcile.js';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** The bootstrap flags. */
 export interface BootstrapOptions {
@@ -19,7 +20,7 @@ export interface BootstrapOptions {
 }
 
 /** Thrown when the bootstrap checkout cannot be made. */
-export class BootstrapError extends Error {
+export class BootstrapError extends GitopperError {
   readonly code = 'BOOTSTRAP';
 }
 

@@ -1,13 +1,14 @@
 /**
- * The error catalogue for operator requests: classes with a stable `code` and structured `data`.
+ * The errors of operator requests: classes with a stable `code` and structured `data`.
  * `src/http/errors.ts` maps codes to HTTP statuses (fastify's lib/errors.js pattern); the core
  * throws these, never HTTP statuses.
  */
+import { GitopperError } from '../errors/gitopper-error.js';
 
-/** Base of the catalogue. */
-export abstract class OperatorError extends Error {
-  abstract readonly code: 'UNKNOWN_SERVICE' | 'BAD_REQUEST' | 'CONFLICT';
-  constructor(message: string, readonly data: Readonly<Record<string, unknown>> = {}) {
+/** Base of the operator errors (codes of the one catalogue, `src/errors/gitopper-error.ts`). */
+export abstract class OperatorError extends GitopperError {
+  abstract override readonly code: 'UNKNOWN_SERVICE' | 'BAD_REQUEST' | 'CONFLICT';
+  constructor(message: string, override readonly data: Readonly<Record<string, unknown>> = {}) {
     super(message);
   }
 }

@@ -10,12 +10,14 @@ import type { Owner } from '../ports/host.js';
 import type { HookRun } from './hooks.js';
 import type { Outcome, Phases, ReconcileDeps, Runtime } from './pass-types.js';
 import type { PassState } from './state.js';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** A failed step: the pass ends in `state` (DIFF for git, BROKEN for the rest) with the message as info. */
-export class StepError extends Error {
+export class StepError extends GitopperError<{ readonly state: PassState }> {
+  readonly code = 'STEP_FAILED';
   /** @param state the state the pass ends in; `message` becomes its info */
   constructor(readonly state: PassState, message: string) {
-    super(message);
+    super(message, { state });
   }
 }
 

@@ -6,6 +6,7 @@
  * Throws {@link UsageError}; no I/O of its own.
  */
 import { parseArgs } from 'node:util';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** The default port of `@host` (gitopper's remote interface, `-s :2222`). */
 export const DEFAULT_PORT = 2222;
@@ -51,7 +52,9 @@ options:
   -h, --help          this text`;
 
 /** A command line that does not parse; `cmd/` prints it with {@link USAGE} and exits 2. */
-export class UsageError extends Error {}
+export class UsageError extends GitopperError {
+  readonly code = 'USAGE';
+}
 
 /** One `@HOST` of the command line. */
 export interface Target {

@@ -7,6 +7,7 @@
  */
 import { signRequest, type RequestSigner } from './signer.js';
 import { routes, type ListHistory, type ListMachines, type ListServices, type PullAccepted, type WireError } from '../api/wire.js';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** A request as the transport sends it: absolute URL, headers (signature included), optional body. */
 export interface HttpRequest {
@@ -40,9 +41,10 @@ export function fetchTransport(doFetch: typeof fetch = fetch): Transport {
 /**
  * A request that did not succeed. `status` is the HTTP status, or 0 when no answer came
  * (connection refused, DNS, timeout); `code` is the server's error code (`UNKNOWN_SERVICE`,
- * `CONFLICT`, …), or `CONNECTION` / `BAD_RESPONSE` for failures on this side.
+ * `CONFLICT`, …), or `CONNECTION` / `BAD_RESPONSE` for failures on this side. `data` is `{}`: the
+ * structured fields are `status` and `refusals`.
  */
-export class ClientError extends Error {
+export class ClientError extends GitopperError {
   constructor(
     readonly status: number,
     readonly code: string,

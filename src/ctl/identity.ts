@@ -7,9 +7,10 @@
 import { readFile } from 'node:fs/promises';
 import { KeyError, KeyPassphraseError, parsePrivateKey, type PrivateKeyInfo } from '../api/keys.js';
 import { agentSigners, keySigner, type RequestSigner } from './signer.js';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** No key to sign with, or one that cannot be used; the message says what to do. */
-export class IdentityError extends Error {
+export class IdentityError extends GitopperError {
   readonly code = 'IDENTITY';
 }
 

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { isLoopback, splitAddr as splitListenAddr } from '../http/listen-address.js';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** Parsed daemon options. Durations in seconds; addresses as `host:port` (`:port` = all interfaces). */
 export interface DaemonOptions {
@@ -41,7 +42,7 @@ export interface DaemonOptions {
 }
 
 /** Thrown for a bad command line; the message says what to fix. */
-export class FlagError extends Error {
+export class FlagError extends GitopperError {
   readonly code = 'FLAGS';
 }
 

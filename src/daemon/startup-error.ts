@@ -5,12 +5,13 @@
 import { BootstrapError } from '../core/bootstrap.js';
 import { ConfigError } from '../config/config.js';
 import { ConfigReadError } from '../config/file.js';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /**
  * A problem that ends the daemon before it runs (exit 1): the message is the whole text
  * `cmd/gitopper.ts` prints as `gitopper: <message>` on stderr.
  */
-export class StartupError extends Error {
+export class StartupError extends GitopperError {
   readonly code = 'STARTUP';
 }
 

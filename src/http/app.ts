@@ -44,7 +44,7 @@ function bodyOnlyOnPost(req: Request, _res: Response, next: NextFunction): void 
  */
 function requireJsonObject(req: Request, _res: Response, next: NextFunction): void {
   if (req.body === undefined) {
-    if (hasBody(req)) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'request body must be JSON (Content-Type: application/json)');
+    if (hasBody(req)) throw new HttpError('UNSUPPORTED_MEDIA_TYPE', 'request body must be JSON (Content-Type: application/json)');
   } else if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
     throw new BadRequestError('request body must be a JSON object');
   }
@@ -83,11 +83,11 @@ export function createApiApp(control: Control, opts: ApiAppOptions): express.Exp
         res.status(204).end();
         return;
       }
-      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; allowed: ${allow}`);
+      throw new HttpError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; allowed: ${allow}`);
     });
   }
   app.use((req: Request) => {
-    throw new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${req.path}`);
+    throw new HttpError('NOT_FOUND', `no route ${req.method} ${req.path}`);
   });
   app.use(errorHandler(opts.log));
   return app;

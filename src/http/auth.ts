@@ -9,7 +9,7 @@
  * agent's names. The body's digest is checked once the body is read ({@link digestCheck}).
  * {@link authorize} is the one place that applies a route's `write` flag: read-only keys → 403.
  *
- * Refusals are HttpErrors (401 with a code saying why, 403 READ_ONLY_KEY), answered by
+ * Refusals are AuthErrors (a 401 code saying why, or READ_ONLY_KEY: 403), answered by
  * `errors.ts` as `{"error":{"code","message"}}`, and logged once here with the key's
  * fingerprint and the remote address (never the signature). An address with too many 401s is
  * refused before any verification (429 TOO_MANY_FAILURES with Retry-After; `ratelimit.ts`).
@@ -30,10 +30,13 @@ export type AuthCode =
   | 'MISSING_SIGNATURE' | 'MALFORMED_SIGNATURE' | 'MISSING_COMPONENT' | 'MISSING_PARAMETER' | 'WRONG_HOST'
   | 'STALE_SIGNATURE' | 'UNKNOWN_KEY' | 'UNSUPPORTED_ALGORITHM' | 'BAD_SIGNATURE' | 'REPLAYED_NONCE' | 'BAD_DIGEST';
 
-/** A refused request: 401 with `code`, or 403 READ_ONLY_KEY; `fingerprint` when the request named a key. */
+/**
+ * A refused request: one of the 401 codes, or READ_ONLY_KEY (403; statuses: `errors.ts`); `fingerprint`
+ * (also in `data`) when the request named a key.
+ */
 export class AuthError extends HttpError {
   constructor(code: AuthCode | 'READ_ONLY_KEY', message: string, readonly fingerprint?: string) {
-    super(code === 'READ_ONLY_KEY' ? 403 : 401, code, message);
+    super(code, message, fingerprint === undefined ? undefined : { fingerprint });
   }
 }
 

@@ -3,9 +3,10 @@
  * `net.Listen` takes them): `host:port`, `:port` for all interfaces, `[v6]:port`; and which hosts
  * are loopback (where `--insecure-http` may serve, and which names a signed target URI may use).
  */
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** A listen address that does not parse; the message names it and the accepted forms. */
-export class AddressError extends Error {
+export class AddressError extends GitopperError {
   readonly code = 'ADDRESS';
 }
 

@@ -15,13 +15,13 @@ export class NonceCache {
 
   /**
    * Remember `key` until `expiresAt` (ms). Returns false when it is already remembered (a
-   * replay). Throws HttpError 503 BUSY when `max` live nonces are held.
+   * replay). Throws HttpError BUSY (503) when `max` live nonces are held.
    */
   add(key: string, expiresAt: number, now: number): boolean {
     const until = this.seen.get(key);
     if (until !== undefined && until >= now) return false;
     if (now >= this.nextSweep || this.seen.size >= this.max) this.sweep(now);
-    if (this.seen.size >= this.max) throw new HttpError(503, 'BUSY', 'too many signed requests within the replay window; try again in a minute');
+    if (this.seen.size >= this.max) throw new HttpError('BUSY', 'too many signed requests within the replay window; try again in a minute');
     this.seen.set(key, expiresAt);
     return true;
   }

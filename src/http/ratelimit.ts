@@ -33,14 +33,14 @@ export interface LimitLog {
   warn(data: Record<string, unknown>, msg: string): void;
 }
 
-/** 429 TOO_MANY_FAILURES: the address is limited for {@link retryAfter} more seconds. */
+/** TOO_MANY_FAILURES (429): the address is limited for {@link retryAfter} more seconds; `data` is `{ retryAfter, address }`. */
 export class TooManyFailuresError extends HttpError {
   constructor(
     /** Seconds until the address may try again (the `Retry-After` value). */
     readonly retryAfter: number,
     address: string,
   ) {
-    super(429, 'TOO_MANY_FAILURES', `too many failed authentications from ${address}: try again in ${retryAfter} s`);
+    super('TOO_MANY_FAILURES', `too many failed authentications from ${address}: try again in ${retryAfter} s`, { retryAfter, address });
   }
 }
 

@@ -12,6 +12,8 @@ import type { Duplex } from 'node:stream';
 import type { Router } from 'express';
 import type { Control } from '../core/control.js';
 import { createApiApp } from './app.js';
+import { httpStatus } from './errors.js';
+import type { HttpCode } from '../errors/gitopper-error.js';
 import { KeyRing, type KeySource } from './keyring.js';
 import { isLoopback, splitAddr } from './listen-address.js';
 import { serverTls } from './tls.js';
@@ -50,14 +52,17 @@ export const MAX_URL_BYTES = 4096;
 
 const errorBody = (code: string, message: string) => JSON.stringify({ error: { code, message } });
 
-/** Writes a whole `{"error":…}` answer on a socket node took over from HTTP, and closes it. */
-function rawAnswer(socket: Duplex, status: number, code: string, message: string): void {
+/** Writes a whole `{"error":…}` answer on a socket node took over from HTTP, and closes it; the status is `code`'s (`errors.ts`). */
+function rawAnswer(socket: Duplex, code: HttpCode, message: string): void {
+  const status = httpStatus(code);
   const body = errorBody(code, message);
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 /** Answers `res` with a whole `{"error":…}` body and closes the connection after it. */
-function jsonAnswer(res: ServerResponse, status: number, code: string, message: string): void {
+/** Answers `{"error":…}` with `code`'s status (`errors.ts`) and closes the connection. */
+function jsonAnswer(res: ServerResponse, code: HttpCode, message: string): void {
+  const status = httpStatus(code);
   const body = errorBody(code, message);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
 }
@@ -70,9 +75,9 @@ function jsonAnswer(res: ServerResponse, status: number, code: string, message: 
  */
 export function guardRequests(app: RequestListener): RequestListener {
   return (req, res) => {
-    const refuse = (status: number, code: string, message: string) => jsonAnswer(res, status, code, message);
-    if ((req.url ?? '').length > MAX_URL_BYTES) refuse(414, 'URI_TOO_LONG', `the request target is ${(req.url ?? '').length} bytes; at most ${MAX_URL_BYTES}`);
-    else if (req.httpVersion === '1.1' && req.headers.host === undefined) refuse(400, 'BAD_REQUEST', 'an HTTP/1.1 request needs a Host header');
+    const refuse = (code: HttpCode, message: string) => jsonAnswer(res, code, message);
+    if ((req.url ?? '').length > MAX_URL_BYTES) refuse('URI_TOO_LONG', `the request target is ${(req.url ?? '').length} bytes; at most ${MAX_URL_BYTES}`);
+    else if (req.httpVersion === '1.1' && req.headers.host === undefined) refuse('BAD_REQUEST', 'an HTTP/1.1 request needs a Host header');
     else app(req, res);
   };
 }
@@ -90,13 +95,13 @@ export function answerOutsideApp(server: Server): void {
       socket.destroy();
       return;
     }
-    if (err.code === 'HPE_HEADER_OVERFLOW') rawAnswer(socket, 431, 'HEADERS_TOO_LARGE', `the request line and headers exceed ${MAX_HEADER_BYTES} bytes`);
-    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') rawAnswer(socket, 408, 'REQUEST_TIMEOUT', 'the request was not received in time');
-    else if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') rawAnswer(socket, 413, 'PAYLOAD_TOO_LARGE', 'chunk extensions are too large');
-    else rawAnswer(socket, 400, 'BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`);
+    if (err.code === 'HPE_HEADER_OVERFLOW') rawAnswer(socket, 'HEADERS_TOO_LARGE', `the request line and headers exceed ${MAX_HEADER_BYTES} bytes`);
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') rawAnswer(socket, 'REQUEST_TIMEOUT', 'the request was not received in time');
+    else if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') rawAnswer(socket, 'PAYLOAD_TOO_LARGE', 'chunk extensions are too large');
+    else rawAnswer(socket, 'BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`);
   });
-  server.on('checkExpectation', (req, res) => jsonAnswer(res, 417, 'EXPECTATION_FAILED', `cannot meet Expect: ${String(req.headers.expect).slice(0, 80)}`));
-  server.on('connect', (_req, socket: Duplex) => rawAnswer(socket, 405, 'METHOD_NOT_ALLOWED', 'CONNECT is not allowed'));
+  server.on('checkExpectation', (req, res) => jsonAnswer(res, 'EXPECTATION_FAILED', `cannot meet Expect: ${String(req.headers.expect).slice(0, 80)}`));
+  server.on('connect', (_req, socket: Duplex) => rawAnswer(socket, 'METHOD_NOT_ALLOWED', 'CONNECT is not allowed'));
 }
 
 /**

@@ -10,6 +10,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { generate } from 'selfsigned';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** A certificate and key to serve, with where they came from. */
 export interface TlsMaterial {
@@ -36,7 +37,7 @@ export interface TlsOptions {
 }
 
 /** The TLS material could not be had: unreadable, mismatched, or not PEM. */
-export class TlsError extends Error {
+export class TlsError extends GitopperError {
   readonly code = 'TLS';
 }
 

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { GitopperError } from '../errors/gitopper-error.js';
 
 /** An https:// or http:// upstream (isomorphic-git's own transport). `url` is the string as written. */
 export interface HttpUpstream {
@@ -68,9 +69,9 @@ export type UpstreamFault =
  * `upstream "<redacted upstream>": <problem>`. `fault` says which rule of {@link parseUpstream} was broken;
  * it is undefined when an adapter refuses a parsed upstream for its own reasons (e.g. a key path).
  */
-export class UpstreamError extends Error {
+export class UpstreamError extends GitopperError<{ readonly upstream: string }> {
   readonly code = 'UPSTREAM';
-  constructor(problem: string, readonly data: { readonly upstream: string }, readonly fault?: UpstreamFault) {
+  constructor(problem: string, override readonly data: { readonly upstream: string }, readonly fault?: UpstreamFault) {
     super(`upstream "${redactUpstream(data.upstream)}": ${problem}`);
   }
 }

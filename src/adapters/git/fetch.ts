@@ -25,12 +25,13 @@ import type { SourceRef } from '../../ports/git.js';
 import { withDefaultHead } from './transport/advert.js';
 import { withIdleTimeout } from './transport/http.js';
 import { openPipe } from './transport/pipe.js';
+import { GitopperError } from '../../errors/gitopper-error.js';
 
 /** The upstream has no branch of that name (deleted, renamed, or a typo in `branch`). */
-export class BranchNotFoundError extends Error {
+export class BranchNotFoundError extends GitopperError<{ readonly branch: string }> {
   readonly code = 'BRANCH_NOT_FOUND';
   constructor(readonly branch: string) {
-    super(`branch "${branch}" not found upstream`);
+    super(`branch "${branch}" not found upstream`, { branch });
   }
 }
 

@@ -33,13 +33,14 @@ import { commitTree, diffEntries, entryAt, kindChanges } from './trees.js';
 import { storeName } from '../../upstream/upstream.js';
 import { markUsed } from './stores.js';
 import { chownTree } from '../host/owner-tree.js';
+import { GitopperError } from '../../errors/gitopper-error.js';
 
 export { removeForeignSymlinks } from './symlinks.js';
 
 /** Thrown when a checkout directory holds something this agent did not make. */
-export class NotOurCheckoutError extends Error {
+export class NotOurCheckoutError extends GitopperError<{ dir: string }> {
   readonly code = 'NOT_OUR_CHECKOUT';
-  constructor(readonly data: { dir: string }) {
+  constructor(override readonly data: { dir: string }) {
     super(`${data.dir} exists, is not empty and is not a git checkout: move it away or point "mount" elsewhere (nothing was changed)`);
   }
 }

@@ -8,13 +8,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { MountPort, MountResult, Owner } from '../../ports/host.js';
 import { expectedBindRoot, mountAt, parseMountinfo } from './mountinfo.js';
+import { GitopperError } from '../../errors/gitopper-error.js';
 
 const run = promisify(execFile);
 
 /** Thrown when a target is mounted from somewhere other than the service's checkout. */
-export class ForeignMountError extends Error {
+export class ForeignMountError extends GitopperError<{ target: string; device: string; root: string; source: string }> {
   readonly code = 'FOREIGN_MOUNT';
-  constructor(readonly data: { target: string; device: string; root: string; source: string }) {
+  constructor(override readonly data: { target: string; device: string; root: string; source: string }) {
     super(`${data.target} is already mounted from ${data.device}:${data.root}, not from ${data.source}: unmount it (umount ${data.target}) or change "local"`);
   }
 }
@@ -23,9 +24,9 @@ export class ForeignMountError extends Error {
  * A link whose source in the checkout is, or lies below, a symbolic link from the repository:
  * bind-mounting it would expose whatever it points at (any path of the host) to the service.
  */
-export class SymlinkSourceError extends Error {
+export class SymlinkSourceError extends GitopperError<{ source: string; symlink: string; points: string }> {
   readonly code = 'SYMLINK_SOURCE';
-  constructor(readonly data: { source: string; symlink: string; points: string }) {
+  constructor(override readonly data: { source: string; symlink: string; points: string }) {
     super(`${data.symlink} is a symbolic link in the repository (-> ${data.points}): gitopper does not follow links out of the checkout, so ${data.source} is not mounted; commit the files themselves, not a link`);
   }
 }

@@ -9,6 +9,7 @@
  */
 import dbus from 'dbus-next';
 import type { JobOutcome, UnitPort } from '../../ports/host.js';
+import { GitopperError } from '../../errors/gitopper-error.js';
 
 const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -37,9 +38,9 @@ export const ACTION_METHODS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /** Thrown when a D-Bus call or a job does not answer in time. */
-export class SystemdTimeoutError extends Error {
+export class SystemdTimeoutError extends GitopperError<{ what: string; seconds: number }> {
   readonly code = 'SYSTEMD_TIMEOUT';
-  constructor(readonly data: { what: string; seconds: number }) {
+  constructor(override readonly data: { what: string; seconds: number }) {
     super(`${data.what}: no answer from systemd within ${data.seconds}s`);
   }
 }

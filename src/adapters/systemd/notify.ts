@@ -20,6 +20,7 @@
  * Without `$NOTIFY_SOCKET` (not started by systemd, or `Type=` is not `notify`) every call is a no-op.
  */
 import { execFile } from 'node:child_process';
+import { GitopperError } from '../../errors/gitopper-error.js';
 
 /** The variables of sd_notify(3) this adapter reads: `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`. */
 export type NotifyEnv = Readonly<Record<string, string | undefined>>;
@@ -45,11 +46,11 @@ export interface NotifyErrorData {
  * (e.g. `Failed to notify init system: Connection refused`), or hung past the timeout. Stable
  * `code` `NOTIFY_FAILED`; `data` says which and how ({@link NotifyErrorData}).
  */
-export class NotifyError extends Error {
+export class NotifyError extends GitopperError<NotifyErrorData> {
   readonly code = 'NOTIFY_FAILED' as const;
   constructor(
     message: string,
-    readonly data: NotifyErrorData,
+    override readonly data: NotifyErrorData,
   ) {
     super(message);
     this.name = 'NotifyError';

@@ -1,11 +1,13 @@
 /**
  * `POST /hook`: push webhooks (GitHub, Gitea/Forgejo, GitLab) that trigger an immediate pass of the
  * services tracking the pushed (repository, branch). Authenticated by the forge's own signature
- * (see src/http/webhook/push.ts), not by operator keys; refusals are 401 and logged by the caller.
+ * (see src/http/webhook/push.ts), not by operator keys; refusals are WebhookErrors (statuses from
+ * `src/http/errors.ts`: 401, 400, 202 for an ignored event; 503 HOOK_SECRET_UNAVAILABLE) and logged by the caller.
  */
 import { readFile } from 'node:fs/promises';
 import express from 'express';
-import { HookError, verifyPush, type Push } from './push.js';
+import { httpStatus } from '../errors.js';
+import { verifyPush, WebhookError, type Push } from './push.js';
 
 /** What the hook route needs of the agent and the daemon. */
 export interface HookDeps {
@@ -52,18 +54,19 @@ export function hookRouter(deps: HookDeps): express.Router {
     try {
       secret = await deps.secret();
     } catch (err) {
-      deps.log({ status: 503, reason: `cannot read the webhook secret: ${(err as Error).message}` });
-      res.status(503).json({ error: { code: 'HOOK_SECRET_UNAVAILABLE', message: 'the webhook secret cannot be read on this host' } });
+      const status = httpStatus('HOOK_SECRET_UNAVAILABLE');
+      deps.log({ status, reason: `cannot read the webhook secret: ${(err as Error).message}` });
+      res.status(status).json({ error: { code: 'HOOK_SECRET_UNAVAILABLE', message: 'the webhook secret cannot be read on this host' } });
       return;
     }
     let push: Push;
     try {
       push = verifyPush(headers, body, secret);
     } catch (err) {
-      const e = err instanceof HookError ? err : new HookError('bad-request', (err as Error).message);
-      const status = e.kind === 'unauthorized' ? 401 : e.kind === 'ignored' ? 202 : 400;
+      const e = err instanceof WebhookError ? err : new WebhookError('BAD_REQUEST', (err as Error).message);
+      const status = httpStatus(e.code);
       deps.log({ status, reason: e.message, remote: req.socket.remoteAddress ?? '' });
-      res.status(status).json(status === 202 ? { accepted: false, reason: e.message } : { error: { code: e.kind === 'unauthorized' ? 'UNAUTHORIZED' : 'BAD_REQUEST', message: e.message } });
+      res.status(status).json(e.code === 'WEBHOOK_IGNORED' ? { accepted: false, reason: e.message } : { error: { code: e.code, message: e.message } });
       return;
     }
     const services = deps.pullPushed(push.urls, push.branch);

@@ -4,13 +4,14 @@
  */
 import type { PipeSource } from './pipe-command.js';
 import type { LocalUpstream, SshUpstream } from '../../../upstream/upstream.js';
+import { GitopperError } from '../../../errors/gitopper-error.js';
 
 /** A failed SSH or local fetch: ssh's or git's own reason, and the command that failed. */
-export class GitTransportError extends Error {
+export class GitTransportError extends GitopperError {
   readonly code = 'GIT_TRANSPORT';
   constructor(
     message: string,
-    readonly data: {
+    override readonly data: {
       readonly upstream: string;
       /** argv of the process (no secrets: key and known_hosts are file names). */
       readonly command: readonly string[];

@@ -13,14 +13,15 @@
  */
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
 import { redactUpstream } from '../../../upstream/upstream.js';
+import { GitopperError } from '../../../errors/gitopper-error.js';
 
 /** Default inactivity timeout of one request, in milliseconds (60 s). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 /** A request of a fetch got no response headers, or no body bytes, within the inactivity timeout. */
-export class FetchTimeoutError extends Error {
+export class FetchTimeoutError extends GitopperError {
   readonly code = 'FETCH_TIMEOUT';
-  constructor(readonly data: { readonly upstream: string; readonly timeoutMs: number; readonly waitingFor: 'response' | 'data'; readonly request: string }) {
+  constructor(override readonly data: { readonly upstream: string; readonly timeoutMs: number; readonly waitingFor: 'response' | 'data'; readonly request: string }) {
     super(`${redactUpstream(data.upstream)}: no ${data.waitingFor === 'response' ? 'answer' : 'data'} for ${seconds(data.timeoutMs)} (${data.request}); gave up`);
   }
 }
@@ -53,9 +54,9 @@ export function withIdleTimeout(client: HttpClient, upstream: string, timeoutMs:
 }
 
 /** A fetch request was cut short: the daemon is stopping, or the fetch ran past its overall deadline. */
-export class FetchAbortedError extends Error {
+export class FetchAbortedError extends GitopperError {
   readonly code = 'FETCH_ABORTED';
-  constructor(readonly data: { readonly upstream: string; readonly request: string; readonly reason: string }) {
+  constructor(override readonly data: { readonly upstream: string; readonly request: string; readonly reason: string }) {
     super(`${redactUpstream(data.upstream)}: ${data.reason} (${data.request}); gave up`);
   }
 }
