@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * gitopper daemon entry: argv → options (`--help`: usage on stdout, exit 0), then the daemon's
+ * gitopper daemon entry: argv → options (`--help`: usage on stdout, exit 0; `--version`: the
+ * version, exit 0; `--check`: the config checked, exit 0 valid / 1 not, nothing started), then the daemon's
  * stages (src/daemon/): load (state dir, self-bootstrap, config) → build (adapters, agent,
  * servers) → start (listen, readiness, live config) → wait (signals). Exit codes: 0 after
  * SIGINT/SIGTERM, 2 after SIGHUP so systemd's Restart=on-failure restarts it with the new config,
@@ -8,7 +9,8 @@
  * exit codes").
  */
 import { fileURLToPath } from 'node:url';
-import { build } from '../src/daemon/build.js';
+import { build, version } from '../src/daemon/build.js';
+import { checkConfig } from '../src/daemon/check.js';
 import type { Running } from '../src/daemon/daemon.js';
 import { StartupError } from '../src/daemon/startup-error.js';
 import { FlagError, parseDaemonFlags, usage, type DaemonOptions } from '../src/daemon/flags.js';
@@ -41,12 +43,29 @@ function wait(running: Running): void {
   process.once('SIGHUP', () => stop('SIGHUP', 2));
 }
 
+/**
+ * `--check`: every problem as `gitopper: <message>` on stderr (the daemon's fatal format), each warning
+ * as `gitopper: warning: <message>`, the summary on stdout; exit 0 when valid, 1 when not.
+ */
+async function check(opts: DaemonOptions): Promise<never> {
+  const report = await checkConfig(opts);
+  for (const e of report.errors) process.stderr.write(`gitopper: ${e}\n`);
+  for (const w of report.warnings) process.stderr.write(`gitopper: warning: ${w}\n`);
+  process.stdout.write(`${report.summary}\n`);
+  process.exit(report.ok ? 0 : 1);
+}
+
 async function main(): Promise<void> {
   const opts = options();
   if (opts.help) {
     process.stdout.write(`${usage(fileURLToPath(new URL('../../docs', import.meta.url)))}\n`);
     return;
   }
+  if (opts.version) {
+    process.stdout.write(`gitopper ${version()}\n`);
+    return;
+  }
+  if (opts.check) return check(opts);
   const loaded = await load(opts, process.env);
   if (loaded.config.services.length === 0) return idle(loaded);
   wait(await start(await build(loaded), fatal));

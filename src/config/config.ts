@@ -10,14 +10,14 @@
  * health, auto_rollback); `file.ts` reads the file.
  */
 import TOML from '@iarna/toml';
-import { At, ConfigError, dirEntry, serviceEntry, type ConfigWarning } from './error.js';
+import { At, ConfigError, ConfigProblems, dirEntry, serviceEntry, type ConfigWarning } from './error.js';
 import { fields, optBool, optString, optTables, orInherit } from './fields.js';
 import { hooksTable, healthTable, mergeAutoRollback, mergeHealth, mergeHooks, type AutoRollbackMode, type HealthSpec, type HooksSpec } from './health.js';
 import { KEYS_EXAMPLE, mergeKeys, refuseTopLevelKeys, resolveKeys, type KeySpec } from './keys.js';
 import { checkTransportFit, globalTransportKeys, resolveTransportKeys, serviceTransportKeys } from './transport.js';
 import { checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, checkUpstream, describeType, isTable, resolveFromConfig, type Fields } from './validate.js';
 
-export { ConfigError, type ConfigErrorData, type ConfigWarning } from './error.js';
+export { ConfigError, ConfigProblems, type ConfigErrorData, type ConfigWarning } from './error.js';
 export { AUTO_ROLLBACK_MODES, type AutoRollbackMode, type HealthSpec, type HooksSpec } from './health.js';
 export type { KeySpec } from './keys.js';
 
@@ -178,6 +178,14 @@ const SERVICE_HINTS = { keys: `keys are global: put them in [global] as ${KEYS_E
  * @throws ConfigError naming the file, entry and key.
  */
 export function mergeConfig(text: string, file: string): ConfigSpec {
+  return merge(text, file, new ConfigProblems())!;
+}
+
+/**
+ * {@link mergeConfig}, every problem kept in `problems` (undefined: the TOML does not parse, so nothing
+ * else can be checked). A value that is wrong reads as absent, so the rest of the file is still checked.
+ */
+function merge(text: string, file: string, problems: ConfigProblems): ConfigSpec | undefined {
   let doc: Record<string, unknown>;
   try {
     doc = TOML.parse(text);
@@ -185,33 +193,41 @@ export function mergeConfig(text: string, file: string): ConfigSpec {
     const e = err as { message?: string; line?: number; col?: number };
     const entry = typeof e.line === 'number' && typeof e.col === 'number' ? `line ${e.line + 1}, column ${e.col + 1}` : undefined;
     const msg = String(e.message ?? err).split('\n')[0]!.replace(/ at row \d+, col \d+, pos \d+:?$/, '');
-    throw new ConfigError(`TOML syntax error: ${msg}`, { file, ...(entry === undefined ? {} : { entry }), fix: 'correct the TOML syntax there' });
+    problems.add(new ConfigError(`TOML syntax error: ${msg}`, { file, ...(entry === undefined ? {} : { entry }), fix: 'correct the TOML syntax there' }));
+    return undefined;
   }
+  const get = <T>(fn: () => T, fallback: T): T => problems.attempt(fn, fallback);
   const top: At = new At(file, 'top level');
-  refuseTopLevelKeys(doc, top);
-  const f = fields(doc, TOP_KEYS, top, TOP_HINTS);
+  get(() => refuseTopLevelKeys(doc, top), undefined);
+  const f = fields(doc, TOP_KEYS, top, TOP_HINTS, problems);
 
-  const rawGlobal = f.get('global')?.value ?? {};
-  if (!isTable(rawGlobal)) top.fail('global', `expected a table, got ${describeType(rawGlobal)}`, 'write a [global] section');
+  const rawGlobal = get(() => {
+    const raw = f.get('global')?.value ?? {};
+    if (!isTable(raw)) top.fail('global', `expected a table, got ${describeType(raw)}`, 'write a [global] section');
+    return raw;
+  }, {});
   const gAt: At = new At(file, 'global');
-  const g = fields(rawGlobal, GLOBAL_KEYS, gAt);
-  const warnings = ignoredInGlobal(g, gAt, file);
-  const keys = mergeKeys(g, gAt, file);
+  const g = fields(rawGlobal, GLOBAL_KEYS, gAt, undefined, problems);
+  const warnings = ignoredInGlobal(g, gAt, file, problems);
+  const keys = mergeKeys(g, gAt, file, problems);
   const global: GlobalSpec = {
-    upstream: optString(g, 'upstream', gAt) ?? '',
-    branch: orInherit(optString(g, 'branch', gAt), DEFAULT_BRANCH),
-    mount: optString(g, 'mount', gAt) ?? '',
+    upstream: get(() => optString(g, 'upstream', gAt), undefined) ?? '',
+    branch: orInherit(get(() => optString(g, 'branch', gAt), undefined), DEFAULT_BRANCH),
+    mount: get(() => optString(g, 'mount', gAt), undefined) ?? '',
     keys,
-    ...globalTransportKeys(g, gAt),
-    hookSecretFile: orInherit(optString(g, 'hook_secret_file', gAt), '') || undefined,
+    ...get(() => globalTransportKeys(g, gAt), { tokenFile: undefined }),
+    hookSecretFile: orInherit(get(() => optString(g, 'hook_secret_file', gAt), undefined), '') || undefined,
   };
 
-  const rawServices = f.get('services')?.value ?? [];
-  if (isTable(rawServices)) top.fail('services', 'expected an array of tables, got a single table', 'write [[services]] (double brackets) above each service');
-  if (!Array.isArray(rawServices) || !rawServices.every(isTable)) {
-    top.fail('services', `expected an array of tables, got ${describeType(rawServices)}`, 'write a [[services]] section for each service');
-  }
-  const services = rawServices.map((raw, i) => mergeService(raw, i, file, global));
+  const rawServices = get(() => {
+    const raw = f.get('services')?.value ?? [];
+    if (isTable(raw)) top.fail('services', 'expected an array of tables, got a single table', 'write [[services]] (double brackets) above each service');
+    if (!Array.isArray(raw) || !raw.every(isTable)) {
+      top.fail('services', `expected an array of tables, got ${describeType(raw)}`, 'write a [[services]] section for each service');
+    }
+    return raw;
+  }, []);
+  const services = rawServices.map((raw, i) => mergeService(raw, i, file, global, problems));
   return deepFreeze({ file, global, services, warnings });
 }
 
@@ -219,14 +235,14 @@ export function mergeConfig(text: string, file: string): ConfigSpec {
  * `[global]`'s per-service keys ({@link IGNORED_IN_GLOBAL}): type-checked as in a service (gitopper's TOML
  * decoder did), then one warning each, saying it has no effect there.
  */
-function ignoredInGlobal(g: Fields, gAt: At, file: string): ConfigWarning[] {
+function ignoredInGlobal(g: Fields, gAt: At, file: string, problems: ConfigProblems): ConfigWarning[] {
   const warnings: ConfigWarning[] = [];
   for (const key of IGNORED_IN_GLOBAL) {
     if (!g.has(key)) continue;
     if (key === 'dirs') {
-      (optTables(g, 'dirs', gAt, DIRS_EXAMPLE) ?? []).forEach((rawDir, j) => readDir(rawDir, new At(file, `global.dirs[${j}]`)));
+      (problems.attempt(() => optTables(g, 'dirs', gAt, DIRS_EXAMPLE), undefined) ?? []).forEach((rawDir, j) => readDir(rawDir, new At(file, `global.dirs[${j}]`), problems));
     } else {
-      optString(g, key, gAt);
+      problems.attempt(() => optString(g, key, gAt), undefined);
     }
     const inherited = 'gitopper inherits only upstream, branch and mount from [global] and ignored it too';
     const fix = key === 'machine' || key === 'service'
@@ -237,48 +253,72 @@ function ignoredInGlobal(g: Fields, gAt: At, file: string): ConfigWarning[] {
   return warnings;
 }
 
-/** One `dirs` entry as written (read at `dAt`): `local` and `link` "" when absent, `file` false. */
-function readDir(rawDir: Record<string, unknown>, dAt: At): DirSpec {
-  const d = fields(rawDir, DIR_KEYS, dAt);
-  return { local: optString(d, 'local', dAt) ?? '', link: optString(d, 'link', dAt) ?? '', file: optBool(d, 'file', dAt) ?? false };
+/**
+ * One `dirs` entry as written (read at `dAt`): `local` and `link` "" when absent, `file` false. Problems go to
+ * `problems`; a `local` or `link` that is not a string reads as "?" (no follow-on "is empty").
+ */
+function readDir(rawDir: Record<string, unknown>, dAt: At, problems: ConfigProblems): DirSpec {
+  const d = fields(rawDir, DIR_KEYS, dAt, undefined, problems);
+  return {
+    local: problems.attempt(() => optString(d, 'local', dAt) ?? '', '?'),
+    link: problems.attempt(() => optString(d, 'link', dAt) ?? '', '?'),
+    file: problems.attempt(() => optBool(d, 'file', dAt) ?? false, false),
+  };
 }
 
-function mergeService(raw: Record<string, unknown>, i: number, file: string, global: GlobalSpec): ServiceSpec {
+function mergeService(raw: Record<string, unknown>, i: number, file: string, global: GlobalSpec, problems: ConfigProblems): ServiceSpec {
+  const get = <T>(fn: () => T, fallback: T): T => problems.attempt(fn, fallback);
   const nameKey = Object.keys(raw).find((k) => k.toLowerCase() === 'service');
   const at: At = new At(file, serviceEntry(i, nameKey === undefined ? undefined : raw[nameKey]));
-  const s = fields(raw, SERVICE_KEYS, at, SERVICE_HINTS);
-  const service = optString(s, 'service', at) ?? '';
-  const written = optString(s, 'action', at) ?? '';
-  const action = canonicalAction(written);
-  if (action === undefined) {
-    at.fail('action', `"${written}" is not a systemd action this agent can run (it asks systemd for a job after a change: verbs such as kill, isolate or enable queue none)`,
-      `use one of ${ACTIONS.map((a) => JSON.stringify(a)).join(', ')} ("" = change files only), or systemctl's aliases ${Object.keys(ACTION_ALIASES).map((a) => JSON.stringify(a)).join(', ')}; `
-      + 'for anything else run a program from the repository after each change: hooks = { post = ["path/in/repo/script.sh"] } (docs/health-and-hooks.md)');
-  }
-  const drift = optString(s, 'drift', at) ?? 'report';
-  if (!(DRIFT_MODES as readonly string[]).includes(drift)) {
-    at.fail('drift', `"${drift}" is not a drift mode`, 'use drift = "report" (show local edits, the default) or drift = "revert" (restore the deployed files)');
-  }
-  const autoRollback = mergeAutoRollback(s, at);
-  const hooks = hooksTable(s, at);
-  const health = healthTable(s, at);
-  const dirs = (optTables(s, 'dirs', at, DIRS_EXAMPLE) ?? []).map((rawDir, j): DirSpec => readDir(rawDir, new At(file, dirEntry(i, j, service))));
+  const s = fields(raw, SERVICE_KEYS, at, SERVICE_HINTS, problems);
+  const service = get(() => optString(s, 'service', at), undefined) ?? '';
+  const action = get((): Action => {
+    const written = optString(s, 'action', at) ?? '';
+    const canonical = canonicalAction(written);
+    if (canonical === undefined) {
+      at.fail('action', `"${written}" is not a systemd action this agent can run (it asks systemd for a job after a change: verbs such as kill, isolate or enable queue none)`,
+        `use one of ${ACTIONS.map((a) => JSON.stringify(a)).join(', ')} ("" = change files only), or systemctl's aliases ${Object.keys(ACTION_ALIASES).map((a) => JSON.stringify(a)).join(', ')}; `
+        + 'for anything else run a program from the repository after each change: hooks = { post = ["path/in/repo/script.sh"] } (docs/health-and-hooks.md)');
+    }
+    return canonical;
+  }, '');
+  const drift = get((): DriftMode => {
+    const written = optString(s, 'drift', at) ?? 'report';
+    if (!(DRIFT_MODES as readonly string[]).includes(written)) {
+      at.fail('drift', `"${written}" is not a drift mode`, 'use drift = "report" (show local edits, the default) or drift = "revert" (restore the deployed files)');
+    }
+    return written as DriftMode;
+  }, 'report');
+  const autoRollback = get(() => mergeAutoRollback(s, at), 'freeze');
+  const hooks = get(() => hooksTable(s, at), undefined);
+  const health = get(() => healthTable(s, at), undefined);
+  const dirs = (get(() => optTables(s, 'dirs', at, DIRS_EXAMPLE), undefined) ?? []).map((rawDir, j): DirSpec => readDir(rawDir, new At(file, dirEntry(i, j, service)), problems));
+  // the order in which the keys are read is the order their problems are reported in
+  const machine = get(() => optString(s, 'machine', at), undefined) ?? '';
+  const user = get(() => optString(s, 'user', at), undefined) ?? '';
+  const pkg = get(() => optString(s, 'package', at), undefined) ?? '';
+  const upstream = orInherit(get(() => optString(s, 'upstream', at), undefined), global.upstream);
+  const branch = orInherit(get(() => optString(s, 'branch', at), undefined), global.branch);
+  const mount = orInherit(get(() => optString(s, 'mount', at), undefined), global.mount);
+  const transport = get(() => serviceTransportKeys(s, at, upstream, global), { tokenFile: undefined });
+  const mergedHooks = hooks ? get(() => mergeHooks(hooks, new At(file, `${at.entry}.hooks`)), undefined) : undefined;
+  const mergedHealth = health ? get(() => mergeHealth(health, new At(file, `${at.entry}.health`)), undefined) : undefined;
   return {
     index: i,
-    machine: optString(s, 'machine', at) ?? '',
+    machine,
     service,
     action,
-    user: optString(s, 'user', at) ?? '',
-    package: optString(s, 'package', at) ?? '',
-    upstream: orInherit(optString(s, 'upstream', at), global.upstream),
-    branch: orInherit(optString(s, 'branch', at), global.branch),
-    mount: orInherit(optString(s, 'mount', at), global.mount),
+    user,
+    package: pkg,
+    upstream,
+    branch,
+    mount,
     dirs,
-    ...serviceTransportKeys(s, at, orInherit(optString(s, 'upstream', at), global.upstream), global),
-    drift: drift as DriftMode,
+    ...transport,
+    drift,
     autoRollback,
-    ...(hooks ? { hooks: mergeHooks(hooks, new At(file, `${at.entry}.hooks`)) } : {}),
-    ...(health ? { health: mergeHealth(health, new At(file, `${at.entry}.health`)) } : {}),
+    ...(mergedHooks ? { hooks: mergedHooks } : {}),
+    ...(mergedHealth ? { health: mergedHealth } : {}),
   };
 }
 
@@ -298,53 +338,73 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
  * @throws ConfigError naming the file, entry, key and the fix.
  */
 export function parseConfig(text: string, file: string): ConfigSpec {
-  return validate(mergeConfig(text, file));
+  return parseAll(text, file, new ConfigProblems())!;
 }
 
-function validate(merged: ConfigSpec): ConfigSpec {
+/**
+ * {@link parseConfig} with its problems going to `problems`: with `problems.all` every problem is kept
+ * there (each entry and key is checked, a wrong value read as absent), in the order {@link parseConfig}
+ * meets them, so the first is the one {@link parseConfig} throws; without it the first is thrown. The
+ * spec is undefined when the TOML does not parse; when `problems` holds any error it is incomplete and
+ * only good for counting.
+ */
+export function parseAll(text: string, file: string, problems: ConfigProblems): ConfigSpec | undefined {
+  const merged = merge(text, file, problems);
+  return merged === undefined ? undefined : validate(merged, problems);
+}
+
+function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
   const { file } = merged;
+  const get = <T>(fn: () => T, fallback: T): T => problems.attempt(fn, fallback);
   const warnings: ConfigWarning[] = [...merged.warnings];
   const gAt: At = new At(file, 'global');
-  const keys = resolveKeys(merged.global.keys, file, gAt);
+  // a [global] that is not a table was reported; its keys are not asked for too
+  const keys = problems.has('top level', 'global') ? [] : get(() => resolveKeys(merged.global.keys, file, gAt), []);
   const g = merged.global;
   const global: GlobalSpec = {
-    upstream: g.upstream === '' ? '' : gAt.check('upstream', checkUpstream(g.upstream)),
-    branch: gAt.check('branch', checkBranch(g.branch)),
-    mount: g.mount === '' ? '' : gAt.check('mount', checkAbsolute(g.mount, '/var/lib/gitopper')),
+    upstream: g.upstream === '' ? '' : get(() => gAt.check('upstream', checkUpstream(g.upstream)), ''),
+    branch: get(() => gAt.check('branch', checkBranch(g.branch)), g.branch),
+    mount: g.mount === '' ? '' : get(() => gAt.check('mount', checkAbsolute(g.mount, '/var/lib/gitopper')), ''),
     keys,
-    ...resolveTransportKeys(g, file, gAt),
+    ...get(() => resolveTransportKeys(g, file, gAt), { tokenFile: undefined }),
     hookSecretFile: g.hookSecretFile === undefined ? undefined : resolveFromConfig(file, g.hookSecretFile),
   };
-  if (global.upstream !== '') checkTransportFit(global.upstream, global, gAt);
+  if (global.upstream !== '') get(() => checkTransportFit(global.upstream, global, gAt), undefined);
+  // an upstream or mount that [global] gets wrong was reported there, not again as missing in each service
+  const badInGlobal = { upstream: problems.has('global', 'upstream'), mount: problems.has('global', 'mount') };
+  const unset = (key: 'upstream' | 'mount') => !badInGlobal[key];
   const services = merged.services.map((s): ServiceSpec => {
     const at: At = new At(file, serviceEntry(s.index, s.service));
-    if (s.machine === '') at.fail('machine', 'is missing or empty', 'set machine to the host name this service runs on (matched against -h/--hosts and the hostname)');
-    if (s.service === '') at.fail('service', 'is missing or empty', 'set service to the systemd unit name, e.g. service = "prometheus"');
-    at.check('service', checkUnitName(s.service));
-    if (s.upstream === '') at.fail('upstream', 'is not set here nor in [global]', 'set upstream = "https://host/owner/repo" in [global] or in this service');
-    if (s.mount === '') at.fail('mount', 'is not set here nor in [global]', 'set mount = "/var/lib/gitopper" in [global] or in this service');
+    const fail = (key: string, problem: string, fix: string) => get(() => at.fail(key, problem, fix), undefined);
+    if (s.machine === '') fail('machine', 'is missing or empty', 'set machine to the host name this service runs on (matched against -h/--hosts and the hostname)');
+    if (s.service === '') fail('service', 'is missing or empty', 'set service to the systemd unit name, e.g. service = "prometheus"');
+    else get(() => at.check('service', checkUnitName(s.service)), undefined);
+    if (s.upstream === '' && unset('upstream')) fail('upstream', 'is not set here nor in [global]', 'set upstream = "https://host/owner/repo" in [global] or in this service');
+    if (s.mount === '' && unset('mount')) fail('mount', 'is not set here nor in [global]', 'set mount = "/var/lib/gitopper" in [global] or in this service');
     const dirs: DirSpec[] = [];
     const links: string[] = [];
     s.dirs.forEach((d, j) => {
       const dAt = new At(file, dirEntry(s.index, j, s.service));
       if (d.local !== '') {
-        dirs.push({ local: dAt.check('local', checkLocal(d.local)), link: dAt.check('link', checkLink(d.link)), file: d.file });
+        dirs.push({ local: get(() => dAt.check('local', checkLocal(d.local)), d.local), link: get(() => dAt.check('link', checkLink(d.link)), d.link), file: d.file });
         return;
       }
-      const link = dAt.check('link', checkLink(d.link));
+      const link = get(() => dAt.check('link', checkLink(d.link)), undefined);
+      if (link === undefined) return;
       links.push(link);
       warnings.push(dAt.warning('local', `is empty, so "${link}" is checked out into ${s.mount}/${s.service} but mounted nowhere (gitopper skipped the mount of such an entry too)`,
         'set local to the absolute path on this host where it belongs, e.g. local = "/etc/prometheus"; or remove the entry if nothing reads it there', s.index));
     });
-    checkTransportFit(at.check('upstream', checkUpstream(s.upstream)), s, at);
+    const upstream = s.upstream === '' ? undefined : get(() => at.check('upstream', checkUpstream(s.upstream)), undefined);
+    if (upstream !== undefined) get(() => checkTransportFit(upstream, s, at), undefined);
     return {
       ...s,
-      upstream: at.check('upstream', checkUpstream(s.upstream)),
-      branch: at.check('branch', checkBranch(s.branch)),
-      mount: at.check('mount', checkAbsolute(s.mount, '/var/lib/gitopper')),
+      upstream: upstream ?? s.upstream,
+      branch: get(() => at.check('branch', checkBranch(s.branch)), s.branch),
+      mount: s.mount === '' ? '' : get(() => at.check('mount', checkAbsolute(s.mount, '/var/lib/gitopper')), s.mount),
       dirs,
       ...(links.length > 0 ? { links } : {}),
-      ...resolveTransportKeys(s, file, at),
+      ...get(() => resolveTransportKeys(s, file, at), { tokenFile: undefined }),
     };
   });
   return deepFreeze({ file, global, services, warnings });
@@ -357,6 +417,11 @@ function validate(merged: ConfigSpec): ConfigSpec {
  * @throws ConfigError naming both entries.
  */
 export function servicesForHost(config: ConfigSpec, hosts: readonly string[]): ServiceSpec[] {
+  return hostServices(config, hosts, new ConfigProblems());
+}
+
+/** {@link servicesForHost}, each clash going to `problems` (kept there with `problems.all`, in the order met). */
+export function hostServices(config: ConfigSpec, hosts: readonly string[], problems: ConfigProblems): ServiceSpec[] {
   const mine = config.services.filter((s) => hosts.includes(s.machine));
   const names = new Map<string, ServiceSpec>();
   const locals = new Map<string, string>();
@@ -364,17 +429,18 @@ export function servicesForHost(config: ConfigSpec, hosts: readonly string[]): S
     const entry = serviceEntry(s.index, s.service);
     const first = names.get(s.service);
     if (first !== undefined) {
-      new At(config.file, entry).fail('service', `service "${s.service}" is also defined by ${serviceEntry(first.index, first.service)} for this host (machine "${first.machine}")`,
-        'keep one entry per service and host; put all its dirs in that entry');
+      problems.attempt(() => new At(config.file, entry).fail('service', `service "${s.service}" is also defined by ${serviceEntry(first.index, first.service)} for this host (machine "${first.machine}")`,
+        'keep one entry per service and host; put all its dirs in that entry'), undefined);
     }
-    names.set(s.service, s);
+    if (first === undefined) names.set(s.service, s);
     s.dirs.forEach((d, j) => {
       const here = dirEntry(s.index, j, s.service);
       const other = locals.get(d.local);
       if (other !== undefined) {
-        new At(config.file, here).fail('local', `"${d.local}" is also the mount target of ${other} on this host`, 'mount each local path once: remove one of the entries or change its local');
+        problems.attempt(() => new At(config.file, here).fail('local', `"${d.local}" is also the mount target of ${other} on this host`, 'mount each local path once: remove one of the entries or change its local'), undefined);
+      } else {
+        locals.set(d.local, here);
       }
-      locals.set(d.local, here);
     });
   }
   return mine;

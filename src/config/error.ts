@@ -70,6 +70,47 @@ export class At {
   }
 }
 
+/**
+ * Where the parser puts the {@link ConfigError}s it meets. With `all` true (for `gitopper --check`) every
+ * one is collected, in the order the parser meets them, and the parse goes on; with `all` false (the
+ * default: the daemon, `-r`) the first is thrown at once, as a parse that stops at the first problem does.
+ * One error per entry and key: a later one at the same `entry` and `key` (a follow-on of the first,
+ * such as "set twice" and then "unknown key") is dropped.
+ */
+export class ConfigProblems {
+  /** @param all collect every error (true) or throw the first at once (false). */
+  constructor(readonly all = false) {}
+  readonly #errors: ConfigError[] = [];
+  /** `[entry, key]` of every error kept (all of one file), for the one-per-place rule and {@link has}. */
+  readonly #places = new Set<string>();
+  /** The errors collected so far, in order. */
+  get errors(): readonly ConfigError[] {
+    return this.#errors;
+  }
+  /** Keep `err` unless an error at the same file, entry and key is already kept; without `all`, throw it. */
+  add(err: ConfigError): void {
+    if (!this.all) throw err;
+    const place = JSON.stringify([err.data.file, err.data.entry ?? null, err.data.key ?? null]);
+    if (this.#places.has(place)) return;
+    this.#places.add(place);
+    this.#errors.push(err);
+  }
+  /** `fn()`, or `fallback` after keeping the ConfigError it threw (see {@link add}); any other error is thrown on. */
+  attempt<T>(fn: () => T, fallback: T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      this.add(err);
+      return fallback;
+    }
+  }
+  /** True when a kept error is at `entry` about `key`. */
+  has(entry: string, key: string): boolean {
+    return this.#errors.some((e) => e.data.entry === entry && e.data.key === key);
+  }
+}
+
 /** Label of service entry `i` for messages: `services[2] "grafana-server"`, or `services[2]` without a usable name. */
 export function serviceEntry(i: number, name: unknown): string {
   return typeof name === 'string' && name !== '' ? `services[${i}] ${JSON.stringify(name)}` : `services[${i}]`;

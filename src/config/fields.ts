@@ -3,13 +3,25 @@
  * when the key is absent) or throws a `ConfigError` through {@link At} naming the key, the type it got
  * and how to write it. Pure.
  */
-import type { At } from './error.js';
-import { describeType, foldKeys, isTable, type Fields } from './validate.js';
+import type { At, ConfigProblems } from './error.js';
+import { describeType, foldKeys, isTable, Problem, type Fields } from './validate.js';
 import { parseDuration } from './duration.js';
 
-/** `raw`'s keys read case-insensitively (see `foldKeys`); an unknown or repeated key is thrown at `at`. */
-export function fields(raw: Record<string, unknown>, allowed: readonly string[], at: At, hints?: Record<string, string>): Fields {
-  return at.check('', foldKeys(raw, allowed, hints));
+/**
+ * `raw`'s keys read case-insensitively (see `foldKeys`); an unknown or repeated key is thrown at `at`.
+ * With `problems`, every unknown or repeated key is kept there instead (in the order `foldKeys` meets
+ * them) and left out, and the other keys are returned.
+ */
+export function fields(raw: Record<string, unknown>, allowed: readonly string[], at: At, hints?: Record<string, string>, problems?: ConfigProblems): Fields {
+  if (problems === undefined) return at.check('', foldKeys(raw, allowed, hints));
+  const rest: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, raw);
+  for (;;) {
+    const folded = foldKeys(rest, allowed, hints);
+    if (!(folded instanceof Problem)) return folded;
+    problems.attempt(() => at.check('', folded), undefined);
+    if (folded.key === undefined || !Object.hasOwn(rest, folded.key)) return new Map();
+    delete rest[folded.key];
+  }
 }
 
 /** Field `name` as a string, or undefined when absent. */

@@ -2,7 +2,7 @@
  * `[global].keys`, the OpenSSH public keys allowed to use the API, for `config.ts`: read, the old
  * top-level `[keys]` format refused, and (stage two) required and resolved against the config file. Pure.
  */
-import { At } from './error.js';
+import { At, type ConfigProblems } from './error.js';
 import { fields, optBool, optString, optTables } from './fields.js';
 import { isTable, resolveFromConfig, type Fields } from './validate.js';
 
@@ -27,13 +27,17 @@ export function refuseTopLevelKeys(doc: Record<string, unknown>, top: At): void 
   }
 }
 
-/** `[global]`'s `keys` as written (`g` read at `gAt`): paths unresolved, possibly empty; `ro` defaults to false. */
-export function mergeKeys(g: Fields, gAt: At, file: string): KeySpec[] {
-  return (optTables(g, 'keys', gAt, KEYS_EXAMPLE) ?? []).map((raw, i): KeySpec => {
+/**
+ * `[global]`'s `keys` as written (`g` read at `gAt`): paths unresolved, possibly empty; `ro` defaults to false.
+ * Each problem is kept in `problems` (every entry and key is read); a key that is wrong there reads as
+ * `path` "?" / `ro` false, so no follow-on problem is reported about it.
+ */
+export function mergeKeys(g: Fields, gAt: At, file: string, problems: ConfigProblems): KeySpec[] {
+  return problems.attempt(() => optTables(g, 'keys', gAt, KEYS_EXAMPLE), undefined)?.map((raw, i): KeySpec => {
     const at = new At(file, `global.keys[${i}]`);
-    const k = fields(raw, KEY_KEYS, at);
-    return { path: optString(k, 'path', at) ?? '', ro: optBool(k, 'ro', at) ?? false };
-  });
+    const k = fields(raw, KEY_KEYS, at, undefined, problems);
+    return { path: problems.attempt(() => optString(k, 'path', at) ?? '', '?'), ro: problems.attempt(() => optBool(k, 'ro', at) ?? false, false) };
+  }) ?? [];
 }
 
 /**

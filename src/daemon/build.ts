@@ -19,8 +19,8 @@ import { CheckoutWatcher } from '../adapters/watch/checkout.js';
 import type { Built, Loaded } from './daemon.js';
 import { StartupError } from './startup-error.js';
 
-/** package.json's `version` (the `gitopper_build_info` label), read beside `dist/`. */
-function version(): string {
+/** package.json's `version` (the `gitopper_build_info` label and `gitopper --version`), read beside `dist/`. */
+export function version(): string {
   return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 

@@ -1,16 +1,24 @@
 /**
  * The daemon's command line: gitopper's flags with their defaults and meaning (docs/daemon.md, "Flags"),
- * plus ours (`--user`, `--state-dir`, `--tls-cert`, `--tls-key`, `--insecure-http`, `--help`). Parsed with node's `util.parseArgs`.
+ * plus ours (`--user`, `--state-dir`, `--tls-cert`, `--tls-key`, `--insecure-http`, `--check`, `--version`/`-v`,
+ * `--log-format`, `--help`). Parsed with node's `util.parseArgs`.
  * Pure: argv in, options out; `cmd/gitopper.ts` supplies argv and acts on errors.
  */
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { isLoopback, splitAddr as splitListenAddr } from '../http/listen-address.js';
 import { GitopperError } from '../errors/gitopper-error.js';
+import { LOG_FORMATS, type LogFormat } from '../telemetry/log.js';
 
 /** Parsed daemon options. Durations in seconds; addresses as `host:port` (`:port` = all interfaces). */
 export interface DaemonOptions {
   readonly help: boolean;
+  /** `--version`/`-v`: print `gitopper <version>` and exit 0. */
+  readonly version: boolean;
+  /** `--check`: check the config (every problem, warnings, a summary) and exit 0/1; nothing is started. */
+  readonly check: boolean;
+  /** `--log-format`: `json`, `pretty`, or `auto` (pretty on a terminal, the default). */
+  readonly logFormat: LogFormat;
   /** Names this host answers to (`-h`, repeatable, comma-separated); the real hostname is added by the caller. */
   readonly hosts: readonly string[];
   readonly config: string;
@@ -86,6 +94,10 @@ ${docsDir.replace(/\/+$/, '')}/daemon.md (all docs: ${docsDir.replace(/\/+$/, ''
       --tls-key FILE     the key of --tls-cert (PEM)
       --insecure-http    serve the API over plain HTTP: loopback -s addresses only (tests, a
                          local reverse proxy that does TLS)
+      --log-format FMT   json, pretty or auto (default: pretty when stdout is a terminal, else json)
+      --check            check the config (-c, or the checked-out one with -U) and exit: every
+                         problem and warning, then a summary; exit 0 valid, 1 not. Starts nothing
+  -v, --version          print gitopper's version and exit
       --help             this text (-h is --hosts, as in gitopper)`;
 }
 
@@ -148,6 +160,9 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'insecure-http': { type: 'boolean' },
+        check: { type: 'boolean' },
+        version: { type: 'boolean', short: 'v' },
+        'log-format': { type: 'string' },
       },
     }).values;
   } catch (err) {
@@ -168,7 +183,10 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
   if (fetchTimeoutSeconds < 1) throw new FlagError(`--fetch-timeout ${v['fetch-timeout']} is below 1s: use 1s or more`);
   const root = parseBool(v.root ?? 'true', '-o/--root');
   const help = v.help ?? false;
-  if (!help && !v.config && !v.upstream) throw new FlagError('-c/--config is required: gitopper -c /etc/gitopper/config.toml');
+  const version = v.version ?? false;
+  const logFormat = v['log-format'] ?? 'auto';
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) throw new FlagError(`--log-format ${logFormat}: use json, pretty or auto (pretty on a terminal, json elsewhere)`);
+  if (!help && !version && !v.config && !v.upstream) throw new FlagError('-c/--config is required: gitopper -c /etc/gitopper/config.toml');
   const api = checkAddr(v.api ?? ':2222', '-s/--api');
   if ((v['tls-cert'] === undefined) !== (v['tls-key'] === undefined)) throw new FlagError('--tls-cert and --tls-key go together: give both, or neither for a self-signed certificate');
   const insecureHttp = v['insecure-http'] ?? false;
@@ -178,6 +196,9 @@ export function parseDaemonFlags(argv: readonly string[]): DaemonOptions {
   }
   return {
     help,
+    version,
+    check: v.check ?? false,
+    logFormat: logFormat as LogFormat,
     hosts: (v.hosts ?? []).flatMap((h) => h.split(',')).map((h) => h.trim()).filter((h) => h !== ''),
     config: v.config ?? '',
     metric: checkAddr(v.metric ?? ':9222', '-m/--metric'),

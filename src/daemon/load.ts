@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bootstrap, bootstrapConfigPath, selfService, type BootstrapOptions } from '../core/bootstrap.js';
 import { loadConfig, type LoadedConfig } from '../config/file.js';
-import { createLogger, isJournalStream, type Logger } from '../telemetry/log.js';
+import { chooseLogFormat, createLogger, isJournalStream, type Logger } from '../telemetry/log.js';
 import { SystemdNotifier } from '../adapters/systemd/notify.js';
 import type { Loaded } from './daemon.js';
 import { configProblem, StartupError } from './startup-error.js';
@@ -40,7 +40,7 @@ function prepareStateDir(dir: string, log: Logger): void {
  */
 export async function load(opts: DaemonOptions, env: NodeJS.ProcessEnv): Promise<Loaded> {
   if (opts.root && process.getuid?.() !== 0) throw new StartupError('must run as root (bind mounts and systemd need it); -o=false to try without');
-  const log = createLogger(opts.debug, process.stdout, isJournalStream(env.JOURNAL_STREAM, 1));
+  const log = createLogger(opts.debug, process.stdout, isJournalStream(env.JOURNAL_STREAM, 1), chooseLogFormat(opts.logFormat, process.stdout.isTTY === true));
   const notifier = SystemdNotifier.fromEnv(env, { onError: (err) => log.warn({ err: err.message, ...err.data }, 'cannot notify systemd') });
   notifier.startWatchdog();
   const hostname = os.hostname();

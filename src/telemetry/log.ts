@@ -4,13 +4,49 @@
  *
  * Under systemd, when stdout is the journal (see {@link isJournalStream}), each line starts with the
  * sd-daemon(3) priority prefix `<N>` (journald strips it and stores N as the entry's `PRIORITY`), so
- * `journalctl -u gitopper -p warning` shows warnings and worse only. Anywhere else (a terminal, a
- * pipe, a file, the tests) the lines are plain JSON. docs/daemon.md, "Logs".
+ * `journalctl -u gitopper -p warning` shows warnings and worse only. Anywhere else (a pipe, a file,
+ * the tests) the lines are plain JSON; on a terminal (`--log-format auto`, the default) or with
+ * `--log-format pretty` they are pino-pretty's readable lines. docs/daemon.md, "Logs".
  */
 import { fstatSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 
 export type { Logger };
+
+/** Values of `--log-format`: `json` (pino's lines), `pretty` (one readable line per entry), `auto`. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+/** One of {@link LOG_FORMATS}. */
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/**
+ * The format the logs are written in: `json` and `pretty` as asked; `auto` is `pretty` when the log
+ * stream (stdout) is a terminal (`isTTY`) and `json` anywhere else (systemd's journal, a pipe, a file).
+ */
+export function chooseLogFormat(format: LogFormat, isTTY: boolean): 'json' | 'pretty' {
+  if (format === 'auto') return isTTY ? 'pretty' : 'json';
+  return format;
+}
+
+/**
+ * pino-pretty's formatter for one JSON log line (with its newline): `[HH:MM:ss.l] INFO: msg {…}`, the
+ * other fields as JSON on the same line; `pid` and `hostname` left out; colours when `colorize`. Lines that
+ * are not JSON come back as they are.
+ */
+export function prettyFormatter(colorize: boolean): (line: string) => string {
+  return prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+}
+
+/** A pino destination that writes each JSON line to `out` as {@link prettyFormatter} shows it, synchronously. */
+class PrettyDestination {
+  readonly #format: (line: string) => string;
+  constructor(private readonly out: NodeJS.WritableStream, colorize: boolean) {
+    this.#format = prettyFormatter(colorize);
+  }
+  write(line: string): boolean {
+    return this.out.write(this.#format(line));
+  }
+}
 
 /**
  * The syslog priority (sd-daemon(3): `SD_DEBUG` 7 … `SD_EMERG` 0) of a pino level number:
@@ -65,8 +101,15 @@ class JournalDestination {
  * `destination` (default stdout). With `journal` true each line starts with its sd-daemon(3)
  * priority prefix (`<6>{"level":30,…}`): pass `isJournalStream(process.env.JOURNAL_STREAM, 1)`
  * when `destination` is stdout. Without it the lines are plain JSON, one object per line.
+ * `format` `pretty` writes each entry for a person instead ({@link prettyFormatter}; colours when
+ * `destination` is a terminal and `NO_COLOR` is not set), with no priority prefix; `json` (the
+ * default) is the above. Pick it with {@link chooseLogFormat}.
  */
-export function createLogger(debug: boolean, destination: NodeJS.WritableStream = process.stdout, journal = false): Logger {
+export function createLogger(debug: boolean, destination: NodeJS.WritableStream = process.stdout, journal = false, format: 'json' | 'pretty' = 'json'): Logger {
   const opts = { level: debug ? 'debug' : 'info', base: { pid: process.pid } };
+  if (format === 'pretty') {
+    const colorize = (destination as { isTTY?: boolean }).isTTY === true && process.env.NO_COLOR === undefined;
+    return pino(opts, new PrettyDestination(destination, colorize));
+  }
   return journal ? pino(opts, new JournalDestination(destination)) : pino(opts, destination);
 }

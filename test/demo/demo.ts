@@ -12,10 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { startGitServer } from '../rig/git-server.js';
 import { makeBare, removeDirs, tmpDir, WorkClone } from '../rig/repo.js';
 import { canRunSandbox, reloadMarkerUnit, startUserManager } from '../rig/systemd.js';
-import { startDaemon } from '../e2e/daemon.js';
+import { startDaemon, type Daemon } from '../e2e/daemon.js';
+import { prettyFormatter } from '../../src/telemetry/log.js';
 
 const say = (s: string) => process.stdout.write(`\n\x1b[1m==> ${s}\x1b[0m\n`);
 const show = (s: string) => process.stdout.write(`${s.replace(/^/gm, '    ')}\n`);
+const pretty = prettyFormatter(process.stdout.isTTY === true && process.env.NO_COLOR === undefined);
+/** The agent's log lines from `from` on, as `--log-format pretty` (the default on a terminal) shows them. */
+const showLog = (d: Daemon, from: number) => show(d.lines.slice(from).map((l) => pretty(JSON.stringify(l)).trimEnd()).join('\n'));
 
 /** Re-run this file inside `unshare -m --propagation private` (root only), like test/run.mjs. */
 function reexecInNamespace(): never {
@@ -77,17 +81,22 @@ dirs = [ { local = "${target}", link = "webapp/etc" } ]
     await writeFile(path.join(dir, 'config.toml'), toml);
     show(toml);
 
-    say('4. Start the agent: gitopper -c config.toml -h demo-host -t 2s --user');
+    say('4. Check it first: gitopper --check -c config.toml -h demo-host (starts nothing)');
+    const checked = spawnSync(process.execPath, [fileURLToPath(new URL('../../cmd/gitopper.js', import.meta.url)), '--check', '-c', path.join(dir, 'config.toml'), '-h', 'demo-host'], { encoding: 'utf8' });
+    show(`${checked.stderr}${checked.stdout.trimEnd()}\nexit code: ${checked.status}`);
+
+    say('5. Start the agent: gitopper -c config.toml -h demo-host -t 2s --user');
     const d = startDaemon(['-c', path.join(dir, 'config.toml'), '-h', 'demo-host', '-t', '2s', '--user', '--state-dir', path.join(dir, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0'], um.env as Record<string, string>);
     cleanup.push(() => d.stop());
     const ready = await d.waitLog((l) => l.msg === 'ready', 'the first pass');
+    showLog(d, 0);
     show(`agent ready: ${JSON.stringify(ready.services)}`);
     show(`sparse checkout: ${dir}/checkouts/webapp (only webapp/etc; README.md is not there: ${existsSync(path.join(dir, 'checkouts', 'webapp', 'README.md')) ? 'WRONG' : 'right'})`);
     show(`bind mount: ${target} <- ${dir}/checkouts/webapp/webapp/etc`);
     show(`${target}/app.ini now says:\n${readFileSync(path.join(target, 'app.ini'), 'utf8')}`);
     show(`systemctl --user is-active webapp: ${(await um.systemctl('is-active', 'webapp.service')).trim()} (first setup started it)`);
 
-    say('5. An operator pushes a change upstream');
+    say('6. An operator pushes a change upstream');
     const work = await WorkClone.open(path.join(dir, 'git', 'demo.git'), path.join(dir, 'work'));
     await work.write('webapp/etc/app.ini', '[server]\ngreeting = hello from commit 2\n');
     const sha = await work.commit('webapp: new greeting');
@@ -95,14 +104,16 @@ dirs = [ { local = "${target}", link = "webapp/etc" } ]
     await work.push();
     show(`pushed ${sha.slice(0, 8)} "webapp: new greeting"`);
 
-    say('6. The agent fetches, checks out, and asks systemd (D-Bus) to reload webapp');
+    say('7. The agent fetches, checks out, and asks systemd (D-Bus) to reload webapp');
+    const logFrom = d.lines.length;
     const applied = await d.waitLog((l) => l.msg === 'pass applied' && l.commit === sha, 'the change to be applied', 30_000);
     while (!existsSync(marker)) await new Promise((r) => setTimeout(r, 20));
+    showLog(d, logFrom);
     show(`applied in ${((performance.now() - t0) / 1000).toFixed(2)} s: changed ${JSON.stringify(applied.changed)}, systemd ${JSON.stringify(applied.actions)}`);
     show(`reload marker: ${readFileSync(marker, 'utf8').trim()}`);
     show(`${target}/app.ini now says:\n${readFileSync(path.join(target, 'app.ini'), 'utf8')}`);
 
-    say('7. Stop the agent (SIGTERM → exit 0) and clean up');
+    say('8. Stop the agent (SIGTERM → exit 0) and clean up');
     show(`exit code: ${await d.stop('SIGTERM')}`);
   } finally {
     for (const f of cleanup.reverse()) await f().catch(() => undefined);
