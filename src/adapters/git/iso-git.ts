@@ -8,42 +8,34 @@
  *   <mount>/<service>/.git/HEAD -> refs/heads/<branch>          = the deployed commit
  *   <mount>/<service>/<link>...                                  only the service's links (sparse)
  * Credentials come from `token_file` at each fetch through `onAuth`; never written to `.git/config`.
- * Tree comparisons are in `trees.ts`, the work tree's symlink guards in `symlinks.ts`.
+ * The checkout dir and its store link: `checkout-dir.ts`; writing a commit's links: `checkout.ts`;
+ * putting paths back: `restore.ts`. Tree comparisons are in `trees.ts`, the work tree's symlink guards in `symlinks.ts`.
  * Fetching: `fetch.ts` (one branch, in-process), `fetch-child.ts` (a store's first fetch of a branch
  * in a child process), `compact.ts` (packs compacted), `transport/http.ts` (inactivity timeout).
  */
 import fs from 'node:fs';
-import { chown, lstat, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import AsyncLock from 'async-lock';
 import git from 'isomorphic-git';
 import type { CheckoutRef, GitPort, SourceRef } from '../../ports/git.js';
 import { ObjectCaches, type Pass } from './object-cache.js';
+import { writeCommit } from './checkout.js';
+import { wireCheckout } from './checkout-dir.js';
+import { restorePaths } from './restore.js';
 import type { Owner } from '../../ports/host.js';
-import { makeParentsOfSymlinks, removeForeignSymlinks } from './symlinks.js';
-import { asideOf, writeAside } from './write-aside.js';
-import { applyingCommit, clearApplying, markApplying, undoInterrupted } from './apply-marker.js';
+import { clearApplying, undoInterrupted } from './apply-marker.js';
 import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './fetch-child.js';
 import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './compact.js';
 import { fetchBranch, headOf } from './fetch.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './transport/http.js';
 import { matchingCommit, workTreeDrift } from './drift.js';
 import { headOid, isNotFound } from './head.js';
-import { commitTree, diffEntries, entryAt, kindChanges } from './trees.js';
+import { commitTree, diffEntries, entryAt } from './trees.js';
 import { storeName } from '../../upstream/upstream.js';
 import { markUsed } from './stores.js';
-import { chownTree } from '../host/owner-tree.js';
-import { GitopperError } from '../../errors/gitopper-error.js';
 
 export { removeForeignSymlinks } from './symlinks.js';
-
-/** Thrown when a checkout directory holds something this agent did not make. */
-export class NotOurCheckoutError extends GitopperError<{ dir: string }> {
-  readonly code = 'NOT_OUR_CHECKOUT';
-  constructor(override readonly data: { dir: string }) {
-    super(`${data.dir} exists, is not empty and is not a git checkout: move it away or point "mount" elsewhere (nothing was changed)`);
-  }
-}
+export { NotOurCheckoutError } from './checkout-dir.js';
 
 /** How {@link IsoGit.fetch} fetches; every field optional (defaults below). docs/daemon.md "Object stores". */
 export interface IsoGitOptions {
@@ -167,50 +159,13 @@ export class IsoGit implements GitPort {
   }
 
   /**
-   * Wire the checkout to its store ({@link wire}), then undo a checkout that was cut short
+   * Wire the checkout to its store (`checkout-dir.ts`), then undo a checkout that was cut short
    * (`apply-marker.ts`): the files it had written are put back to the deployed commit's version,
    * so they are never taken for local edits, and the pass goes on from a consistent tree.
    */
   async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
-    await this.wire(co, owner);
+    await wireCheckout(co, path.join(this.storeOf(co.upstream), 'objects'), owner, (msg, data) => this.onNotice(msg, data, 'warn'));
     await undoInterrupted(this, co, owner, (msg, data) => this.onNotice(msg, data, 'warn'));
-  }
-
-  /** The checkout dir made (or adopted) and its `.git/objects` pointed at the upstream's store. */
-  private async wire(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
-    const objects = path.join(this.storeOf(co.upstream), 'objects');
-    const gitdir = path.join(co.dir, '.git');
-    await mkdir(co.dir, { recursive: true, mode: 0o755 });
-    const fresh = !(await exists(gitdir));
-    // refuse before touching anything (not even the owner) of a directory that is not ours
-    if (fresh && (await readdir(co.dir)).length > 0) throw new NotOurCheckoutError({ dir: co.dir });
-    if (owner) await chown(co.dir, owner.uid, owner.gid);
-    if (fresh) {
-      await git.init({ fs, dir: co.dir, defaultBranch: co.branch });
-      await rm(path.join(gitdir, 'objects'), { recursive: true });
-      await symlink(objects, path.join(gitdir, 'objects'));
-      return;
-    }
-    const link = path.join(gitdir, 'objects');
-    const st = await lstat(link).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
-    if (!st) {
-      // a first prepare cut short between removing git's own objects dir and linking the store's
-      await symlink(objects, link);
-      return;
-    }
-    if (st.isSymbolicLink()) {
-      if ((await readlink(link)) !== objects) {
-        await rm(link);
-        await symlink(objects, link);
-        this.onNotice('checkout re-pointed at the object store of its new upstream', { dir: co.dir, upstream: co.upstream }, 'warn');
-      }
-      return;
-    }
-    // A full clone made by something else (gitopper's CLI clone): keep its objects aside, say so.
-    const aside = `${link}.pre-gitopper-${Date.now()}`;
-    await rename(link, aside);
-    await symlink(objects, link);
-    this.onNotice('existing git checkout adopted: its own objects were kept aside', { dir: co.dir, keptAt: aside }, 'warn');
   }
 
   async missingLinks(co: CheckoutRef, commit: string): Promise<string[]> {
@@ -276,37 +231,7 @@ export class IsoGit implements GitPort {
   async checkout(co: CheckoutRef, prev: string | undefined, commit: string, owner: Owner | undefined): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
     await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, async () => {
-      const store = this.storeOf(co.upstream);
-      await commitTree(store, commit, pass); // a commit the store lacks: change nothing
-      // from here on files change: a checkout cut short is undone by the next prepare()
-      if (prev !== commit) await markApplying(gitdir, commit);
-      const present: string[] = [];
-      // isomorphic-git neither removes a link gone from the commit nor replaces a file by a
-      // directory (or back): clear those paths (work tree and index) so checkout writes them anew
-      const stale: string[] = [];
-      for (const link of co.links) {
-        const entry = await entryAt(store, commit, link, pass);
-        if (!entry) stale.push(link);
-        else {
-          present.push(link);
-          if (prev) await kindChanges(store, link, await entryAt(store, prev, link, pass), entry, pass, stale);
-        }
-      }
-      // never write through a symlink the commit does not have (left by an older commit, or planted in the work tree)
-      for (const link of present) await removeForeignSymlinks(store, co.dir, commit, link, pass);
-      // changed files are written aside and renamed into place: a failure (ENOSPC) leaves every live file as it was
-      if (prev !== undefined && prev !== commit) await writeAside(store, co.dir, commit, await this.changedIn(co, prev, commit, pass), owner, pass).catch((err: unknown) => Promise.reject(firstOf(err)));
-      for (const p of stale) {
-        await rm(path.join(co.dir, p), { recursive: true, force: true });
-        await git.remove({ fs, dir: co.dir, gitdir, filepath: p, cache: pass.cache });
-      }
-      for (const link of present) await makeParentsOfSymlinks(store, co.dir, commit, link, pass);
-      if (present.length > 0) {
-        await git.checkout({ fs, dir: co.dir, gitdir, ref: commit, filepaths: present, force: true, noUpdateHead: true, cache: pass.cache }).catch((err: unknown) => {
-          throw firstOf(err);
-        });
-      }
-      if (owner) for (const link of present) await chownTree(path.join(co.dir, link), owner);
+      await writeCommit(this.storeOf(co.upstream), co, prev, commit, owner, pass, () => this.changedIn(co, prev!, commit, pass));
       // HEAD moves only once the files are there: a failed checkout is retried on the next pass
       await this.point(gitdir, co.branch, commit);
       await clearApplying(gitdir);
@@ -341,33 +266,7 @@ export class IsoGit implements GitPort {
   }
 
   async restore(co: CheckoutRef, head: string, paths: readonly string[], owner: Owner | undefined): Promise<void> {
-    const gitdir = path.join(co.dir, '.git');
-    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, async () => {
-      // marked like a checkout (unless one is being undone): a restore cut short is finished by the next prepare()
-      const mine = (await applyingCommit(gitdir)) === undefined;
-      if (mine) await markApplying(gitdir, head);
-      for (const link of co.links) await removeForeignSymlinks(gitdir, co.dir, head, link, pass);
-      for (const p of paths) {
-        const file = path.join(co.dir, p);
-        if (!co.links.some((l) => p === l || p.startsWith(`${l}/`))) throw new Error(`${p} is not under the service's links`);
-        const entry = await entryAt(gitdir, head, p, pass);
-        if (!entry || entry.type !== 'blob') {
-          await rm(file, { recursive: true, force: true });
-          continue;
-        }
-        const { blob } = await git.readBlob({ fs, gitdir, oid: entry.oid, cache: pass.cache });
-        await mkdir(path.dirname(file), { recursive: true });
-        if ((await lstat(file).catch(() => undefined))?.isDirectory()) await rm(file, { recursive: true });
-        // a new file renamed into place: readers never see it missing or half written, and a
-        // symlink in the way is replaced, never written through
-        const tmp = asideOf(file);
-        await rm(tmp, { force: true });
-        await fs.promises.writeFile(tmp, blob, { mode: entry.mode === '100755' ? 0o755 : 0o644, flag: 'wx' });
-        if (owner) await fs.promises.lchown(tmp, owner.uid, owner.gid);
-        await rename(tmp, file);
-      }
-      if (mine) await clearApplying(gitdir);
-    }));
+    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, () => restorePaths(co, head, paths, owner, pass)));
   }
 
   async findInHistory(source: SourceRef, tip: string, prefix: string): Promise<string | undefined> {
@@ -389,21 +288,4 @@ export class IsoGit implements GitPort {
     await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
     await git.writeRef({ fs, gitdir, ref: 'HEAD', value: `refs/heads/${branch}`, symbolic: true, force: true });
   }
-}
-
-/**
- * isomorphic-git's `MultipleGitError` (one per file that failed, e.g. ENOSPC) as its first error,
- * with the count of the others in the message, so the state info says why; other errors unchanged.
- */
-function firstOf(err: unknown): unknown {
-  const errors = (err as { code?: string; errors?: unknown[] }).errors;
-  if ((err as { code?: string }).code !== 'MultipleGitError' || !Array.isArray(errors) || errors.length === 0) return err;
-  const first = errors[0] instanceof Error ? errors[0] : new Error(String(errors[0]));
-  if (errors.length > 1) first.message = `${first.message} (and ${errors.length - 1} more file(s) failed)`;
-  return first;
-}
-
-/** True when something (even a dangling symlink) is at `p`. */
-async function exists(p: string): Promise<boolean> {
-  return lstat(p).then(() => true, () => false);
 }
