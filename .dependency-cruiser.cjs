@@ -16,7 +16,7 @@ const src = (...names) => `^src/(${names.join('|')})/`;
 /** Node built-ins and npm packages that do I/O: never imported by the core. */
 const IO = [
   '^(node:)?(fs|fs/promises|child_process|net|http|https|http2|tls|dgram|dns|os|cluster|worker_threads|stream|readline|process)$',
-  '^(isomorphic-git|dbus-next|express|chokidar|pino|prom-client|ssh2|selfsigned|cli-table3)(/|$)',
+  '^(isomorphic-git|dbus-next|express|chokidar|pino|pino-pretty|prom-client|ssh2|selfsigned|cli-table3|write-file-atomic|p-retry)(/|$)',
 ];
 
 /** One forbidden rule: modules matching `from` must not import modules matching `to`. */
