@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { run } from '../cmd/gitopperctl.js';
@@ -19,18 +19,10 @@ import { reloadMarkerUnit } from './rig/systemd.js';
 import { isPass, isState, World, worldPerFile } from './e2e/world.js';
 import { COMMITS, FakeControl } from './fakes/control.js';
 import { keyDir, keyFile, makeKey, testAuth } from './fakes/keys.js';
+import { freePort } from './rig/ports.js';
 
 let w: World;
 const { skip } = worldPerFile('gitopper-ctl-fleet', (x) => (w = x));
-
-/** A port on 127.0.0.1 that nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 /** The built gitopperctl in the world: exit code, stdout, stderr (a non-zero exit is no rejection). */
 async function ctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -53,7 +45,7 @@ test('status over two real agents and a dead port: BROKEN first, then the unreac
   await good.waitLog(isPass('grafana-server'), 'a pass of grafana-server on the good agent', 60_000);
   await bad.waitLog(isState('grafana-server', 'BROKEN'), 'grafana-server BROKEN on the bad agent', 60_000);
   const [g, b] = [(await good.apiUrl()), (await bad.apiUrl())];
-  const dead = `http://127.0.0.1:${await closedPort()}`;
+  const dead = `http://127.0.0.1:${await freePort()}`;
   const tip = (await w.work.git('rev-parse', 'HEAD')).trim();
 
   const r = await ctl('status', `@${g}`, `@${b}`, `@${dead}`);

@@ -8,11 +8,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { canRunSandbox, reloadMarkerUnit } from './rig/systemd.js';
 import { World } from './e2e/world.js';
 import { missingPackage } from './rig/system-packages.js';
+import { freePort } from './rig/ports.js';
 
 const sandbox = canRunSandbox();
 const skip = !sandbox.ok ? sandbox.why : missingPackage('prometheus', 'prometheus', 'promtool');
@@ -24,15 +25,6 @@ before(async () => {
 after(async () => {
   await w?.close();
 });
-
-/** A TCP port free on 127.0.0.1 right now (bound to 0, then released). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** A running Prometheus; `stop()` ends it (SIGTERM, then SIGKILL after 5 s). */
 interface Prometheus {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -11,6 +11,7 @@ import { age, parseTarget, table, UsageError } from '../src/ctl/commands.js';
 import { createApiApp } from '../src/http/app.js';
 import { COMMITS, FakeControl } from './fakes/control.js';
 import { keyDir, keyFile, makeKey, testAuth } from './fakes/keys.js';
+import { freePort } from './rig/ports.js';
 
 type After = { after: (fn: () => Promise<void>) => void };
 
@@ -44,15 +45,6 @@ async function rig(t: After) {
   const control = new FakeControl();
   const host = await listen(t, control);
   return { control, host, at: `@${host}`, ctl };
-}
-
-/** A port on 127.0.0.1 that nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 /** Every row has a value starting exactly under each named header column, two blanks before it; no line ends in a blank. */
@@ -241,7 +233,7 @@ test('server errors exit 1 with the server message; an unreadable -i key exits 1
 });
 
 test('a refused connection exits 1 naming the URL; the client reports status 0 CONNECTION', async () => {
-  const port = await closedPort();
+  const port = await freePort();
   const client = new Client(`http://127.0.0.1:${port}`);
   await assert.rejects(client.listMachines(), (err: unknown) => err instanceof ClientError && err.status === 0 && err.code === 'CONNECTION');
   let stderr = '';
@@ -299,7 +291,7 @@ test('several @HOSTs: one table with a HOST column, rows numbered per host, requ
 
 test('several @HOSTs, one down: the table of the others, one stderr line per failing host, exit 1', async (t) => {
   const a = await rig(t);
-  const down = `http://127.0.0.1:${await closedPort()}`;
+  const down = `http://127.0.0.1:${await freePort()}`;
   const r = await ctl('list', 'machines', `@${down}`, a.at);
   assert.equal(r.code, 1);
   assert.deepEqual(r.lines.map(cells), [
@@ -309,7 +301,7 @@ test('several @HOSTs, one down: the table of the others, one stderr line per fai
   ]);
   assert.match(r.stderr, new RegExp(`^gitopperctl: ${down}: GET ${down}/list/machine: .*ECONNREFUSED.*\\n$`));
 
-  const down2 = `http://127.0.0.1:${await closedPort()}`;
+  const down2 = `http://127.0.0.1:${await freePort()}`;
   const none = await ctl('list', 'machines', `@${down}`, `@${down2}`);
   assert.equal(none.code, 1);
   assert.equal(none.stdout, '', 'nothing answered, nothing printed');
