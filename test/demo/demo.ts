@@ -14,6 +14,7 @@ import { makeBare, removeDirs, tmpDir, WorkClone } from '../rig/repo.js';
 import { canRunSandbox, reloadMarkerUnit, startUserManager } from '../rig/systemd.js';
 import { startDaemon, type Daemon } from '../e2e/daemon.js';
 import { prettyFormatter } from '../../src/telemetry/log.js';
+import { makeKey } from '../fakes/keys.js';
 
 const say = (s: string) => process.stdout.write(`\n\x1b[1m==> ${s}\x1b[0m\n`);
 const show = (s: string) => process.stdout.write(`${s.replace(/^/gm, '    ')}\n`);
@@ -66,7 +67,9 @@ async function main(): Promise<void> {
     say('3. The config (gitopper\'s config.toml format)');
     const target = path.join(dir, 'etc', 'webapp');
     await mkdir(path.join(dir, 'keys'));
-    await writeFile(path.join(dir, 'keys', 'demo.pub'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBuY4joKsf+jRdWemZyaHblLSf28tRl/GysmMOagpewQ demo\n');
+    // the operator's SSH key: the agent lets requests signed with it in (docs/security.md)
+    const operator = makeKey(path.join(dir, 'keys'), 'operator', 'ed25519', { comment: 'demo-operator' });
+    await writeFile(path.join(dir, 'keys', 'demo.pub'), readFileSync(operator.pub));
     const toml = `[global]
 upstream = "${server.url('demo.git')}"
 mount = "${dir}/checkouts"
@@ -85,8 +88,8 @@ dirs = [ { local = "${target}", link = "webapp/etc" } ]
     const checked = spawnSync(process.execPath, [fileURLToPath(new URL('../../cmd/gitopper.js', import.meta.url)), '--check', '-c', path.join(dir, 'config.toml'), '-h', 'demo-host'], { encoding: 'utf8' });
     show(`${checked.stderr}${checked.stdout.trimEnd()}\nexit code: ${checked.status}`);
 
-    say('5. Start the agent: gitopper -c config.toml -h demo-host -t 2s --user');
-    const d = startDaemon(['-c', path.join(dir, 'config.toml'), '-h', 'demo-host', '-t', '2s', '--user', '--state-dir', path.join(dir, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0'], um.env as Record<string, string>);
+    say('5. Start the agent: gitopper -c config.toml -h demo-host -t 2s --user --insecure-http (API on loopback)');
+    const d = startDaemon(['-c', path.join(dir, 'config.toml'), '-h', 'demo-host', '-t', '2s', '--user', '--insecure-http', '--state-dir', path.join(dir, 'state'), '-m', '127.0.0.1:0', '-s', '127.0.0.1:0'], um.env as Record<string, string>);
     cleanup.push(() => d.stop());
     const ready = await d.waitLog((l) => l.msg === 'ready', 'the first pass');
     showLog(d, 0);
@@ -113,7 +116,12 @@ dirs = [ { local = "${target}", link = "webapp/etc" } ]
     show(`reload marker: ${readFileSync(marker, 'utf8').trim()}`);
     show(`${target}/app.ini now says:\n${readFileSync(path.join(target, 'app.ini'), 'utf8')}`);
 
-    say('8. Stop the agent (SIGTERM → exit 0) and clean up');
+    say('8. The operator\'s overview: gitopperctl status @HOST (every service, problems first; exit 0 when all are OK)');
+    const api = await d.apiUrl();
+    const status = spawnSync(process.execPath, [fileURLToPath(new URL('../../cmd/gitopperctl.js', import.meta.url)), '-i', operator.file, 'status', `@${api}`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: dir } });
+    show(`$ gitopperctl -i ${operator.file} status @${api}\n${status.stdout.trimEnd()}${status.stderr ? `\n${status.stderr.trimEnd()}` : ''}\nexit code: ${status.status}`);
+
+    say('9. Stop the agent (SIGTERM → exit 0) and clean up');
     show(`exit code: ${await d.stop('SIGTERM')}`);
   } finally {
     for (const f of cleanup.reverse()) await f().catch(() => undefined);
