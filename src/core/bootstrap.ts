@@ -6,6 +6,7 @@
 import type { ServiceSpec } from '../config/config.js';
 import { checkoutOf, reconcile, type ReconcileDeps } from './reconcile.js';
 import { GitopperError } from '../errors/gitopper-error.js';
+import { redactUpstream } from '../upstream/upstream.js';
 
 /** The bootstrap flags. */
 export interface BootstrapOptions {
@@ -62,8 +63,8 @@ export async function bootstrap(o: BootstrapOptions, pull: boolean, deps: Reconc
     tip = await deps.git.fetch(co);
   } catch (err) {
     if (deployed !== undefined) return; // -P but upstream unreachable: keep the checkout we have
-    throw new BootstrapError(`fetching ${o.branch} from ${o.upstream}: ${(err as Error).message}`);
+    throw new BootstrapError(`fetching ${o.branch} from ${redactUpstream(o.upstream)}: ${(err as Error).message}`);
   }
   const out = await reconcile(spec, tip, { pendingAction: false }, deps);
-  if (out.state !== 'OK') throw new BootstrapError(`checking out ${o.directory} of ${o.upstream}: ${out.info}`);
+  if (out.state !== 'OK') throw new BootstrapError(`checking out ${o.directory} of ${redactUpstream(o.upstream)}: ${out.info}`);
 }
