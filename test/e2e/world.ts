@@ -70,6 +70,22 @@ ${services}`;
   }
 
   /**
+   * One service `service` of this world's host grafana.atoom.net linking `grafana/etc` onto
+   * `<dir>/<name>/etc`, checkout under `<dir>/<name>/co`, with `action` and any `extra` TOML lines.
+   */
+  etcService(name: string, service: string, action: string, extra = ''): string {
+    return `
+[[services]]
+machine = "grafana.atoom.net"
+service = "${service}"
+action = "${action}"
+mount = "${this.dir}/${name}/co"
+dirs = [ { local = "${this.dir}/${name}/etc", link = "grafana/etc" } ]
+${extra}
+`;
+  }
+
+  /**
    * The repository's grafana-server service (links `grafana/etc` and `grafana/dashboards`) for this
    * world's host grafana.atoom.net, user nobody, action reload, checkout and targets under `<dir>/<name>/`.
    */

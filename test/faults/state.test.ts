@@ -16,18 +16,8 @@ let w: World;
 const { skip } = worldPerFile('gitopper-faults-state', (x) => (w = x));
 const run = promisify(execFile);
 
-/** One service `name` (user `user` when given) mounting `grafana/etc` on `<w.dir>/<dir>/etc`. */
-function service(dir: string, name: string, action: string, user = ''): string {
-  return `
-[[services]]
-machine = "grafana.atoom.net"
-service = "${name}"
-action = "${action}"
-user = "${user}"
-mount = "${w.dir}/${dir}/co"
-dirs = [ { local = "${w.dir}/${dir}/etc", link = "grafana/etc" } ]
-`;
-}
+/** One service `name` (user `user`; "" = the config's default) mounting `grafana/etc` on `<w.dir>/<dir>/etc`. */
+const service = (dir: string, name: string, action: string, user = ''): string => w.etcService(dir, name, action, `user = "${user}"`);
 
 /** POST a signed operator request; resolves with the status and the parsed body. */
 async function post(api: string, route: string, body?: object): Promise<{ status: number; body: unknown }> {

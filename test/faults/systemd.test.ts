@@ -13,19 +13,6 @@ import { daemonWithEnv, sleep } from './lib/c-rig.js';
 let w: World;
 const { skip } = worldPerFile('gitopper-faults-systemd', (x) => (w = x));
 
-/** One service `name` of grafana.atoom.net mounting `grafana/etc` on `<w.dir>/<dir>/etc`, with `extra` TOML lines. */
-function service(dir: string, name: string, action: string, extra = ''): string {
-  return `
-[[services]]
-machine = "grafana.atoom.net"
-service = "${name}"
-action = "${action}"
-mount = "${w.dir}/${dir}/co"
-dirs = [ { local = "${w.dir}/${dir}/etc", link = "grafana/etc" } ]
-${extra}
-`;
-}
-
 /** Commit and push a new grafana.ini (so every service on grafana/etc has a change); resolves with the sha. */
 async function pushChange(tag: string): Promise<string> {
   await w.work.write('grafana/etc/grafana.ini', `[server]\n# ${tag} ${Date.now()}\n`);
@@ -40,7 +27,7 @@ test('D-Bus and then the whole systemd manager restarted under the daemon: it re
   t.after(() => um.stop());
   const marker = path.join(w.dir, 'sd-bus.reloads');
   await um.writeUnit('sd-bus.service', reloadMarkerUnit('sd-bus', marker));
-  const d = await daemonWithEnv(w, 'bus', w.config('bus', service('bus', 'sd-bus', 'reload')), um.env);
+  const d = await daemonWithEnv(w, 'bus', w.config('bus', w.etcService('bus', 'sd-bus', 'reload')), um.env);
   t.after(() => d.stop());
   await d.waitLog((l) => l.msg === 'ready', 'ready');
   assert.equal((await um.systemctl('is-active', 'sd-bus.service')).trim(), 'active');
@@ -79,7 +66,7 @@ test('D-Bus and then the whole systemd manager restarted under the daemon: it re
 test('a unit whose reload fails (ExecReload=/bin/false): BROKEN with the job result in the state info, retried every pass, OK once the unit is fixed', { skip, timeout: 90_000 }, async (t) => {
   const marker = path.join(w.dir, 'sd-fail.reloads');
   await w.um.writeUnit('sd-fail.service', reloadMarkerUnit('sd-fail', marker, { failReload: true }));
-  const d = await w.daemon('fail', w.config('fail', service('fail', 'sd-fail', 'reload')));
+  const d = await w.daemon('fail', w.config('fail', w.etcService('fail', 'sd-fail', 'reload')));
   t.after(() => d.stop());
   await d.waitLog((l) => l.msg === 'ready', 'ready');
   const from = d.lines.length;
@@ -100,7 +87,7 @@ test(
   'a unit that does not exist: BROKEN naming the unit and systemd\'s NoSuchUnit, and it stays BROKEN (retried) until the unit exists',
   { skip, timeout: 90_000 }, async (t) => {
   const marker = path.join(w.dir, 'sd-missing.reloads');
-  const d = await w.daemon('missing', w.config('missing', service('missing', 'sd-missing', 'reload')));
+  const d = await w.daemon('missing', w.config('missing', w.etcService('missing', 'sd-missing', 'reload')));
   t.after(() => d.stop());
   const broken = await d.waitLog(isState('sd-missing', 'BROKEN'), 'BROKEN', 30_000);
   assert.match(String(broken.info), /sd-missing\.service/);
@@ -132,7 +119,7 @@ RestartSec=100ms
 
 test('a unit that crashes in a restart loop (Restart=always), no health check: the agent does not hang, the accepted restart job counts as OK (as docs/daemon.md defines OK), passes go on and the API answers', { skip, timeout: 90_000 }, async (t) => {
   await w.um.writeUnit('sd-loop2.service', CRASH_LOOP);
-  const d = await w.daemon('loop2', w.config('loop2', service('loop2', 'sd-loop2', 'restart')));
+  const d = await w.daemon('loop2', w.config('loop2', w.etcService('loop2', 'sd-loop2', 'restart')));
   t.after(() => d.stop());
   await d.waitLog((l) => l.msg === 'ready', 'ready', 60_000);
   const from = d.lines.length;
@@ -152,7 +139,7 @@ test(
   { skip, timeout: 90_000 },
   async (t) => {
     await w.um.writeUnit('sd-loop.service', CRASH_LOOP);
-    const d = await w.daemon('loop', w.config('loop', service('loop', 'sd-loop', 'restart', 'health = { grace = "2s" }')));
+    const d = await w.daemon('loop', w.config('loop', w.etcService('loop', 'sd-loop', 'restart', 'health = { grace = "2s" }')));
     t.after(() => d.stop());
     const broken = await d.waitLog(isState('sd-loop', 'BROKEN'), 'sd-loop BROKEN', 60_000);
     assert.match(String(broken.info), /sd-loop\.service restarted \d+ time\(s\)/);
