@@ -19,7 +19,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { hookRouter } from '../src/http/webhook/app.js';
+import { webhookRouter } from '../src/http/webhook/app.js';
 import { signRequest, type RequestSigner } from '../src/ctl/signer.js';
 import { COMMITS, FakeControl } from './fakes/control.js';
 import { apiServerPerFile, recordingLog } from './fakes/api.js';
@@ -50,7 +50,7 @@ const { lines: logs, log } = recordingLog({ levels: true });
 const control = new FakeControl();
 const api = apiServerPerFile(control, dir, [{ path: keyFile(dir, 'rw.pub', [keys.rw, keys.ec]), ro: false }, { path: keyFile(dir, 'ro.pub', [keys.ro]), ro: true }], log, [
   // the push webhook, as the daemon mounts it: before the signature check, its own HMAC
-  hookRouter({ pullPushed: (urls, branch) => (control.calls.push(`hook ${urls.join(',')} ${branch}`), []), secret: async () => 'webhook secret', log: () => {} }),
+  webhookRouter({ pullPushed: (urls, branch) => (control.calls.push(`hook ${urls.join(',')} ${branch}`), []), secret: async () => 'webhook secret', log: () => {} }),
 ]);
 before(() => console.log(`fuzz-api: seed ${SEED} (reproduce with FUZZ_SEED=${SEED})`));
 

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { hookRouter } from '../src/http/webhook/app.js';
+import { webhookRouter } from '../src/http/webhook/app.js';
 import { fixedKeys } from '../src/http/keyring.js';
 import { ROUTES } from '../src/http/routes.js';
 import { MAX_HEADER_BYTES, MAX_URL_BYTES, startApiServer } from '../src/http/server.js';
@@ -29,7 +29,7 @@ let port = 0;
 let from = 0;
 
 before(async () => {
-  const hook = hookRouter({ pullPushed: () => [], secret: async () => 'webhook secret', log: () => {} });
+  const hook = webhookRouter({ pullPushed: () => [], secret: async () => 'webhook secret', log: () => {} });
   server = await startApiServer(control, {
     addr: '127.0.0.1:0',
     insecureHttp: true,

@@ -5,7 +5,7 @@ import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { verifyPush, WebhookError } from '../src/http/webhook/push.js';
 import { webhookKey as repoKey } from '../src/upstream/upstream.js';
-import { hookRouter } from '../src/http/webhook/app.js';
+import { webhookRouter } from '../src/http/webhook/app.js';
 
 const SECRET = 's3cret';
 const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main', repository: { clone_url: 'https://git.example.org/ops/config.git', ssh_url: 'git@git.example.org:ops/config.git' } }));
@@ -50,7 +50,7 @@ test('repoKey: the same repository however it is written', () => {
 test('POST /hook over real HTTP: 401 for a bad signature (logged), 202 with the services pulled', async () => {
   const logs: unknown[] = [];
   const pulled: [readonly string[], string][] = [];
-  const app = express().use(hookRouter({ pullPushed: (urls, branch) => (pulled.push([urls, branch]), ['grafana-server']), secret: async () => SECRET, log: (e) => logs.push(e) }));
+  const app = express().use(webhookRouter({ pullPushed: (urls, branch) => (pulled.push([urls, branch]), ['grafana-server']), secret: async () => SECRET, log: (e) => logs.push(e) }));
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;

@@ -153,7 +153,7 @@ export async function daemonSection(a: DaemonArgs): Promise<DaemonResult> {
   let api: DaemonResult['api'] | undefined;
   let apiNoOptions: DaemonResult['api'] | undefined;
   const compiled = readFileSync(path.join(ROOT, 'dist', 'src', 'daemon', 'build.js'), 'utf8') + readFileSync(path.join(ROOT, 'dist', 'src', 'http', 'server.js'), 'utf8');
-  const hookWired = /hookRouter/.test(compiled);
+  const hookWired = /webhookRouter/.test(compiled);
   try {
     const marker = (name: string) => path.join(dir, `${name}.reloads`);
     for (const name of [SERVICE, 'bench-cli']) await um.writeUnit(`${name}.service`, reloadMarkerUnit(name, marker(name)));
@@ -220,8 +220,8 @@ dirs = [ { local = "${base}/etc/bench", link = "${link}" } ]
       push['ours /do/pull'] = lat(await pushLoop(work, file, marker(SERVICE), a.pushes, trigger, false, 'ours /do/pull'));
     }
     if (!hookWired) {
-      push['ours /hook'] = { skipped: 'POST /hook is not served by the daemon (src/daemon/build.ts does not mount hookRouter)' };
-      notes.push('POST /hook skipped: hookRouter is not wired into the daemon.');
+      push['ours /hook'] = { skipped: 'POST /hook is not served by the daemon (src/daemon/build.ts does not mount webhookRouter)' };
+      notes.push('POST /hook skipped: webhookRouter is not wired into the daemon.');
     } else {
       const target = `${pullDaemon.api}/hook`;
       const trigger = async () => {

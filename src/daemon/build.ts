@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Agent } from '../core/agent.js';
 import { StoreSweeper } from '../core/store-sweep.js';
 import { KeyList } from '../http/keyring.js';
-import { hookRouter, HookSecret } from '../http/webhook/app.js';
+import { webhookRouter, WebhookSecret } from '../http/webhook/app.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { observer } from '../telemetry/observer.js';
 import { StoreDirectory } from '../adapters/git/stores.js';
@@ -52,10 +52,10 @@ export async function build(loaded: Loaded): Promise<Built> {
 
   const http = log.child({ component: 'http' });
   const keys = new KeyList(config.global.keys);
-  const hookSecret = new HookSecret(config.global.hookSecretFile);
-  const hook = hookRouter({
+  const webhookSecret = new WebhookSecret(config.global.hookSecretFile);
+  const webhook = webhookRouter({
     pullPushed: (urls, branch) => agent.pullPushed(urls, branch),
-    secret: () => hookSecret.read(),
+    secret: () => webhookSecret.read(),
     log: (e) => (e.status === 202 ? http.info(e, 'webhook') : http.warn(e, 'webhook refused')),
   });
 
@@ -85,5 +85,5 @@ export async function build(loaded: Loaded): Promise<Built> {
     },
     (err) => notice.warn({ err: err instanceof Error ? err.message : String(err) }, 'object store sweep failed'),
   );
-  return { ...loaded, metrics, agent, http, keys, webhookSecret: hookSecret, webhook: hook, drift, sweeper };
+  return { ...loaded, metrics, agent, http, keys, webhookSecret, webhook, drift, sweeper };
 }

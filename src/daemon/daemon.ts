@@ -11,7 +11,7 @@ import type { StoreSweeper } from '../core/store-sweep.js';
 import type { ServiceSpec } from '../config/config.js';
 import type { LoadedConfig } from '../config/file.js';
 import type { KeyList } from '../http/keyring.js';
-import type { HookSecret } from '../http/webhook/app.js';
+import type { WebhookSecret } from '../http/webhook/app.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { SystemdNotifier } from '../adapters/systemd/notify.js';
@@ -49,7 +49,7 @@ export interface Built extends Loaded {
   /** `[global].keys` of the accepted config, read by the API's key ring. */
   readonly keys: KeyList;
   /** The webhook's secret: `[global].hook_secret_file` of the accepted config, read by `POST /hook`. */
-  readonly webhookSecret: HookSecret;
+  readonly webhookSecret: WebhookSecret;
   /** The webhook's `POST /hook` router (served before the API's signature check). */
   readonly webhook: Router;
   /** Watches the services' checkouts for local edits (drift). */

@@ -9,8 +9,8 @@ import express from 'express';
 import { httpStatus } from '../errors.js';
 import { verifyPush, WebhookError, type Push } from './push.js';
 
-/** What the hook route needs of the agent and the daemon. */
-export interface HookDeps {
+/** What the webhook route needs of the agent and the daemon. */
+export interface WebhookDeps {
   /** Trigger a pass of every service whose upstream is `urls` (any of them) on `branch`; returns their names. */
   pullPushed(urls: readonly string[], branch: string): string[];
   /** The shared secret, read at each request (so rotation needs no restart); "" = webhooks off. */
@@ -24,7 +24,7 @@ export interface HookDeps {
  * config it accepts ({@link set}); {@link read} reads it at each request, so rotating the secret
  * needs no restart.
  */
-export class HookSecret {
+export class WebhookSecret {
   /** @param file the absolute path of the config accepted at start; undefined: webhooks off */
   constructor(private file: string | undefined) {}
 
@@ -43,7 +43,7 @@ export class HookSecret {
 const LIMIT = '5mb';
 
 /** An express router serving `POST /hook`. */
-export function hookRouter(deps: HookDeps): express.Router {
+export function webhookRouter(deps: WebhookDeps): express.Router {
   const router = express.Router();
   // not express's automatic `200 POST` answer to OPTIONS: leave it to the signed API (401 unsigned)
   router.options('/hook', (_req, _res, next) => next('router'));
