@@ -97,6 +97,50 @@ export interface ServiceSpec {
   readonly health?: HealthSpec;
   /** After an automatic rollback: stay frozen (`freeze`, default) or try again at the next commit. */
   readonly autoRollback?: AutoRollbackMode;
+  /** Signature policy for commits (ours; own table, else `[global]`'s); absent = commits are not verified. */
+  readonly verify?: VerifySpec;
+  /** Fleet rollout: bake time and Prometheus gate (ours; own table, else `[global]`'s); absent = apply at once. */
+  readonly rollout?: RolloutSpec;
+  /** Deployment windows (ours; own value, else `[global]`'s), each as written; absent = always open. */
+  readonly window?: readonly string[];
+  /** Absolute path of the age identity file that decrypts `*.age` files under the links (ours); absent = none are decrypted. */
+  readonly ageIdentity?: string;
+}
+
+/**
+ * `verify = { allowed_signers = "…", openpgp_keys = "…" }` (ours; docs/trust-and-rollout.md): a commit
+ * is accepted when either file's signers signed it. At least one is set; paths absolute after parsing.
+ */
+export interface VerifySpec {
+  /** git's `gpg.ssh.allowedSignersFile` format (ssh-keygen(1) ALLOWED SIGNERS): SSH-signed commits. */
+  readonly allowedSigners?: string;
+  /** File of ASCII-armored OpenPGP public keys (one or more): OpenPGP-signed commits. */
+  readonly openpgpKeys?: string;
+}
+
+/**
+ * `rollout = { bake = "15m", gate = { prometheus = "…", query = '…', for = "5m" } }` (ours;
+ * docs/trust-and-rollout.md): a new tip waits `bakeSeconds` after this host first saw it, then
+ * until `gate` has held for its `forSeconds`.
+ */
+export interface RolloutSpec {
+  /** Seconds a new tip must have been visible upstream before it is applied (0 = at once). */
+  readonly bakeSeconds: number;
+  /** Absent = no gate (bake only). */
+  readonly gate?: GateSpec;
+}
+
+/**
+ * The Prometheus gate: `query` describes the bad condition, like an alerting rule's expression; the
+ * gate holds while it returns no series. `$commit`, `$short`, `$service` and `$machine` in the query
+ * are replaced by the candidate commit (full id, first 8 hex), the service and the machine.
+ */
+export interface GateSpec {
+  /** Base URL of the Prometheus server (http or https). */
+  readonly prometheus: string;
+  readonly query: string;
+  /** Seconds the query must have returned nothing before the gate opens (0 = one empty answer). */
+  readonly forSeconds: number;
 }
 
 /** Values of a service's `drift` key. */
@@ -117,6 +161,14 @@ export interface GlobalSpec {
   readonly knownHosts?: string | undefined;
   /** File holding the push-webhook secret (ours; `POST /hook` is refused without it); absolute. */
   readonly hookSecretFile?: string | undefined;
+  /** Default `verify` of every service. */
+  readonly verify?: VerifySpec;
+  /** Default `rollout` of every service. */
+  readonly rollout?: RolloutSpec;
+  /** Default `window` of every service. */
+  readonly window?: readonly string[];
+  /** Default `age_identity` of every service. */
+  readonly ageIdentity?: string;
 }
 
 /** The whole validated config. */

@@ -66,6 +66,12 @@ export interface GitPort {
    */
   findInHistory(source: SourceRef, tip: string, prefix: string): Promise<string | undefined>;
   /**
+   * True when `ancestor` is `descendant` or one of its ancestors (git merge-base --is-ancestor), both
+   * full ids in `source`'s object store: a new tip that is not a descendant of the deployed commit is
+   * a force-push to older or unrelated history (anti-rollback). Throws when either cannot be read.
+   */
+  isAncestor(source: SourceRef, ancestor: string, descendant: string): Promise<boolean>;
+  /**
    * The links of `checkout` that commit `commit` lacks (sorted): a rollback target without them
    * would empty the live directories they are mounted on. Throws when the commit cannot be read.
    */

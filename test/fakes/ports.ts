@@ -69,6 +69,18 @@ export class FakeGit implements GitPort {
     const files = Object.keys(this.commits.get(commit) ?? {});
     return co.links.filter((l) => !files.some((p) => p === l || p.startsWith(`${l}/`))).sort();
   }
+  /** Commits pushed on a rewritten history (a force-push): no other commit is their ancestor, nor they of others. */
+  unrelated = new Set<string>();
+  /** History is the push order (linear), except across {@link unrelated} commits. */
+  async isAncestor(_s: SourceRef, ancestor: string, descendant: string): Promise<boolean> {
+    if (ancestor === descendant) return true;
+    if (this.unrelated.has(ancestor) !== this.unrelated.has(descendant)) return false;
+    const order = [...this.commits.keys()];
+    const a = order.indexOf(ancestor);
+    const d = order.indexOf(descendant);
+    if (a < 0 || d < 0) throw new Error(`could not find ${a < 0 ? ancestor : descendant}`);
+    return a <= d;
+  }
   /** Every pushed commit counts as history; prefixes must be unique. */
   async findInHistory(_s: SourceRef, _tip: string, prefix: string): Promise<string | undefined> {
     const hits = [...this.commits.keys()].filter((c) => c.startsWith(prefix));

@@ -269,6 +269,13 @@ export class IsoGit implements GitPort {
     await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, () => restorePaths(co, head, paths, owner, pass)));
   }
 
+  /** See {@link GitPort.isAncestor}: isomorphic-git's `isDescendent` over the whole history. */
+  async isAncestor(source: SourceRef, ancestor: string, descendant: string): Promise<boolean> {
+    if (ancestor === descendant) return true;
+    const gitdir = this.storeOf(source.upstream);
+    return this.cached(source.upstream, (pass) => git.isDescendent({ fs, gitdir, oid: descendant, ancestor, depth: -1, cache: pass.cache }));
+  }
+
   async findInHistory(source: SourceRef, tip: string, prefix: string): Promise<string | undefined> {
     const gitdir = this.storeOf(source.upstream);
     return this.cached(source.upstream, async (pass) => {
