@@ -51,7 +51,22 @@ export interface TrackerEvents {
   skipped?(service: string, tip: string): void;
   /** A health check failed after an apply and the agent rolled back (or could not). Optional. */
   rolledBack?(service: string, failure: HealthFailure, from: string, to: string | undefined): void;
+  /**
+   * A commit was refused (never checked out): `kind` is `signature` (not signed by an allowed signer)
+   * or `not-descendant` (anti-rollback: a force-push). Once per (service, commit, kind). Optional.
+   */
+  refused?(service: string, commit: string, kind: RefusalKind, reason: string): void;
+  /**
+   * A new commit is held back (`window`, `bake` or `gate`), `until` when known (window, bake); once
+   * per (service, commit, kind); `released` after the hold ends (applied or overridden). Optional.
+   */
+  held?(service: string, commit: string, kind: HoldKind, reason: string, until: Date | undefined): void;
 }
+
+/** Why a commit was refused: its signature, or anti-rollback (docs/trust-and-rollout.md). */
+export type RefusalKind = 'signature' | 'not-descendant';
+/** What holds a new commit back: the deployment window, the bake time, or the Prometheus gate. */
+export type HoldKind = 'window' | 'bake' | 'gate';
 
 /** Everything a tracker needs. */
 export interface TrackerDeps extends ReconcileDeps {
