@@ -31,7 +31,7 @@ const ini = (name: string) => readFileSync(path.join(w.dir, name, 'etc', 'grafan
 
 test('a force-push to older history is refused (anti-rollback): files kept, DIFF REFUSED with the reason, counted; an explicit rollback accepts it', { skip, timeout: 120_000 }, async () => {
   const base = await push('base\n', 'base');
-  const d = await w.daemon('rewrite', w.config('rewrite', w.etcService('rewrite', 'app', '')));
+  const d = await w.daemon('rewrite', w.config('rewrite', w.etcService('rewrite', 'app', '', 'anti_rollback = true')));
   try {
     await d.waitLog((l) => l.msg === 'ready', 'ready');
     const ahead = await push('ahead\n', 'ahead');
