@@ -9,11 +9,12 @@
  *   gitopper_machine_git_ops_total                  counter: git network operations (fetches)
  *   gitopper_machine_git_errors_total               counter: failed git network operations
  * New series (this project): service info/upstream_ahead/drift/reloads, the sync histogram, config
- * reload status, build info, and prom-client's process and Node.js metrics minus the three that
+ * reload status, build info, the notification counters (`notify-metrics.ts`), and prom-client's process and Node.js metrics minus the three that
  * `promtool check metrics` rejects (see {@link PROMTOOL_REJECTED}).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { stateValue, type State } from '../core/state.js';
+import { NotificationMetrics } from './notify-metrics.js';
 
 /**
  * The phases of `gitopper_sync_duration_seconds`: the fetch of an upstream branch (once per
@@ -118,6 +119,8 @@ export class Metrics {
   private readonly configOk = new Gauge({ name: 'gitopper_config_last_reload_successful', help: 'Whether the last configuration load succeeded (1) or not (0).', registers: [] });
   private readonly configAt = new Gauge({ name: 'gitopper_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load.', registers: [] });
   private configRegistered = false;
+  /** The `[[notify]]` series (`notify-metrics.ts`). */
+  readonly notifications = new NotificationMetrics(this.registry);
 
   /** A fresh registry holding every series; `gitopper_build_info` is set at once. */
   constructor(opts: MetricsOptions = {}) {
