@@ -19,7 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HealthFailure } from '../core/health-check.js';
 import type { Outcome } from '../core/reconcile.js';
-import type { ServiceStatus } from '../core/state.js';
+import type { Freeze, ServiceStatus } from '../core/state.js';
 import type { HoldKind, RefusalKind, Trigger, TrackerEvents } from '../core/tracker.js';
 import type { NotifyEvent, NotifyEventName, NotifyPort } from '../ports/notify.js';
 
@@ -106,6 +106,11 @@ export function withNotifications(base: TrackerEvents, port: NotifyPort, ctx: No
   };
 }
 
+/** True when `a` and `b` are the same freeze (the record may be a copy: compared by value). */
+function sameFreeze(a: Freeze, b: Freeze | undefined): boolean {
+  return b !== undefined && a.by === b.by && a.reason === b.reason && a.rollback === b.rollback && a.at.getTime() === b.at.getTime();
+}
+
 /**
  * The events of one status change `prev` → `status`, in order; `applied` when the pass before it
  * applied a new tree (see {@link withNotifications}).
@@ -114,7 +119,7 @@ export function statusEvents(status: ServiceStatus, prev: ServiceStatus, applied
   const out: [NotifyEventName, Fields][] = [];
   const base = { state: status.state, info: status.info, commit: status.commit, previous: prev.commit };
   const f = status.frozen;
-  if (f && f !== prev.frozen && !f.auto) out.push(['freeze', { ...base, by: f.by, reason: f.reason, ...(f.rollback ? { tip: f.rollback } : {}) }]);
+  if (f && !f.auto && !sameFreeze(f, prev.frozen)) out.push(['freeze', { ...base, by: f.by, reason: f.reason, ...(f.rollback ? { tip: f.rollback } : {}) }]);
   if (!f && prev.frozen) out.push(['unfreeze', base]);
   if (applied && status.commit !== prev.commit && status.commit !== '') out.push(['applied', base]);
   const transition = status.state !== prev.state || status.info !== prev.info;

@@ -69,8 +69,9 @@ export class Notifier implements NotifyPort {
    */
   async close(graceMs = DRAIN_MS): Promise<void> {
     const timer = new AbortController();
-    await Promise.race([this.idle(), sleep(graceMs, undefined, { signal: timer.signal, ref: false }).catch(() => undefined)]);
+    await Promise.race([this.idle(), sleep(graceMs, undefined, { signal: timer.signal }).catch(() => undefined)]);
     timer.abort();
     for (const t of this.targets) t.close('shutdown');
+    await this.idle(); // the abandoned deliveries report their drop
   }
 }

@@ -108,6 +108,7 @@ export class NotifyTarget {
         async () => {
           attempts++;
           const signed = spec.secretFile === undefined ? headers : { ...headers, [SIGNATURE_HEADER]: signature(await deps.readSecret(spec.secretFile), body) };
+          signal.throwIfAborted();
           await deps.post({ url: spec.url, headers: signed, body, timeoutSeconds: spec.timeoutSeconds, signal });
         },
         {
