@@ -51,6 +51,7 @@ test('defaults: format json, all events and services, timeout 10 s, 5 retries; s
     format: 'json',
     timeoutSeconds: 10,
     retries: 5,
+    queue: 1000,
   });
   assert.ok(Object.isFrozen(n), 'part of the frozen spec');
 });
@@ -64,6 +65,7 @@ events = ["broken", "AUTO-ROLLBACK", "Freeze"]
 services = ["caddy"]
 timeout = "3s"
 retries = 0
+queue = 50
 link = "https://grafana.example/d/x?var-host=$host&var-service=$service"
 
 [[notify]]
@@ -75,6 +77,7 @@ secret_file = "/etc/gitopper/m.secret"`);
   assert.deepEqual(slack!.services, ['caddy']);
   assert.equal(slack!.timeoutSeconds, 3);
   assert.equal(slack!.retries, 0);
+  assert.equal(slack!.queue, 50);
   assert.equal(slack!.secretFile, undefined, 'slack needs no secret');
   assert.equal(slack!.link, 'https://grafana.example/d/x?var-host=$host&var-service=$service');
   assert.equal(matrix!.label, 'http://127.0.0.1:9000', 'the origin: no path (hookshot and Slack keep their token there)');
@@ -98,6 +101,7 @@ test('rules: each refused at notify[i] naming the key, with a fix', () => {
   refused(() => parse('[[notify]]\nurl = "https://h.example/"\nsecret_file = "s"\nservices = [1]'), 'notify[0]', 'services');
   refused(() => parse('[[notify]]\nurl = "https://h.example/"\nsecret_file = "s"\ntimeout = "soon"'), 'notify[0]', 'timeout');
   refused(() => parse('[[notify]]\nurl = "https://h.example/"\nsecret_file = "s"\nretries = 21'), 'notify[0]', 'retries', /0 to 20/);
+  refused(() => parse('[[notify]]\nurl = "https://h.example/"\nsecret_file = "s"\nqueue = 0'), 'notify[0]', 'queue', /1 to 100000/);
   refused(() => parse('[[notify]]\nurl = "https://h.example/"\nsecret_file = "s"\nlink = "grafana"'), 'notify[0]', 'link');
   refused(() => parse('[[notify]]\nname = "a b"\nurl = "https://h.example/"\nsecret_file = "s"'), 'notify[0] "a b"', 'name');
   refused(() => parse('[[notify]]\nurl = "https://h.example/"\nsecret_file = "s"\nsecret = "x"'), 'notify[0]', 'secret', /unknown key/);

@@ -19,7 +19,7 @@ import type { NotifySpec } from '../src/config/config.js';
 import type { NotifyEvent } from '../src/ports/notify.js';
 import { Receiver } from './rig/receiver.js';
 
-const SPEC: NotifySpec = { index: 0, url: 'http://127.0.0.1:1/hook', label: 'http://127.0.0.1:1', secretFile: '/s', format: 'json', timeoutSeconds: 5, retries: 3 };
+const SPEC: NotifySpec = { index: 0, url: 'http://127.0.0.1:1/hook', label: 'http://127.0.0.1:1', secretFile: '/s', format: 'json', timeoutSeconds: 5, retries: 3, queue: 1000 };
 const ev = (n: number, over: Partial<NotifyEvent> = {}): NotifyEvent => ({ version: 1, id: `id-${n}`, event: 'applied', time: '2024-08-01T10:00:00.000Z', host: 'web1', service: 'grafana', state: 'OK', info: '', commit: 'c'.repeat(40), previous: 'p'.repeat(40), ...over });
 
 /** A report that records every fate. */
@@ -106,7 +106,7 @@ test('each attempt is signed with the secret read at send time and carries the e
 test('a hanging receiver: enqueue returns at once, the queue stays bounded (oldest dropped, counted), close drops the rest', async () => {
   const { log, report } = recorder();
   const { deps } = fakeDeps((r) => new Promise((_, reject) => r.signal.addEventListener('abort', () => reject(new DeliveryError('abandoned at shutdown', { permanent: false })))), report);
-  const t = new NotifyTarget(SPEC, deps, 2);
+  const t = new NotifyTarget({ ...SPEC, queue: 2 }, deps);
   for (let n = 1; n <= 6; n++) t.enqueue(ev(n)); // synchronous: returns although nothing is ever answered
   assert.equal(t.pending, 2, 'id-1 in flight, the two newest waiting');
   assert.deepEqual(log, [['dropped', 'id-2', 'full'], ['dropped', 'id-3', 'full'], ['dropped', 'id-4', 'full']]);

@@ -49,17 +49,22 @@ export interface NotifySpec {
   readonly timeoutSeconds: number;
   /** Attempts after the first failed one (default 5; exponential backoff with jitter between them). */
   readonly retries: number;
+  /** Events waiting at most (default 1000); when full the oldest is dropped (and counted). */
+  readonly queue: number;
   /** Template of the event's `link`: `$host`, `$service`, `$commit`, `$event` are replaced (URL-encoded); absent = no link. */
   readonly link?: string;
 }
 
-const NOTIFY_KEYS = ['name', 'url', 'secret_file', 'format', 'events', 'services', 'timeout', 'retries', 'link'] as const;
+const NOTIFY_KEYS = ['name', 'url', 'secret_file', 'format', 'events', 'services', 'timeout', 'retries', 'queue', 'link'] as const;
 const EXAMPLE = '[[notify]] with url = "https://hooks.example/gitopper" and secret_file = "notify.secret"';
 /** Default seconds per request. */
 const DEFAULT_TIMEOUT = 10;
 /** Default retries after a failed attempt. */
 const DEFAULT_RETRIES = 5;
 const MAX_RETRIES = 20;
+/** Default queue bound per target. */
+const DEFAULT_QUEUE = 1000;
+const MAX_QUEUE = 100_000;
 
 /** Label of `[[notify]]` entry `i` for messages: `notify[1] "ops-slack"`, or `notify[1]`. */
 function notifyEntry(i: number, name: unknown): string {
@@ -72,7 +77,7 @@ function notifyEntry(i: number, name: unknown): string {
  * entry); an entry with a problem is left out. Checks: an array of tables; known keys; `url` set and
  * http(s); `format` one of {@link NOTIFY_FORMATS}; `secret_file` set for `json`; `events` from
  * {@link NOTIFY_EVENTS} (case-insensitive), `services` strings, neither empty; `timeout` a positive Go
- * duration; `retries` 0 to 20; `link` an http(s) URL; labels unique (two targets on one origin need `name`).
+ * duration; `retries` 0 to 20; `queue` 1 to 100000; `link` an http(s) URL; labels unique (two targets on one origin need `name`).
  */
 export function readNotify(raw: unknown, top: At, problems: ConfigProblems): NotifySpec[] {
   if (raw === undefined) return [];
@@ -132,7 +137,8 @@ function readTarget(f: Fields, index: number, at: At): NotifySpec {
     ...(events === undefined ? {} : { events: [...new Set(events)] }),
     ...(services === undefined ? {} : { services }),
     timeoutSeconds: optDuration(f, 'timeout', at, DEFAULT_TIMEOUT),
-    retries: optRetries(f, at),
+    retries: optInt(f, 'retries', at, DEFAULT_RETRIES, 0, MAX_RETRIES),
+    queue: optInt(f, 'queue', at, DEFAULT_QUEUE, 1, MAX_QUEUE),
     ...(link === undefined ? {} : { link }),
   };
 }
@@ -157,12 +163,13 @@ function optList(f: Fields, name: string, at: At, example: string): string[] | u
   return v as string[];
 }
 
-/** Field `retries`: a whole number from 0 to {@link MAX_RETRIES}; {@link DEFAULT_RETRIES} when absent. */
-function optRetries(f: Fields, at: At): number {
-  const v = f.get('retries')?.value ?? DEFAULT_RETRIES;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_RETRIES) {
+/** Field `name`: a whole number from `min` to `max`; `fallback` when absent. */
+function optInt(f: Fields, name: string, at: At, fallback: number, min: number, max: number): number {
+  const v = f.get(name)?.value ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    // TOML integers beyond 2^53 arrive as BigInt, which JSON.stringify cannot write
     const got = ['number', 'bigint', 'boolean'].includes(typeof v) ? String(v) : typeof v === 'string' ? JSON.stringify(v) : describeType(v);
-    at.fail('retries', `expected a whole number from 0 to ${MAX_RETRIES}, got ${got}`, 'write retries = 5');
+    at.fail(name, `expected a whole number from ${min} to ${max}, got ${got}`, `write ${name} = ${fallback}`);
   }
   return v as number;
 }

@@ -29,8 +29,7 @@ export function realTargetDeps(report: DeliveryReport): TargetDeps {
 export class Notifier implements NotifyPort {
   private targets: NotifyTarget[] = [];
 
-  /** @param capacity each target's queue bound (tests make it small) */
-  constructor(specs: readonly NotifySpec[], private readonly deps: TargetDeps, private readonly capacity?: number) {
+  constructor(specs: readonly NotifySpec[], private readonly deps: TargetDeps) {
     this.set(specs);
   }
 
@@ -53,7 +52,7 @@ export class Notifier implements NotifyPort {
     this.targets = specs.map((s) => {
       const kept = old.get(identity(s));
       old.delete(identity(s));
-      return kept ?? new NotifyTarget(s, this.deps, this.capacity);
+      return kept ?? new NotifyTarget(s, this.deps);
     });
     for (const t of old.values()) t.close('removed');
   }

@@ -14,9 +14,6 @@ import { DeliveryError, type Post } from './post.js';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature, TIMESTAMP_HEADER } from './sign.js';
 import { DropOldestQueue } from './queue.js';
 
-/** Events a target keeps waiting at most (the oldest is dropped beyond). */
-export const QUEUE_CAPACITY = 1000;
-
 /** Why an event was dropped without a delivery: the queue was full, the daemon stopped, the target left the config. */
 export type DropReason = 'full' | 'shutdown' | 'removed';
 
@@ -50,8 +47,8 @@ export class NotifyTarget {
   /** Why the target stopped (set by {@link close}). */
   private why: DropReason = 'shutdown';
 
-  /** @param capacity the queue's bound (default {@link QUEUE_CAPACITY}) */
-  constructor(readonly spec: NotifySpec, private readonly deps: TargetDeps, capacity = QUEUE_CAPACITY) {
+  /** @param capacity the queue's bound (default the spec's `queue`) */
+  constructor(readonly spec: NotifySpec, private readonly deps: TargetDeps, capacity = spec.queue) {
     this.queue = new DropOldestQueue(capacity);
   }
 
