@@ -15,6 +15,7 @@ import { fields, optBool, optString, optTables, orInherit } from './fields.js';
 import { hooksTable, healthTable, mergeAutoRollback, mergeHealth, mergeHooks } from './health.js';
 import { KEYS_EXAMPLE, mergeKeys, refuseTopLevelKeys, resolveKeys } from './keys.js';
 import { readAntiRollback, readRollout, readWindows } from './admission.js';
+import { readNotify, resolveNotify } from './notify.js';
 import { checkTransportFit, globalTransportKeys, resolveTransportKeys, serviceTransportKeys } from './transport.js';
 import { ACTION_ALIASES, ACTIONS, canonicalAction, DRIFT_MODES, type Action, type ConfigSpec, type DirSpec, type DriftMode, type GlobalSpec, type ServiceSpec } from './spec.js';
 import { checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, checkUpstream, describeType, isTable, resolveFromConfig, type Fields } from './validate.js';
@@ -22,10 +23,11 @@ import { checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, check
 export { ConfigError, ConfigProblems, type ConfigErrorData, type ConfigWarning } from './error.js';
 export { AUTO_ROLLBACK_MODES, type AutoRollbackMode, type HealthSpec, type HooksSpec } from './health.js';
 export type { KeySpec } from './keys.js';
+export { LINK_PLACEHOLDERS, NOTIFY_EVENTS, NOTIFY_FORMATS, type NotifyEventName, type NotifyFormat, type NotifySpec } from './notify.js';
 export * from './spec.js';
 export { hostServices, servicesForHost } from './host-services.js';
 
-const TOP_KEYS = ['global', 'services'] as const;
+const TOP_KEYS = ['global', 'services', 'notify'] as const;
 /**
  * Per-service keys gitopper's `[global]` accepted and ignored: its `Global` embeds the whole `Service`
  * (config.go), yet `merge()` (server.go) only inherits upstream, mount and branch. Accepted with a warning.
@@ -107,7 +109,8 @@ function merge(text: string, file: string, problems: ConfigProblems): ConfigSpec
     return raw;
   }, []);
   const services = rawServices.map((raw, i) => mergeService(raw, i, file, global, problems));
-  return deepFreeze({ file, global, services, warnings });
+  const notify = readNotify(f.get('notify')?.value, top, problems);
+  return deepFreeze({ file, global, services, notify, warnings });
 }
 
 /**
@@ -298,7 +301,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
       ...get(() => resolveTransportKeys(s, file, at), { tokenFile: undefined }),
     };
   });
-  return deepFreeze({ file, global, services, warnings });
+  return deepFreeze({ file, global, services, notify: merged.notify.map((n) => resolveNotify(n, file)), warnings });
 }
 
 /** `value`, with every object and array reachable from it frozen. */

@@ -3,7 +3,7 @@
  * Errors: ConfigError (names file, entry, key, fix) or ConfigReadError (the file cannot be read).
  */
 import { readFile } from 'node:fs/promises';
-import { ConfigProblems, hostServices, parseAll, parseConfig, servicesForHost, type GlobalSpec, type ServiceSpec } from './config.js';
+import { ConfigProblems, hostServices, parseAll, parseConfig, servicesForHost, type GlobalSpec, type NotifySpec, type ServiceSpec } from './config.js';
 import { GitopperError } from '../errors/gitopper-error.js';
 
 /** The config file could not be read. */
@@ -24,6 +24,8 @@ export interface LoadedConfig {
   /** This host's services, then the `extra` ones. */
   readonly services: ServiceSpec[];
   readonly global: GlobalSpec;
+  /** The `[[notify]]` targets (every host sends to all of them). */
+  readonly notify: readonly NotifySpec[];
   /**
    * Messages about what the file says but has no effect (`ConfigSpec.warnings`): those about `[global]`,
    * and those about this host's service entries (another host's entries are that host's to report).
@@ -45,7 +47,7 @@ export async function loadConfig(file: string, hosts: readonly string[], extra: 
   const clash = extraClash(file, services, extra);
   if (clash) throw clash;
   const warnings = config.warnings.filter((w) => w.service === undefined || services.some((s) => s.index === w.service)).map((w) => w.message);
-  return { services: [...services, ...extra], global: config.global, warnings };
+  return { services: [...services, ...extra], global: config.global, notify: config.notify, warnings };
 }
 
 /** The error for a service of `services` named as one of `extra` (the self-bootstrap service), or undefined. */

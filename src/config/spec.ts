@@ -5,6 +5,7 @@
 import type { AutoRollbackMode, HealthSpec, HooksSpec } from './health.js';
 import type { KeySpec } from './keys.js';
 import type { ConfigWarning } from './error.js';
+import type { NotifySpec } from './notify.js';
 
 /**
  * systemd actions the agent can ask for over D-Bus (systemctl's verbs that queue a job, each one Manager
@@ -185,6 +186,8 @@ export interface ConfigSpec {
   readonly file: string;
   readonly global: GlobalSpec;
   readonly services: readonly ServiceSpec[];
+  /** The top-level `[[notify]]` targets (ours; docs/trust-and-rollout.md, "Notifications"), in file order; empty = none. */
+  readonly notify: readonly NotifySpec[];
   /**
    * What the file says that is accepted but has no effect (a per-service key in `[global]`, a `dirs`
    * entry without `local`), in file order; the caller logs them. Empty when there is nothing to say.

@@ -1,8 +1,8 @@
 /**
  * Stage 2 of the daemon: constructs what runs, from the loaded config, without starting it: the
  * metrics, the state file and the agent over the real adapters with its observer (logs and
- * metrics of every event), the key list and webhook secret of the accepted config, the `POST /hook`
- * router, the checkout (drift) watcher and the object-store sweeper.
+ * metrics of every event, and notifications to the `[[notify]]` targets), the key list and webhook
+ * secret of the accepted config, the `POST /hook` router, the checkout (drift) watcher and the object-store sweeper.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { FileStateStore } from '../adapters/state/state-file.js';
 import { CheckoutWatcher } from '../adapters/watch/checkout.js';
 import type { Built, Loaded } from './daemon.js';
 import { StartupError } from './startup-error.js';
+import { makeNotifier, notifyingEvents } from './notify.js';
 
 /** package.json's `version` (the `gitopper_build_info` label and `gitopper --version`), read beside `dist/`. */
 export function version(): string {
@@ -36,18 +37,21 @@ export async function build(loaded: Loaded): Promise<Built> {
   const saved = await store.load().catch((err: Error) => {
     throw new StartupError(`cannot read state file: ${err.message}`);
   });
+  const notify = makeNotifier(config.notify, metrics, log);
+  let built: Agent | undefined;
   const agent = new Agent(config.services, {
     ...ports,
     random: Math.random,
     intervalSeconds: opts.durationSeconds,
     verifyEveryPolls: opts.verifyEvery,
-    events: observer(log, metrics),
+    events: notifyingEvents(observer(log, metrics), notify, loaded.hostname, () => built),
     hostname: loaded.hostname,
     store,
     saved,
     onSaveError: (err) => log.error({ err: (err as Error).message }, 'cannot save the state file'),
     onUnmount: (service, target, result) => log.info({ service, target, result: result instanceof Error ? result.message : result }, 'mount removed (no longer configured)'),
   });
+  built = agent;
   metrics.syncServices(agent.services());
 
   const http = log.child({ component: 'http' });
@@ -85,5 +89,5 @@ export async function build(loaded: Loaded): Promise<Built> {
     },
     (err) => notice.warn({ err: err instanceof Error ? err.message : String(err) }, 'object store sweep failed'),
   );
-  return { ...loaded, metrics, agent, http, keys, webhookSecret, webhook, drift, sweeper };
+  return { ...loaded, metrics, agent, http, keys, webhookSecret, webhook, drift, sweeper, notify };
 }

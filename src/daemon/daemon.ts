@@ -16,6 +16,7 @@ import type { Logger } from '../telemetry/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { SystemdNotifier } from '../adapters/systemd/notify.js';
 import type { CheckoutWatcher } from '../adapters/watch/checkout.js';
+import type { Notifier } from '../adapters/notify/notifier.js';
 import type { DaemonOptions } from './flags.js';
 import type { HostPorts } from './host-ports.js';
 
@@ -56,13 +57,16 @@ export interface Built extends Loaded {
   readonly drift: CheckoutWatcher;
   /** Removes object stores no configured service uses. */
   readonly sweeper: StoreSweeper;
+  /** Delivers notifications to the `[[notify]]` targets of the accepted config. */
+  readonly notify: Notifier;
 }
 
 /** Stage 3 (`start`): the running daemon. */
 export interface Running {
   /**
    * Stop after `signal`: log `stopping`, tell systemd STOPPING=1 (with `code` 2: the SIGHUP restart
-   * text), close the watchers, end child fetches, stop the agent, close D-Bus and the listeners.
+   * text), close the watchers, end child fetches, stop the agent, drain the notifications (5 s at
+   * most), close D-Bus and the listeners.
    * The caller exits with `code` after it resolves.
    */
   stop(signal: NodeJS.Signals, code: number): Promise<void>;

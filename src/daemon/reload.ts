@@ -2,21 +2,23 @@
  * Live config: the config file read again after it changed, and each config accepted pushed to
  * every consumer. With `-r`, and always with self-bootstrap (the config lives in a checkout the
  * agent updates), a config is accepted when it loads and the agent took its services
- * (`Agent.reconfigure`); then the key list and the webhook secret take it too. Without `-r` only
+ * (`Agent.reconfigure`); then the key list, the webhook secret and the `[[notify]]` targets take it too. Without `-r` only
  * the key list follows the file (docs/security.md: adding or revoking a key needs no restart, with
  * or without `-r`). A refused config changes nothing: every consumer keeps the last good one.
  */
 import { loadConfig, type LoadedConfig } from '../config/file.js';
 import type { Built } from './daemon.js';
 import { configProblem } from './startup-error.js';
+import { setTargets } from './notify.js';
 
 /** One reload: read the config file again and apply it (queued: reloads run one at a time). Never throws. */
 export type Reload = () => void;
 
-/** Push `next` to the consumers besides the agent: the API's key ring and the webhook secret. */
+/** Push `next` to the consumers besides the agent: the API's key ring, the webhook secret and the notification targets. */
 function acceptAround(d: Built, next: LoadedConfig): void {
   d.keys.set(next.global.keys);
   d.webhookSecret.set(next.global.hookSecretFile);
+  setTargets(d.notify, next.notify, d.metrics);
 }
 
 /**

@@ -70,6 +70,7 @@ export async function start(d: Built, fatal: Fatal): Promise<Running> {
       sweeping.abort();
       await d.ports.git.close(); // a first fetch or compaction in a child ends now, not after it finished
       await agent.stop();
+      await d.notify.close(); // queued notifications get a short, bounded time
       d.ports.units.close();
       for (const server of servers) server.close();
       await notifier.close();

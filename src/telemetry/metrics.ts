@@ -9,12 +9,13 @@
  *   gitopper_machine_git_ops_total                  counter: git network operations (fetches)
  *   gitopper_machine_git_errors_total               counter: failed git network operations
  * New series (this project): service info/upstream_ahead/drift/reloads, the sync histogram, config
- * reload status, build info, and prom-client's process and Node.js metrics minus the three that
+ * reload status, build info, the notification counters (`notify-metrics.ts`), and prom-client's process and Node.js metrics minus the three that
  * `promtool check metrics` rejects (see {@link PROMTOOL_REJECTED}).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { stateValue, type State } from '../core/state.js';
 import { TrustMetrics } from './trust-metrics.js';
+import { NotificationMetrics } from './notify-metrics.js';
 
 /**
  * The phases of `gitopper_sync_duration_seconds`: the fetch of an upstream branch (once per
@@ -121,6 +122,8 @@ export class Metrics {
   private configRegistered = false;
   /** Admission and rollout series (`trust-metrics.ts`). */
   readonly trust = new TrustMetrics(this.registry, (service) => this.entry(service) !== undefined);
+  /** The `[[notify]]` series (`notify-metrics.ts`). */
+  readonly notifications = new NotificationMetrics(this.registry);
 
   /** A fresh registry holding every series; `gitopper_build_info` is set at once. */
   constructor(opts: MetricsOptions = {}) {
