@@ -15,6 +15,7 @@ import { fields, optBool, optString, optTables, orInherit } from './fields.js';
 import { hooksTable, healthTable, mergeAutoRollback, mergeHealth, mergeHooks } from './health.js';
 import { KEYS_EXAMPLE, mergeKeys, refuseTopLevelKeys, resolveKeys } from './keys.js';
 import { checkTransportFit, globalTransportKeys, resolveTransportKeys, serviceTransportKeys } from './transport.js';
+import { globalSecretKeys, resolveSecretKeys, serviceSecretKeys } from './secrets.js';
 import { ACTION_ALIASES, ACTIONS, canonicalAction, DRIFT_MODES, type Action, type ConfigSpec, type DirSpec, type DriftMode, type GlobalSpec, type ServiceSpec } from './spec.js';
 import { checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, checkUpstream, describeType, isTable, resolveFromConfig, type Fields } from './validate.js';
 
@@ -30,15 +31,15 @@ const TOP_KEYS = ['global', 'services'] as const;
  * (config.go), yet `merge()` (server.go) only inherits upstream, mount and branch. Accepted with a warning.
  */
 const IGNORED_IN_GLOBAL = ['machine', 'service', 'action', 'user', 'package', 'dirs'] as const;
-const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', ...IGNORED_IN_GLOBAL] as const;
-const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback'] as const;
+const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', 'age_identity', ...IGNORED_IN_GLOBAL] as const;
+const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback', 'age_identity'] as const;
 const DIR_KEYS = ['local', 'link', 'file'] as const;
 const DIRS_EXAMPLE = 'dirs = [{ local = "/etc/prometheus", link = "prometheus/etc" }]';
 /** gitopper's default branch. */
 const DEFAULT_BRANCH = 'main';
 const IN_SERVICE = 'this is a per-service key: put it in a [[services]] entry';
 const IN_GLOBAL = 'put it under [global] (or in a [[services]] entry)';
-const TOP_HINTS = { upstream: IN_GLOBAL, branch: IN_GLOBAL, mount: IN_GLOBAL, token_file: IN_GLOBAL, ssh_key: IN_GLOBAL, known_hosts: IN_GLOBAL, machine: IN_SERVICE, service: IN_SERVICE, action: IN_SERVICE, user: IN_SERVICE, package: IN_SERVICE, dirs: IN_SERVICE };
+const TOP_HINTS = { upstream: IN_GLOBAL, branch: IN_GLOBAL, mount: IN_GLOBAL, token_file: IN_GLOBAL, ssh_key: IN_GLOBAL, known_hosts: IN_GLOBAL, age_identity: IN_GLOBAL, machine: IN_SERVICE, service: IN_SERVICE, action: IN_SERVICE, user: IN_SERVICE, package: IN_SERVICE, dirs: IN_SERVICE };
 const SERVICE_HINTS = { keys: `keys are global: put them in [global] as ${KEYS_EXAMPLE}` };
 
 /**
@@ -94,6 +95,7 @@ function merge(text: string, file: string, problems: ConfigProblems): ConfigSpec
     keys,
     ...get(() => globalTransportKeys(g, gAt), { tokenFile: undefined }),
     hookSecretFile: orInherit(get(() => optString(g, 'hook_secret_file', gAt), undefined), '') || undefined,
+    ...get(() => globalSecretKeys(g, gAt), {}),
   };
 
   const rawServices = get(() => {
@@ -192,6 +194,7 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
     mount,
     dirs,
     ...transport,
+    ...get(() => serviceSecretKeys(s, at, global), {}),
     drift,
     autoRollback,
     ...(mergedHooks ? { hooks: mergedHooks } : {}),
@@ -245,6 +248,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
     keys,
     ...get(() => resolveTransportKeys(g, file, gAt), { tokenFile: undefined }),
     hookSecretFile: g.hookSecretFile === undefined ? undefined : resolveFromConfig(file, g.hookSecretFile),
+    ...resolveSecretKeys(g, file),
   };
   if (global.upstream !== '') get(() => checkTransportFit(global.upstream, global, gAt), undefined);
   // an upstream or mount that [global] gets wrong was reported there, not again as missing in each service
@@ -282,6 +286,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
       dirs,
       ...(links.length > 0 ? { links } : {}),
       ...get(() => resolveTransportKeys(s, file, at), { tokenFile: undefined }),
+      ...resolveSecretKeys(s, file),
     };
   });
   return deepFreeze({ file, global, services, warnings });
