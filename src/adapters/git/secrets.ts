@@ -46,9 +46,11 @@ interface Decrypted extends Secret {
 
 /** What {@link installSecrets} writes and removes, and the manifest it leaves. */
 export interface SecretPlan {
+  /** The secrets decrypted (plaintext in memory), to be written. */
   readonly writes: readonly Decrypted[];
   /** Output paths of secrets gone from the commit (their `.age` removed upstream): removed. */
   readonly removes: readonly string[];
+  /** The manifest once they are written and removed. */
   readonly manifest: SecretManifest;
 }
 
