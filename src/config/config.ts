@@ -17,6 +17,7 @@ import { KEYS_EXAMPLE, mergeKeys, refuseTopLevelKeys, resolveKeys } from './keys
 import { readAntiRollback, readRollout, readWindows } from './admission.js';
 import { readNotify, resolveNotify } from './notify.js';
 import { checkTransportFit, globalTransportKeys, resolveTransportKeys, serviceTransportKeys } from './transport.js';
+import { globalSecretKeys, resolveSecretKeys, serviceSecretKeys } from './secrets.js';
 import { ACTION_ALIASES, ACTIONS, canonicalAction, DRIFT_MODES, type Action, type ConfigSpec, type DirSpec, type DriftMode, type GlobalSpec, type ServiceSpec } from './spec.js';
 import { checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, checkUpstream, describeType, isTable, resolveFromConfig, type Fields } from './validate.js';
 
@@ -33,15 +34,15 @@ const TOP_KEYS = ['global', 'services', 'notify'] as const;
  * (config.go), yet `merge()` (server.go) only inherits upstream, mount and branch. Accepted with a warning.
  */
 const IGNORED_IN_GLOBAL = ['machine', 'service', 'action', 'user', 'package', 'dirs'] as const;
-const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', 'anti_rollback', 'rollout', 'window', ...IGNORED_IN_GLOBAL] as const;
-const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback', 'anti_rollback', 'rollout', 'window'] as const;
+const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', 'anti_rollback', 'rollout', 'window', 'age_identity', ...IGNORED_IN_GLOBAL] as const;
+const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback', 'anti_rollback', 'rollout', 'window', 'age_identity'] as const;
 const DIR_KEYS = ['local', 'link', 'file'] as const;
 const DIRS_EXAMPLE = 'dirs = [{ local = "/etc/prometheus", link = "prometheus/etc" }]';
 /** gitopper's default branch. */
 const DEFAULT_BRANCH = 'main';
 const IN_SERVICE = 'this is a per-service key: put it in a [[services]] entry';
 const IN_GLOBAL = 'put it under [global] (or in a [[services]] entry)';
-const TOP_HINTS = { upstream: IN_GLOBAL, branch: IN_GLOBAL, mount: IN_GLOBAL, token_file: IN_GLOBAL, ssh_key: IN_GLOBAL, known_hosts: IN_GLOBAL, machine: IN_SERVICE, service: IN_SERVICE, action: IN_SERVICE, user: IN_SERVICE, package: IN_SERVICE, dirs: IN_SERVICE };
+const TOP_HINTS = { upstream: IN_GLOBAL, branch: IN_GLOBAL, mount: IN_GLOBAL, token_file: IN_GLOBAL, ssh_key: IN_GLOBAL, known_hosts: IN_GLOBAL, age_identity: IN_GLOBAL, machine: IN_SERVICE, service: IN_SERVICE, action: IN_SERVICE, user: IN_SERVICE, package: IN_SERVICE, dirs: IN_SERVICE };
 const SERVICE_HINTS = { keys: `keys are global: put them in [global] as ${KEYS_EXAMPLE}` };
 
 /**
@@ -98,6 +99,7 @@ function merge(text: string, file: string, problems: ConfigProblems): ConfigSpec
     ...get(() => globalTransportKeys(g, gAt), { tokenFile: undefined }),
     hookSecretFile: orInherit(get(() => optString(g, 'hook_secret_file', gAt), undefined), '') || undefined,
     ...rolloutKeys(g, gAt, {}, problems),
+    ...get(() => globalSecretKeys(g, gAt), {}),
   };
 
   const rawServices = get(() => {
@@ -197,6 +199,7 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
     mount,
     dirs,
     ...transport,
+    ...get(() => serviceSecretKeys(s, at, global), {}),
     drift,
     autoRollback,
     ...(mergedHooks ? { hooks: mergedHooks } : {}),
@@ -262,6 +265,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
     ...(g.antiRollback === undefined ? {} : { antiRollback: g.antiRollback }),
     ...(g.rollout ? { rollout: g.rollout } : {}),
     ...(g.window ? { window: g.window } : {}),
+    ...resolveSecretKeys(g, file),
   };
   if (global.upstream !== '') get(() => checkTransportFit(global.upstream, global, gAt), undefined);
   // an upstream or mount that [global] gets wrong was reported there, not again as missing in each service
@@ -299,6 +303,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
       dirs,
       ...(links.length > 0 ? { links } : {}),
       ...get(() => resolveTransportKeys(s, file, at), { tokenFile: undefined }),
+      ...resolveSecretKeys(s, file),
     };
   });
   return deepFreeze({ file, global, services, notify: merged.notify.map((n) => resolveNotify(n, file)), warnings });

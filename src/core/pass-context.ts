@@ -11,6 +11,7 @@ import type { HookRun } from './hooks.js';
 import type { Outcome, Phases, ReconcileDeps, Runtime } from './pass-types.js';
 import type { PassState } from './state.js';
 import { GitopperError } from '../errors/gitopper-error.js';
+import { SecretError } from '../errors/secret-error.js';
 
 /** A failed step: the pass ends in `state` (DIFF for git, BROKEN for the rest) with the message as info. */
 export class StepError extends GitopperError<{ readonly state: PassState }> {
@@ -31,14 +32,16 @@ export function reason(err: unknown): string {
 }
 
 /**
- * Run `fn`; a failure becomes a {@link StepError} in `state` whose info is `<what>: <reason>`.
+ * Run `fn`; a failure becomes a {@link StepError} in `state` whose info is `<what>: <reason>`, except
+ * a {@link SecretError} (an age file that cannot be decrypted: retrying the commit cannot help), which
+ * is always BROKEN.
  * @throws StepError
  */
 export async function step<T>(state: PassState, what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    throw new StepError(state, `${what}: ${reason(err)}`);
+    throw new StepError(err instanceof SecretError ? 'BROKEN' : state, `${what}: ${reason(err)}`);
   }
 }
 

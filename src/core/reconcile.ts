@@ -23,6 +23,7 @@ export function checkoutOf(spec: ServiceSpec): CheckoutRef {
     tokenFile: spec.tokenFile,
     dir: `${spec.mount.replace(/\/+$/, '')}/${spec.service}`,
     links: [...spec.dirs.map((d) => d.link), ...(spec.links ?? [])],
+    ageIdentity: spec.ageIdentity,
   };
 }
 

@@ -31,6 +31,7 @@
  * | FETCH_TIMEOUT, FETCH_ABORTED, GIT_TRANSPORT | FetchTimeoutError, FetchAbortedError, GitTransportError | adapters/git/transport/ |
  * | FOREIGN_MOUNT, SYMLINK_SOURCE             | ForeignMountError, SymlinkSourceError | adapters/mount/bind.ts |
  * | DELIVERY_FAILED                           | DeliveryError               | adapters/notify/post.ts        |
+ * | SECRET                                    | SecretError                 | errors/secret-error.ts (adapters/git/secrets*.ts) |
  */
 
 /**
@@ -53,6 +54,7 @@ export const ERROR_CODES = {
   NOTIFY_FAILED: 'local', SYSTEMD_TIMEOUT: 'local', NOT_OUR_CHECKOUT: 'local', BRANCH_NOT_FOUND: 'local',
   FETCH_TIMEOUT: 'local', FETCH_ABORTED: 'local', GIT_TRANSPORT: 'local', FOREIGN_MOUNT: 'local', SYMLINK_SOURCE: 'local',
   DELIVERY_FAILED: 'local',
+  SECRET: 'local',
 } as const satisfies Readonly<Record<string, 'http' | 'local'>>;
 
 /** A code of {@link ERROR_CODES}. */

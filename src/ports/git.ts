@@ -24,6 +24,11 @@ export interface CheckoutRef extends SourceRef {
   readonly dir: string;
   /** Repository paths to materialise (the service's `dirs[].link`). */
   readonly links: readonly string[];
+  /**
+   * Absolute path of the age identity file (`age_identity`): `X.age` files under the links are
+   * decrypted into `X` at checkout (docs/trust-and-rollout.md); undefined = none are.
+   */
+  readonly ageIdentity?: string | undefined;
 }
 
 /**

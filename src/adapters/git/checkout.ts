@@ -17,17 +17,22 @@ import { makeParentsOfSymlinks, removeForeignSymlinks } from './symlinks.js';
 import { writeAside } from './write-aside.js';
 import { commitTree, entryAt, kindChanges } from './trees.js';
 import { chownTree } from '../host/owner-tree.js';
+import { installSecrets, planSecrets } from './secrets.js';
 
 /**
  * Write `commit`'s links into `co.dir` from the object store `store`, owned by `owner`; `prev` is
  * the deployed commit (undefined: none), `changed` lists the paths that differ between them. Call
- * under the checkout's lock.
- * @throws Error when the store lacks `commit` (nothing changed), or the first fs/isomorphic-git
- *   error (ENOSPC…: live files changed only where written aside and renamed, the marker stays)
+ * under the checkout's lock. With `co.ageIdentity`, the commit's `.age` files are decrypted first
+ * (in memory) and their plaintexts renamed into place last (`secrets.ts`).
+ * @throws SecretError when a secret cannot be decrypted (nothing changed); Error when the store lacks
+ *   `commit` (nothing changed), or the first fs/isomorphic-git error (ENOSPC…: live files changed
+ *   only where written aside and renamed, the marker stays)
  */
 export async function writeCommit(store: string, co: CheckoutRef, prev: string | undefined, commit: string, owner: Owner | undefined, pass: Pass, changed: () => Promise<string[]>): Promise<void> {
   const gitdir = path.join(co.dir, '.git');
   await commitTree(store, commit, pass); // a commit the store lacks: change nothing
+  // a secret that does not decrypt: change nothing either
+  const secrets = co.ageIdentity === undefined ? undefined : await planSecrets(store, co, commit, pass, 'checkout');
   // from here on files change: a checkout cut short is undone by the next prepare()
   if (prev !== commit) await markApplying(gitdir, commit);
   const present: string[] = [];
@@ -57,6 +62,7 @@ export async function writeCommit(store: string, co: CheckoutRef, prev: string |
     });
   }
   if (owner) for (const link of present) await chownTree(path.join(co.dir, link), owner);
+  if (secrets) await installSecrets(co.dir, secrets, owner);
 }
 
 /**

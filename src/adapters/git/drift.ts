@@ -20,10 +20,11 @@ import { entryAt, listTree } from './trees.js';
 /**
  * Sorted repository paths under `links` that differ between the work tree of the checkout at `dir`
  * and commit `head` of the store `store`: modified, deleted, or added and not ignored (`.gitignore`
- * files of the commit, `.git/info/exclude`), as `git status` reports them. Call under the checkout's
+ * files of the commit, `.git/info/exclude`), as `git status` reports them. Paths in `exclude` (the
+ * decrypted secrets, `secrets-drift.ts`) are neither read nor reported. Call under the checkout's
  * lock (the walk may refresh stat data in the index).
  */
-export async function workTreeDrift(dir: string, links: readonly string[], store: string, head: string, pass: Pass): Promise<string[]> {
+export async function workTreeDrift(dir: string, links: readonly string[], store: string, head: string, pass: Pass, exclude: ReadonlySet<string> = new Set()): Promise<string[]> {
   const deployed = new Map<string, string>();
   for (const link of links) {
     const e = await entryAt(store, head, link, pass);
@@ -40,7 +41,7 @@ export async function workTreeDrift(dir: string, links: readonly string[], store
     cache: pass.cache,
     trees: [git.STAGE(), git.WORKDIR()],
     map: async (filepath, [stage, wt]) => {
-      if (!inScope(filepath)) return null; // prune: never descend outside the links
+      if (!inScope(filepath) || exclude.has(filepath)) return null; // prune: never descend outside the links
       if (wt && (await wt.type()) === 'blob') {
         const oid = stage && (await stage.type()) === 'blob' && (await sameStat(stage, wt)) && !(await racy(wt, index)) ? await stage.oid() : await wt.oid();
         if (oid !== undefined) work.set(filepath, oid);

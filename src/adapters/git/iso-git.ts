@@ -9,7 +9,7 @@
  *   <mount>/<service>/<link>...                                  only the service's links (sparse)
  * Credentials come from `token_file` at each fetch through `onAuth`; never written to `.git/config`.
  * The checkout dir and its store link: `checkout-dir.ts`; writing a commit's links: `checkout.ts`;
- * putting paths back: `restore.ts`. Tree comparisons are in `trees.ts`, the work tree's symlink guards in `symlinks.ts`.
+ * putting paths back: `restore.ts`; age-encrypted files decrypted beside the tree: `secrets*.ts`. Tree comparisons are in `trees.ts`, the work tree's symlink guards in `symlinks.ts`.
  * Fetching: `fetch.ts` (one branch, in-process), `fetch-child.ts` (a store's first fetch of a branch
  * in a child process), `compact.ts` (packs compacted), `transport/http.ts` (inactivity timeout).
  */
@@ -21,14 +21,14 @@ import type { CheckoutRef, GitPort, SourceRef } from '../../ports/git.js';
 import { ObjectCaches, type Pass } from './object-cache.js';
 import { writeCommit } from './checkout.js';
 import { wireCheckout } from './checkout-dir.js';
-import { restorePaths } from './restore.js';
 import type { Owner } from '../../ports/host.js';
 import { clearApplying, undoInterrupted } from './apply-marker.js';
 import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './fetch-child.js';
 import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './compact.js';
 import { fetchBranch, headOf } from './fetch.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './transport/http.js';
-import { matchingCommit, workTreeDrift } from './drift.js';
+import { matchingCommit } from './drift.js';
+import { catchUpSecrets, driftWithSecrets, restoreWithSecrets, withSecretOutputs } from './secrets-drift.js';
 import { headOid, isNotFound } from './head.js';
 import { commitTree, diffEntries, entryAt } from './trees.js';
 import { storeName } from '../../upstream/upstream.js';
@@ -166,6 +166,7 @@ export class IsoGit implements GitPort {
   async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
     await wireCheckout(co, path.join(this.storeOf(co.upstream), 'objects'), owner, (msg, data) => this.onNotice(msg, data, 'warn'));
     await undoInterrupted(this, co, owner, (msg, data) => this.onNotice(msg, data, 'warn'));
+    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, async () => catchUpSecrets(co, this.storeOf(co.upstream), await this.deployedIn(co, pass), owner, pass)));
   }
 
   async missingLinks(co: CheckoutRef, commit: string): Promise<string[]> {
@@ -225,7 +226,7 @@ export class IsoGit implements GitPort {
       const [a, b] = await Promise.all([entryAt(gitdir, from, link, pass), entryAt(gitdir, to, link, pass)]);
       await diffEntries(gitdir, link, a, b, pass, out);
     }
-    return out;
+    return withSecretOutputs(co, out);
   }
 
   async checkout(co: CheckoutRef, prev: string | undefined, commit: string, owner: Owner | undefined): Promise<void> {
@@ -258,7 +259,7 @@ export class IsoGit implements GitPort {
    * checkout; the deployed side is listed from the store (memoised per pass).
    */
   async drift(co: CheckoutRef, head: string): Promise<string[]> {
-    return this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, () => workTreeDrift(co.dir, co.links, this.storeOf(co.upstream), head, pass)));
+    return this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, () => driftWithSecrets(co, this.storeOf(co.upstream), head, pass)));
   }
 
   async matching(co: CheckoutRef, commit: string, paths: readonly string[]): Promise<string[]> {
@@ -266,7 +267,7 @@ export class IsoGit implements GitPort {
   }
 
   async restore(co: CheckoutRef, head: string, paths: readonly string[], owner: Owner | undefined): Promise<void> {
-    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, () => restorePaths(co, head, paths, owner, pass)));
+    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, () => restoreWithSecrets(co, this.storeOf(co.upstream), head, paths, owner, pass)));
   }
 
   /** See {@link GitPort.isAncestor}: isomorphic-git's `isDescendent` over the whole history. */
