@@ -7,7 +7,7 @@
  * normalises paths. Reference: docs/config.md. Pure siblings: `spec.ts` (the spec types),
  * `host-services.ts` (this host's services), `fields.ts` (typed field readers), `error.ts` (ConfigError and where it points),
  * `keys.ts` ([global].keys), `transport.ts` (token_file, ssh_key, known_hosts), `health.ts` (hooks,
- * health, auto_rollback); `file.ts` reads the file.
+ * health, auto_rollback), `verify.ts` (verify: a service's own table, else [global]'s); `file.ts` reads the file.
  */
 import TOML from '@iarna/toml';
 import { At, ConfigError, ConfigProblems, dirEntry, serviceEntry, type ConfigWarning } from './error.js';
@@ -15,6 +15,7 @@ import { fields, optBool, optString, optTables, orInherit } from './fields.js';
 import { hooksTable, healthTable, mergeAutoRollback, mergeHealth, mergeHooks } from './health.js';
 import { KEYS_EXAMPLE, mergeKeys, refuseTopLevelKeys, resolveKeys } from './keys.js';
 import { checkTransportFit, globalTransportKeys, resolveTransportKeys, serviceTransportKeys } from './transport.js';
+import { inheritVerify, mergeVerify, resolveVerify, verifyField } from './verify.js';
 import { ACTION_ALIASES, ACTIONS, canonicalAction, DRIFT_MODES, type Action, type ConfigSpec, type DirSpec, type DriftMode, type GlobalSpec, type ServiceSpec } from './spec.js';
 import { checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, checkUpstream, describeType, isTable, resolveFromConfig, type Fields } from './validate.js';
 
@@ -30,8 +31,8 @@ const TOP_KEYS = ['global', 'services'] as const;
  * (config.go), yet `merge()` (server.go) only inherits upstream, mount and branch. Accepted with a warning.
  */
 const IGNORED_IN_GLOBAL = ['machine', 'service', 'action', 'user', 'package', 'dirs'] as const;
-const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', ...IGNORED_IN_GLOBAL] as const;
-const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback'] as const;
+const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', 'verify', ...IGNORED_IN_GLOBAL] as const;
+const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback', 'verify'] as const;
 const DIR_KEYS = ['local', 'link', 'file'] as const;
 const DIRS_EXAMPLE = 'dirs = [{ local = "/etc/prometheus", link = "prometheus/etc" }]';
 /** gitopper's default branch. */
@@ -94,6 +95,7 @@ function merge(text: string, file: string, problems: ConfigProblems): ConfigSpec
     keys,
     ...get(() => globalTransportKeys(g, gAt), { tokenFile: undefined }),
     hookSecretFile: orInherit(get(() => optString(g, 'hook_secret_file', gAt), undefined), '') || undefined,
+    ...verifyField(get(() => mergeVerify(g, gAt), undefined)),
   };
 
   const rawServices = get(() => {
@@ -196,6 +198,7 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
     autoRollback,
     ...(mergedHooks ? { hooks: mergedHooks } : {}),
     ...(mergedHealth ? { health: mergedHealth } : {}),
+    ...verifyField(inheritVerify(get(() => mergeVerify(s, at), undefined), global.verify)),
   };
 }
 
@@ -245,6 +248,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
     keys,
     ...get(() => resolveTransportKeys(g, file, gAt), { tokenFile: undefined }),
     hookSecretFile: g.hookSecretFile === undefined ? undefined : resolveFromConfig(file, g.hookSecretFile),
+    ...verifyField(resolveVerify(g.verify, file)),
   };
   if (global.upstream !== '') get(() => checkTransportFit(global.upstream, global, gAt), undefined);
   // an upstream or mount that [global] gets wrong was reported there, not again as missing in each service
@@ -282,6 +286,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
       dirs,
       ...(links.length > 0 ? { links } : {}),
       ...get(() => resolveTransportKeys(s, file, at), { tokenFile: undefined }),
+      ...verifyField(resolveVerify(s.verify, file)),
     };
   });
   return deepFreeze({ file, global, services, warnings });
