@@ -30,6 +30,7 @@
  * | NOT_OUR_CHECKOUT, BRANCH_NOT_FOUND        | NotOurCheckoutError, BranchNotFoundError | adapters/git/      |
  * | FETCH_TIMEOUT, FETCH_ABORTED, GIT_TRANSPORT | FetchTimeoutError, FetchAbortedError, GitTransportError | adapters/git/transport/ |
  * | FOREIGN_MOUNT, SYMLINK_SOURCE             | ForeignMountError, SymlinkSourceError | adapters/mount/bind.ts |
+ * | VERIFY                                    | VerifyError                 | adapters/verify/errors.ts      |
  */
 
 /**
@@ -51,6 +52,7 @@ export const ERROR_CODES = {
   CERT_CHANGED: 'local', PLAIN_HTTP: 'local', SSH_SERVER: 'local',
   NOTIFY_FAILED: 'local', SYSTEMD_TIMEOUT: 'local', NOT_OUR_CHECKOUT: 'local', BRANCH_NOT_FOUND: 'local',
   FETCH_TIMEOUT: 'local', FETCH_ABORTED: 'local', GIT_TRANSPORT: 'local', FOREIGN_MOUNT: 'local', SYMLINK_SOURCE: 'local',
+  VERIFY: 'local',
 } as const satisfies Readonly<Record<string, 'http' | 'local'>>;
 
 /** A code of {@link ERROR_CODES}. */
