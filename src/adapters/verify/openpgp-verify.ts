@@ -13,16 +13,26 @@ export function isOpenpgpSignature(text: string): boolean {
   return text.trimStart().startsWith('-----BEGIN PGP SIGNATURE-----');
 }
 
+/** One ASCII-armored public key block (RFC 9580 §6.2). */
+const KEY_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g;
+
 /**
- * The armored public keys in `text` (one or more, concatenated), read from `file` (named in errors).
- * @throws VerifyError (`policy`) when the text holds no readable key: the policy file is unusable (the port's "cannot be read").
+ * The public keys in `text`, read from `file` (named in errors): one or more armored blocks, each
+ * with one or more keys (`gpg --export --armor` of several keys, or files concatenated with `cat`).
+ * @throws VerifyError (`policy`) when a block cannot be read or there is none: the policy file is unusable (the port's "cannot be read").
  */
 export async function readOpenpgpKeys(text: string, file: string): Promise<openpgp.PublicKey[]> {
-  try {
-    return await openpgp.readKeys({ armoredKeys: text });
-  } catch (err) {
-    throw new VerifyError(`openpgp_keys file ${file} holds no usable armored public key: ${(err as Error).message}`, 'policy', { cause: err });
+  const blocks = text.match(KEY_BLOCK) ?? [];
+  if (blocks.length === 0) throw new VerifyError(`openpgp_keys file ${file} holds no usable armored public key (no "-----BEGIN PGP PUBLIC KEY BLOCK-----")`, 'policy');
+  const keys: openpgp.PublicKey[] = [];
+  for (const [i, armoredKeys] of blocks.entries()) {
+    try {
+      keys.push(...(await openpgp.readKeys({ armoredKeys })));
+    } catch (err) {
+      throw new VerifyError(`openpgp_keys file ${file} holds no usable armored public key (block ${i + 1}: ${(err as Error).message})`, 'policy', { cause: err });
+    }
   }
+  return keys;
 }
 
 /**
