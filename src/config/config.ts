@@ -14,6 +14,7 @@ import { At, ConfigError, ConfigProblems, dirEntry, serviceEntry, type ConfigWar
 import { fields, optBool, optString, optTables, orInherit } from './fields.js';
 import { hooksTable, healthTable, mergeAutoRollback, mergeHealth, mergeHooks } from './health.js';
 import { KEYS_EXAMPLE, mergeKeys, refuseTopLevelKeys, resolveKeys } from './keys.js';
+import { readRollout, readWindows } from './rollout.js';
 import { checkTransportFit, globalTransportKeys, resolveTransportKeys, serviceTransportKeys } from './transport.js';
 import { inheritVerify, mergeVerify, resolveVerify, verifyField } from './verify.js';
 import { ACTION_ALIASES, ACTIONS, canonicalAction, DRIFT_MODES, type Action, type ConfigSpec, type DirSpec, type DriftMode, type GlobalSpec, type ServiceSpec } from './spec.js';
@@ -31,8 +32,8 @@ const TOP_KEYS = ['global', 'services'] as const;
  * (config.go), yet `merge()` (server.go) only inherits upstream, mount and branch. Accepted with a warning.
  */
 const IGNORED_IN_GLOBAL = ['machine', 'service', 'action', 'user', 'package', 'dirs'] as const;
-const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', 'verify', ...IGNORED_IN_GLOBAL] as const;
-const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback', 'verify'] as const;
+const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', 'rollout', 'window', 'verify', ...IGNORED_IN_GLOBAL] as const;
+const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback', 'rollout', 'window', 'verify'] as const;
 const DIR_KEYS = ['local', 'link', 'file'] as const;
 const DIRS_EXAMPLE = 'dirs = [{ local = "/etc/prometheus", link = "prometheus/etc" }]';
 /** gitopper's default branch. */
@@ -95,6 +96,7 @@ function merge(text: string, file: string, problems: ConfigProblems): ConfigSpec
     keys,
     ...get(() => globalTransportKeys(g, gAt), { tokenFile: undefined }),
     hookSecretFile: orInherit(get(() => optString(g, 'hook_secret_file', gAt), undefined), '') || undefined,
+    ...rolloutKeys(g, gAt, {}, problems),
     ...verifyField(get(() => mergeVerify(g, gAt), undefined)),
   };
 
@@ -198,8 +200,16 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
     autoRollback,
     ...(mergedHooks ? { hooks: mergedHooks } : {}),
     ...(mergedHealth ? { health: mergedHealth } : {}),
+    ...rolloutKeys(s, at, global, problems),
     ...verifyField(inheritVerify(get(() => mergeVerify(s, at), undefined), global.verify)),
   };
+}
+
+/** `rollout` and `window` of `f` (`rollout.ts`), each `inherited`'s when `f` lacks it. */
+function rolloutKeys(f: Fields, at: At, inherited: Pick<GlobalSpec, 'rollout' | 'window'>, problems: ConfigProblems): Pick<ServiceSpec, 'rollout' | 'window'> {
+  const rollout = problems.attempt(() => readRollout(f, at), undefined) ?? inherited.rollout;
+  const window = problems.attempt(() => readWindows(f, at), undefined) ?? inherited.window;
+  return { ...(rollout ? { rollout } : {}), ...(window ? { window } : {}) };
 }
 
 /**
@@ -248,6 +258,8 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
     keys,
     ...get(() => resolveTransportKeys(g, file, gAt), { tokenFile: undefined }),
     hookSecretFile: g.hookSecretFile === undefined ? undefined : resolveFromConfig(file, g.hookSecretFile),
+    ...(g.rollout ? { rollout: g.rollout } : {}),
+    ...(g.window ? { window: g.window } : {}),
     ...verifyField(resolveVerify(g.verify, file)),
   };
   if (global.upstream !== '') get(() => checkTransportFit(global.upstream, global, gAt), undefined);

@@ -10,6 +10,7 @@ import type { GitPort, SourceRef } from '../ports/git.js';
 import type { Clock } from '../ports/host.js';
 import { checkoutOf, type Outcome } from './reconcile.js';
 import type { ServiceRecord } from './service.js';
+import { admit, type AdmissionDeps } from './admission.js';
 
 /** What an operator action needs of the tracker that follows the service's branch (`Tracker`). */
 export interface Branch {
@@ -20,11 +21,11 @@ export interface Branch {
   /** Fetch now (one at a time): the tip, or an Error value saying why not. Never throws. */
   fetch(): Promise<string | Error>;
   /** Deploy `target` to `r` through the one deploy path (`deploy.ts`). Call inside `r.exclusive`. */
-  deploy(r: ServiceRecord, target: string, trigger: Trigger, by?: string): Promise<Outcome>;
+  deploy(r: ServiceRecord, target: string, trigger: Trigger, by?: string): Promise<Outcome | undefined>;
 }
 
-/** The ports the operator's actions use besides the branch's: history look-ups and the time. */
-export interface OperatorDeps {
+/** The ports the operator's actions use besides the branch's: history look-ups, the time, signatures. */
+export interface OperatorDeps extends AdmissionDeps {
   readonly git: GitPort;
   readonly clock: Clock;
 }
@@ -52,7 +53,7 @@ export function unfreeze(branch: Branch, r: ServiceRecord, actor: Actor, deps: O
  * `ROLLBACK: <hash>`; a failed step leaves BROKEN/DIFF and still frozen. Nothing is changed when the
  * target lacks one of the service's links (it would empty the live directories).
  * Throws BadRequestError for a malformed hash, ConflictError when it is not in the history (or the
- * history cannot be fetched) or lacks a link.
+ * history cannot be fetched), lacks a link, or is not signed by an allowed signer (`verify`).
  */
 export function rollback(branch: Branch, r: ServiceRecord, hash: string, actor: Actor, deps: OperatorDeps): Promise<void> {
   if (!/^[0-9a-fA-F]{4,40}$/.test(hash)) return Promise.reject(new BadRequestError(`"${hash}" is not a commit hash: use 4 to 40 hex digits`, { hash }));
@@ -70,6 +71,11 @@ export function rollback(branch: Branch, r: ServiceRecord, hash: string, actor: 
     if (missing.length > 0) {
       const targets = r.spec.dirs.filter((d) => missing.includes(d.link)).map((d) => d.local);
       throw new ConflictError(`${commit.slice(0, 8)} does not have ${missing.join(', ')}: rolling back to it would empty ${targets.length > 0 ? targets.join(', ') : 'the checkout'}; nothing was changed (pick a commit that has the service's files)`, { service: r.name, hash, missing });
+    }
+    // a signed-commits policy covers rollback targets too (docs/trust-and-rollout.md)
+    const decision = await admit({ spec: r.spec, target: commit, deployed: r.status.commit, trigger: 'rollback', by: actor.by, frozen: true, seenAt: undefined, gateClearSince: undefined }, deps);
+    if (decision.admission.kind === 'refuse') {
+      throw new ConflictError(`${commit.slice(0, 8)} is refused: ${decision.admission.reason}; nothing was changed`, { service: r.name, hash, reason: decision.admission.refusal });
     }
     r.rollback(commit, actor, deps.clock.now());
     await branch.deploy(r, commit, 'rollback', actor.by);

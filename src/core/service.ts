@@ -11,6 +11,7 @@ import type { Actor, HistoryEntry, Trigger } from './control.js';
 import { ConflictError } from './errors.js';
 import type { PersistedService } from '../ports/state-store.js';
 import type { Runtime } from './reconcile.js';
+import type { AdmissionMemory } from './admission.js';
 import { applyOutcome, frozenInfo, initialStatus, isState, nextStatus, type Freeze, type PassState, type ServiceStatus } from './state.js';
 
 /** How many history rows a service keeps (issue: "bounded (last 100)"). */
@@ -40,6 +41,8 @@ export class ServiceRecord {
   /** Local edits found by the last pass (paths under the links). */
   drift: readonly string[] = [];
   runtime: Runtime = { pendingAction: false };
+  /** What admission (`admission.ts`) remembers between passes; in memory. */
+  admission: AdmissionMemory = {};
   private rows: HistoryEntry[] = [];
   /** One queue, no bound on waiting work and no timeouts (async-lock's default `maxPending` of 1000 would reject). */
   private readonly lock = new AsyncLock({ maxPending: Infinity });
@@ -131,6 +134,16 @@ export class ServiceRecord {
    */
   retryNextCommit(now: Date): void {
     this.change(nextStatus(this.current, { state: 'OK', info: '', commit: this.current.commit, frozen: undefined }, now));
+  }
+
+  /**
+   * A new commit is held back (`admission.ts`): the state stays as it is (and `since` too: a hold is
+   * no transition), the info says why (`HELD: <reason>`). Ignored while frozen (nothing is held then).
+   */
+  held(reason: string): void {
+    const s = this.current;
+    if (s.frozen || s.info === `HELD: ${reason}`) return;
+    this.change({ ...s, info: `HELD: ${reason}` });
   }
 
   /** A pass ended (`deploy.ts`): its state (FREEZE with the freeze's info when frozen and OK; `state.ts` `applyOutcome`). */

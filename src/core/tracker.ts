@@ -27,6 +27,9 @@ import { ServiceRecord, type StatusListener } from './service.js';
 import { deploy } from './deploy.js';
 import type { HealthFailure } from './health-check.js';
 import type { Branch } from './operator-actions.js';
+import type { AdmissionDeps, HoldKind, RefusalKind } from './admission.js';
+
+export type { HoldKind, RefusalKind };
 
 export type { Trigger };
 export { DEFAULT_VERIFY_EVERY };
@@ -58,18 +61,13 @@ export interface TrackerEvents {
   refused?(service: string, commit: string, kind: RefusalKind, reason: string): void;
   /**
    * A new commit is held back (`window`, `bake` or `gate`), `until` when known (window, bake); once
-   * per (service, commit, kind); `released` after the hold ends (applied or overridden). Optional.
+   * per (service, commit, kind). The hold ends with the next `reconciled` of the service. Optional.
    */
   held?(service: string, commit: string, kind: HoldKind, reason: string, until: Date | undefined): void;
 }
 
-/** Why a commit was refused: its signature, or anti-rollback (docs/trust-and-rollout.md). */
-export type RefusalKind = 'signature' | 'not-descendant';
-/** What holds a new commit back: the deployment window, the bake time, or the Prometheus gate. */
-export type HoldKind = 'window' | 'bake' | 'gate';
-
 /** Everything a tracker needs. */
-export interface TrackerDeps extends ReconcileDeps {
+export interface TrackerDeps extends ReconcileDeps, AdmissionDeps {
   readonly git: GitPort;
   readonly clock: Clock;
   /** Uniform random number in [0, 1), for the jitter. */
@@ -85,6 +83,9 @@ export interface TrackerDeps extends ReconcileDeps {
    */
   readonly verifyEveryPolls?: number;
 }
+
+/** How many recent tips a tracker remembers the first sighting of. */
+const SEEN_KEPT = 16;
 
 /** Wait time in milliseconds before the next poll: uniform in `[d, 1.5d)` (gitopper's jitter). */
 export function jitteredDelayMs(intervalSeconds: number, random: () => number): number {
@@ -108,6 +109,8 @@ export class Tracker implements Branch {
   /** Fetches one at a time (no bound on waiting ones, no timeouts). */
   private readonly fetchLock = new AsyncLock({ maxPending: Infinity });
   private lastTip: string | undefined;
+  /** When this tracker's fetches first returned each recent tip (rollout bake; in memory: a restart bakes again). */
+  private readonly seen = new Map<string, Date>();
   private readonly quiet: QuietPolls;
   private wake: AbortController = new AbortController();
   private readonly firstPass: Promise<void>;
@@ -262,6 +265,7 @@ export class Tracker implements Branch {
       try {
         const tip = await this.deps.git.fetch(this.source);
         this.lastTip = tip;
+        this.sawTip(tip);
         this.deps.events.fetched(this.source, this.since(started), tip, undefined);
         return tip;
       } catch (err) {
@@ -272,8 +276,8 @@ export class Tracker implements Branch {
   }
 
   /** Deploy `target` to `r` through the one deploy path (`deploy.ts`). Call inside `r.exclusive`. */
-  deploy(r: ServiceRecord, target: string, trigger: Trigger, by?: string): Promise<Outcome> {
-    return deploy(r, target, trigger, by, this.deps);
+  deploy(r: ServiceRecord, target: string, trigger: Trigger, by?: string): Promise<Outcome | undefined> {
+    return deploy(r, target, trigger, by, { ...this.deps, seenAt: (c) => this.seen.get(c) });
   }
 
   /**
@@ -286,6 +290,13 @@ export class Tracker implements Branch {
       if (r.removed || r.status.commit === '') return;
       await this.deploy(r, r.status.commit, 'drift');
     });
+  }
+
+  /** Remember when `tip` was first seen (rollout bake); the last {@link SEEN_KEPT} tips are kept. */
+  private sawTip(tip: string): void {
+    if (this.seen.has(tip)) return;
+    this.seen.set(tip, this.deps.clock.now());
+    for (const old of this.seen.keys()) if (this.seen.size > SEEN_KEPT) this.seen.delete(old);
   }
 
   private since(startedMs: number): number {

@@ -16,6 +16,7 @@ import { IsoGit } from '../adapters/git/iso-git.js';
 import { IsoStage } from '../adapters/git/stage.js';
 import { BindMounter } from '../adapters/mount/bind.js';
 import { SystemdManager } from '../adapters/systemd/manager.js';
+import { PrometheusGate } from '../adapters/prometheus/gate.js';
 import type { Logger } from '../telemetry/log.js';
 import type { DaemonOptions } from './flags.js';
 import { StartupError } from './startup-error.js';
@@ -33,6 +34,8 @@ export interface HostPorts {
   /** `<state-dir>/stage`: where hooks' staged copies go. */
   readonly scratchDir: string;
   readonly probe: FetchProbe;
+  /** The rollout gate's Prometheus client. */
+  readonly gate: PrometheusGate;
 }
 
 /**
@@ -54,5 +57,6 @@ export function hostPorts(opts: DaemonOptions, busAddress: string | undefined, l
     stage: new IsoStage(),
     scratchDir: path.join(opts.stateDir, 'stage'),
     probe: new FetchProbe(),
+    gate: new PrometheusGate(),
   };
 }

@@ -14,6 +14,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { stateValue, type State } from '../core/state.js';
+import { TrustMetrics } from './trust-metrics.js';
 
 /**
  * The phases of `gitopper_sync_duration_seconds`: the fetch of an upstream branch (once per
@@ -118,6 +119,8 @@ export class Metrics {
   private readonly configOk = new Gauge({ name: 'gitopper_config_last_reload_successful', help: 'Whether the last configuration load succeeded (1) or not (0).', registers: [] });
   private readonly configAt = new Gauge({ name: 'gitopper_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load.', registers: [] });
   private configRegistered = false;
+  /** Admission and rollout series (`trust-metrics.ts`). */
+  readonly trust = new TrustMetrics(this.registry);
 
   /** A fresh registry holding every series; `gitopper_build_info` is set at once. */
   constructor(opts: MetricsOptions = {}) {
@@ -156,6 +159,7 @@ export class Metrics {
       k.results.add(result);
     }
     this.skippedPasses.inc({ service: s.service }, 0);
+    this.trust.add(s.service);
   }
 
   /**
@@ -183,6 +187,7 @@ export class Metrics {
     for (const g of [this.state, this.changeTime, this.ahead, this.drift]) g.remove({ service });
     this.passSeconds.remove({ service });
     this.skippedPasses.remove({ service });
+    this.trust.remove(service);
     this.known.delete(service);
   }
 

@@ -10,6 +10,9 @@
  *                a transition (state or info changed: info for OK, warn for the others)
  *   upstream   → service_upstream_ahead
  *   skipped    → service_passes_skipped_total (and a debug line "pass skipped")
+ *   refused    → service_refused_commits_total{reason} (and a warn line "commit refused")
+ *   held       → service_held{reason} 1 (and an info line "commit held"); reconciled sets it to 0
+ *   rolledBack → service_rollbacks_total{reason}, service_failed_commit_info{commit}
  */
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -17,7 +20,7 @@ import type { SourceRef } from '../ports/git.js';
 import type { Outcome } from '../core/reconcile.js';
 import type { HealthFailure } from '../core/health-check.js';
 import type { ServiceStatus } from '../core/state.js';
-import type { Trigger, TrackerEvents } from '../core/tracker.js';
+import type { HoldKind, RefusalKind, Trigger, TrackerEvents } from '../core/tracker.js';
 
 /** Build the agent's TrackerEvents from a logger and the metrics. */
 export function observer(log: Logger, metrics: Metrics): TrackerEvents {
@@ -32,6 +35,7 @@ export function observer(log: Logger, metrics: Metrics): TrackerEvents {
     },
     reconciled(service: string, outcome: Outcome, trigger: Trigger, seconds: number): void {
       metrics.pass(service, seconds);
+      if (trigger !== 'drift') metrics.trust.release(service);
       for (const phase of ['checkout', 'mount', 'unit'] as const) {
         const s = outcome.phases[phase];
         if (s !== undefined) metrics.phase(phase, s);
@@ -50,7 +54,16 @@ export function observer(log: Logger, metrics: Metrics): TrackerEvents {
     },
     rolledBack(service: string, failure: HealthFailure, from: string, to: string | undefined): void {
       metrics.rollback(service, failure.kind);
+      metrics.trust.failedHealth(service, from);
       svc.warn({ service, check: failure.kind, reason: failure.reason, from, to }, to ? 'health check failed: rolling back' : 'health check failed: no good commit to roll back to');
+    },
+    refused(service: string, commit: string, kind: RefusalKind, reason: string): void {
+      metrics.trust.refusal(service, kind);
+      svc.warn({ service, commit, refusal: kind, reason }, 'commit refused');
+    },
+    held(service: string, commit: string, kind: HoldKind, reason: string, until: Date | undefined): void {
+      metrics.trust.hold(service, kind);
+      svc.info({ service, commit, hold: kind, reason, ...(until ? { until: until.toISOString() } : {}) }, 'commit held');
     },
     upstream(service: string, tip: string, deployed: string): void {
       metrics.upstream(service, tip, deployed);
