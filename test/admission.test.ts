@@ -114,7 +114,7 @@ test('a rollback to an unsigned commit is refused before anything changes (409)'
 });
 
 test('anti-rollback: a force-pushed tip is refused; the operator can roll back to it explicitly', async () => {
-  const t = await settled({});
+  const t = await settled({ antiRollback: true });
   t.git.unrelated.add(B);
   await t.poll(B);
   let s = t.agent.service(NAME);
@@ -176,8 +176,28 @@ test('rollout: a new tip bakes for `bake` after this host first saw it, then wai
   await t.agent.stop();
 });
 
-test('a frozen service rolled back to an older commit keeps it at startup: pins are not anti-rollback refusals', async () => {
+test('without anti_rollback (gitopper\'s behaviour) a force-pushed tip is followed; with verify it is on by default', async () => {
   const t = await settled({});
+  t.git.unrelated.add(B);
+  await t.poll(B);
+  assert.equal(t.agent.service(NAME).commit, B);
+  await t.agent.stop();
+  const signatures = new FakeSignatures();
+  const v = await settled({ verify: { allowedSigners: '/a' } }, { signatures });
+  v.git.unrelated.add(B);
+  await v.poll(B);
+  assert.equal(v.agent.service(NAME).commit, A);
+  assert.deepEqual(v.refused, [[B, 'not-descendant']]);
+  await v.agent.stop();
+  const off = await settled({ verify: { allowedSigners: '/a' }, antiRollback: false }, { signatures });
+  off.git.unrelated.add(B);
+  await off.poll(B);
+  assert.equal(off.agent.service(NAME).commit, B, 'anti_rollback = false turns it off even with verify');
+  await off.agent.stop();
+});
+
+test('a frozen service rolled back to an older commit keeps it at startup: pins are not anti-rollback refusals', async () => {
+  const t = await settled({ antiRollback: true });
   await t.poll(B);
   await t.agent.rollback(NAME, 'aaaa1111', operator);
   assert.equal(t.agent.service(NAME).commit, A);

@@ -14,7 +14,7 @@ import { At, ConfigError, ConfigProblems, dirEntry, serviceEntry, type ConfigWar
 import { fields, optBool, optString, optTables, orInherit } from './fields.js';
 import { hooksTable, healthTable, mergeAutoRollback, mergeHealth, mergeHooks } from './health.js';
 import { KEYS_EXAMPLE, mergeKeys, refuseTopLevelKeys, resolveKeys } from './keys.js';
-import { readRollout, readWindows } from './rollout.js';
+import { readAntiRollback, readRollout, readWindows } from './admission.js';
 import { checkTransportFit, globalTransportKeys, resolveTransportKeys, serviceTransportKeys } from './transport.js';
 import { inheritVerify, mergeVerify, resolveVerify, verifyField } from './verify.js';
 import { ACTION_ALIASES, ACTIONS, canonicalAction, DRIFT_MODES, type Action, type ConfigSpec, type DirSpec, type DriftMode, type GlobalSpec, type ServiceSpec } from './spec.js';
@@ -32,8 +32,8 @@ const TOP_KEYS = ['global', 'services'] as const;
  * (config.go), yet `merge()` (server.go) only inherits upstream, mount and branch. Accepted with a warning.
  */
 const IGNORED_IN_GLOBAL = ['machine', 'service', 'action', 'user', 'package', 'dirs'] as const;
-const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', 'rollout', 'window', 'verify', ...IGNORED_IN_GLOBAL] as const;
-const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback', 'rollout', 'window', 'verify'] as const;
+const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', 'anti_rollback', 'rollout', 'window', 'verify', ...IGNORED_IN_GLOBAL] as const;
+const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback', 'anti_rollback', 'rollout', 'window', 'verify'] as const;
 const DIR_KEYS = ['local', 'link', 'file'] as const;
 const DIRS_EXAMPLE = 'dirs = [{ local = "/etc/prometheus", link = "prometheus/etc" }]';
 /** gitopper's default branch. */
@@ -205,11 +205,12 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
   };
 }
 
-/** `rollout` and `window` of `f` (`rollout.ts`), each `inherited`'s when `f` lacks it. */
-function rolloutKeys(f: Fields, at: At, inherited: Pick<GlobalSpec, 'rollout' | 'window'>, problems: ConfigProblems): Pick<ServiceSpec, 'rollout' | 'window'> {
+/** `anti_rollback`, `rollout` and `window` of `f` (`admission.ts`), each `inherited`'s when `f` lacks it. */
+function rolloutKeys(f: Fields, at: At, inherited: Pick<GlobalSpec, 'antiRollback' | 'rollout' | 'window'>, problems: ConfigProblems): Pick<ServiceSpec, 'antiRollback' | 'rollout' | 'window'> {
+  const antiRollback = problems.attempt(() => readAntiRollback(f, at), undefined) ?? inherited.antiRollback;
   const rollout = problems.attempt(() => readRollout(f, at), undefined) ?? inherited.rollout;
   const window = problems.attempt(() => readWindows(f, at), undefined) ?? inherited.window;
-  return { ...(rollout ? { rollout } : {}), ...(window ? { window } : {}) };
+  return { ...(antiRollback === undefined ? {} : { antiRollback }), ...(rollout ? { rollout } : {}), ...(window ? { window } : {}) };
 }
 
 /**
@@ -258,6 +259,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
     keys,
     ...get(() => resolveTransportKeys(g, file, gAt), { tokenFile: undefined }),
     hookSecretFile: g.hookSecretFile === undefined ? undefined : resolveFromConfig(file, g.hookSecretFile),
+    ...(g.antiRollback === undefined ? {} : { antiRollback: g.antiRollback }),
     ...(g.rollout ? { rollout: g.rollout } : {}),
     ...(g.window ? { window: g.window } : {}),
     ...verifyField(resolveVerify(g.verify, file)),

@@ -99,6 +99,12 @@ export interface ServiceSpec {
   readonly autoRollback?: AutoRollbackMode;
   /** Signature policy for commits (ours; own table, else `[global]`'s); absent = commits are not verified. */
   readonly verify?: VerifySpec;
+  /**
+   * Anti-rollback (ours; own value, else `[global]`'s): refuse a new tip that does not descend from
+   * the deployed commit. Absent = on exactly when `verify` is set (an old signed commit replayed by a
+   * force-push is the attack signatures alone let through; comin's rule).
+   */
+  readonly antiRollback?: boolean;
   /** Fleet rollout: bake time and Prometheus gate (ours; own table, else `[global]`'s); absent = apply at once. */
   readonly rollout?: RolloutSpec;
   /** Deployment windows (ours; own value, else `[global]`'s), each as written; absent = always open. */
@@ -163,6 +169,8 @@ export interface GlobalSpec {
   readonly hookSecretFile?: string | undefined;
   /** Default `verify` of every service. */
   readonly verify?: VerifySpec;
+  /** Default `anti_rollback` of every service. */
+  readonly antiRollback?: boolean;
   /** Default `rollout` of every service. */
   readonly rollout?: RolloutSpec;
   /** Default `window` of every service. */

@@ -4,9 +4,10 @@
  *
  * 1. **Signature** (`verify`): every target, the operator's rollbacks included, must be signed by an
  *    allowed signer (Flux's and comin's rule); else it is refused.
- * 2. **Anti-rollback**: a target the agent moves to on its own (a poll, startup, a pull, unfreeze)
- *    must descend from the deployed commit; a force-push to older or unrelated history is refused
- *    unless the operator rolls back to it explicitly (comin's rule).
+ * 2. **Anti-rollback** (`anti_rollback`, on by default with `verify`): a target the agent moves to
+ *    on its own (a poll, startup, a pull, unfreeze) must descend from the deployed commit; a
+ *    force-push to older or unrelated history is refused unless the operator rolls back to it
+ *    explicitly (comin's rule). Off, the agent follows force-pushes as gitopper does.
  * 3. **Window** (`window`): automatic moves wait for the deployment window (Argo CD's sync windows).
  * 4. **Rollout** (`rollout`): automatic moves wait until the commit has been visible upstream for
  *    `bake` seconds, then until the Prometheus gate query has returned nothing for `for` seconds.
@@ -91,7 +92,7 @@ export async function admit(input: AdmissionInput, deps: AdmissionDeps): Promise
     if (refused) return plain(refused);
   }
   const explicit = trigger === 'rollback' || trigger === 'auto-rollback' || input.frozen;
-  if (deployed !== '' && !explicit) {
+  if (deployed !== '' && !explicit && (spec.antiRollback ?? spec.verify !== undefined)) {
     const refused = await checkDescends(source, deployed, target, deps);
     if (refused) return plain(refused);
   }

@@ -120,7 +120,7 @@ export class Metrics {
   private readonly configAt = new Gauge({ name: 'gitopper_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load.', registers: [] });
   private configRegistered = false;
   /** Admission and rollout series (`trust-metrics.ts`). */
-  readonly trust = new TrustMetrics(this.registry);
+  readonly trust = new TrustMetrics(this.registry, (service) => this.entry(service) !== undefined);
 
   /** A fresh registry holding every series; `gitopper_build_info` is set at once. */
   constructor(opts: MetricsOptions = {}) {

@@ -19,8 +19,11 @@ export class TrustMetrics {
   /** The commit each service's failed_commit_info series carries. */
   private readonly failedCommit = new Map<string, string>();
 
-  /** Registers the series on `registry`. */
-  constructor(registry: Registry) {
+  /**
+   * Registers the series on `registry`. `tracked(service)` is false for a service removed from the
+   * config: its late events must not bring its series back (`metrics.ts`).
+   */
+  constructor(registry: Registry, private readonly tracked: (service: string) => boolean = () => true) {
     this.refused = new Counter({ name: 'gitopper_service_refused_commits_total', help: 'Commits the agent refused to check out, by reason: signature (not signed by an allowed signer), not-descendant (anti-rollback: a force-push).', labelNames: ['service', 'reason'], registers: [registry] });
     this.held = new Gauge({ name: 'gitopper_service_held', help: 'Whether a new commit is held back (1) or not (0), by what holds it: window, bake, gate.', labelNames: ['service', 'reason'], registers: [registry] });
     this.failed = new Gauge({ name: 'gitopper_service_failed_commit_info', help: 'The last commit that failed its health check on this host (value 1; commit = full id): the rollout gate of later waves asks for it.', labelNames: ['service', 'commit'], registers: [registry] });
@@ -34,21 +37,25 @@ export class TrustMetrics {
 
   /** A commit was refused. */
   refusal(service: string, reason: RefusalKind): void {
+    if (!this.tracked(service)) return;
     this.refused.inc({ service, reason });
   }
 
   /** A new commit is held by `reason` (the others are cleared). */
   hold(service: string, reason: HoldKind): void {
+    if (!this.tracked(service)) return;
     for (const r of HOLDS) this.held.set({ service, reason: r }, r === reason ? 1 : 0);
   }
 
   /** Nothing holds the service (a pass ran). */
   release(service: string): void {
+    if (!this.tracked(service)) return;
     for (const reason of HOLDS) this.held.set({ service, reason }, 0);
   }
 
   /** `commit` failed its health check on this host (replaces the service's earlier one). */
   failedHealth(service: string, commit: string): void {
+    if (!this.tracked(service)) return;
     const old = this.failedCommit.get(service);
     if (old !== undefined) this.failed.remove({ service, commit: old });
     this.failed.set({ service, commit }, 1);

@@ -39,7 +39,7 @@ test('promtool check rules accepts config/alerts.yml', { skip: noPromtool }, () 
 test('the alerts docs/metrics.md describes are all in the file', () => {
   const doc = readFileSync(path.join(repo, 'docs', 'metrics.md'), 'utf8');
   const names = alerts().map((a) => a.alert);
-  assert.deepEqual(names, ['GitopperServiceBroken', 'GitopperServiceDiff', 'GitopperFrozenBehind', 'GitopperNotCatchingUp', 'GitopperReloadsFailing', 'GitopperDrift', 'GitopperConfigRefused', 'GitopperFetchErrors']);
+  assert.deepEqual(names, ['GitopperServiceBroken', 'GitopperServiceDiff', 'GitopperFrozenBehind', 'GitopperNotCatchingUp', 'GitopperReloadsFailing', 'GitopperDrift', 'GitopperConfigRefused', 'GitopperFetchErrors', 'GitopperCommitRefused', 'GitopperRolloutHeld']);
   for (const n of names) assert.ok(doc.includes(n), `docs/metrics.md names ${n}`);
   assert.ok(doc.includes('config/alerts.yml'), 'docs/metrics.md points at the file');
 });
@@ -116,6 +116,30 @@ tests:
           - exp_labels: { severity: warning, instance: 'h1:9222' }
             exp_annotations:
               summary: 'gitopper on h1:9222: more than half of its fetches fail'
+  - interval: 1m
+    input_series:
+      - series: 'gitopper_service_refused_commits_total{instance="h1:9222",service="web",reason="signature"}'
+        values: '0x10 1x50'
+      - series: 'gitopper_service_refused_commits_total{instance="h2:9222",service="web",reason="signature"}'
+        values: '0x60'
+      - series: 'gitopper_service_held{instance="h2:9222",service="web",reason="gate"}'
+        values: '1x90'
+    alert_rule_test:
+      - eval_time: 20m
+        alertname: GitopperCommitRefused
+        exp_alerts:
+          - exp_labels: { severity: critical, instance: 'h1:9222', service: web, reason: signature }
+            exp_annotations:
+              summary: 'web on h1:9222 refused a commit (signature): someone pushed what this host does not trust'
+      - eval_time: 30m
+        alertname: GitopperRolloutHeld
+        exp_alerts: []
+      - eval_time: 70m
+        alertname: GitopperRolloutHeld
+        exp_alerts:
+          - exp_labels: { severity: warning, instance: 'h2:9222', service: web, reason: gate }
+            exp_annotations:
+              summary: 'web on h2:9222: a new commit has been held by its rollout gate for an hour (gitopperctl list service @host shows why)'
 `;
 
 test('promtool test rules: the alerts fire on what they name, after their for:', { skip: noPromtool }, () => {

@@ -1,10 +1,10 @@
 /**
- * The `rollout` and `window` keys (ours; docs/trust-and-rollout.md), for `config.ts`: read in
- * `[global]` and in services (a service's own value replaces `[global]`'s whole), checked, and the
- * gate's Prometheus URL validated. Pure.
+ * The keys of admission (ours; docs/trust-and-rollout.md) besides `verify`: `anti_rollback`,
+ * `rollout` and `window`, for `config.ts`: read in `[global]` and in services (a service's own value
+ * replaces `[global]`'s whole), checked, and the gate's Prometheus URL validated. Pure.
  */
 import { At } from './error.js';
-import { fields, optDuration, optString, optTable } from './fields.js';
+import { fields, optBool, optDuration, optString, optTable } from './fields.js';
 import type { GateSpec, RolloutSpec } from './spec.js';
 import { describeType, Problem, type Fields } from './validate.js';
 import { parseWindow } from './window.js';
@@ -12,6 +12,11 @@ import { parseWindow } from './window.js';
 const ROLLOUT_KEYS = ['bake', 'gate'] as const;
 const GATE_KEYS = ['prometheus', 'query', 'for'] as const;
 const ROLLOUT_EXAMPLE = 'rollout = { bake = "15m", gate = { prometheus = "http://prometheus:9090", query = \'gitopper_service_failed_commit_info{service="$service",commit="$commit"}\', for = "5m" } }';
+
+/** The `anti_rollback` key of `f`, or undefined when absent. @throws ConfigError at `at` */
+export function readAntiRollback(f: Fields, at: At): boolean | undefined {
+  return optBool(f, 'anti_rollback', at);
+}
 
 /** The `rollout` table of `f` (a service or `[global]`), or undefined when absent. @throws ConfigError at `at` */
 export function readRollout(f: Fields, at: At): RolloutSpec | undefined {
