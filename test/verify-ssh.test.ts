@@ -79,6 +79,18 @@ test('a commit signed by git with each supported key type is accepted, signer = 
   }
 });
 
+test('the payload is the commit byte for byte: CR, trailing blank lines, non-ASCII bytes under an encoding header verify; git agrees', async () => {
+  await clone.write('etc/a.conf', 'verbatim\n');
+  await clone.git('add', '-A');
+  await git(['-c', 'gpg.format=ssh', '-c', `user.signingkey=${keys.ed!.file}`, '-c', 'i18n.commitEncoding=ISO-8859-1', 'commit', '--quiet', '-S', '--cleanup=verbatim', '-F', '-'],
+    { cwd: clone.dir, input: 'caf\xe9 line\r\n\n\n\n' });
+  const oid = await clone.head();
+  assert.match(await catCommit(clone, oid), /\nencoding ISO-8859-1\n/);
+  const file = await allowed('verbatim', `alice@example.org ${keys.ed!.pub}`);
+  assert.deepEqual(await verdict(oid, file), { ok: true, signer: 'alice@example.org' });
+  assert.equal(await gitAccepts(oid, file), true);
+});
+
 test('an unsigned commit is refused as "not signed"', async () => {
   await clone.write('etc/a.conf', 'unsigned\n');
   const oid = await clone.commit('unsigned');
