@@ -7,7 +7,8 @@
  * normalises paths. Reference: docs/config.md. Pure siblings: `spec.ts` (the spec types),
  * `host-services.ts` (this host's services), `fields.ts` (typed field readers), `error.ts` (ConfigError and where it points),
  * `keys.ts` ([global].keys), `transport.ts` (token_file, ssh_key, known_hosts), `health.ts` (hooks,
- * health, auto_rollback); `file.ts` reads the file.
+ * health, auto_rollback), `verify.ts` (verify), `secrets.ts` (age_identity), `admission.ts` (anti_rollback,
+ * rollout, window), `notify.ts` ([[notify]]); `file.ts` reads the file.
  */
 import TOML from '@iarna/toml';
 import { At, ConfigError, ConfigProblems, dirEntry, serviceEntry, type ConfigWarning } from './error.js';
@@ -18,6 +19,7 @@ import { readAntiRollback, readRollout, readWindows } from './admission.js';
 import { readNotify, resolveNotify } from './notify.js';
 import { checkTransportFit, globalTransportKeys, resolveTransportKeys, serviceTransportKeys } from './transport.js';
 import { globalSecretKeys, resolveSecretKeys, serviceSecretKeys } from './secrets.js';
+import { inheritVerify, mergeVerify, resolveVerify, verifyField } from './verify.js';
 import { ACTION_ALIASES, ACTIONS, canonicalAction, DRIFT_MODES, type Action, type ConfigSpec, type DirSpec, type DriftMode, type GlobalSpec, type ServiceSpec } from './spec.js';
 import { checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, checkUpstream, describeType, isTable, resolveFromConfig, type Fields } from './validate.js';
 
@@ -34,8 +36,8 @@ const TOP_KEYS = ['global', 'services', 'notify'] as const;
  * (config.go), yet `merge()` (server.go) only inherits upstream, mount and branch. Accepted with a warning.
  */
 const IGNORED_IN_GLOBAL = ['machine', 'service', 'action', 'user', 'package', 'dirs'] as const;
-const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', 'anti_rollback', 'rollout', 'window', 'age_identity', ...IGNORED_IN_GLOBAL] as const;
-const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback', 'anti_rollback', 'rollout', 'window', 'age_identity'] as const;
+const GLOBAL_KEYS = ['upstream', 'branch', 'mount', 'keys', 'token_file', 'ssh_key', 'known_hosts', 'hook_secret_file', 'anti_rollback', 'rollout', 'window', 'age_identity', 'verify', ...IGNORED_IN_GLOBAL] as const;
+const SERVICE_KEYS = ['machine', 'service', 'action', 'user', 'package', 'upstream', 'branch', 'mount', 'dirs', 'token_file', 'ssh_key', 'known_hosts', 'drift', 'hooks', 'health', 'auto_rollback', 'anti_rollback', 'rollout', 'window', 'age_identity', 'verify'] as const;
 const DIR_KEYS = ['local', 'link', 'file'] as const;
 const DIRS_EXAMPLE = 'dirs = [{ local = "/etc/prometheus", link = "prometheus/etc" }]';
 /** gitopper's default branch. */
@@ -100,6 +102,7 @@ function merge(text: string, file: string, problems: ConfigProblems): ConfigSpec
     hookSecretFile: orInherit(get(() => optString(g, 'hook_secret_file', gAt), undefined), '') || undefined,
     ...rolloutKeys(g, gAt, {}, problems),
     ...get(() => globalSecretKeys(g, gAt), {}),
+    ...verifyField(get(() => mergeVerify(g, gAt), undefined)),
   };
 
   const rawServices = get(() => {
@@ -205,6 +208,7 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
     ...(mergedHooks ? { hooks: mergedHooks } : {}),
     ...(mergedHealth ? { health: mergedHealth } : {}),
     ...rolloutKeys(s, at, global, problems),
+    ...verifyField(inheritVerify(get(() => mergeVerify(s, at), undefined), global.verify)),
   };
 }
 
@@ -266,6 +270,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
     ...(g.rollout ? { rollout: g.rollout } : {}),
     ...(g.window ? { window: g.window } : {}),
     ...resolveSecretKeys(g, file),
+    ...verifyField(resolveVerify(g.verify, file)),
   };
   if (global.upstream !== '') get(() => checkTransportFit(global.upstream, global, gAt), undefined);
   // an upstream or mount that [global] gets wrong was reported there, not again as missing in each service
@@ -304,6 +309,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
       ...(links.length > 0 ? { links } : {}),
       ...get(() => resolveTransportKeys(s, file, at), { tokenFile: undefined }),
       ...resolveSecretKeys(s, file),
+      ...verifyField(resolveVerify(s.verify, file)),
     };
   });
   return deepFreeze({ file, global, services, notify: merged.notify.map((n) => resolveNotify(n, file)), warnings });

@@ -2,7 +2,7 @@
  * The real adapters behind the core's ports (src/ports/) for this host: isomorphic-git object
  * stores under the state dir, bind mounts, systemd over D-Bus (system bus, or with `--user` the
  * session bus of `$DBUS_SESSION_BUS_ADDRESS`), getent users, packages, commands, staged hook
- * copies under `<state-dir>/stage`, the fetch probe, the system clock.
+ * copies under `<state-dir>/stage`, the fetch probe, the system clock, the rollout gate and commit signatures.
  */
 import path from 'node:path';
 import dbus from 'dbus-next';
@@ -17,6 +17,7 @@ import { IsoStage } from '../adapters/git/stage.js';
 import { BindMounter } from '../adapters/mount/bind.js';
 import { SystemdManager } from '../adapters/systemd/manager.js';
 import { PrometheusGate } from '../adapters/prometheus/gate.js';
+import { CommitSignatures } from '../adapters/verify/signatures.js';
 import type { Logger } from '../telemetry/log.js';
 import type { DaemonOptions } from './flags.js';
 import { StartupError } from './startup-error.js';
@@ -36,6 +37,8 @@ export interface HostPorts {
   readonly probe: FetchProbe;
   /** The rollout gate's Prometheus client. */
   readonly gate: PrometheusGate;
+  /** Commit signatures (`verify`), read from the git adapter's object stores. */
+  readonly signatures: CommitSignatures;
 }
 
 /**
@@ -46,8 +49,9 @@ export function hostPorts(opts: DaemonOptions, busAddress: string | undefined, l
   if (opts.user && !busAddress) throw new StartupError("--user needs DBUS_SESSION_BUS_ADDRESS (the user manager's bus)");
   const units = new SystemdManager(() => (opts.user ? dbus.sessionBus({ busAddress }) : dbus.systemBus()));
   const notice = log.child({ component: 'git' });
+  const git = new IsoGit(opts.stateDir, (msg, data, level) => notice[level](data, msg), { fetchInChild: true, idleTimeoutMs: opts.fetchTimeoutSeconds * 1000 });
   return {
-    git: new IsoGit(opts.stateDir, (msg, data, level) => notice[level](data, msg), { fetchInChild: true, idleTimeoutMs: opts.fetchTimeoutSeconds * 1000 }),
+    git,
     mounts: new BindMounter(),
     units,
     users: new GetentUsers(),
@@ -58,5 +62,6 @@ export function hostPorts(opts: DaemonOptions, busAddress: string | undefined, l
     scratchDir: path.join(opts.stateDir, 'stage'),
     probe: new FetchProbe(),
     gate: new PrometheusGate(),
+    signatures: new CommitSignatures((upstream) => git.storeOf(upstream)),
   };
 }

@@ -32,6 +32,7 @@
  * | FOREIGN_MOUNT, SYMLINK_SOURCE             | ForeignMountError, SymlinkSourceError | adapters/mount/bind.ts |
  * | DELIVERY_FAILED                           | DeliveryError               | adapters/notify/post.ts        |
  * | SECRET                                    | SecretError                 | errors/secret-error.ts (adapters/git/secrets*.ts) |
+ * | VERIFY                                    | VerifyError                 | adapters/verify/errors.ts      |
  */
 
 /**
@@ -55,6 +56,7 @@ export const ERROR_CODES = {
   FETCH_TIMEOUT: 'local', FETCH_ABORTED: 'local', GIT_TRANSPORT: 'local', FOREIGN_MOUNT: 'local', SYMLINK_SOURCE: 'local',
   DELIVERY_FAILED: 'local',
   SECRET: 'local',
+  VERIFY: 'local',
 } as const satisfies Readonly<Record<string, 'http' | 'local'>>;
 
 /** A code of {@link ERROR_CODES}. */
