@@ -535,7 +535,7 @@ test('parseConfig does no I/O: missing key and token files are fine, and the mod
   const cfg = parse(GLOBAL.replace('[global]', '[global]\ntoken_file = "/nonexistent/token"') + svc(), '/nonexistent/dir/config.toml');
   assert.equal(cfg.global.keys[0]!.path, '/nonexistent/dir/keys/op.pub');
   // parseConfig's modules in src/, all pure (config-file.ts, which reads the file, is not one of them)
-  const pure = ['src/config/config.ts', 'src/config/spec.ts', 'src/config/host-services.ts', 'src/config/error.ts', 'src/config/fields.ts', 'src/config/health.ts', 'src/config/keys.ts', 'src/config/transport.ts', 'src/config/notify.ts', 'src/config/admission.ts', 'src/config/window.ts', 'src/config/secrets.ts', 'src/config/verify.ts', 'src/config/validate.ts', 'src/config/duration.ts', 'src/upstream/upstream.ts', 'src/errors/gitopper-error.ts'];
+  const pure = ['src/config/config.ts', 'src/config/spec.ts', 'src/config/host-services.ts', 'src/config/error.ts', 'src/config/fields.ts', 'src/config/health.ts', 'src/config/keys.ts', 'src/config/transport.ts', 'src/config/notify.ts', 'src/config/admission.ts', 'src/config/window.ts', 'src/config/secrets.ts', 'src/config/verify.ts', 'src/config/trust-keys.ts', 'src/config/validate.ts', 'src/config/duration.ts', 'src/upstream/upstream.ts', 'src/errors/gitopper-error.ts'];
   // as imported from src/config: './x.js' beside it, '../upstream/upstream.js' for the upstream model
   const local = (f: string) => (path.dirname(f) === 'src/config' ? './' : `../${path.basename(path.dirname(f))}/`) + `${path.basename(f, '.ts')}.js`;
   // luxon: time-zone arithmetic of deployment windows (no I/O)

@@ -7,19 +7,17 @@
  * normalises paths. Reference: docs/config.md. Pure siblings: `spec.ts` (the spec types),
  * `host-services.ts` (this host's services), `fields.ts` (typed field readers), `error.ts` (ConfigError and where it points),
  * `keys.ts` ([global].keys), `transport.ts` (token_file, ssh_key, known_hosts), `health.ts` (hooks,
- * health, auto_rollback), `verify.ts` (verify), `secrets.ts` (age_identity), `admission.ts` (anti_rollback,
- * rollout, window), `notify.ts` ([[notify]]); `file.ts` reads the file.
+ * health, auto_rollback), `trust-keys.ts` (verify, age_identity, anti_rollback, rollout, window), `notify.ts`
+ * ([[notify]]); `file.ts` reads the file.
  */
 import TOML from '@iarna/toml';
 import { At, ConfigError, ConfigProblems, dirEntry, serviceEntry, type ConfigWarning } from './error.js';
 import { fields, optBool, optString, optTables, orInherit } from './fields.js';
 import { hooksTable, healthTable, mergeAutoRollback, mergeHealth, mergeHooks } from './health.js';
 import { KEYS_EXAMPLE, mergeKeys, refuseTopLevelKeys, resolveKeys } from './keys.js';
-import { readAntiRollback, readRollout, readWindows } from './admission.js';
 import { readNotify, resolveNotify } from './notify.js';
 import { checkTransportFit, globalTransportKeys, resolveTransportKeys, serviceTransportKeys } from './transport.js';
-import { globalSecretKeys, resolveSecretKeys, serviceSecretKeys } from './secrets.js';
-import { inheritVerify, mergeVerify, resolveVerify, verifyField } from './verify.js';
+import { mergeTrustKeys, resolveTrustKeys } from './trust-keys.js';
 import { ACTION_ALIASES, ACTIONS, canonicalAction, DRIFT_MODES, type Action, type ConfigSpec, type DirSpec, type DriftMode, type GlobalSpec, type ServiceSpec } from './spec.js';
 import { checkAbsolute, checkBranch, checkLink, checkLocal, checkUnitName, checkUpstream, describeType, isTable, resolveFromConfig, type Fields } from './validate.js';
 
@@ -100,9 +98,7 @@ function merge(text: string, file: string, problems: ConfigProblems): ConfigSpec
     keys,
     ...get(() => globalTransportKeys(g, gAt), { tokenFile: undefined }),
     hookSecretFile: orInherit(get(() => optString(g, 'hook_secret_file', gAt), undefined), '') || undefined,
-    ...rolloutKeys(g, gAt, {}, problems),
-    ...get(() => globalSecretKeys(g, gAt), {}),
-    ...verifyField(get(() => mergeVerify(g, gAt), undefined)),
+    ...mergeTrustKeys(g, gAt, undefined, problems),
   };
 
   const rawServices = get(() => {
@@ -202,22 +198,12 @@ function mergeService(raw: Record<string, unknown>, i: number, file: string, glo
     mount,
     dirs,
     ...transport,
-    ...get(() => serviceSecretKeys(s, at, global), {}),
     drift,
     autoRollback,
     ...(mergedHooks ? { hooks: mergedHooks } : {}),
     ...(mergedHealth ? { health: mergedHealth } : {}),
-    ...rolloutKeys(s, at, global, problems),
-    ...verifyField(inheritVerify(get(() => mergeVerify(s, at), undefined), global.verify)),
+    ...mergeTrustKeys(s, at, global, problems),
   };
-}
-
-/** `anti_rollback`, `rollout` and `window` of `f` (`admission.ts`), each `inherited`'s when `f` lacks it. */
-function rolloutKeys(f: Fields, at: At, inherited: Pick<GlobalSpec, 'antiRollback' | 'rollout' | 'window'>, problems: ConfigProblems): Pick<ServiceSpec, 'antiRollback' | 'rollout' | 'window'> {
-  const antiRollback = problems.attempt(() => readAntiRollback(f, at), undefined) ?? inherited.antiRollback;
-  const rollout = problems.attempt(() => readRollout(f, at), undefined) ?? inherited.rollout;
-  const window = problems.attempt(() => readWindows(f, at), undefined) ?? inherited.window;
-  return { ...(antiRollback === undefined ? {} : { antiRollback }), ...(rollout ? { rollout } : {}), ...(window ? { window } : {}) };
 }
 
 /**
@@ -266,11 +252,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
     keys,
     ...get(() => resolveTransportKeys(g, file, gAt), { tokenFile: undefined }),
     hookSecretFile: g.hookSecretFile === undefined ? undefined : resolveFromConfig(file, g.hookSecretFile),
-    ...(g.antiRollback === undefined ? {} : { antiRollback: g.antiRollback }),
-    ...(g.rollout ? { rollout: g.rollout } : {}),
-    ...(g.window ? { window: g.window } : {}),
-    ...resolveSecretKeys(g, file),
-    ...verifyField(resolveVerify(g.verify, file)),
+    ...resolveTrustKeys(g, file),
   };
   if (global.upstream !== '') get(() => checkTransportFit(global.upstream, global, gAt), undefined);
   // an upstream or mount that [global] gets wrong was reported there, not again as missing in each service
@@ -308,8 +290,7 @@ function validate(merged: ConfigSpec, problems: ConfigProblems): ConfigSpec {
       dirs,
       ...(links.length > 0 ? { links } : {}),
       ...get(() => resolveTransportKeys(s, file, at), { tokenFile: undefined }),
-      ...resolveSecretKeys(s, file),
-      ...verifyField(resolveVerify(s.verify, file)),
+      ...resolveTrustKeys(s, file),
     };
   });
   return deepFreeze({ file, global, services, notify: merged.notify.map((n) => resolveNotify(n, file)), warnings });

@@ -16,6 +16,8 @@ export function run(cmd: string, args: string[], input?: string | Buffer): Promi
   return new Promise((resolve, reject) => {
     const child = execFile(cmd, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
       err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr.trim() || err.message}`)) : resolve(stdout));
+    // a program that exits without reading its stdin (ssh-keygen -l) must not fail the write with EPIPE
+    child.stdin?.on('error', () => {});
     child.stdin?.end(input ?? '');
   });
 }
