@@ -2,7 +2,7 @@
  * Notifications end to end, on the real daemon (test/e2e/world.ts) and a real receiver on loopback
  * (test/rig/receiver.ts) that verifies every request's X-Hub-Signature-256 with the shared secret:
  * the startup pass and a pushed commit send `applied`, an operator's freeze sends `freeze` with the
- * operator's key as `by`, an unfreeze sends `unfreeze`. A receiver that is down (connection refused)
+ * operator's key as `by`, an unfreeze sends `unfreeze` with `by` too. A receiver that is down (connection refused)
  * or hangs does not hold up the service's passes: the pass at the next commit is logged while its
  * notification is still being tried, the failure is counted in
  * `gitopper_notification_failures_total`, and delivery resumes when the receiver is back.
@@ -97,6 +97,7 @@ link = "https://grafana.example/d/gitopper?var-host=$host&var-service=$service"
   assert.deepEqual([freeze.by, freeze.reason, freeze.state, freeze.commit], [w.operator.by, 'notify e2e', 'FREEZE', c1]);
   assert.equal(await operator(d, `/do/unfreeze/${SVC}`), 200);
   await receiver.until('unfreeze', () => receiver.events('unfreeze').length === 1);
+  assert.equal(receiver.events('unfreeze')[0]!.json.by, w.operator.by, 'unfreeze names who unfroze');
   assert.equal(await counter(metrics, 'gitopper_notification_failures_total', target), 0);
   assert.ok((await counter(metrics, 'gitopper_notifications_sent_total', target)) >= 4);
 

@@ -67,18 +67,18 @@ test('BROKEN and DIFF on entry and on a new reason, `recovered` when leaving the
   assert.equal(events[3]!.state, 'OK');
 });
 
-test('an operator freeze and rollback say who and why; unfreeze is sent; a copied freeze record is no new freeze', () => {
+test('an operator freeze, unfreeze and rollback say who (and why); a copied freeze record is no new freeze', () => {
   const { ev, events, names } = rig();
   const frozen = { by: 'SHA256:abc miek@example', at: T0, reason: 'maintenance' };
   ev.status('grafana', st({ state: 'FREEZE', info: 'maintenance', frozen }), st());
   ev.status('grafana', st({ state: 'FREEZE', info: 'maintenance', frozen: { ...frozen } }), st({ state: 'FREEZE', info: 'maintenance', frozen }));
-  ev.status('grafana', st(), st({ state: 'FREEZE', info: 'maintenance', frozen }));
+  ev.status('grafana', st(), st({ state: 'FREEZE', info: 'maintenance', frozen }), 'SHA256:xyz ops');
   const rollback = { by: 'SHA256:def ops', at: new Date(T0.getTime() + 1000), reason: 'rollback to cccccccc', rollback: C3 };
   ev.status('grafana', st({ state: 'ROLLBACK', info: 'ROLLBACK: cccccccc', frozen: rollback }), st());
   assert.deepEqual(names(), ['freeze', 'unfreeze', 'freeze']);
   assert.equal(events[0]!.by, 'SHA256:abc miek@example');
   assert.equal(events[0]!.reason, 'maintenance');
-  assert.equal(events[1]!.by, undefined, 'TrackerEvents do not say who unfroze');
+  assert.equal(events[1]!.by, 'SHA256:xyz ops', 'the status change says who unfroze');
   assert.deepEqual([events[2]!.by, events[2]!.tip, events[2]!.state], ['SHA256:def ops', C3, 'ROLLBACK']);
 });
 

@@ -41,7 +41,7 @@ export function freeze(r: ServiceRecord, actor: Actor, reason: string, deps: Ope
  */
 export function unfreeze(branch: Branch, r: ServiceRecord, actor: Actor, deps: OperatorDeps): Promise<void> {
   return r.exclusive(async () => {
-    r.unfreeze(deps.clock.now());
+    r.unfreeze(deps.clock.now(), actor.by);
     const tip = await branch.fetch();
     if (tip instanceof Error) return r.fetchFailed(tip.message, deps.clock.now());
     await branch.deploy(r, tip, 'unfreeze', actor.by);

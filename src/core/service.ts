@@ -14,11 +14,17 @@ import type { Runtime } from './reconcile.js';
 import type { AdmissionMemory } from './admission.js';
 import { applyOutcome, frozenInfo, initialStatus, isState, nextStatus, type Freeze, type PassState, type ServiceStatus } from './state.js';
 
+/** Who lifts a retry-next-commit freeze (as `AUTO_ROLLBACK_BY` in `health-gate.ts`). */
+const AUTO_BY = 'gitopper';
+
 /** How many history rows a service keeps (issue: "bounded (last 100)"). */
 export const HISTORY_LIMIT = 100;
 
-/** Called after every status change. Must not throw. */
-export type StatusListener = (service: string, status: ServiceStatus, prev: ServiceStatus) => void;
+/**
+ * Called after every status change; `by` is who lifted a freeze (the operator's key, or `gitopper`
+ * for a retry-next-commit), absent for other changes (a freeze names its own `by`). Must not throw.
+ */
+export type StatusListener = (service: string, status: ServiceStatus, prev: ServiceStatus, by?: string) => void;
 
 /** How a pass ended, as far as the status goes (an `Outcome` is one). */
 export interface PassEnd {
@@ -101,10 +107,10 @@ export class ServiceRecord {
    * stay (with no info) until the next pass; the freeze is gone.
    * @throws ConflictError when not frozen
    */
-  unfreeze(now: Date): void {
+  unfreeze(now: Date, by?: string): void {
     const s = this.current;
     if (!s.frozen) throw new ConflictError(`service "${this.name}" is not frozen (state ${s.state})`, { service: this.name });
-    this.change(nextStatus(s, { state: s.state === 'FREEZE' || s.state === 'ROLLBACK' ? 'OK' : s.state, info: '', commit: s.commit, frozen: undefined }, now));
+    this.change(nextStatus(s, { state: s.state === 'FREEZE' || s.state === 'ROLLBACK' ? 'OK' : s.state, info: '', commit: s.commit, frozen: undefined }, now), by);
   }
 
   /**
@@ -133,7 +139,7 @@ export class ServiceRecord {
    * lifted (OK, no info) and the pass tries the new tip.
    */
   retryNextCommit(now: Date): void {
-    this.change(nextStatus(this.current, { state: 'OK', info: '', commit: this.current.commit, frozen: undefined }, now));
+    this.change(nextStatus(this.current, { state: 'OK', info: '', commit: this.current.commit, frozen: undefined }, now), AUTO_BY);
   }
 
   /**
@@ -196,11 +202,11 @@ export class ServiceRecord {
   }
 
   /** The only status setter: notifies listeners and marks the state for saving when it changed. */
-  private change(next: ServiceStatus): void {
+  private change(next: ServiceStatus, by?: string): void {
     const prev = this.current;
     if (next === prev) return;
     this.current = next;
-    this.onStatus(this.name, next, prev);
+    this.onStatus(this.name, next, prev, by);
     this.onChange();
   }
 

@@ -79,10 +79,10 @@ export function withNotifications(base: TrackerEvents, port: NotifyPort, ctx: No
       if (outcome.state === 'OK' && outcome.applied && trigger !== 'auto-rollback' && trigger !== 'drift') applying.add(service);
       else applying.delete(service);
     },
-    status(service: string, status: ServiceStatus, prev: ServiceStatus): void {
-      base.status(service, status, prev);
+    status(service: string, status: ServiceStatus, prev: ServiceStatus, by?: string): void {
+      base.status(service, status, prev, by);
       safe(() => {
-        for (const [event, fields] of statusEvents(status, prev, applying.delete(service))) send(service, event, fields);
+        for (const [event, fields] of statusEvents(status, prev, applying.delete(service), by)) send(service, event, fields);
       });
     },
     rolledBack(service: string, failure: HealthFailure, from: string, to: string | undefined): void {
@@ -114,14 +114,14 @@ function sameFreeze(a: Freeze, b: Freeze | undefined): boolean {
 
 /**
  * The events of one status change `prev` → `status`, in order; `applied` when the pass before it
- * applied a new tree (see {@link withNotifications}).
+ * applied a new tree (see {@link withNotifications}); `by` who lifted a freeze (the `unfreeze` event's `by`).
  */
-export function statusEvents(status: ServiceStatus, prev: ServiceStatus, applied: boolean): [NotifyEventName, Fields][] {
+export function statusEvents(status: ServiceStatus, prev: ServiceStatus, applied: boolean, by?: string): [NotifyEventName, Fields][] {
   const out: [NotifyEventName, Fields][] = [];
   const base = { state: status.state, info: status.info, commit: status.commit, previous: prev.commit };
   const f = status.frozen;
   if (f && !f.auto && !sameFreeze(f, prev.frozen)) out.push(['freeze', { ...base, by: f.by, reason: f.reason, ...(f.rollback ? { tip: f.rollback } : {}) }]);
-  if (!f && prev.frozen) out.push(['unfreeze', base]);
+  if (!f && prev.frozen) out.push(['unfreeze', { ...base, ...(by ? { by } : {}) }]);
   if (applied && status.commit !== prev.commit && status.commit !== '') out.push(['applied', base]);
   const transition = status.state !== prev.state || status.info !== prev.info;
   // a refused commit's DIFF (`REFUSED <hash>: …`, deploy.ts) is told by its own `refused` event
