@@ -2,22 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../src/config/config.js';
+import { twoServices } from './fakes/config-text.js';
 
-const cfg = (global: string, service: string) => `[global]
-upstream = "https://example.org/r"
-mount = "/srv/g"
-keys = [{ path = "/k.pub" }]
-${global}
-
-[[services]]
-machine = "m"
-service = "web"
-${service}
-
-[[services]]
-machine = "m"
-service = "db"
-`;
+const cfg = twoServices;
 
 test('rollout and window: a service inherits [global]\'s, or replaces them with its own', () => {
   const c = parseConfig(cfg(`rollout = { bake = "15m", gate = { prometheus = "http://prometheus:9090/", query = 'x{commit="$commit"}', for = "5m" } }

@@ -2,24 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, ConfigProblems, parseAll, parseConfig } from '../src/config/config.js';
+import { twoServices } from './fakes/config-text.js';
 
 const FILE = '/etc/gitopper/config.toml';
-const config = (global: string, service: string, service2 = '') => `[global]
-upstream = "https://example.org/r"
-mount = "/srv/g"
-keys = [{ path = "/k.pub" }]
-${global}
-
-[[services]]
-machine = "m"
-service = "web"
-${service}
-
-[[services]]
-machine = "m"
-service = "db"
-${service2}
-`;
+const config = twoServices;
 
 function refused(text: string, want: { entry: string; key: string; match: RegExp }): ConfigError {
   let caught: unknown;
