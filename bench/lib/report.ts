@@ -1,5 +1,6 @@
 /** Result types of a bench run and the renderer of docs/performance.md. */
 import type { DaemonResult, Latency } from '../sections/daemon.js';
+import type { ScaleResult } from '../sections/scale.js';
 import type { IdleResult, IdleRow } from '../sections/idle.js';
 import type { SetupRepoResult } from '../sections/setup.js';
 import type { SteadyResult } from '../sections/steady.js';
@@ -22,6 +23,7 @@ export interface BenchResults {
   idle?: IdleResult;
   steady?: SteadyResult[];
   daemon?: DaemonResult;
+  scale?: ScaleResult;
   /** The results file the report compared with ("before"), relative to the repository. */
   previousFile?: string;
 }
