@@ -12,7 +12,8 @@
  *    the window / polls in it: whole cycles of quiet and full polls, as the daemon runs;
  *  - RSS: VmRSS sampled every 250 ms (by /proc, costs the daemon nothing), at each tenth of the
  *    window and at its end, and the process's VmHWM.
- * BENCH_SCALE_ARGS (investigations, not for the record): more daemon flags, e.g. `--verify-every 1`.
+ * BENCH_SCALE_ARGS (investigations, not for the record): more daemon flags, e.g. `--verify-every 1`;
+ * BENCH_SCALE_NODE_OPTIONS: the daemon's NODE_OPTIONS instead of the unit's.
  * Beside it, the CLI's one-service pass (gitopper's sequence, lib/cli.ts) is timed the same way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -263,6 +264,7 @@ async function cliOne(a: ScaleArgs, server: BenchGitServer): Promise<ScaleResult
 export async function scaleSection(a: ScaleArgs): Promise<ScaleResult> {
   const server = new BenchGitServer(a.server);
   const env = unitEnvironment();
+  if (process.env.BENCH_SCALE_NODE_OPTIONS !== undefined) env.NODE_OPTIONS = process.env.BENCH_SCALE_NODE_OPTIONS;
   const um = await startUserManager(path.join(a.tmp, 'scale-um'));
   const rows: ScaleRow[] = [];
   try {
