@@ -105,7 +105,7 @@ async function srcFeatures(): Promise<SrcFeatures> {
 }
 
 /**
- * The newest results file other than `exclude` (not a -quick one), by the `date` it records:
+ * The newest results file other than `exclude` (not a -quick one, nor one recording `quick: true`), by the `date` it records:
  * the "before" column of the report. Undefined when there is none or it cannot be read.
  */
 async function previousResults(dir: string, exclude: string): Promise<{ file: string; data: unknown } | undefined> {
@@ -113,7 +113,8 @@ async function previousResults(dir: string, exclude: string): Promise<{ file: st
   for (const f of await readdir(dir).catch(() => [] as string[])) {
     if (!f.endsWith('.json') || f.endsWith('-quick.json') || f === path.basename(exclude)) continue;
     try {
-      const data = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { date?: unknown };
+      const data = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { date?: unknown; quick?: unknown };
+      if (data.quick === true) continue; // a quick or partial run kept for its own section: no "before" for a full one
       const date = typeof data.date === 'string' ? data.date : '';
       if (!best || date > best.date) best = { file: path.relative(ROOT, path.join(dir, f)), data, date };
     } catch {
