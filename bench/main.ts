@@ -3,8 +3,11 @@
  * its own process, writes `bench/results/<date>.json` and `docs/performance.md`.
  * Must run as root in a private mount namespace (bench/run.mjs arranges it, as test/run.mjs does).
  *
- * Environment: BENCH_ONLY=setup,idle,steady,daemon (a subset; the report then shows only those),
- * BENCH_QUICK=1 (fewer runs and passes: a smoke test, not for the record).
+ * Arguments (`npm run bench -- [SECTION…] [--quick] [--polls N]`) or environment:
+ * SECTION… or BENCH_ONLY=setup,idle,steady,daemon,scale (a subset; the report then shows only those),
+ * --quick or BENCH_QUICK=1 (fewer runs and passes: a smoke test, not for the record),
+ * --polls N or BENCH_POLLS=N (polls the `scale` section measures per service count),
+ * --counts 1,10,100 (service counts of the `scale` section), --profile (the `scale` section's daemons CPU-profiled, a heap snapshot each: bench/results/profiles/scale-N/).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -18,8 +21,17 @@ import type { SteadyResult } from './sections/steady.js';
 import { machineLoad, ROOT, unitEnvironment, unitNodeOptions } from './lib/util.js';
 import { removeDirs, tmpDir } from '../test/rig/repo.js';
 
-const quick = process.env.BENCH_QUICK === '1';
-const only = (process.env.BENCH_ONLY ?? 'setup,idle,steady,daemon').split(',').map((s) => s.trim());
+const SECTIONS = ['setup', 'idle', 'steady', 'daemon', 'scale'];
+const argv = process.argv.slice(2);
+const flagValue = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const positional = argv.filter((x, i) => !x.startsWith('--') && argv[i - 1] !== '--polls' && argv[i - 1] !== '--counts');
+for (const x of positional) if (!SECTIONS.includes(x)) throw new Error(`unknown bench section ${x} (sections: ${SECTIONS.join(', ')})`);
+const quick = process.env.BENCH_QUICK === '1' || argv.includes('--quick');
+const only = positional.length > 0 ? positional : (process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(',').map((s) => s.trim());
+const scalePolls = Number(flagValue('--polls') ?? process.env.BENCH_POLLS ?? (quick ? 20 : 100));
 
 /** Variables the shipped unit may set; a section run "without the unit's environment" drops them. */
 const UNIT_VARS = ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'];
@@ -93,7 +105,7 @@ async function srcFeatures(): Promise<SrcFeatures> {
 }
 
 /**
- * The newest results file other than `exclude` (not a -quick one), by the `date` it records:
+ * The newest results file other than `exclude` (not a -quick one, nor one recording `quick: true`), by the `date` it records:
  * the "before" column of the report. Undefined when there is none or it cannot be read.
  */
 async function previousResults(dir: string, exclude: string): Promise<{ file: string; data: unknown } | undefined> {
@@ -101,7 +113,8 @@ async function previousResults(dir: string, exclude: string): Promise<{ file: st
   for (const f of await readdir(dir).catch(() => [] as string[])) {
     if (!f.endsWith('.json') || f.endsWith('-quick.json') || f === path.basename(exclude)) continue;
     try {
-      const data = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { date?: unknown };
+      const data = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { date?: unknown; quick?: unknown };
+      if (data.quick === true) continue; // a quick or partial run kept for its own section: no "before" for a full one
       const date = typeof data.date === 'string' ? data.date : '';
       if (!best || date > best.date) best = { file: path.relative(ROOT, path.join(dir, f)), data, date };
     } catch {
@@ -181,6 +194,11 @@ async function main(): Promise<void> {
       results.daemon = await section('daemon', { ...base, pushes: quick ? 5 : 20, apiSeconds: quick ? 2 : 5, apiConcurrency: 8 });
       results.seconds.daemon = (performance.now() - t) / 1000;
     }
+    if (only.includes('scale')) {
+      const t = performance.now();
+      results.scale = await section('scale', { tmp, server: server.ports, counts: (flagValue('--counts') ?? '1,10,100').split(',').map(Number), polls: scalePolls, warmPolls: quick ? 3 : 10, cliPasses: quick ? 5 : 10, ...(argv.includes('--profile') ? { profileDir } : {}) });
+      results.seconds.scale = (performance.now() - t) / 1000;
+    }
   } finally {
     await stop();
     await removeDirs(tmp);
@@ -194,7 +212,7 @@ async function main(): Promise<void> {
   if (prev) results.previousFile = prev.file;
   await writeFile(jsonFile, `${JSON.stringify(results, null, 1)}\n`);
   const page = renderReport(results, path.relative(ROOT, jsonFile), prev);
-  if (!quick && only.length === 4) await writeFile(path.join(ROOT, 'docs', 'performance.md'), page);
+  if (!quick && SECTIONS.every((x) => only.includes(x))) await writeFile(path.join(ROOT, 'docs', 'performance.md'), page);
   else {
     // the page a full run would write, for checking the report: beside the quick results, never in docs/
     await writeFile(jsonFile.replace(/\.json$/, '.preview.md'), page);

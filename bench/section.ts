@@ -5,6 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { daemonSection } from './sections/daemon.js';
 import { idleSection } from './sections/idle.js';
+import { scaleSection } from './sections/scale.js';
 import { setupSection } from './sections/setup.js';
 import { steadySection } from './sections/steady.js';
 
@@ -15,6 +16,7 @@ const sections: Record<string, (a: never) => Promise<unknown>> = {
   idle: idleSection,
   steady: steadySection,
   daemon: daemonSection,
+  scale: scaleSection,
 };
 const f = sections[name!];
 if (!f) throw new Error(`unknown section ${name}`);

@@ -1,5 +1,7 @@
 /** Result types of a bench run and the renderer of docs/performance.md. */
 import type { DaemonResult, Latency } from '../sections/daemon.js';
+import type { ScaleResult } from '../sections/scale.js';
+import { renderScale } from './report-scale.js';
 import type { IdleResult, IdleRow } from '../sections/idle.js';
 import type { SetupRepoResult } from '../sections/setup.js';
 import type { SteadyResult } from '../sections/steady.js';
@@ -22,6 +24,7 @@ export interface BenchResults {
   idle?: IdleResult;
   steady?: SteadyResult[];
   daemon?: DaemonResult;
+  scale?: ScaleResult;
   /** The results file the report compared with ("before"), relative to the repository. */
   previousFile?: string;
 }
@@ -372,6 +375,7 @@ export function renderReport(r: BenchResults, jsonFile: string, previous?: Previ
     if (a.profile) p(profileTable('API daemon, with the unit\'s NODE_OPTIONS (start-up with its first setup, then the timed requests)', a.profile));
   }
 
+  if (r.scale) p(renderScale(r.scale));
   // ---- profiles
   p('## Where isomorphic-git is the limit');
   p();
@@ -393,7 +397,7 @@ export function renderReport(r: BenchResults, jsonFile: string, previous?: Previ
   p('npm run bench          # as root: npm run build, then bench/run.mjs (unshare -m --propagation private)');
   p('```');
   p();
-  p('Needs root (bind mounts and a systemd user manager in a private mount namespace, as `npm test`), `git`, `systemd` and `dbus-user-session`, and about 600 MB of free space in the temp dir. Takes under 10 minutes on 2 cores. `BENCH_QUICK=1` runs fewer passes (writes `bench/results/<date>-quick.json` and the page it would make beside it, `<date>-quick.preview.md`; leaves this page alone); `BENCH_ONLY=setup,idle,steady,daemon` runs a subset. The "before" column is the newest other full results file in `bench/results/` (by the date it records). `node dist/bench/render.js bench/results/<file>.json` rewrites this page from a results file without measuring again. CPU profiles land in `bench/results/profiles/` (not committed).');
+  p('Needs root (bind mounts and a systemd user manager in a private mount namespace, as `npm test`), `git`, `systemd` and `dbus-user-session`, and about 600 MB of free space in the temp dir. Takes under 10 minutes on 2 cores. `BENCH_QUICK=1` runs fewer passes (writes `bench/results/<date>-quick.json` and the page it would make beside it, `<date>-quick.preview.md`; leaves this page alone); `BENCH_ONLY=setup,idle,steady,daemon,scale` (or `npm run bench -- scale --quick`) runs a subset; `--polls N` and `--counts 1,10,100` size the `scale` section, `--profile` CPU-profiles its daemons over the measured polls and takes a heap snapshot at the end. The "before" column is the newest other full results file in `bench/results/` (by the date it records). `node dist/bench/render.js bench/results/<file>.json` rewrites this page from a results file without measuring again. CPU profiles land in `bench/results/profiles/` (not committed).');
   p();
   return out.join('\n');
 }

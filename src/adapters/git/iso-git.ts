@@ -89,8 +89,13 @@ export class IsoGit implements GitPort {
    * the hash over the normalised upstream (`storeName` in src/upstream/upstream.ts; unchanged for http(s)).
    */
   storeOf(upstream: string): string {
-    return path.join(this.stateDir, 'upstreams', storeName(upstream));
+    let dir = this.stores.get(upstream);
+    if (dir === undefined) this.stores.set(upstream, (dir = path.join(this.stateDir, 'upstreams', storeName(upstream))));
+    return dir;
   }
+
+  /** {@link storeOf}'s answers, asked by every read of every service (one entry per upstream string). */
+  private readonly stores = new Map<string, string>();
 
   /**
    * Fetch `source.branch` into the upstream's store and return its tip (see {@link IsoGitOptions} and
