@@ -31,7 +31,7 @@ const positional = argv.filter((x, i) => !x.startsWith('--') && argv[i - 1] !== 
 for (const x of positional) if (!SECTIONS.includes(x)) throw new Error(`unknown bench section ${x} (sections: ${SECTIONS.join(', ')})`);
 const quick = process.env.BENCH_QUICK === '1' || argv.includes('--quick');
 const only = positional.length > 0 ? positional : (process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(',').map((s) => s.trim());
-const scalePolls = Number(flagValue('--polls') ?? process.env.BENCH_POLLS ?? (quick ? 20 : 100));
+const scalePolls = Number(flagValue('--polls') ?? process.env.BENCH_POLLS ?? (quick ? 20 : 300));
 
 /** Variables the shipped unit may set; a section run "without the unit's environment" drops them. */
 const UNIT_VARS = ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'];

@@ -1,5 +1,6 @@
 /** Result types of a bench run and the renderer of docs/performance.md. */
 import type { DaemonResult, Latency } from '../sections/daemon.js';
+import { leanRows, type LeanInputs } from './report-lean.js';
 import type { ScaleResult } from '../sections/scale.js';
 import { renderScale } from './report-scale.js';
 import type { IdleResult, IdleRow } from '../sections/idle.js';
@@ -263,6 +264,7 @@ export function renderReport(r: BenchResults, jsonFile: string, previous?: Previ
     p(`| steady state: RSS < 150 MB after 1,000 passes (10 services, a commit every 10), no upward trend | ${shipped.passesDone} passes${shipped.capped ? ` (capped at ${f0(shipped.seconds)} s)` : ''}; RSS over the last 100 passes ${mib(x.rssLast100.median)} (${mib(x.rssLast100.min)}–${mib(x.rssLast100.max)}); per 100 passes: post-GC heap ${f1(x.gcHeapSlope * 1024)} KiB, RSS ${f1(x.rssSlope)} MiB over every sample (${f1(x.gcRssSlope)} MiB over the 10 post-GC samples); peak ${mib(shipped.peakRssMiB)} | ${yes(steadyOk(shipped))}${steadyOk(shipped) && x.rssLast100.max >= 150 * MB ? ' (median; the max sample is above)' : ''} | ${before(ps ? `${opt(ps.passesDone, f0)} passes (capped), RSS over the last 100 ${opt(ps.rssLast100, mib)} (${opt(ps.rssMin, mib)}–${opt(ps.rssMax, mib)})` : '–')} |`);
     p(`| steady state: \`.git\` ≤ 2× a fresh clone | store ${bytes(shipped.store.bytes)} after ${shipped.commits} commits = ${ratio(shipped.store.bytes, shipped.store.freshIsoBytes)} a fresh clone (${bytes(shipped.store.freshIsoBytes)}), ${shipped.store.packs} packs, ${shipped.compactions} compactions | ${yes(shipped.store.ratioToFresh <= 2)} | ${before(ps ? `${opt(ps.storeRatio, (v) => ratio(v, 1))} after ${opt(ps.commits, f0)} commits, ${opt(ps.packs, f0)} packs` : '–')} |`);
   }
+  for (const row of leanRows(r, previous?.data as LeanInputs | undefined)) p(row);
   if (d?.api) p(`| API: ≥ 2,000 signed reads/s on one core | ${f0(d.api.rpsPerCpuSecond)} signed \`GET /list/service\` per daemon CPU-second (the one-core rate); ${f0(d.api.rps)}/s measured on the shared machine, p99 ${ms(d.api.latencyMs.p99)} | ${yes(d.api.rpsPerCpuSecond >= 2000)} | ${before(opt(prev?.apiRate, f0))} |`);
   p();
 

@@ -5,7 +5,7 @@
  * each run in a fresh process (`setup-child.ts`): wall time and peak RSS (for ours: the process's,
  * the fetch child's, and the largest sum of both). One extra CPU-profiled in-process run per repo.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -74,6 +74,36 @@ export interface SetupRepoResult {
   /** Bytes the git server sent for one setup. */
   bytes: { ours: number; cli: number };
   profile?: ProfileSummary;
+  /** Medium repo: a rollback to the commit {@link ROLLBACK_BACK} before the tip, right after a first setup (blobs not yet present). */
+  rollback?: { back: number; ours: { wallMs: number; bytes: number; requests: number }; cli: { wallMs: number; bytes: number; requests: number } };
+}
+
+/** How many commits back the rollback figure goes (the issue's "150 commits back"). */
+export const ROLLBACK_BACK = 150;
+
+/** One rollback run (see setup-child.ts `*-rollback`): the server's bytes and requests counted around the rollback alone. */
+async function rollbackRun(server: BenchGitServer, mode: 'iso-rollback' | 'cli-rollback', url: string, dir: string, links: string[]): Promise<{ wallMs: number; bytes: number; requests: number }> {
+  const env = mode === 'cli-rollback' ? process.env : { ...process.env, ...unitEnvironment() };
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'setup-child.js'), mode, url, path.join(dir, 'state'), path.join(dir, 'co'), JSON.stringify(links), String(ROLLBACK_BACK)], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  let before: Awaited<ReturnType<BenchGitServer['count']>> | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (before === undefined && out.includes('ready\n')) {
+        void server.count(1e12).then((c) => {
+          before = c;
+          child.stdin.write('go\n');
+        });
+      }
+    });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${mode} exited ${code}`))));
+  });
+  await done;
+  const after = await server.count(before!.mark);
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { wallMs: number };
+  await rm(dir, { recursive: true, force: true });
+  return { wallMs: r.wallMs, bytes: after.bytesOut - before!.bytesOut, requests: after.requests };
 }
 
 async function child(mode: 'iso' | 'iso-inproc' | 'cli', url: string, dir: string, links: string[], nodeArgs: string[] = []): Promise<ChildResult> {
@@ -153,6 +183,13 @@ export async function setupSection(a: SetupArgs): Promise<SetupRepoResult[]> {
       if (file) profile = summarize(path.join(pdir, file));
       await rm(dir, { recursive: true, force: true });
     }
+    let rollback: SetupRepoResult['rollback'];
+    if (name === 'medium') {
+      const ours = await rollbackRun(server, 'iso-rollback', url, path.join(a.tmp, 'rollback-iso'), links);
+      const cli = await rollbackRun(server, 'cli-rollback', url, path.join(a.tmp, 'rollback-cli'), links);
+      rollback = { back: ROLLBACK_BACK, ours, cli };
+      process.stderr.write(`  rollback ${ROLLBACK_BACK} back, ${name}: ours ${Math.round(ours.wallMs)} ms ${ours.bytes} B in ${ours.requests} request(s), cli ${Math.round(cli.wallMs)} ms ${cli.bytes} B in ${cli.requests}\n`);
+    }
     const cli = got.cli;
     out.push({
       repo: name,
@@ -163,6 +200,7 @@ export async function setupSection(a: SetupArgs): Promise<SetupRepoResult[]> {
       requests: req,
       bytes,
       ...(profile ? { profile } : {}),
+      ...(rollback ? { rollback } : {}),
     });
   }
   return out;

@@ -172,12 +172,14 @@ function fastImportStream(): string {
 /**
  * Makes a bare repository at `dest` (must not exist, or be an empty directory) holding the generated
  * gitopper-config history on `main` (see the module comment) in one pack, with `HEAD` → `main`, no
- * remote, and `http.receivepack` on (the rig's HTTP server then accepts pushes). Every call gives the same commit ids.
+ * remote, `http.receivepack` on (the rig's HTTP server then accepts pushes) and `uploadpack.allowFilter` on (partial fetches, as GitHub serves them). Every call gives the same commit ids.
  * Resolves with the sha of the tip of `main`; rejects with the rig's `GitError` when git fails.
  */
 export async function makeConfigRepo(dest: string): Promise<string> {
   await git(['init', '--quiet', '--bare', '--initial-branch=main', dest]);
   await git(['config', 'http.receivepack', 'true'], { cwd: dest });
+  // as GitHub and GitLab: `filter` is served, so the agent's fetches are partial (`--filter=blob:none`)
+  await git(['config', 'uploadpack.allowFilter', 'true'], { cwd: dest });
   // unpackLimit 0: the objects stay in one pack (not loose), as a clone from a server leaves them
   await git(['-c', 'fastimport.unpackLimit=0', 'fast-import', '--quiet', '--date-format=raw'], { cwd: dest, input: fastImportStream() });
   return (await git(['rev-parse', 'refs/heads/main'], { cwd: dest })).trim();

@@ -118,14 +118,18 @@ export async function removeDirs(...dirs: string[]): Promise<void> {
   }
 }
 
-/** Sets `http.receivepack true` so the smart-HTTP server accepts pushes without a REMOTE_USER. */
+/**
+ * Sets `http.receivepack true` so the smart-HTTP server accepts pushes without a REMOTE_USER, and
+ * `uploadpack.allowFilter true` so fetches may be partial (`filter blob:none`), as on GitHub/GitLab.
+ */
 async function allowHttpPush(bareDir: string): Promise<void> {
   await git(['config', 'http.receivepack', 'true'], { cwd: bareDir });
+  await git(['config', 'uploadpack.allowFilter', 'true'], { cwd: bareDir });
 }
 
 /**
  * Makes a bare repository at `dest` whose `branch` holds one commit with `files` (path → content;
- * parent directories are created). `HEAD` points at `branch`; `http.receivepack` is on.
+ * parent directories are created). `HEAD` points at `branch`; `http.receivepack` and `uploadpack.allowFilter` are on.
  * Resolves with the commit's sha.
  */
 export async function makeBare(dest: string, files: Record<string, string>, branch = 'main'): Promise<string> {

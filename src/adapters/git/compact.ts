@@ -46,6 +46,12 @@ import { headOf, heads } from './fetch.js';
  */
 export const RETIRE_GRACE_MS = 1_000;
 
+/** A commit a checkout has deployed, and the repository paths it checks out (its links). */
+export interface Deployed {
+  readonly commit: string;
+  readonly links: readonly string[];
+}
+
 /** Default threshold: compact when a fetch leaves more than this many packs (bench: 16). */
 export const DEFAULT_COMPACT_ABOVE = 16;
 
@@ -138,9 +144,11 @@ export class Compactor {
    * After a fetch that brought something: start a compaction of `gitdir` in the background when it
    * has more packs than the threshold (raised after a failure) and none is running or waiting.
    * `source` gives the upstream and its credentials (every branch of the store is fetched);
-   * `deployed` maps checkout directories to the commit each has deployed: the copy must keep them too.
+   * `deployed` maps checkout directories to the commit each has deployed and its links: the copy
+   * must keep those commits, and (in a partial clone) the blobs under those links at them, so what
+   * is deployed still works offline after the swap.
    */
-  async afterFetch(gitdir: string, source: SourceRef, deployed: ReadonlyMap<string, string> = new Map()): Promise<void> {
+  async afterFetch(gitdir: string, source: SourceRef, deployed: ReadonlyMap<string, Deployed> = new Map()): Promise<void> {
     if (this.above <= 0 || this.running.has(gitdir) || this.ready.has(gitdir)) return;
     try {
       const retired = new Set(this.retired.get(gitdir)?.files ?? []);
@@ -156,8 +164,9 @@ export class Compactor {
       if (branches.length === 0) return;
       // commits deployed in checkouts (a service held by DIFF or a freeze may sit on a commit that is
       // no branch tip): losing one would make its checkout look never deployed
-      for (const [dir, oid] of deployed) mustHave[`deployed in ${dir}`] = oid;
-      const job = this.prepare(gitdir, source, { old, branches, mustHave, packsBefore, started: Date.now() }).finally(() => this.running.delete(gitdir));
+      for (const [dir, d] of deployed) mustHave[`deployed in ${dir}`] = d.commit;
+      const keep = [...deployed.values()].map((d) => ({ commit: d.commit, links: [...d.links] }));
+      const job = this.prepare(gitdir, source, { old, branches, mustHave, keep, packsBefore, started: Date.now() }).finally(() => this.running.delete(gitdir));
       this.running.set(gitdir, job);
     } catch (err) {
       this.failed(gitdir, 0, err);
@@ -170,12 +179,13 @@ export class Compactor {
   }
 
   /** Step 2: the fresh copy, made by a child; ready for the next fetch, or failed (never throws). */
-  private async prepare(gitdir: string, source: SourceRef, s: { old: string[]; branches: string[]; mustHave: Record<string, string>; packsBefore: number; started: number }): Promise<void> {
+  private async prepare(gitdir: string, source: SourceRef, s: { old: string[]; branches: string[]; mustHave: Record<string, string>; keep: FetchRequest['keep']; packsBefore: number; started: number }): Promise<void> {
     const tmp = `${gitdir}.compact`;
     try {
       await rm(tmp, { recursive: true, force: true });
-      const { gone } = await this.deps.runChild({ gitdir: tmp, source, branches: s.branches, mustHave: s.mustHave, dropGone: true, idleTimeoutMs: this.deps.idleTimeoutMs });
-      const fresh = (await readdir(path.join(tmp, 'objects', 'pack'))).filter((f) => /^pack-[0-9a-f]+\.(pack|idx)$/.test(f));
+      const { gone } = await this.deps.runChild({ gitdir: tmp, source, branches: s.branches, mustHave: s.mustHave, keep: s.keep, dropGone: true, idleTimeoutMs: this.deps.idleTimeoutMs });
+      // a partial clone's packs have a `.promisor` file beside them (git's mark of objects a promisor remote can send again)
+      const fresh = (await readdir(path.join(tmp, 'objects', 'pack'))).filter((f) => /^pack-[0-9a-f]+\.(pack|idx|promisor)$/.test(f));
       const freshIdx = fresh.filter((f) => f.endsWith('.idx'));
       if (freshIdx.length === 0 || freshIdx.some((i) => !fresh.includes(i.replace(/\.idx$/, '.pack')))) throw new Error(`the fresh copy has no complete pack (${fresh.join(', ') || 'nothing'})`);
       this.ready.set(gitdir, { tmp, old: s.old, fresh, branches: s.branches, gone, packsBefore: s.packsBefore, started: s.started });
@@ -191,7 +201,11 @@ export class Compactor {
   }
 }
 
-const packFirst = (a: string, b: string) => rank(a, '.pack') - rank(b, '.pack') || a.localeCompare(b);
+/** `.pack`, then `.promisor`, then `.idx` (readers find a pack by its `.idx`: it comes last). */
+const packFirst = (a: string, b: string) => swapRank(a) - swapRank(b) || a.localeCompare(b);
+function swapRank(f: string): number {
+  return f.endsWith('.pack') ? 0 : f.endsWith('.promisor') ? 1 : 2;
+}
 const idxFirst = (a: string, b: string) => rank(a, '.idx') - rank(b, '.idx') || a.localeCompare(b);
 function rank(f: string, first: string): number {
   return f.endsWith(first) ? 0 : 1;

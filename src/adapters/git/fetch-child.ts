@@ -13,7 +13,8 @@
  *
  * Child ({@link serveFetchRequest}, called by `cmd/gitopper-fetch.ts`): {@link fetchBranch} of each
  * requested branch into the request's store, in order (with `dropGone`, skipping branches the upstream
- * no longer has), then checks that every `mustHave` commit is there.
+ * no longer has), then checks that every `mustHave` commit is there, then fetches the blobs of `keep`
+ * the store lacks.
  */
 import { fork } from 'node:child_process';
 import { channel } from 'node:diagnostics_channel';
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import git from 'isomorphic-git';
 import type { SourceRef } from '../../ports/git.js';
 import { BranchNotFoundError, fetchBranch } from './fetch.js';
+import { BlobFetches, ensureBlobs } from './on-demand.js';
 import { redactUpstream } from '../../upstream/upstream.js';
 
 /** Default bound on one child's whole run, in milliseconds (10 min). */
@@ -51,6 +53,11 @@ export interface FetchRequest {
    */
   readonly mustHave: Readonly<Record<string, string>>;
   /**
+   * Commits whose blobs under `links` must be in the store afterwards (compaction of a partial
+   * clone: what checkouts have deployed stays readable offline); fetched on demand (`on-demand.ts`).
+   */
+  readonly keep: readonly { readonly commit: string; readonly links: readonly string[] }[];
+  /**
    * Compaction: a branch the upstream no longer has is skipped and named in the reply's `gone`
    * instead of failing the whole request.
    */
@@ -59,16 +66,21 @@ export interface FetchRequest {
   readonly idleTimeoutMs: number;
 }
 
-/** What {@link runFetchChild} resolves with: the fetched tips by branch, the branches gone upstream (with `dropGone`), the child's peak RSS in KiB. */
+/**
+ * What {@link runFetchChild} resolves with: the fetched tips by branch, the branches gone upstream
+ * (with `dropGone`), the child's peak RSS in KiB, and whether the upstream could not filter (the
+ * whole history was fetched: no partial clone).
+ */
 export interface ChildResult {
   readonly tips: Readonly<Record<string, string>>;
   readonly gone: readonly string[];
   readonly maxRssKiB: number;
+  readonly unfiltered: boolean;
 }
 
 /** The child's one answer: every branch's fetched tip, or the error that stopped it. */
 export type FetchReply =
-  | { readonly ok: true; readonly tips: Readonly<Record<string, string>>; readonly gone: readonly string[]; readonly maxRssKiB: number }
+  | { readonly ok: true; readonly tips: Readonly<Record<string, string>>; readonly gone: readonly string[]; readonly maxRssKiB: number; readonly unfiltered: boolean }
   | { readonly ok: false; readonly message: string; readonly code?: string | undefined };
 
 const events = channel(CHILD_CHANNEL);
@@ -133,7 +145,7 @@ export function runFetchChild(req: FetchRequest, timeoutMs: number = DEFAULT_CHI
       if (timedOut) return reject(new Error(`${what}: no result after ${timeoutMs / 1000} s, killed`));
       if (aborted) return reject(new Error(`${what}: stopped (the daemon is shutting down)`));
       if (reply?.ok === false) return reject(Object.assign(new Error(reply.message), reply.code ? { code: reply.code } : {}));
-      if (reply?.ok === true && code === 0) return resolve({ tips: { ...reply.tips }, gone: [...reply.gone], maxRssKiB: reply.maxRssKiB });
+      if (reply?.ok === true && code === 0) return resolve({ tips: { ...reply.tips }, gone: [...reply.gone], maxRssKiB: reply.maxRssKiB, unfiltered: reply.unfiltered === true });
       const last = stderr.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
       reject(new Error(`${what}: the child ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${reply ? '' : ' without a result'}${last ? `: ${last}` : ''}`));
     });
@@ -152,9 +164,10 @@ export async function serveFetchRequest(req: FetchRequest): Promise<FetchReply> 
     const cache = {};
     const tips: Record<string, string> = {};
     const gone: string[] = [];
+    let unfiltered = false;
     for (const branch of req.branches) {
       try {
-        tips[branch] = await fetchBranch(req.gitdir, { ...req.source, branch }, { cache, idleTimeoutMs: req.idleTimeoutMs });
+        tips[branch] = await fetchBranch(req.gitdir, { ...req.source, branch }, { cache, idleTimeoutMs: req.idleTimeoutMs, onUnfiltered: () => (unfiltered = true) });
       } catch (err) {
         if (!(req.dropGone && err instanceof BranchNotFoundError)) throw err;
         gone.push(branch);
@@ -167,7 +180,9 @@ export async function serveFetchRequest(req: FetchRequest): Promise<FetchReply> 
         throw new Error(`commit ${oid} (${branch.includes(' ') ? branch : `the store's ${branch}`}) is no longer reachable from any branch upstream (force-pushed?)`);
       });
     }
-    return { ok: true, tips, gone, maxRssKiB: process.resourceUsage().maxRSS };
+    const blobs = new BlobFetches();
+    for (const k of req.keep) await ensureBlobs(blobs, req.gitdir, req.source, k.commit, k.links, { cache }, { idleTimeoutMs: req.idleTimeoutMs });
+    return { ok: true, tips, gone, maxRssKiB: process.resourceUsage().maxRSS, unfiltered };
   } catch (err) {
     const e = err as { message?: unknown; code?: unknown };
     return { ok: false, message: typeof e.message === 'string' ? e.message : String(err), code: typeof e.code === 'string' ? e.code : undefined };
@@ -188,5 +203,5 @@ export function isFetchRequest(m: unknown): m is FetchRequest {
   const r = m as Record<string, unknown>;
   const s = r.source as Record<string, unknown> | undefined;
   const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-  return typeof r.gitdir === 'string' && typeof s === 'object' && s !== null && typeof s.upstream === 'string' && strings(r.branches) && (r.branches as string[]).length > 0 && typeof r.mustHave === 'object' && r.mustHave !== null && !Array.isArray(r.mustHave) && Object.values(r.mustHave).every((v) => typeof v === 'string') && typeof r.dropGone === 'boolean' && typeof r.idleTimeoutMs === 'number';
+  return typeof r.gitdir === 'string' && typeof s === 'object' && s !== null && typeof s.upstream === 'string' && strings(r.branches) && (r.branches as string[]).length > 0 && typeof r.mustHave === 'object' && r.mustHave !== null && !Array.isArray(r.mustHave) && Object.values(r.mustHave).every((v) => typeof v === 'string') && typeof r.dropGone === 'boolean' && typeof r.idleTimeoutMs === 'number' && Array.isArray(r.keep) && r.keep.every((k: unknown) => typeof k === 'object' && k !== null && typeof (k as { commit?: unknown }).commit === 'string' && strings((k as { links?: unknown }).links));
 }

@@ -26,6 +26,7 @@ import { withDefaultHead } from './transport/advert.js';
 import { withIdleTimeout } from './transport/http.js';
 import { openPipe } from './transport/pipe.js';
 import { GitopperError } from '../../errors/gitopper-error.js';
+import { fetchFiltered } from './partial/STUB-partial-fetch.js';
 
 /** The upstream has no branch of that name (deleted, renamed, or a typo in `branch`). */
 export class BranchNotFoundError extends GitopperError<{ readonly branch: string }> {
@@ -43,13 +44,23 @@ export interface FetchOptions {
   readonly idleTimeoutMs: number;
   /** Aborts the fetch at once (the daemon stops, or an overall deadline); omitted = never. */
   readonly signal?: AbortSignal;
+  /**
+   * Ask for commits and trees only (a partial clone, `partial/`: protocol v2 `fetch` with
+   * `filter blob:none`); blobs come later, exactly those a checkout needs. Default true; false = the
+   * whole history, as isomorphic-git fetches it.
+   */
+  readonly filter?: boolean;
+  /** Called when the upstream cannot filter (no protocol v2, or no `filter` feature): the whole history is fetched instead. */
+  readonly onUnfiltered?: () => void;
 }
 
 /**
  * Fetch `source.branch` into the bare store `gitdir` (made when missing) and point
  * `refs/heads/<branch>` at the fetched tip, which is returned. When the store already has the branch
  * and the upstream is http(s), one `GET info/refs` comes first and nothing else is asked when the
- * advertised tip is the one we have.
+ * advertised tip is the one we have. Then (unless `opts.filter` is false) a partial fetch of commits
+ * and trees (`partial/`); an upstream that cannot filter gets isomorphic-git's whole-history fetch
+ * (`opts.onUnfiltered` is called first).
  * @throws Error `branch "<b>" not found upstream`; isomorphic-git's errors (HttpError with the status,
  *   e.g. 401/404); `GitTransportError`/`UpstreamError` for SSH and local upstreams; `FetchTimeoutError`;
  *   `token_file … is empty` or the read error of an unreadable token file.
@@ -72,6 +83,12 @@ export async function fetchBranch(gitdir: string, source: SourceRef, opts: Fetch
       const remote = refs.find((r) => r.ref === branchRef)?.oid;
       if (remote === undefined) throw new BranchNotFoundError(source.branch);
       if (remote === local) return local;
+    }
+    if (opts.filter !== false) {
+      // commits and trees only; undefined = the upstream cannot filter: the whole history below
+      const tip = await fetchFiltered(gitdir, source, { idleTimeoutMs: opts.idleTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+      if (tip !== undefined) return tip;
+      opts.onUnfiltered?.();
     }
     // isomorphic-git sends as "haves" the local value of `ref`; the branch fetched is `remoteRef`
     const haves = local === undefined ? (await heads(gitdir)).find((b) => b !== source.branch) : undefined;

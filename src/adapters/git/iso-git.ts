@@ -24,7 +24,7 @@ import { wireCheckout } from './checkout-dir.js';
 import type { Owner } from '../../ports/host.js';
 import { clearApplying, undoInterrupted } from './apply-marker.js';
 import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './fetch-child.js';
-import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from './compact.js';
+import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS, type Deployed } from './compact.js';
 import { fetchBranch, headOf } from './fetch.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './transport/http.js';
 import { matchingCommit } from './drift.js';
@@ -33,6 +33,8 @@ import { headOid, isNotFound } from './head.js';
 import { commitTree, diffEntries, entryAt } from './trees.js';
 import { storeName } from '../../upstream/upstream.js';
 import { markUsed } from './stores.js';
+import { BlobFetches, ensureBlobs } from './on-demand.js';
+import { redactUpstream } from '../../upstream/upstream.js';
 
 export { removeForeignSymlinks } from './symlinks.js';
 export { NotOurCheckoutError } from './checkout-dir.js';
@@ -62,7 +64,7 @@ export class IsoGit implements GitPort {
   private readonly options: Required<IsoGitOptions>;
   private readonly compactor: Compactor;
   /** Store → checkout directory → the commit it has deployed (as last seen): compaction keeps them. */
-  private readonly inUse = new Map<string, Map<string, string>>();
+  private readonly inUse = new Map<string, Map<string, Deployed>>();
   /** isomorphic-git's object cache per store, never seen outside this adapter (`object-cache.ts`). */
   private readonly caches = new ObjectCaches();
 
@@ -114,7 +116,8 @@ export class IsoGit implements GitPort {
       const local = await headOf(gitdir, source.branch);
       let tip: string;
       if (local === undefined && this.options.fetchInChild) {
-        await this.runChild({ gitdir, source, branches: [source.branch], mustHave: {}, dropGone: false, idleTimeoutMs: this.options.idleTimeoutMs });
+        const { unfiltered } = await this.runChild({ gitdir, source, branches: [source.branch], mustHave: {}, keep: [], dropGone: false, idleTimeoutMs: this.options.idleTimeoutMs });
+        if (unfiltered) this.unfiltered(gitdir, source);
         // the store is the truth, not the child's word: re-read the ref it wrote
         const written = await headOf(gitdir, source.branch);
         if (written === undefined) throw new Error(`fetching ${source.branch} in a child process left no refs/heads/${source.branch} in ${gitdir}`);
@@ -122,12 +125,30 @@ export class IsoGit implements GitPort {
       } else {
         // stopping the daemon ends it at once; a trickling upstream cannot hold it past the children's bound
         const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.childTimeoutMs)]);
-        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs, signal });
+        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs, signal, onUnfiltered: () => this.unfiltered(gitdir, source) });
       }
       if (tip !== local) await this.compactor.afterFetch(gitdir, source, this.inUse.get(gitdir)); // starts in the background when due
       await markUsed(gitdir);
       return tip;
     }), true);
+  }
+
+  /** Stores whose upstream could not filter (logged once per store and process). */
+  private readonly noFilter = new Set<string>();
+
+  /** The upstream of `gitdir` cannot filter: say so once (its fetches take the whole history). */
+  private unfiltered(gitdir: string, source: SourceRef): void {
+    if (this.noFilter.has(gitdir)) return;
+    this.noFilter.add(gitdir);
+    this.onNotice('upstream cannot filter (no protocol v2 or no filter support): fetching whole history, no partial clone', { upstream: redactUpstream(source.upstream), store: gitdir }, 'warn');
+  }
+
+  /** Fetches of missing blobs, merged across the services of a store (`on-demand.ts`). */
+  private readonly blobFetches = new BlobFetches();
+
+  /** The store of `co` gets every blob under its links at `commit` (fetched when missing: `on-demand.ts`). */
+  private async needBlobs(co: CheckoutRef, commit: string, pass: Pass): Promise<void> {
+    await ensureBlobs(this.blobFetches, this.storeOf(co.upstream), co, commit, co.links, pass, { idleTimeoutMs: this.options.idleTimeoutMs, signal: this.stopping.signal });
   }
 
   /** Run `fn` with the object cache of `upstream`'s store. */
@@ -171,7 +192,11 @@ export class IsoGit implements GitPort {
   async prepare(co: CheckoutRef, owner: Owner | undefined): Promise<void> {
     await wireCheckout(co, path.join(this.storeOf(co.upstream), 'objects'), owner, (msg, data) => this.onNotice(msg, data, 'warn'));
     await undoInterrupted(this, co, owner, (msg, data) => this.onNotice(msg, data, 'warn'));
-    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, async () => catchUpSecrets(co, this.storeOf(co.upstream), await this.deployedIn(co, pass), owner, pass)));
+    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, async () => {
+      const deployed = await this.deployedIn(co, pass);
+      if (deployed !== undefined && co.ageIdentity !== undefined) await this.needBlobs(co, deployed, pass);
+      await catchUpSecrets(co, this.storeOf(co.upstream), deployed, owner, pass);
+    }));
   }
 
   async missingLinks(co: CheckoutRef, commit: string): Promise<string[]> {
@@ -237,6 +262,7 @@ export class IsoGit implements GitPort {
   async checkout(co: CheckoutRef, prev: string | undefined, commit: string, owner: Owner | undefined): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
     await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, async () => {
+      await this.needBlobs(co, commit, pass); // a partial store fetches the files it lacks first: nothing is written before
       await writeCommit(this.storeOf(co.upstream), co, prev, commit, owner, pass, () => this.changedIn(co, prev!, commit, pass));
       // HEAD moves only once the files are there: a failed checkout is retried on the next pass
       await this.point(gitdir, co.branch, commit);
@@ -255,7 +281,7 @@ export class IsoGit implements GitPort {
     const store = this.storeOf(co.upstream);
     let m = this.inUse.get(store);
     if (!m) this.inUse.set(store, (m = new Map()));
-    m.set(co.dir, commit);
+    m.set(co.dir, { commit, links: co.links });
   }
 
   /**
@@ -272,7 +298,10 @@ export class IsoGit implements GitPort {
   }
 
   async restore(co: CheckoutRef, head: string, paths: readonly string[], owner: Owner | undefined): Promise<void> {
-    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, () => restoreWithSecrets(co, this.storeOf(co.upstream), head, paths, owner, pass)));
+    await this.cached(co.upstream, (pass) => this.lock.acquire(co.dir, async () => {
+      await this.needBlobs(co, head, pass);
+      await restoreWithSecrets(co, this.storeOf(co.upstream), head, paths, owner, pass);
+    }));
   }
 
   /** See {@link GitPort.isAncestor}: isomorphic-git's `isDescendent` over the whole history. */

@@ -1,0 +1,1 @@
+export declare function missingObjects(gitdir: string, oids: Iterable<string>): Promise<string[]>;
