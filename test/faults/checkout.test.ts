@@ -8,6 +8,9 @@
  * - A rollback pin whose object store is gone (a reinstall, a disk swap: a `--state-dir` holding
  *   only the state file), with the upstream down at start and then up: the pin is fetched and
  *   deployed, and the service stays frozen there.
+ * - A rollback to a commit whose files the partial store never fetched (src/adapters/git/on-demand.ts),
+ *   with the upstream down: DIFF naming what is missing, the live files untouched, then the pin is
+ *   deployed once the upstream is back, without a restart.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +18,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { reloadMarkerUnit } from '../rig/systemd.js';
+import { git } from '../rig/repo.js';
 import { isPass, isState, lines, waitFor, World, worldPerFile } from '../e2e/world.js';
 
 let w: World;
@@ -137,4 +141,38 @@ test('kill -9 during a checkout of thousands of files: after a restart the servi
   assert.deepEqual(await filesBelow(target), await treeOf(tip, 'grafana/etc'), 'the mount target holds exactly the tip tree');
   assert.equal(existsSync(path.join(checkout, '.git', 'gitopper-applying')), false);
   await waitFor(() => lines(marker) > reloadsBefore, 'the unit reloaded for the applied files');
+});
+
+test('a rollback whose blobs the partial store lacks, with the upstream down: DIFF saying so, files untouched, deployed once the upstream is back', { skip, timeout: 120_000 }, async (t) => {
+  await w.um.writeUnit('grafana-server.service', reloadMarkerUnit('grafana-server', path.join(w.dir, 'lazy.reloads')));
+  const d = await w.daemon('lazy', w.config('lazy', w.grafana('lazy')));
+  t.after(() => d.stop('SIGTERM'));
+  await d.waitLog((l) => l.msg === 'ready', 'first pass');
+  const ini = path.join(w.dir, 'lazy', 'etc', 'grafana', 'grafana.ini');
+  const tipBytes = readFileSync(ini, 'utf8');
+  const shas = (await w.work.git('log', '--format=%H', '--', 'grafana/etc/grafana.ini')).trim().split('\n');
+  const old = shas[1]!;
+  const oldBytes = await w.work.git('show', `${old}:grafana/etc/grafana.ini`);
+  assert.notEqual(oldBytes, tipBytes);
+  // the store is a partial clone: the old grafana.ini was never fetched
+  const stores = path.join(w.dir, 'lazy', 'state', 'upstreams');
+  const store = path.join(stores, readdirSync(stores).find((f) => f.endsWith('.git'))!);
+  const oldBlob = (await w.work.git('rev-parse', `${old}:grafana/etc/grafana.ini`)).trim();
+  await assert.rejects(git(['cat-file', '-e', oldBlob], { cwd: store }), 'the old blob is in the store before anyone needed it');
+
+  const host = `@${await d.apiUrl()}`;
+  const from = d.lines.length;
+  w.server.down();
+  try {
+    await w.ctl('do', 'rollback', host, 'grafana-server', old.slice(0, 8)).catch(() => undefined); // the answer may be an error: the state says what happened
+    const diff = await d.waitLog(isState('grafana-server', 'DIFF'), 'DIFF while the upstream is down', 30_000, from);
+    assert.match(String(diff.info), /are not in the store yet and fetching them failed/);
+    assert.equal(readFileSync(ini, 'utf8'), tipBytes, 'a live file changed while its new version could not be fetched');
+  } finally {
+    w.server.up();
+  }
+  await d.waitLog(isState('grafana-server', 'FREEZE'), 'FREEZE at the pin once the upstream is back', 60_000, from);
+  assert.equal(readFileSync(ini, 'utf8'), oldBytes, 'the pinned bytes at the mount target');
+  await git(['cat-file', '-e', oldBlob], { cwd: store });
+  await git(['fsck', '--no-progress'], { cwd: store });
 });
