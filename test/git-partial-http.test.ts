@@ -6,9 +6,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import { fetchFiltered, fetchObjects, ObjectFetchError } from '../src/adapters/git/partial/index.js';
 import { GitProtocolError } from '../src/adapters/git/transport/v2/errors.js';
+import { FetchTimeoutError } from '../src/adapters/git/transport/http.js';
 import { startGitServer, type GitServer } from './rig/git-server.js';
 import { removeDirs, tmpDir } from './rig/repo.js';
 import { opts, partialScenarios, upstream } from './adapters/partial-scenarios.js';
@@ -62,4 +64,20 @@ test('https: without token_file the server wants credentials, and the error says
   const err = await fetchFiltered(path.join(tmp, 'anon-store'), { ...rig.source(up.bare), tokenFile: undefined }, opts()).then(() => undefined, (e: unknown) => e);
   assert.ok(err instanceof GitProtocolError, String(err));
   assert.match(err.message, /HTTP 401\): set token_file/);
+});
+
+test('https: an upstream that accepts the connection and says nothing fails with FetchTimeoutError (the idle timeout)', async () => {
+  const sockets: Socket[] = [];
+  const silent = createServer((s) => void sockets.push(s));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  try {
+    const port = (silent.address() as { port: number }).port;
+    const src = { upstream: `http://127.0.0.1:${port}/r.git`, branch: 'main', tokenFile };
+    const err = await fetchFiltered(path.join(tmp, 'silent-store'), src, { idleTimeoutMs: 200 }).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof FetchTimeoutError, String(err));
+    assert.match(err.message, /no answer for 0\.2 s \(GET \/r\.git\/info\/refs/);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => silent.close(r));
+  }
 });

@@ -165,6 +165,13 @@ export function partialScenarios(label: string, rig: PartialRig, skip: string | 
     assert.equal(added('blob').size, 0, 'no blob');
     assert.equal((await packFiles(store)).filter((f) => f.endsWith('.pack')).length, 2);
     await git(['--git-dir', store, 'fsck', '--no-progress']);
+
+    // a force-push back to a commit the store has: the server sends an empty pack, only the ref moves
+    await up.work.git('push', '--quiet', '--force', 'origin', `${up.head}:refs/heads/main`);
+    const packsNow = await packFiles(store);
+    assert.equal(await fetchFiltered(store, src, opts()), up.head);
+    assert.equal((await git(['--git-dir', store, 'rev-parse', 'refs/heads/main'])).trim(), up.head);
+    assert.deepEqual(await packFiles(store), packsNow, 'an empty pack is not installed');
   });
 
   test(`${label}: an upstream without uploadpack.allowFilter gives undefined (fallback) and writes nothing`, { skip }, async () => {
