@@ -58,8 +58,17 @@ async function keygen(file: string, comment: string): Promise<void> {
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
 }
 
+/** Options of {@link startSshd}. */
+export interface SshdOptions {
+  /**
+   * `AcceptEnv GIT_PROTOCOL` (as real git servers have, so a client can ask for protocol v2);
+   * default true. False: a server that ignores the client's GIT_PROTOCOL and answers protocol v0.
+   */
+  readonly acceptGitProtocol?: boolean;
+}
+
 /** Start sshd with its keys and config under `dir` (created). Throws when sshd is not installed (see {@link noSshd}). */
-export async function startSshd(dir: string): Promise<Sshd> {
+export async function startSshd(dir: string, opts: SshdOptions = {}): Promise<Sshd> {
   const missing = noSshd();
   if (missing) throw new Error(missing);
   await mkdir(dir, { recursive: true });
@@ -90,6 +99,7 @@ export async function startSshd(dir: string): Promise<Sshd> {
       'X11Forwarding no',
       'PrintMotd no',
       'LogLevel VERBOSE',
+      ...(opts.acceptGitProtocol === false ? [] : ['AcceptEnv GIT_PROTOCOL']),
       '',
     ].join('\n'));
     const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -32,8 +32,13 @@ export interface PipeSource {
   readonly knownHosts?: string | undefined;
 }
 
-/** The argv to run for `u`'s upload-pack, ssh options included; never passed through a local shell. */
-export function uploadPackCommand(u: SshUpstream | LocalUpstream, src: PipeSource): string[] {
+/**
+ * The argv to run for `u`'s upload-pack, ssh options included; never passed through a local shell.
+ * With `protocolV2`, ssh gets `-o SendEnv=GIT_PROTOCOL` (as git's own ssh transport does; the server
+ * must `AcceptEnv GIT_PROTOCOL`, else it answers v0) and the caller sets `GIT_PROTOCOL=version=2`
+ * in the environment ({@link childEnv}).
+ */
+export function uploadPackCommand(u: SshUpstream | LocalUpstream, src: PipeSource, protocolV2 = false): string[] {
   if (u.kind === 'local') return ['git', 'upload-pack', '--', u.path];
   for (const [key, file] of [['ssh_key', src.sshKey], ['known_hosts', src.knownHosts]] as const) {
     if (file !== undefined && (!path.isAbsolute(file) || UNSAFE_SSH_PATH.test(file))) {
@@ -56,6 +61,7 @@ export function uploadPackCommand(u: SshUpstream | LocalUpstream, src: PipeSourc
   if (src.sshKey !== undefined) args.push('-i', src.sshKey);
   if (u.port !== undefined) args.push('-p', String(u.port));
   if (u.user !== undefined) args.push('-l', u.user);
+  if (protocolV2) args.push('-o', 'SendEnv=GIT_PROTOCOL');
   args.push('--', u.host, `git-upload-pack ${sqQuote(u.path)}`);
   return args;
 }
@@ -77,10 +83,15 @@ export async function unreadableFiles(u: SshUpstream | LocalUpstream, src: PipeS
   return access(u.path).then(() => undefined, (err: NodeJS.ErrnoException) => `${u.path} cannot be read (${err.code ?? err.message})`);
 }
 
-/** The agent's environment without GIT_* variables (a stray GIT_DIR would redirect upload-pack), and C messages. */
-export function childEnv(): NodeJS.ProcessEnv {
+/**
+ * The agent's environment without GIT_* variables (a stray GIT_DIR would redirect upload-pack), and C
+ * messages; with `protocolV2`, `GIT_PROTOCOL=version=2` (git's Documentation/gitprotocol-v2.txt: how
+ * a client asks upload-pack, locally or through ssh's SendEnv, for protocol v2).
+ */
+export function childEnv(protocolV2 = false): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v;
   env.LC_ALL = 'C';
+  if (protocolV2) env.GIT_PROTOCOL = 'version=2';
   return env;
 }

@@ -17,6 +17,12 @@
  * GitHub/Gitea/gitolite-style servers run). {@link PipeTransport.close} ends a session that got no POST
  * (empty repository, missing branch) with a flush-pkt, as `git ls-remote` does.
  *
+ * Protocol v2 (`transport/v2/`): a request with the header `Git-Protocol: version=2` starts its
+ * process with `GIT_PROTOCOL=version=2` (ssh: `-o SendEnv=GIT_PROTOCOL`); a v2 capability
+ * advertisement is answered without the `# service=` preamble, as git-http-backend does. Each v2
+ * command (POST) is one process: the one the GET started, else a new one whose advertisement is
+ * skipped. A server that ignores GIT_PROTOCOL answers v0, which the client sees as "not v2".
+ *
  * Nothing goes through a shell; the one string the remote side parses (the command) quotes the path
  * the way git does. Each spawn and request is published on the diagnostics channel
  * {@link TRANSPORT_CHANNEL} (tests count them).
@@ -96,15 +102,17 @@ export class PipeTransport {
     if (service === undefined || (service === 'info/refs') !== (method === 'GET')) throw this.fail(`unexpected request ${method} ${u.pathname}`);
     this.stats.requests++;
     events.publish({ event: 'request', upstream: this.src.upstream, method, service } satisfies TransportEvent);
+    const v2 = Object.entries(req.headers ?? {}).some(([k, v]) => k.toLowerCase() === 'git-protocol' && /(^|:)version=2($|:)/.test(v));
     const headers = (type: string) => ({ 'content-type': `application/x-git-upload-pack-${type}`, 'cache-control': 'no-cache' });
     if (service === 'info/refs') {
       await this.end(); // a second discovery starts afresh
-      const { session, refs } = await this.open();
+      const { session, refs } = await this.open(v2);
       this.session = session;
-      return { url: req.url, method, statusCode: 200, statusMessage: 'OK', headers: headers('advertisement'), body: once(Buffer.concat([SERVICE_LINE, FLUSH, refs])) };
+      const answer = v2 && refs.toString('latin1', 0, 14) === '000eversion 2\n' ? refs : Buffer.concat([SERVICE_LINE, FLUSH, refs]);
+      return { url: req.url, method, statusCode: 200, statusMessage: 'OK', headers: headers('advertisement'), body: once(answer) };
     }
     // POST: continue the session the advertisement started (or start one and skip its advertisement)
-    const session = this.session ?? (await this.open()).session;
+    const session = this.session ?? (await this.open(v2)).session;
     this.session = undefined;
     await session.send(req.body);
     const body = session.rest(async () => {
@@ -130,13 +138,13 @@ export class PipeTransport {
     s.child.stdin.end(FLUSH);
   }
 
-  private async open(): Promise<{ session: Session; refs: Buffer }> {
+  private async open(v2: boolean): Promise<{ session: Session; refs: Buffer }> {
     const u = this.upstream;
     const unreadable = await unreadableFiles(u, this.src);
     if (unreadable !== undefined) throw this.fail(unreadable);
-    this.command = uploadPackCommand(u, this.src);
+    this.command = uploadPackCommand(u, this.src, v2);
     const [cmd, ...args] = this.command;
-    const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv(), ...(u.kind === 'local' ? { cwd: '/' } : {}) });
+    const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv(v2), ...(u.kind === 'local' ? { cwd: '/' } : {}) });
     const session = new Session(child);
     this.sessions.push(session);
     this.stats.processes++;
