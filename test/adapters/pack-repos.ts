@@ -54,7 +54,7 @@ export function makeHistory(gitdir: string, o: HistoryOptions = {}): string {
     }
     parts.push(Buffer.from('\n'));
   }
-  gitSync(gitdir, ['fast-import', '--quiet'], Buffer.concat(parts));
+  gitSync(gitdir, ['-c', 'fastimport.unpackLimit=1', 'fast-import', '--quiet'], Buffer.concat(parts)); // a pack however few objects
   return gitSync(gitdir, ['rev-parse', 'main']).toString().trim();
 }
 
