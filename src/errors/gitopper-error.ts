@@ -33,6 +33,7 @@
  * | DELIVERY_FAILED                           | DeliveryError               | adapters/notify/post.ts        |
  * | SECRET                                    | SecretError                 | errors/secret-error.ts (adapters/git/secrets*.ts) |
  * | VERIFY                                    | VerifyError                 | adapters/verify/errors.ts      |
+ * | CORRUPT_PACK                              | PackError                   | adapters/git/packs/errors.ts   |
  */
 
 /**
@@ -57,6 +58,7 @@ export const ERROR_CODES = {
   DELIVERY_FAILED: 'local',
   SECRET: 'local',
   VERIFY: 'local',
+  CORRUPT_PACK: 'local',
 } as const satisfies Readonly<Record<string, 'http' | 'local'>>;
 
 /** A code of {@link ERROR_CODES}. */
