@@ -52,7 +52,7 @@ const BIG = randomBytes(64 * 1024).toString('base64'); // incompressible: its ab
 export async function upstream(rig: PartialRig, name: string, allowFilter = true): Promise<{ bare: string; work: WorkClone; head: string }> {
   const bare = path.join(rig.tmp(), `${name}.git`);
   await makeBare(bare, { 'a/x.txt': 'x one\n', 'a/y.txt': 'y one\n', 'b/big.txt': BIG });
-  if (allowFilter) await git(['config', 'uploadpack.allowFilter', 'true'], { cwd: bare });
+  await git(['config', 'uploadpack.allowFilter', String(allowFilter)], { cwd: bare });
   const work = await WorkClone.open(bare, path.join(rig.tmp(), `${name}-work`));
   await work.write('a/x.txt', 'x two\n');
   await work.write('b/big.txt', `${BIG}2`);

@@ -26,7 +26,7 @@ import { withDefaultHead } from './transport/advert.js';
 import { withIdleTimeout } from './transport/http.js';
 import { openPipe } from './transport/pipe.js';
 import { GitopperError } from '../../errors/gitopper-error.js';
-import { fetchFiltered } from './partial/STUB-partial-fetch.js';
+import { fetchFiltered } from './partial/index.js';
 
 /** The upstream has no branch of that name (deleted, renamed, or a typo in `branch`). */
 export class BranchNotFoundError extends GitopperError<{ readonly branch: string }> {

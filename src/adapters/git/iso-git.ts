@@ -125,7 +125,8 @@ export class IsoGit implements GitPort {
       } else {
         // stopping the daemon ends it at once; a trickling upstream cannot hold it past the children's bound
         const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.childTimeoutMs)]);
-        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs, signal, onUnfiltered: () => this.unfiltered(gitdir, source) });
+        // an upstream found unable to filter is not asked again until the daemon restarts
+        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs, signal, filter: !this.noFilter.has(gitdir), onUnfiltered: () => this.unfiltered(gitdir, source) });
       }
       if (tip !== local) await this.compactor.afterFetch(gitdir, source, this.inUse.get(gitdir)); // starts in the background when due
       await markUsed(gitdir);

@@ -15,8 +15,8 @@
 import type { SourceRef } from '../../ports/git.js';
 import type { Pass } from './object-cache.js';
 import { entryAt, readTreeOid, type Entry } from './trees.js';
-import { missingObjects } from './packs/STUB-object-presence.js';
-import { fetchObjects } from './partial/STUB-partial-fetch.js';
+import { missingObjects } from './packs/object-presence.js';
+import { fetchObjects } from './partial/index.js';
 
 /** How {@link ensureBlobs} fetches: the same bounds as a fetch of the branch. */
 export interface OnDemandOptions {

@@ -1,1 +1,0 @@
-export declare function missingObjects(gitdir: string, oids: Iterable<string>): Promise<string[]>;
