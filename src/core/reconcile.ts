@@ -21,6 +21,9 @@ export function checkoutOf(spec: ServiceSpec): CheckoutRef {
     upstream: spec.upstream,
     branch: spec.branch,
     tokenFile: spec.tokenFile,
+    // blobs a checkout lacks are fetched with the service's credentials (a partial store)
+    sshKey: spec.sshKey,
+    knownHosts: spec.knownHosts,
     dir: `${spec.mount.replace(/\/+$/, '')}/${spec.service}`,
     links: [...spec.dirs.map((d) => d.link), ...(spec.links ?? [])],
     ageIdentity: spec.ageIdentity,

@@ -58,7 +58,7 @@ export function hostPorts(opts: DaemonOptions, busAddress: string | undefined, l
     clock: systemClock,
     packages: new SystemPackages(),
     commands: new SpawnCommands(),
-    stage: new IsoStage(),
+    stage: new IsoStage(git),
     scratchDir: path.join(opts.stateDir, 'stage'),
     probe: new FetchProbe(),
     gate: new PrometheusGate(),

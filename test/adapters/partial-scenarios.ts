@@ -12,7 +12,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import isogit from 'isomorphic-git';
 import { fetchFiltered, fetchObjects, isPartialStore, ObjectFetchError } from '../../src/adapters/git/partial/index.js';
-import { BranchNotFoundError } from '../../src/adapters/git/fetch.js';
+import { BranchNotFoundError } from '../../src/adapters/git/store-refs.js';
 import { TRANSPORT_CHANNEL, type TransportEvent } from '../../src/adapters/git/transport/pipe.js';
 import type { SourceRef } from '../../src/ports/git.js';
 import { git, makeBare, WorkClone } from '../rig/repo.js';

@@ -36,7 +36,7 @@ import path from 'node:path';
 import git from 'isomorphic-git';
 import type { SourceRef } from '../../ports/git.js';
 import type { ChildResult, FetchRequest } from './fetch-child.js';
-import { headOf, heads } from './fetch.js';
+import { headOf, heads } from './store-refs.js';
 
 /**
  * How long retired pack files stay after a swap before a fetch deletes them, in ms. isomorphic-git

@@ -22,7 +22,8 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import git from 'isomorphic-git';
 import type { SourceRef } from '../../ports/git.js';
-import { BranchNotFoundError, fetchBranch } from './fetch.js';
+import { fetchBranch } from './fetch.js';
+import { BranchNotFoundError } from './store-refs.js';
 import { BlobFetches, ensureBlobs } from './on-demand.js';
 import { redactUpstream } from '../../upstream/upstream.js';
 

@@ -17,7 +17,7 @@
  *   exist (`transport/advert.ts`).
  */
 import fs from 'node:fs';
-import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
@@ -25,16 +25,9 @@ import type { SourceRef } from '../../ports/git.js';
 import { withDefaultHead } from './transport/advert.js';
 import { withIdleTimeout } from './transport/http.js';
 import { openPipe } from './transport/pipe.js';
-import { GitopperError } from '../../errors/gitopper-error.js';
+import { BranchNotFoundError, headOf, heads } from './store-refs.js';
+import { readToken } from './transport/token.js';
 import { fetchFiltered } from './partial/index.js';
-
-/** The upstream has no branch of that name (deleted, renamed, or a typo in `branch`). */
-export class BranchNotFoundError extends GitopperError<{ readonly branch: string }> {
-  readonly code = 'BRANCH_NOT_FOUND';
-  constructor(readonly branch: string) {
-    super(`branch "${branch}" not found upstream`, { branch });
-  }
-}
 
 /** Options of {@link fetchBranch}. */
 export interface FetchOptions {
@@ -120,16 +113,6 @@ export async function fetchBranch(gitdir: string, source: SourceRef, opts: Fetch
   }
 }
 
-/** The store's `refs/heads/<branch>`, or undefined when it has none (or no store exists yet). */
-export async function headOf(gitdir: string, branch: string): Promise<string | undefined> {
-  return git.resolveRef({ fs, gitdir, ref: `refs/heads/${branch}` }).catch(() => undefined);
-}
-
-/** Branch names (`refs/heads/*`) of the store, sorted; empty when there is no store. */
-export async function heads(gitdir: string): Promise<string[]> {
-  return (await git.listBranches({ fs, gitdir }).catch(() => [] as string[])).sort();
-}
-
 /** Make the bare store at `gitdir` when it has no `HEAD` yet (mode 0700; remote `origin` = the plain upstream). */
 async function ensureStore(gitdir: string, source: SourceRef): Promise<void> {
   if (await lstat(path.join(gitdir, 'HEAD')).then(() => true, () => false)) return;
@@ -137,18 +120,6 @@ async function ensureStore(gitdir: string, source: SourceRef): Promise<void> {
   await git.init({ fs, gitdir, bare: true, defaultBranch: source.branch });
   // isomorphic-git's fetch needs a refspec; the URL carries no credentials (they come from onAuth)
   await git.addRemote({ fs, gitdir, remote: 'origin', url: source.upstream, force: true });
-}
-
-/**
- * Credentials from a token file, read at each fetch so rotation needs no restart.
- * `user:password` → Basic with both; a bare token → username = token (GitHub/Gitea convention).
- * @throws Error when the file is empty, or fs's error (naming the file) when it cannot be read.
- */
-export async function readToken(file: string): Promise<{ username: string; password?: string }> {
-  const text = (await readFile(file, 'utf8')).trim();
-  if (text === '') throw new Error(`token_file ${file} is empty`);
-  const i = text.indexOf(':');
-  return i > 0 ? { username: text.slice(0, i), password: text.slice(i + 1) } : { username: text, password: 'x-oauth-basic' };
 }
 
 const PACK_FILE = /\/objects\/pack\/pack-[0-9a-f]*\.(pack|idx)$/;

@@ -25,7 +25,9 @@ import type { Owner } from '../../ports/host.js';
 import { clearApplying, undoInterrupted } from './apply-marker.js';
 import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './fetch-child.js';
 import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS, type Deployed } from './compact.js';
-import { fetchBranch, headOf } from './fetch.js';
+import { fetchBranch } from './fetch.js';
+import { headOf } from './store-refs.js';
+import { fetchFiltered } from './partial/index.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './transport/http.js';
 import { matchingCommit } from './drift.js';
 import { catchUpSecrets, driftWithSecrets, restoreWithSecrets, withSecretOutputs } from './secrets-drift.js';
@@ -114,17 +116,14 @@ export class IsoGit implements GitPort {
     return this.caches.with(gitdir, (pass) => this.lock.acquire(gitdir, async () => {
       await this.compactor.beforeFetch(gitdir); // a compacted copy made meanwhile goes in before this pass reads
       const local = await headOf(gitdir, source.branch);
-      let tip: string;
+      // stopping the daemon ends it at once; a trickling upstream cannot hold it past the children's bound
+      const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.childTimeoutMs)]);
+      let tip: string | undefined;
       if (local === undefined && this.options.fetchInChild) {
-        const { unfiltered } = await this.runChild({ gitdir, source, branches: [source.branch], mustHave: {}, keep: [], dropGone: false, idleTimeoutMs: this.options.idleTimeoutMs });
-        if (unfiltered) this.unfiltered(gitdir, source);
-        // the store is the truth, not the child's word: re-read the ref it wrote
-        const written = await headOf(gitdir, source.branch);
-        if (written === undefined) throw new Error(`fetching ${source.branch} in a child process left no refs/heads/${source.branch} in ${gitdir}`);
-        tip = written;
+        // commits and trees only are small: a filtered first fetch runs here; a whole history goes to a child
+        if (!this.noFilter.has(gitdir)) tip = await fetchFiltered(gitdir, source, { idleTimeoutMs: this.options.idleTimeoutMs, signal });
+        tip ??= await this.firstFetchInChild(gitdir, source);
       } else {
-        // stopping the daemon ends it at once; a trickling upstream cannot hold it past the children's bound
-        const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.childTimeoutMs)]);
         // an upstream found unable to filter is not asked again until the daemon restarts
         tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs, signal, filter: !this.noFilter.has(gitdir), onUnfiltered: () => this.unfiltered(gitdir, source) });
       }
@@ -132,6 +131,16 @@ export class IsoGit implements GitPort {
       await markUsed(gitdir);
       return tip;
     }), true);
+  }
+
+  /** A store's first fetch of a branch from an upstream that cannot filter: the whole history, in a child process. */
+  private async firstFetchInChild(gitdir: string, source: SourceRef): Promise<string> {
+    const { unfiltered } = await this.runChild({ gitdir, source, branches: [source.branch], mustHave: {}, keep: [], dropGone: false, idleTimeoutMs: this.options.idleTimeoutMs });
+    if (unfiltered) this.unfiltered(gitdir, source);
+    // the store is the truth, not the child's word: re-read the ref it wrote
+    const written = await headOf(gitdir, source.branch);
+    if (written === undefined) throw new Error(`fetching ${source.branch} in a child process left no refs/heads/${source.branch} in ${gitdir}`);
+    return written;
   }
 
   /** Stores whose upstream could not filter (logged once per store and process). */
@@ -150,6 +159,15 @@ export class IsoGit implements GitPort {
   /** The store of `co` gets every blob under its links at `commit` (fetched when missing: `on-demand.ts`). */
   private async needBlobs(co: CheckoutRef, commit: string, pass: Pass): Promise<void> {
     await ensureBlobs(this.blobFetches, this.storeOf(co.upstream), co, commit, co.links, pass, { idleTimeoutMs: this.options.idleTimeoutMs, signal: this.stopping.signal });
+  }
+
+  /**
+   * Make sure the store of `co` has every blob under `paths` (repository paths, e.g. a hooks
+   * directory) at `commit`, fetching the missing ones (`on-demand.ts`); for `IsoStage`, which reads
+   * files outside the links. Throws as {@link ensureBlobs}.
+   */
+  async ensureFiles(co: CheckoutRef, commit: string, paths: readonly string[]): Promise<void> {
+    await this.cached(co.upstream, (pass) => ensureBlobs(this.blobFetches, this.storeOf(co.upstream), co, commit, paths, pass, { idleTimeoutMs: this.options.idleTimeoutMs, signal: this.stopping.signal }));
   }
 
   /** Run `fn` with the object cache of `upstream`'s store. */

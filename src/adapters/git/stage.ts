@@ -12,16 +12,26 @@ import { ObjectCaches, type Pass } from './object-cache.js';
 import type { Owner } from '../../ports/host.js';
 import { chownTree } from '../host/owner-tree.js';
 
+/** What {@link IsoStage} asks of the store before reading a commit's files: `IsoGit.ensureFiles`. */
+export interface FileSource {
+  /** Make sure the store of `co` has the blobs under `paths` at `commit` (a partial clone fetches the missing ones). */
+  ensureFiles(co: CheckoutRef, commit: string, paths: readonly string[]): Promise<void>;
+}
+
 /** isomorphic-git implementation of {@link StagePort}. */
 export class IsoStage implements StagePort {
   /** isomorphic-git's object cache per checkout, shared by the pre and post stagings of a pass (`object-cache.ts`). */
   private readonly caches = new ObjectCaches();
+
+  /** @param files the store's blobs on demand (`IsoGit`); omitted = the store has every blob (a full clone) */
+  constructor(private readonly files?: FileSource) {}
 
   async stage(co: CheckoutRef, commit: string, paths: readonly string[], dest: string, owner: Owner | undefined): Promise<void> {
     const gitdir = path.join(co.dir, '.git');
     await rm(dest, { recursive: true, force: true });
     await mkdir(path.dirname(dest), { recursive: true, mode: 0o711 });
     await mkdir(dest, { mode: 0o755 });
+    await this.files?.ensureFiles(co, commit, paths);
     await this.caches.with(co.dir, async (pass) => {
       for (const p of paths) await this.write(gitdir, commit, p, dest, pass);
     });

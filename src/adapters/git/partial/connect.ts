@@ -7,7 +7,7 @@
  */
 import http from 'isomorphic-git/http/node';
 import type { SourceRef } from '../../../ports/git.js';
-import { readToken } from '../fetch.js';
+import { readToken } from '../transport/token.js';
 import { withIdleTimeout, type TimedHttpClient } from '../transport/http.js';
 import { openPipe } from '../transport/pipe.js';
 import { V2Client } from '../transport/v2/client.js';

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import git from 'isomorphic-git';
 import type { SourceRef } from '../../../ports/git.js';
 import { redactUpstream } from '../../../upstream/upstream.js';
-import { BranchNotFoundError, headOf, heads } from '../fetch.js';
+import { BranchNotFoundError, headOf, heads } from '../store-refs.js';
 import { fetchFeature } from '../transport/v2/client.js';
 import { connect, timed } from './connect.js';
 import type { PartialFetchOptions } from './options.js';

@@ -1,0 +1,27 @@
+/**
+ * The branch refs of a bare object store (`refs/heads/<branch>` = the last fetched tip of each
+ * branch, docs/daemon.md "Object stores"), read with isomorphic-git, and the error for a branch the
+ * upstream does not have. Shared by the whole-history fetch (`fetch.ts`), the partial fetch
+ * (`partial/`) and compaction.
+ */
+import fs from 'node:fs';
+import git from 'isomorphic-git';
+import { GitopperError } from '../../errors/gitopper-error.js';
+
+/** The upstream has no branch of that name (deleted, renamed, or a typo in `branch`). */
+export class BranchNotFoundError extends GitopperError<{ readonly branch: string }> {
+  readonly code = 'BRANCH_NOT_FOUND';
+  constructor(readonly branch: string) {
+    super(`branch "${branch}" not found upstream`, { branch });
+  }
+}
+
+/** The store's `refs/heads/<branch>`, or undefined when it has none (or no store exists yet). */
+export async function headOf(gitdir: string, branch: string): Promise<string | undefined> {
+  return git.resolveRef({ fs, gitdir, ref: `refs/heads/${branch}` }).catch(() => undefined);
+}
+
+/** Branch names (`refs/heads/*`) of the store, sorted; empty when there is no store. */
+export async function heads(gitdir: string): Promise<string[]> {
+  return (await git.listBranches({ fs, gitdir }).catch(() => [] as string[])).sort();
+}
