@@ -228,6 +228,14 @@ export class Tracker implements Branch {
       for (const r of unfetched) await r.exclusive(async () => r.fetchFailed(`pinned commit ${pinOf(r).slice(0, 8)} is not in the object store yet; ${tip.message}`, this.deps.clock.now()));
       return;
     }
+    // the services' mount checks share one reading of the mount table (read afresh for this pass)
+    const shared = this.deps.mounts.shared?.bind(this.deps.mounts) ?? ((fn: () => Promise<void>) => fn());
+    await shared(() => this.deployAll(recs, live, unfetched, tip, trigger, askedBy, targets.length === this.records.size));
+    for (const r of recs) if (!r.removed) this.deps.events.upstream(r.name, tip, r.status.commit);
+  }
+
+  /** The deploying part of {@link pass}, after a successful fetch of `tip`; `all`: the pass covers every service. */
+  private async deployAll(recs: readonly ServiceRecord[], live: readonly ServiceRecord[], unfetched: ReadonlySet<ServiceRecord>, tip: string, trigger: Trigger, askedBy: ReadonlyMap<string, string | undefined>, all: boolean): Promise<void> {
     // pins not deployed (missing from the store at startup, or an apply that failed) are brought there
     const repin = recs.filter((r) => pinOf(r) !== '' && (unfetched.has(r) || r.status.state === 'BROKEN' || r.status.state === 'DIFF'));
     await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.deploy(r, pinOf(r), trigger, askedBy.get(r.name)) : undefined))));
@@ -244,8 +252,7 @@ export class Tracker implements Branch {
         }),
       ),
     );
-    this.quiet.passed(quiet, targets.length === this.records.size, trigger, tip);
-    for (const r of recs) if (!r.removed) this.deps.events.upstream(r.name, tip, r.status.commit);
+    this.quiet.passed(quiet, all, trigger, tip);
   }
 
   /** Allow quiet polls (default) or not: without a working checkout watcher the daemon turns them off. */

@@ -28,6 +28,13 @@ export interface MountPort {
    * left alone). The target file or directory itself is kept.
    */
   remove(source: string, target: string): Promise<'unmounted' | 'absent' | 'foreign'>;
+  /**
+   * Optional: run `fn` (a pass over many services) with the mount table read at most about once
+   * for the {@link ensure} and {@link remove} calls made meanwhile, instead of once per call. The
+   * first call inside reads afresh, so a mount made or removed by someone else is seen by the next
+   * pass; our own mounts and unmounts are always seen. Returns or throws what `fn` does.
+   */
+  shared?<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /** Outcome of a systemd job (`JobRemoved` result: done, failed, timeout, canceled, dependency, skipped). */

@@ -3,11 +3,12 @@
  * Must run as root, in the mount namespace the services see.
  */
 import { execFile } from 'node:child_process';
-import { chown, lstat, mkdir, open, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { lstatSync, type Stats } from 'node:fs';
+import { chown, mkdir, open, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { MountPort, MountResult, Owner } from '../../ports/host.js';
-import { expectedBindRoot, mountAt, parseMountinfo } from './mountinfo.js';
+import { MountTable, type MountSnapshot } from './mount-table.js';
 import { GitopperError } from '../../errors/gitopper-error.js';
 
 const run = promisify(execFile);
@@ -32,85 +33,124 @@ export class SymlinkSourceError extends GitopperError<{ source: string; symlink:
 }
 
 /**
+ * `lstat(2)` of `p`, or undefined when it cannot be had (missing, or any other error). Synchronous
+ * on purpose: these are a few lstat calls in the agent's own checkout, microseconds each; the
+ * promise form cost a thread-pool round trip, a promise and, for every missing path, an Error with
+ * its stack (the mount check of every service on every full pass: docs/daemon.md "Mount checks").
+ */
+function lstatOrNone(p: string): Stats | undefined {
+  try {
+    return lstatSync(p, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Refuses a source that is a symlink or has one among its parents inside the checkout (the
  * directories below the nearest one holding `.git`; without one, only the source itself).
+ * Returns the source's own `lstat` (not a symlink, so its `stat` too).
  * Throws SymlinkSourceError, or an Error when the source does not exist.
  */
-export async function refuseSymlinks(source: string): Promise<void> {
+export async function refuseSymlinks(source: string): Promise<Stats> {
   const chain: string[] = [];
   let root: string | undefined;
   for (let p = path.resolve(source); ; p = path.dirname(p)) {
-    if (chain.length > 0 && (await lstat(path.join(p, '.git')).then(() => true, () => false))) {
+    if (chain.length > 0 && lstatOrNone(path.join(p, '.git')) !== undefined) {
       root = p;
       break;
     }
     chain.push(p);
     if (path.dirname(p) === p) break;
   }
+  let own: Stats | undefined;
   for (const p of root === undefined ? chain.slice(0, 1) : chain) {
-    const st = await lstat(p).catch(() => undefined);
+    const st = lstatOrNone(p);
     if (st === undefined) throw new Error(`${source} does not exist in the checkout (is "link" right?)`);
     if (st.isSymbolicLink()) throw new SymlinkSourceError({ source, symlink: p, points: await readlink(p) });
+    own ??= st;
   }
+  return own!;
 }
 
-/** Bind mounts with the `mount` binary. */
+/** Bind mounts with the `mount` binary; the mount table is read through a {@link MountTable}. */
 export class BindMounter implements MountPort {
+  private readonly table: MountTable;
+
   /** @param mountinfoPath where to read the mount table (tests may point elsewhere). */
-  constructor(private readonly mountinfoPath = '/proc/self/mountinfo') {}
+  constructor(mountinfoPath = '/proc/self/mountinfo') {
+    this.table = new MountTable(mountinfoPath);
+  }
+
+  /**
+   * See MountPort.shared: the calls made while `fn` runs share one reading of the mount table
+   * (`mount-table.ts`: fresh at the scope's start, after our own mounts, and at least every second).
+   */
+  shared<T>(fn: () => Promise<T>): Promise<T> {
+    return this.table.shared(fn);
+  }
 
   async ensure(source: string, target: string, opts: { file: boolean; owner: Owner | undefined }): Promise<MountResult> {
-    await refuseSymlinks(source);
-    // no symlink between the checkout and the source: realpath only resolves the mount root's own path
+    // the source is no symlink (its lstat is its stat), nor is any directory between it and the checkout
+    const srcStat = await refuseSymlinks(source);
+    // so realpath only resolves the checkout's own path
     const src = await realpath(source);
-    const srcStat = await stat(src);
     if (opts.file !== srcStat.isFile()) {
       throw new Error(`${source} is ${srcStat.isFile() ? 'a file' : 'a directory'} but "file" is ${opts.file}: set file = ${srcStat.isFile()}`);
     }
-    await this.createTarget(target, opts.file, opts.owner);
-    const entries = parseMountinfo(await readFile(this.mountinfoPath, 'utf8'));
+    const existing = await this.createTarget(target, opts.file, opts.owner);
+    const table = await this.table.read();
     const tgt = await realpath(target);
-    const current = mountAt(entries, tgt);
+    const current = table.at(tgt);
     if (current) {
-      const want = expectedBindRoot(entries, src);
-      const ours = want && current.device === want.device && (current.root === want.root || current.root === `${want.root}//deleted`);
-      if (!ours) throw new ForeignMountError({ target, device: current.device, root: current.root, source: src });
-      const t = await stat(tgt);
+      if (!isOurs(table, current, src)) throw new ForeignMountError({ target, device: current.device, root: current.root, source: src });
+      // stat follows links: the target's stat is its real path's
+      const t = existing ?? (await stat(tgt));
       if (t.dev === srcStat.dev && t.ino === srcStat.ino) return 'present';
       // ours, but the checkout replaced the source (a single file rewritten): re-make it
-      await run('umount', [tgt]);
+      await this.change(['umount', tgt]);
     }
-    await run('mount', ['--bind', src, tgt]);
+    await this.change(['mount', '--bind', src, tgt]);
     return 'mounted';
   }
 
   async remove(source: string, target: string): Promise<'unmounted' | 'absent' | 'foreign'> {
     const tgt = await realpath(target).catch(() => undefined);
     if (!tgt) return 'absent';
-    const entries = parseMountinfo(await readFile(this.mountinfoPath, 'utf8'));
-    const current = mountAt(entries, tgt);
+    const table = await this.table.read();
+    const current = table.at(tgt);
     if (!current) return 'absent';
     const src = await realpath(source).catch(() => source);
-    const want = expectedBindRoot(entries, src);
-    const ours = want && current.device === want.device && (current.root === want.root || current.root === `${want.root}//deleted`);
-    if (!ours) return 'foreign';
-    await run('umount', [tgt]);
+    if (!isOurs(table, current, src)) return 'foreign';
+    await this.change(['umount', tgt]);
     return 'unmounted';
   }
 
-  /** Create a missing target (directory, or empty file) and its parents, owned by `owner`. */
-  private async createTarget(target: string, file: boolean, owner: Owner | undefined): Promise<void> {
-    const exists = await stat(target).then(
+  /** Run `mount`/`umount` (`cmd[0]`) with its arguments; the table is read again afterwards, whatever happened. */
+  private async change(cmd: [string, ...string[]]): Promise<void> {
+    try {
+      await run(cmd[0], cmd.slice(1));
+    } finally {
+      this.table.changed();
+    }
+  }
+
+  /**
+   * Create a missing target (directory, or empty file) and its parents, owned by `owner`. Returns
+   * the `stat` of a target that was there, undefined when it was made now.
+   */
+  private async createTarget(target: string, file: boolean, owner: Owner | undefined): Promise<Stats | undefined> {
+    const existing = await stat(target).then(
       (s) => {
         if (s.isFile() !== file) throw new Error(`${target} exists and is ${s.isFile() ? 'a file' : 'a directory'}, but "file" is ${file}`);
-        return true;
+        return s;
       },
       (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return false;
+        if (err.code === 'ENOENT') return undefined;
         throw err;
       },
     );
-    if (exists) return;
+    if (existing) return existing;
     if (file) {
       await mkdir(path.dirname(target), { recursive: true });
       await (await open(target, 'a')).close();
@@ -118,5 +158,12 @@ export class BindMounter implements MountPort {
       await mkdir(target, { recursive: true });
     }
     if (owner) await chown(target, owner.uid, owner.gid);
+    return undefined;
   }
+}
+
+/** True when `current` (the mount on a target) is a bind mount of `src` (a real path), also after `src` was deleted and made again. */
+function isOurs(table: MountSnapshot, current: { device: string; root: string }, src: string): boolean {
+  const want = table.bindRootOf(src);
+  return want !== undefined && current.device === want.device && (current.root === want.root || current.root === `${want.root}//deleted`);
 }
