@@ -5,6 +5,9 @@
  */
 import { GitopperError } from '../../../errors/gitopper-error.js';
 
+/** The fix every {@link PackError} message ends with. */
+export const PACK_FIX = 'check the store with git fsck; removing the store makes the next pass fetch it again';
+
 /** Structured data of a {@link PackError}. */
 export interface PackErrorData {
   /** Absolute (or gitdir-relative, as given) path of the `.idx` or `.pack` file. */
@@ -13,8 +16,8 @@ export interface PackErrorData {
 
 /**
  * A pack or pack index that is corrupt or of a format this reader does not know. Stable `code`
- * 'CORRUPT_PACK'. The message names the file and what is wrong; the fix is to fetch again
- * (a store's packs are re-fetched or compacted by the agent) or `git fsck` the store.
+ * 'CORRUPT_PACK'. The message names the file, what is wrong and the fix ({@link PACK_FIX}): a fetch
+ * into the store does not replace a pack it already has.
  */
 export class PackError extends GitopperError<PackErrorData> {
   readonly code = 'CORRUPT_PACK';

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { PackError } from './errors.js';
+import { PACK_FIX, PackError } from './errors.js';
 
 const MAGIC = 0xff744f63;
 const HEADER = 8;
@@ -53,7 +53,7 @@ export class PackIndex {
    * @throws PackError for anything else than a valid version 2 index
    */
   static parse(buf: Buffer, file: string): PackIndex {
-    const bad = (why: string) => new PackError(`pack index ${file} is not a valid version 2 .idx (${why}); fetch again or run git fsck on the store`, { file });
+    const bad = (why: string) => new PackError(`pack index ${file} is not a valid version 2 .idx (${why}); ${PACK_FIX}`, { file });
     if (buf.length < HEADER + FANOUT + TRAILER) throw bad(`${buf.length} bytes is too short`);
     if (buf.readUInt32BE(0) !== MAGIC) throw bad('no idx v2 magic');
     if (buf.readUInt32BE(4) !== 2) throw bad(`version ${buf.readUInt32BE(4)}`);
@@ -143,7 +143,7 @@ export class PackIndex {
     const v = this.buf.readUInt32BE(this.offsets32 + 4 * i);
     if ((v & 0x80000000) === 0) return v;
     const j = v & 0x7fffffff;
-    if (j >= this.largeCount) throw new PackError(`pack index ${this.file}: large offset ${j} outside its table of ${this.largeCount}`, { file: this.file });
+    if (j >= this.largeCount) throw new PackError(`pack index ${this.file}: large offset ${j} outside its table of ${this.largeCount}; ${PACK_FIX}`, { file: this.file });
     const at = this.offsets64 + 8 * j;
     return this.buf.readUInt32BE(at) * 2 ** 32 + this.buf.readUInt32BE(at + 4);
   }

@@ -7,7 +7,7 @@
  * the object's end taken from the pack index (the next object's offset, see `pack-index.ts`).
  */
 import fs from 'node:fs';
-import { PackError } from './errors.js';
+import { PACK_FIX, PackError } from './errors.js';
 import { packIndexAtSync } from './index-cache.js';
 import type { PackIndex } from './pack-index.js';
 
@@ -59,7 +59,7 @@ export class PackReader {
       const buf = Buffer.allocUnsafe(Math.max(0, to - from));
       for (let got = 0; got < buf.length;) {
         const n = fs.readSync(fd, buf, got, buf.length - got, from + got);
-        if (n === 0) throw new PackError(`pack ${this.packFile} ended at ${from + got} bytes, ${this.size} expected; fetch again or run git fsck on the store`, { file: this.packFile });
+        if (n === 0) throw new PackError(`pack ${this.packFile} ended at ${from + got} bytes, ${this.size} expected; ${PACK_FIX}`, { file: this.packFile });
         got += n;
       }
       packReads.bytes += buf.length;

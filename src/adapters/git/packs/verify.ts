@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { PackError } from './errors.js';
+import { PACK_FIX, PackError } from './errors.js';
 
 /** How many pack files' results are remembered (least recently used go first; they are checked again). */
 export const VERIFIED_KEPT = 256;
@@ -44,7 +44,7 @@ export async function verifyPackOnce(packFile: string, expected: string): Promis
 
 /** Read the pack once: trailer first (cheap), then the SHA-1 of the rest. */
 async function verify(packFile: string, expected: string): Promise<void> {
-  const bad = (why: string) => new PackError(`pack ${packFile} is corrupt (${why}); fetch again or run git fsck on the store`, { file: packFile });
+  const bad = (why: string) => new PackError(`pack ${packFile} is corrupt (${why}); ${PACK_FIX}`, { file: packFile });
   const fh = await fs.promises.open(packFile, 'r');
   try {
     const size = (await fh.stat()).size;
