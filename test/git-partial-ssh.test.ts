@@ -8,8 +8,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fetchFiltered } from '../src/adapters/git/partial/index.js';
-import { removeDirs, tmpDir } from './rig/repo.js';
+import { fetchFiltered, fetchObjects } from '../src/adapters/git/partial/index.js';
+import { git, removeDirs, tmpDir } from './rig/repo.js';
 import { noSshd, startSshd, type Sshd } from './rig/sshd.js';
 import { canRunSandbox } from './rig/systemd.js';
 import { opts, partialScenarios, pipeRequests, upstream } from './adapters/partial-scenarios.js';
@@ -36,15 +36,18 @@ const source = (server: () => Sshd) => (bare: string) => ({ upstream: server().u
 const rig = { tmp: () => tmp, source: source(() => sshd), requests: pipeRequests };
 partialScenarios('ssh', rig, skip);
 
-test('ssh: one connection for nothing new, two for a fetch (ls-refs, then fetch)', { skip }, async () => {
+test('ssh: one connection for a fetch (advertisement, ls-refs and fetch on one upload-pack) and for nothing new', { skip }, async () => {
   const up = await upstream(rig, 'conns');
   const store = path.join(tmp, 'conns-store');
   const c0 = sshd.connections();
   await fetchFiltered(store, rig.source(up.bare), opts());
-  assert.equal(sshd.connections() - c0, 2);
+  assert.equal(sshd.connections() - c0, 1);
   const r = await pipeRequests(() => fetchFiltered(store, rig.source(up.bare), opts()));
-  assert.equal(r.spawns, 1);
-  assert.equal(sshd.connections() - c0, 3);
+  assert.deepEqual([r.spawns, r.gets, r.posts], [1, 1, 1]);
+  assert.equal(sshd.connections() - c0, 2);
+  const blob = (await git(['--git-dir', up.bare, 'rev-parse', 'main:a/x.txt'])).trim();
+  const lazy = await pipeRequests(() => fetchObjects(store, rig.source(up.bare), [blob], opts()));
+  assert.deepEqual([lazy.spawns, lazy.gets, lazy.posts], [1, 1, 1]);
 });
 
 test('ssh: a server that does not accept GIT_PROTOCOL answers v0: undefined (fallback), nothing written', { skip }, async () => {

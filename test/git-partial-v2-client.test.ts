@@ -6,7 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
 import { V2Client } from '../src/adapters/git/transport/v2/client.js';
@@ -138,4 +139,17 @@ test('pack writer: an empty pack is checked and dropped; a corrupt or truncated 
   await assert.rejects(w4.finish(''), /no valid pack/);
   assert.deepEqual(readdirSync(path.join(gitdir, 'objects', 'pack')), []);
   assert.equal(existsSync(path.join(gitdir, 'HEAD')), false);
+});
+
+test('pack writer: the temporary directory of a process that died is removed; a live one\'s is kept', async () => {
+  const gitdir = path.join(tmp, 'stale');
+  const packDir = path.join(gitdir, 'objects', 'pack');
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: its pid runs no more (unless reused at once)
+  mkdirSync(path.join(packDir, `.incoming-${dead}-1`), { recursive: true });
+  mkdirSync(path.join(packDir, `.incoming-${process.ppid}-1`), { recursive: true });
+  const w = await PackWriter.open(gitdir);
+  const left = readdirSync(packDir).sort();
+  await w.abort();
+  assert.ok(!left.includes(`.incoming-${dead}-1`), left.join(' '));
+  assert.ok(left.includes(`.incoming-${process.ppid}-1`), 'a running process keeps its directory');
 });

@@ -7,8 +7,9 @@ export interface PartialFetchOptions {
   /** Aborts the fetch at once (the daemon stops, or an overall deadline). */
   readonly signal?: AbortSignal;
   /**
-   * Told what is worth a log line: `upstream cannot filter` (with `{ upstream, reason }`, the upstream
-   * masked) when {@link PartialFetchOptions} callers must fall back to a full fetch.
+   * Told what is worth a log line: `upstream cannot filter` (data `{ upstream, reason }`, the upstream
+   * masked), each time `fetchFiltered` returns undefined (the caller falls back to a full fetch and
+   * logs it once).
    */
   readonly onNotice?: (msg: string, data: object) => void;
 }

@@ -11,7 +11,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 
@@ -40,6 +40,7 @@ export class PackWriter {
   static async open(gitdir: string): Promise<PackWriter> {
     const packDir = path.join(gitdir, 'objects', 'pack');
     await mkdir(packDir, { recursive: true });
+    await removeStale(packDir);
     const tmp = path.join(packDir, `.incoming-${process.pid}-${++seq}`);
     await mkdir(tmp, { recursive: true });
     return new PackWriter(gitdir, tmp, await open(path.join(tmp, 'incoming'), 'w', 0o444));
@@ -87,5 +88,24 @@ export class PackWriter {
   async abort(): Promise<void> {
     await this.file.close().catch(() => undefined);
     await rm(this.tmp, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** Remove `.incoming-<pid>-<n>` directories of processes that no longer run (a fetch killed mid-way). Never throws. */
+async function removeStale(packDir: string): Promise<void> {
+  for (const name of await readdir(packDir).catch(() => [] as string[])) {
+    const pid = Number(/^\.incoming-(\d+)-\d+$/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    await rm(path.join(packDir, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** True when a process `pid` runs (or exists under another user: EPERM). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -19,9 +19,11 @@
  *
  * Protocol v2 (`transport/v2/`): a request with the header `Git-Protocol: version=2` starts its
  * process with `GIT_PROTOCOL=version=2` (ssh: `-o SendEnv=GIT_PROTOCOL`); a v2 capability
- * advertisement is answered without the `# service=` preamble, as git-http-backend does. Each v2
- * command (POST) is one process: the one the GET started, else a new one whose advertisement is
- * skipped. A server that ignores GIT_PROTOCOL answers v0, which the client sees as "not v2".
+ * advertisement is answered without the `# service=` preamble, as git-http-backend does. A v2
+ * command (POST) goes to the process the GET (or the previous command) left waiting, else to a new
+ * one whose advertisement is skipped; its answer ends at its flush-pkt, and the process then waits
+ * for the next command (so `ls-refs` then `fetch` cost one process, one SSH connection). A server
+ * that ignores GIT_PROTOCOL answers v0, which the client sees as "not v2".
  *
  * Nothing goes through a shell; the one string the remote side parses (the command) quotes the path
  * the way git does. Each spawn and request is published on the diagnostics channel
@@ -114,11 +116,14 @@ export class PipeTransport {
     // POST: continue the session the advertisement started (or start one and skip its advertisement)
     const session = this.session ?? (await this.open(v2)).session;
     this.session = undefined;
-    await session.send(req.body);
-    const body = session.rest(async () => {
+    const failure = async () => {
       const code = await session.exit;
       return code === 0 ? undefined : this.failed(session, code);
-    });
+    };
+    // v2: the process serves one command after another; its answer ends at a flush-pkt and the session
+    // is kept for the next POST (one connection for ls-refs and fetch). v0: it answers once and ends.
+    await session.send(req.body, !v2);
+    const body = v2 ? session.untilFlush(failure, () => this.keep(session)) : session.rest(failure);
     return { url: req.url, method, statusCode: 200, statusMessage: 'OK', headers: headers('result'), body };
   };
 
@@ -129,6 +134,12 @@ export class PipeTransport {
   async close(): Promise<void> {
     await this.end();
     await Promise.all(this.sessions.map((s) => s.stop()));
+  }
+
+  /** A v2 session that answered a command in full waits for the next one (another waiting one is ended). */
+  private keep(s: Session): void {
+    if (this.session !== undefined && this.session !== s) void this.end();
+    this.session = s;
   }
 
   private async end(): Promise<void> {

@@ -113,8 +113,44 @@ export class Session {
     clearTimeout(t);
   }
 
-  /** Write `body` to stdin (respecting back-pressure), then close stdin. */
-  async send(body: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | undefined): Promise<void> {
+  /**
+   * Protocol v2: the answer to one command, pkt-lines up to and including the first flush-pkt
+   * (gitprotocol-v2.txt: every response ends with one), then `onDone()` (the process waits for the
+   * next command). When the output ends first, throws `onFail()` (or a plain error when the process
+   * exited 0); a consumer that stops early stops the process.
+   */
+  async *untilFlush(onFail: () => Promise<Error | undefined>, onDone: () => void): AsyncGenerator<Uint8Array> {
+    let complete = false;
+    try {
+      for (;;) {
+        if (!(await this.fill(4))) break;
+        const hex = this.buf.toString('latin1', 0, 4);
+        const len = /^[0-9a-f]{4}$/i.test(hex) ? parseInt(hex, 16) : -1;
+        if (len === 0) {
+          this.buf = this.buf.subarray(4);
+          complete = true; // before the yield: a reader that stops at the flush-pkt never resumes us
+          onDone();
+          yield FLUSH;
+          return;
+        }
+        const n = len < 4 ? 4 : len; // delim/response-end, or an invalid header: handed on as is
+        if (len < 0 || !(await this.fill(n))) break;
+        const out = this.buf.subarray(0, n);
+        this.buf = this.buf.subarray(n);
+        yield out;
+      }
+      const b = this.buf;
+      this.buf = Buffer.alloc(0);
+      if (b.length > 0) yield b; // what is left: the reader reports it malformed
+      this.child.stdin.end();
+      throw (await onFail()) ?? new Error('upload-pack ended its answer without a flush-pkt');
+    } finally {
+      if (!complete) await this.stop();
+    }
+  }
+
+  /** Write `body` to stdin (respecting back-pressure), then close stdin unless `end` is false. */
+  async send(body: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | undefined, end = true): Promise<void> {
     const stdin = this.child.stdin;
     if (body !== undefined) {
       for await (const chunk of body) {
@@ -122,6 +158,6 @@ export class Session {
         if (!stdin.write(chunk)) await new Promise<void>((resolve) => { stdin.once('drain', resolve); stdin.once('close', resolve); });
       }
     }
-    stdin.end();
+    if (end) stdin.end();
   }
 }

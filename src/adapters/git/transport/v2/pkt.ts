@@ -4,6 +4,7 @@
  * A pkt-line is 4 hex digits of length (header included) then the payload; `0000` flush-pkt,
  * `0001` delim-pkt, `0002` response-end-pkt. The largest pkt-line is 65520 bytes.
  */
+import { GitopperError } from '../../../../errors/gitopper-error.js';
 
 /** Largest pkt-line, header included (gitprotocol-common.txt: LARGE_PACKET_MAX). */
 export const MAX_PKT = 65520;
@@ -23,8 +24,13 @@ export const DELIM_PKT = Buffer.from('0001', 'latin1');
 /** One packet read by {@link PktReader}: a data line (payload bytes) or one of the special packets. */
 export type Packet = { readonly kind: 'data'; readonly payload: Buffer } | { readonly kind: 'flush' | 'delim' | 'end' };
 
-/** A malformed pkt-line stream: the answer is not git protocol (a proxy's error page, a cut connection). */
-export class PktLineError extends Error {}
+/**
+ * A malformed pkt-line stream: the answer is not git protocol (a proxy's error page, a cut
+ * connection). The client turns it into a `GitProtocolError` naming the upstream and the request.
+ */
+export class PktLineError extends GitopperError {
+  readonly code = 'GIT_TRANSPORT';
+}
 
 /**
  * Reads pkt-lines from a response body as they arrive; holds at most one pkt-line plus one chunk
