@@ -42,7 +42,7 @@ async function fixture() {
   const bare = path.join(tmp, `${name}.git`);
   const head = await makeConfigRepo(bare);
   const work = await WorkClone.open(bare, path.join(tmp, `${name}-work`));
-  const g = new IsoGit(path.join(tmp, `${name}-state`));
+  const g = new IsoGit(path.join(tmp, `${name}-state`), undefined, { partialClone: false }); // the whole-history path
   const src: SourceRef = { upstream: bare, branch: 'main', tokenFile: undefined };
   const co = (dir: string, s: SourceRef = src): CheckoutRef => ({ ...s, dir: path.join(tmp, `${name}-${dir}`), links: LINKS });
   return { name, bare, head, work, g, src, co };

@@ -44,7 +44,7 @@ async function fixture(repoName?: string) {
   const bare = path.join(tmp, repoName ?? `${name}.git`);
   const head = await makeConfigRepo(bare);
   const work = await WorkClone.open(bare, path.join(tmp, `${name}-work`));
-  const g = new IsoGit(path.join(tmp, `${name}-state`));
+  const g = new IsoGit(path.join(tmp, `${name}-state`), undefined, { partialClone: false }); // the whole-history path
   const src: SourceRef = { upstream: sshd.url(bare), branch: 'main', tokenFile: undefined, sshKey: sshd.deployKey, knownHosts: sshd.knownHosts };
   const co = (dir: string): CheckoutRef => ({ ...src, dir: path.join(tmp, `${name}-${dir}`), links: LINKS });
   return { name, bare, head, work, g, src, co };

@@ -31,7 +31,7 @@ async function fixture(onNotice?: (msg: string, data: object) => void) {
   const bare = path.join(servers.tmp, 'git', `${name}.git`);
   const head = await makeConfigRepo(bare);
   const work = await WorkClone.open(bare, path.join(servers.tmp, `${name}-work`));
-  const g = new IsoGit(path.join(servers.tmp, `${name}-state`), onNotice);
+  const g = new IsoGit(path.join(servers.tmp, `${name}-state`), onNotice, { partialClone: false }); // the whole-history path
   const src: SourceRef = { upstream: servers.server.url(`${name}.git`), branch: 'main', tokenFile: undefined };
   const co = (dir: string, s: SourceRef = src): CheckoutRef => ({ ...s, dir: path.join(servers.tmp, `${name}-${dir}`), links: LINKS });
   return { name, bare, head, work, g, src, co };
@@ -313,7 +313,7 @@ test('prepare repairs what a process killed in the middle leaves: a missing .git
   // killed while isomorphic-git rewrote the index
   await writeFile(path.join(c.dir, '.git', 'index'), '');
   const notices: string[] = [];
-  const g2 = new IsoGit(path.dirname(g.storeOf(src.upstream)).replace(/\/upstreams$/, ''), (msg) => notices.push(msg));
+  const g2 = new IsoGit(path.dirname(g.storeOf(src.upstream)).replace(/\/upstreams$/, ''), (msg) => notices.push(msg), { partialClone: false });
   await g2.prepare(c, undefined);
   assert.equal(await readlink(path.join(c.dir, '.git', 'objects')), path.join(g.storeOf(src.upstream), 'objects'));
   assert.equal(existsSync(path.join(c.dir, '.git', 'index')), false);

@@ -62,3 +62,13 @@ export function gitServersPerFile(prefix: string, auth?: { user: string; passwor
   });
   return s;
 }
+
+/**
+ * Turn `uploadpack.allowFilter` off in the bare repository `bare`: the upstream then cannot filter,
+ * so IsoGit takes its whole-history path (isomorphic-git's fetch, a store's first fetch in a child):
+ * the path the tests of git.test.ts, git-store, git-ssh and git-local were written for. The partial
+ * path has its own tests (git-partial-*, git-on-demand).
+ */
+export async function refuseFilter(bare: string): Promise<void> {
+  await git(['config', 'uploadpack.allowFilter', 'false'], { cwd: bare });
+}

@@ -58,6 +58,8 @@ export interface FetchRequest {
    * clone: what checkouts have deployed stays readable offline); fetched on demand (`on-demand.ts`).
    */
   readonly keep: readonly { readonly commit: string; readonly links: readonly string[] }[];
+  /** Ask for commits and trees only (see `FetchOptions.filter` in `fetch.ts`); omitted = true. */
+  readonly filter?: boolean;
   /**
    * Compaction: a branch the upstream no longer has is skipped and named in the reply's `gone`
    * instead of failing the whole request.
@@ -168,7 +170,7 @@ export async function serveFetchRequest(req: FetchRequest): Promise<FetchReply> 
     let unfiltered = false;
     for (const branch of req.branches) {
       try {
-        tips[branch] = await fetchBranch(req.gitdir, { ...req.source, branch }, { cache, idleTimeoutMs: req.idleTimeoutMs, onUnfiltered: () => (unfiltered = true) });
+        tips[branch] = await fetchBranch(req.gitdir, { ...req.source, branch }, { cache, idleTimeoutMs: req.idleTimeoutMs, filter: req.filter !== false, onUnfiltered: () => (unfiltered = true) });
       } catch (err) {
         if (!(req.dropGone && err instanceof BranchNotFoundError)) throw err;
         gone.push(branch);
@@ -204,5 +206,5 @@ export function isFetchRequest(m: unknown): m is FetchRequest {
   const r = m as Record<string, unknown>;
   const s = r.source as Record<string, unknown> | undefined;
   const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-  return typeof r.gitdir === 'string' && typeof s === 'object' && s !== null && typeof s.upstream === 'string' && strings(r.branches) && (r.branches as string[]).length > 0 && typeof r.mustHave === 'object' && r.mustHave !== null && !Array.isArray(r.mustHave) && Object.values(r.mustHave).every((v) => typeof v === 'string') && typeof r.dropGone === 'boolean' && typeof r.idleTimeoutMs === 'number' && Array.isArray(r.keep) && r.keep.every((k: unknown) => typeof k === 'object' && k !== null && typeof (k as { commit?: unknown }).commit === 'string' && strings((k as { links?: unknown }).links));
+  return typeof r.gitdir === 'string' && typeof s === 'object' && s !== null && typeof s.upstream === 'string' && strings(r.branches) && (r.branches as string[]).length > 0 && typeof r.mustHave === 'object' && r.mustHave !== null && !Array.isArray(r.mustHave) && Object.values(r.mustHave).every((v) => typeof v === 'string') && typeof r.dropGone === 'boolean' && (r.filter === undefined || typeof r.filter === 'boolean') && typeof r.idleTimeoutMs === 'number' && Array.isArray(r.keep) && r.keep.every((k: unknown) => typeof k === 'object' && k !== null && typeof (k as { commit?: unknown }).commit === 'string' && strings((k as { links?: unknown }).links));
 }

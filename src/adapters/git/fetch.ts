@@ -70,16 +70,17 @@ export async function fetchBranch(gitdir: string, source: SourceRef, opts: Fetch
     const token = pipe || source.tokenFile === undefined ? undefined : await readToken(source.tokenFile);
     const auth = token ? { onAuth: () => token } : {};
     const local = await headOf(gitdir, source.branch);
+    let remote: string | undefined;
     if (!pipe && local !== undefined) {
       // nothing new costs one GET info/refs: compare the advertised tip with the one we have
       const refs = await git.listServerRefs({ http: client, url: source.upstream, prefix: branchRef, protocolVersion: 1, ...auth });
-      const remote = refs.find((r) => r.ref === branchRef)?.oid;
+      remote = refs.find((r) => r.ref === branchRef)?.oid;
       if (remote === undefined) throw new BranchNotFoundError(source.branch);
       if (remote === local) return local;
     }
     if (opts.filter !== false) {
       // commits and trees only; undefined = the upstream cannot filter: the whole history below
-      const tip = await fetchFiltered(gitdir, source, { idleTimeoutMs: opts.idleTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+      const tip = await fetchFiltered(gitdir, source, { idleTimeoutMs: opts.idleTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}), ...(remote !== undefined ? { knownTip: remote } : {}) });
       if (tip !== undefined) return tip;
       opts.onUnfiltered?.();
     }

@@ -49,6 +49,12 @@ export interface IsoGitOptions {
    * false (tests and tools fetch in-process, where `TRANSPORT_CHANNEL` events are seen); the daemon sets true.
    */
   readonly fetchInChild?: boolean;
+  /**
+   * Fetch commits and trees only, blobs on demand (a partial clone, `partial/`, `on-demand.ts`).
+   * Default true; false = whole histories with isomorphic-git's fetch, as an upstream that cannot
+   * filter gets them (tests of that path; no notice is logged then).
+   */
+  readonly partialClone?: boolean;
   /** Compact the store when a fetch leaves more than this many packs (`compact.ts`); 0 = never. Default 16. */
   readonly compactAbove?: number;
   /** A request with no response headers, or no body bytes, for this many ms fails (`transport/http.ts`). Default 60 000. */
@@ -80,6 +86,7 @@ export class IsoGit implements GitPort {
   constructor(private readonly stateDir: string, private readonly onNotice: (msg: string, data: object, level: 'info' | 'warn') => void = () => {}, options: IsoGitOptions = {}) {
     this.options = {
       fetchInChild: options.fetchInChild ?? false,
+      partialClone: options.partialClone ?? true,
       compactAbove: options.compactAbove ?? DEFAULT_COMPACT_ABOVE,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       childTimeoutMs: options.childTimeoutMs ?? DEFAULT_CHILD_TIMEOUT_MS,
@@ -121,11 +128,11 @@ export class IsoGit implements GitPort {
       let tip: string | undefined;
       if (local === undefined && this.options.fetchInChild) {
         // commits and trees only are small: a filtered first fetch runs here; a whole history goes to a child
-        if (!this.noFilter.has(gitdir)) tip = await fetchFiltered(gitdir, source, { idleTimeoutMs: this.options.idleTimeoutMs, signal });
+        if (this.filtering(gitdir)) tip = await fetchFiltered(gitdir, source, { idleTimeoutMs: this.options.idleTimeoutMs, signal });
         tip ??= await this.firstFetchInChild(gitdir, source);
       } else {
         // an upstream found unable to filter is not asked again until the daemon restarts
-        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs, signal, filter: !this.noFilter.has(gitdir), onUnfiltered: () => this.unfiltered(gitdir, source) });
+        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs, signal, filter: this.filtering(gitdir), onUnfiltered: () => this.unfiltered(gitdir, source) });
       }
       if (tip !== local) await this.compactor.afterFetch(gitdir, source, this.inUse.get(gitdir)); // starts in the background when due
       await markUsed(gitdir);
@@ -145,6 +152,11 @@ export class IsoGit implements GitPort {
 
   /** Stores whose upstream could not filter (logged once per store and process). */
   private readonly noFilter = new Set<string>();
+
+  /** False when `gitdir`'s fetches ask for no filter (the option is off, or its upstream could not filter). */
+  private filtering(gitdir: string): boolean {
+    return this.options.partialClone && !this.noFilter.has(gitdir);
+  }
 
   /** The upstream of `gitdir` cannot filter: say so once (its fetches take the whole history). */
   private unfiltered(gitdir: string, source: SourceRef): void {
@@ -186,7 +198,8 @@ export class IsoGit implements GitPort {
   }
 
   private readonly stopping = new AbortController();
-  private readonly runChild = (req: FetchRequest) => runFetchChild(req, this.options.childTimeoutMs, this.stopping.signal);
+  /** A child's fetch asks for a filter as this store's fetches do (a compaction's copy `<store>.compact` as its store). */
+  private readonly runChild = (req: FetchRequest) => runFetchChild({ ...req, filter: req.filter ?? this.filtering(req.gitdir.replace(/\.compact$/, '')) }, this.options.childTimeoutMs, this.stopping.signal);
 
   /** Resolves once no compaction runs in the background (tests). */
   settle(): Promise<void> {

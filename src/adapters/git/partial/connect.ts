@@ -49,7 +49,9 @@ export async function connect(source: SourceRef, opts: ConnectOptions): Promise<
     if (source.tokenFile !== undefined) cred = await readToken(source.tokenFile);
     if (cred) headers.Authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ''}`).toString('base64')}`;
   }
-  const client = new V2Client({ http: timed, url: url.replace(/\/+$/, ''), upstream: source.upstream, headers, tokenFile: source.tokenFile });
+  // http(s): each command is a stateless POST, so the capabilities seen before are reused (a pipe
+  // starts a process per command anyway, and reads its advertisement)
+  const client = new V2Client({ http: timed, url: url.replace(/\/+$/, ''), upstream: source.upstream, headers, tokenFile: source.tokenFile, reuseCapabilities: !pipe });
   return { client, timed, close: async () => pipe?.close() };
 }
 

@@ -38,7 +38,8 @@ export async function fetchFiltered(gitdir: string, source: SourceRef, opts: Par
         return undefined;
       }
       const ref = `refs/heads/${source.branch}`;
-      const tip = (await c.client.lsRefs([ref])).get(ref);
+      // the tip from a ref advertisement just read (`../fetch.ts`) saves the ls-refs round trip
+      const tip = opts.knownTip ?? (await c.client.lsRefs([ref])).get(ref);
       if (tip === undefined) throw new BranchNotFoundError(source.branch);
       if ((await headOf(gitdir, source.branch)) === tip) return tip;
       await ensurePartialStore(gitdir, source);

@@ -12,4 +12,10 @@ export interface PartialFetchOptions {
    * logs it once).
    */
   readonly onNotice?: (msg: string, data: object) => void;
+  /**
+   * `fetchFiltered` only: the branch's tip (40 hex) as the upstream advertised it a moment ago (the
+   * protocol-v1 `GET info/refs` of `../fetch.ts`), so `ls-refs` is not asked again. A tip that moved
+   * meanwhile is fetched as given; the next pass sees the newer one.
+   */
+  readonly knownTip?: string;
 }

@@ -47,7 +47,16 @@ export interface V2ClientOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** The token file the credentials came from, for the message of a 401. */
   readonly tokenFile?: string | undefined;
+  /**
+   * Reuse the capabilities this process last got from this `url` (no `GET info/refs`): for http(s),
+   * where every command is a stateless POST anyway. Any failed request forgets them, so the next
+   * client asks again (a server whose configuration changed is seen at the next try).
+   */
+  readonly reuseCapabilities?: boolean;
 }
+
+/** Capabilities by upstream URL, as last advertised to this process ({@link V2ClientOptions.reuseCapabilities}). */
+const known = new Map<string, V2Capabilities | undefined>();
 
 const V2_HEADER = { 'Git-Protocol': 'version=2' } as const;
 
@@ -63,6 +72,14 @@ export class V2Client {
    * @throws GitProtocolError for an HTTP status other than 200 or a malformed answer; the plugin's errors
    */
   async capabilities(): Promise<V2Capabilities | undefined> {
+    if (this.o.reuseCapabilities && known.has(this.o.url)) return (this.advertised = known.get(this.o.url));
+    const caps = await this.discover();
+    if (this.o.reuseCapabilities) known.set(this.o.url, caps);
+    return caps;
+  }
+
+  /** The capability advertisement itself (see {@link capabilities}). */
+  private async discover(): Promise<V2Capabilities | undefined> {
     const what = 'GET info/refs';
     const res = await this.o.http.request({ url: `${this.o.url}/info/refs?service=git-upload-pack`, method: 'GET', headers: { ...this.o.headers, ...V2_HEADER } });
     const reader = this.checked(res, what);
@@ -137,8 +154,17 @@ export class V2Client {
     }
   }
 
-  /** POST one command; the response's pkt-lines. */
+  /** POST one command; the response's pkt-lines. A failure forgets the reused capabilities. */
   private async command(name: string, args: readonly string[], what: string): Promise<PktReader> {
+    try {
+      return await this.post(name, args, what);
+    } catch (err) {
+      known.delete(this.o.url);
+      throw err;
+    }
+  }
+
+  private async post(name: string, args: readonly string[], what: string): Promise<PktReader> {
     const caps = [`command=${name}\n`];
     const format = this.advertised?.caps.get('object-format');
     if (format !== undefined) caps.push(`object-format=${format.split(' ')[0]}\n`);
@@ -163,6 +189,7 @@ export class V2Client {
   }
 
   private malformed(err: unknown, what: string): unknown {
+    known.delete(this.o.url); // whatever went wrong, the next client asks the server again
     return err instanceof PktLineError ? new GitProtocolError(`not a git answer: ${err.message}`, { upstream: this.o.upstream, request: what }) : err;
   }
 }
