@@ -118,7 +118,8 @@ export class PipeTransport {
     this.session = undefined;
     const failure = async () => {
       const code = await session.exit;
-      return code === 0 ? undefined : this.failed(session, code);
+      // v0 ends its answer by exiting; v2 must end it with a flush-pkt first
+      return code === 0 && !v2 ? undefined : this.failed(session, code);
     };
     // v2: the process serves one command after another; its answer ends at a flush-pkt and the session
     // is kept for the next POST (one connection for ls-refs and fetch). v0: it answers once and ends.

@@ -116,8 +116,8 @@ export class Session {
   /**
    * Protocol v2: the answer to one command, pkt-lines up to and including the first flush-pkt
    * (gitprotocol-v2.txt: every response ends with one), then `onDone()` (the process waits for the
-   * next command). When the output ends first, throws `onFail()` (or a plain error when the process
-   * exited 0); a consumer that stops early stops the process.
+   * next command). When the output ends first, throws `onFail()` (or a plain error if it gives none);
+   * a consumer that stops early stops the process.
    */
   async *untilFlush(onFail: () => Promise<Error | undefined>, onDone: () => void): AsyncGenerator<Uint8Array> {
     let complete = false;
