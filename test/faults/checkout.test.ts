@@ -20,6 +20,7 @@ import path from 'node:path';
 import { reloadMarkerUnit } from '../rig/systemd.js';
 import { git } from '../rig/repo.js';
 import { isPass, isState, lines, waitFor, World, worldPerFile } from '../e2e/world.js';
+import type { LogLine } from '../e2e/daemon.js';
 
 let w: World;
 const { skip } = worldPerFile('gitopper-fault-checkout', (x) => (w = x));
@@ -167,8 +168,10 @@ test('a rollback whose blobs the partial store lacks, with the upstream down: DI
   w.server.down();
   try {
     await w.ctl('do', 'rollback', host, 'grafana-server', old.slice(0, 8)).catch(() => undefined); // the answer may be an error: the state says what happened
-    const diff = await d.waitLog(isState('grafana-server', 'DIFF'), 'DIFF while the upstream is down', 30_000, from);
-    assert.match(String(diff.info), /are not in the store yet and fetching them failed/);
+    // (a poll may fail its fetch first: DIFF naming the fetch; the rollback's own DIFF follows)
+    const lacking = (l: LogLine) => isState('grafana-server', 'DIFF')(l) && /are not in the store yet and fetching them failed/.test(String(l.info));
+    const diff = await d.waitLog(lacking, 'DIFF naming the blobs the rollback lacks', 30_000, from);
+    assert.match(String(diff.info), new RegExp(`^checking out ${old.slice(0, 8)}: the files of commit ${old.slice(0, 12)} \\(\\d+ blobs? under `));
     assert.equal(readFileSync(ini, 'utf8'), tipBytes, 'a live file changed while its new version could not be fetched');
   } finally {
     w.server.up();
