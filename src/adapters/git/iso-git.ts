@@ -110,9 +110,9 @@ export class IsoGit implements GitPort {
 
   /**
    * Fetch `source.branch` into the upstream's store and return its tip (see {@link IsoGitOptions} and
-   * docs/daemon.md "Object stores"): a branch the store does not have yet is fetched in a child process
-   * when `fetchInChild` is set; otherwise (and for every later fetch) in this process, where nothing
-   * new costs one `GET info/refs`. A fetch that brought something may start a compaction of the store's
+   * docs/daemon.md "Object stores"): commits and trees only (a partial clone, `partial/`), in this
+   * process; a branch the store does not have yet, from an upstream that cannot filter, is fetched
+   * whole in a child process when `fetchInChild` is set. Nothing new costs one `GET info/refs`. A fetch that brought something may start a compaction of the store's
    * packs in the background (`compact.ts`), swapped in at the store's next fetch.
    * @throws Error from the fetch (HTTP status, ssh's reason, `FetchTimeoutError`, a child that failed);
    *   never for a failed compaction (reported through `onNotice`).
