@@ -17,15 +17,14 @@
  *   exist (`transport/advert.ts`).
  */
 import fs from 'node:fs';
-import { lstat, mkdir, rename, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { rename, rm } from 'node:fs/promises';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import type { SourceRef } from '../../ports/git.js';
 import { withDefaultHead } from './transport/advert.js';
 import { withIdleTimeout } from './transport/http.js';
 import { openPipe } from './transport/pipe.js';
-import { BranchNotFoundError, headOf, heads } from './store-refs.js';
+import { BranchNotFoundError, ensureStore, headOf, heads } from './store-refs.js';
 import { readToken } from './transport/token.js';
 import { fetchFiltered } from './partial/index.js';
 
@@ -112,15 +111,6 @@ export async function fetchBranch(gitdir: string, source: SourceRef, opts: Fetch
   } finally {
     await pipe?.close();
   }
-}
-
-/** Make the bare store at `gitdir` when it has no `HEAD` yet (mode 0700; remote `origin` = the plain upstream). */
-async function ensureStore(gitdir: string, source: SourceRef): Promise<void> {
-  if (await lstat(path.join(gitdir, 'HEAD')).then(() => true, () => false)) return;
-  await mkdir(gitdir, { recursive: true, mode: 0o700 });
-  await git.init({ fs, gitdir, bare: true, defaultBranch: source.branch });
-  // isomorphic-git's fetch needs a refspec; the URL carries no credentials (they come from onAuth)
-  await git.addRemote({ fs, gitdir, remote: 'origin', url: source.upstream, force: true });
 }
 
 const PACK_FILE = /\/objects\/pack\/pack-[0-9a-f]*\.(pack|idx)$/;

@@ -6,26 +6,21 @@
  * itself fetches a missing blob from `origin` when an operator asks for one.
  */
 import fs from 'node:fs';
-import { lstat, mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import git from 'isomorphic-git';
 import type { SourceRef } from '../../../ports/git.js';
+import { ensureStore } from '../store-refs.js';
 
 /** The promisor remote of every store. */
 const REMOTE = 'origin';
 
 /**
  * Make the bare store `gitdir` when it has no `HEAD` (mode 0700, remote `origin` = the plain
- * upstream: the same layout as `ensureStore` of `../fetch.ts`), then record it as a partial clone
+ * upstream: `ensureStore` of `../store-refs.ts`), then record it as a partial clone
  * with filter `blob:none`: `core.repositoryformatversion = 1`, `extensions.partialclone = origin`,
  * `remote.origin.promisor = true`, `remote.origin.partialclonefilter = blob:none`.
  */
 export async function ensurePartialStore(gitdir: string, source: SourceRef): Promise<void> {
-  if (!(await lstat(path.join(gitdir, 'HEAD')).then(() => true, () => false))) {
-    await mkdir(gitdir, { recursive: true, mode: 0o700 });
-    await git.init({ fs, gitdir, bare: true, defaultBranch: source.branch });
-    await git.addRemote({ fs, gitdir, remote: REMOTE, url: source.upstream, force: true });
-  }
+  await ensureStore(gitdir, source);
   if (await isPartialStore(gitdir)) return;
   await git.setConfig({ fs, gitdir, path: 'core.repositoryformatversion', value: '1' });
   await git.setConfig({ fs, gitdir, path: 'extensions.partialclone', value: REMOTE });
