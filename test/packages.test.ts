@@ -1,11 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { packageFamily, SystemPackages } from '../src/adapters/host/packages.js';
 import { reconcile } from '../src/core/reconcile.js';
 import type { PackagePort } from '../src/ports/host.js';
 import { FakeGit, FakeMounts, FakeUnits, FakeUsers, ManualClock } from './fakes/ports.js';
 import { spec } from './fakes/spec.js';
+import { findProgram } from './rig/system-packages.js';
 
 test('package family from os-release ID / ID_LIKE', () => {
   assert.equal(packageFamily('ID=debian\nVERSION_ID="12"\n'), 'debian');
@@ -24,6 +27,21 @@ test('real apt: an installed package is present; an unknown one fails with apt\'
   await assert.rejects(p.ensure('gitopper-no-such-package-xyz'), /apt-get install gitopper-no-such-package-xyz failed: .*(Unable to locate|E:)/);
   await assert.rejects(p.ensure('foo; rm -rf /'), /not a valid package name/);
   await assert.rejects(p.ensure('-o=Dpkg::Foo'), /not a valid package name/);
+});
+
+test('real apt: while another process holds the dpkg lock, apt-get waits for it instead of failing at once', { skip: debian && findProgram('python3') ? false : 'needs a Debian host, root and python3 (to hold the lock)' }, async () => {
+  // python3's fcntl.lockf takes the same POSIX record lock apt and dpkg take on lock-frontend
+  const holder = spawn('python3', ['-c', "import fcntl,sys,time\nf=open('/var/lib/dpkg/lock-frontend','w')\nfcntl.lockf(f,fcntl.LOCK_EX)\nprint('held',flush=True)\ntime.sleep(3)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let releasedAt = Infinity;
+  const exited = once(holder, 'exit').then(() => (releasedAt = Date.now()));
+  const [line] = (await once(holder.stdout!, 'data')) as [Buffer];
+  assert.equal(line.toString().trim(), 'held');
+  const err = await new SystemPackages().ensure('gitopper-no-such-package-xyz').then(() => undefined, (e: Error) => e);
+  const returnedAt = Date.now();
+  await exited;
+  assert.equal(holder.exitCode, 0);
+  assert.ok(releasedAt <= returnedAt, 'apt-get returned only after the holder let go of the lock');
+  assert.match(String(err?.message), /Unable to locate package gitopper-no-such-package-xyz/, 'the real answer, not "could not get lock"');
 });
 
 test('reconcile installs the package once, before looking up the user; a failure is BROKEN and retried', async () => {

@@ -109,7 +109,10 @@ test('a read-only state directory: the daemon keeps running and answering, each 
 
   // writable again: the fetch and the state file recover by themselves
   await writable();
-  await waitFor(() => readStateFile(dir).services['st-ro']?.frozen?.reason === 'last word while read-only', 'the last state saved after the directory became writable', 20_000);
+  // the notice comes after the write (rename and directory fsync) and after the gauge is set
+  const again = await d.waitLog((l) => l.msg === 'state file saved again', 'the retry saving the last state', 20_000, from);
+  assert.ok(Number(again.failures) >= 2, 'the notice counts the failed writes');
+  assert.equal(readStateFile(dir).services['st-ro']?.frozen?.reason, 'last word while read-only', 'the last state saved after the directory became writable');
   assert.equal(await metric(d, 'gitopper_state_file_last_write_successful'), 1);
   assert.equal((await post(api, '/do/unfreeze/st-ro')).status, 200);
   // unfreeze may first make it OK at the deployed commit (a `state` line) and then apply the tip (OK → OK

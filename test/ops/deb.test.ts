@@ -18,6 +18,18 @@ const { version } = (await import(path.join(repo, 'package.json'), { with: { typ
 function run(cmd: string, args: string[], timeout = 120_000): SpawnSyncReturns<string> {
   return spawnSync(cmd, args, { encoding: 'utf8', timeout, env: { ...process.env, LC_ALL: 'C.UTF-8' } });
 }
+/**
+ * dpkg, retried for up to two minutes while another apt or dpkg holds the frontend lock (dpkg has no
+ * lock timeout of its own): other test files run `apt-get` at the same time (packages.test).
+ */
+function dpkg(args: string[]): SpawnSyncReturns<string> {
+  const until = Date.now() + 120_000;
+  for (;;) {
+    const r = run('dpkg', args);
+    if (r.status === 0 || !/frontend lock|lock was locked|could not get lock/i.test(r.stderr) || Date.now() > until) return r;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+  }
+}
 const ok = (r: SpawnSyncReturns<string>, what: string) => assert.equal(r.status, 0, `${what}: ${r.error?.message ?? ''}${r.stdout}${r.stderr}`);
 const installed = (pkg: string) => /^Status: install ok installed$/m.test(run('dpkg', ['-s', pkg]).stdout);
 
@@ -62,7 +74,7 @@ test('npm run deb builds a package that installs, runs and removes cleanly', { s
     // otherwise (a tarball, nvm) is unknown to dpkg, so only then is the dependency forced.
     const force = installed('nodejs') ? [] : ['--force-depends'];
     try {
-      ok(run('dpkg', ['-i', ...force, deb]), `dpkg -i ${force.join(' ')}`);
+      ok(dpkg(['-i', ...force, deb]), `dpkg -i ${force.join(' ')}`);
       for (const f of FILES) assert.ok(existsSync(f), `${f} is installed`);
       assert.equal(lstatSync('/usr/bin/gitopper').mode & 0o777, 0o755);
       assert.equal(run('dpkg-query', ['-W', '-f=${Conffiles}', 'gitopper']).stdout.trim(), '');
@@ -82,12 +94,12 @@ test('npm run deb builds a package that installs, runs and removes cleanly', { s
 
       const owned = run('dpkg', ['-L', 'gitopper']).stdout.trim().split('\n').filter((f) => f.startsWith('/usr/') && existsSync(f) && !lstatSync(f).isDirectory());
       assert.ok(owned.length > 100, `dpkg -L lists the files (${owned.length})`);
-      ok(run('dpkg', ['-r', 'gitopper']), 'dpkg -r');
+      ok(dpkg(['-r', 'gitopper']), 'dpkg -r');
       assert.equal(installed('gitopper'), false);
       assert.deepEqual(owned.filter((f) => existsSync(f)), [], 'every file is gone');
       assert.equal(existsSync('/usr/lib/gitopper'), false, '/usr/lib/gitopper is gone');
     } finally {
-      run('dpkg', ['--purge', 'gitopper']);
+      dpkg(['--purge', 'gitopper']);
     }
   } finally {
     rmSync(out, { recursive: true, force: true });

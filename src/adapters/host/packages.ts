@@ -5,6 +5,10 @@
  * the key is not informational. Debian/Ubuntu and their `ID_LIKE` relatives use dpkg-query +
  * `apt-get install --no-upgrade`; Arch uses `pacman -S --needed`; other systems get a clear error (the
  * service is BROKEN, not the agent). The distribution comes from os-release(5).
+ *
+ * apt-get waits up to {@link LOCK_WAIT_SECONDS} for the dpkg lock (`DPkg::Lock::Timeout`, apt.conf(5),
+ * apt >= 1.9.11) instead of failing at once: on a fresh host unattended-upgrades or cloud-init often
+ * holds it for a while, and a failure would only make the service BROKEN until the next pass.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +19,9 @@ const run = promisify(execFile);
 
 /** Package names as Debian and Arch allow them; anything else never reaches a command line. */
 const PACKAGE_NAME = /^[a-z0-9][a-z0-9+._-]{0,127}$/;
+
+/** Seconds apt-get waits for another apt or dpkg to release the dpkg lock before it fails. */
+export const LOCK_WAIT_SECONDS = 120;
 
 /** Which package manager a host uses, from os-release's ID and ID_LIKE. */
 export function packageFamily(osRelease: string): 'debian' | 'arch' | undefined {
@@ -37,7 +44,7 @@ export class SystemPackages implements PackagePort {
     if (family === 'debian') {
       const status = await run('dpkg-query', ['-W', '-f=${Status}', name]).then((r) => r.stdout, () => '');
       if (status.trim() === 'install ok installed') return 'present';
-      await run('apt-get', ['install', '-y', '-q', '--no-upgrade', name], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 16 << 20 }).catch((err: { stderr?: string; message: string }) => {
+      await run('apt-get', ['install', '-y', '-q', '--no-upgrade', '-o', `DPkg::Lock::Timeout=${LOCK_WAIT_SECONDS}`, name], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 16 << 20 }).catch((err: { stderr?: string; message: string }) => {
         throw new Error(`apt-get install ${name} failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-2).join(' ')}`);
       });
       return 'installed';
