@@ -15,7 +15,8 @@ import { reconfigure, type ReconfigureResult } from './reconfigure.js';
 import { StateSaver } from './state-saver.js';
 import type { StoreNeeds } from './store-sweep.js';
 import { TrackerSet, type Tracked } from './tracker-set.js';
-import { pinOf, type TrackerDeps } from './tracker.js';
+import pLimit from 'p-limit';
+import { PASS_CONCURRENCY, pinOf, type TrackerDeps } from './tracker.js';
 
 export { UnknownServiceError };
 export type { ReconfigureResult };
@@ -42,7 +43,9 @@ export class Agent implements Control {
   /** @param services this host's services (unique names, see `servicesForHost`). */
   constructor(services: readonly ServiceSpec[], private readonly deps: AgentDeps) {
     this.saver = new StateSaver(deps.store, () => Object.fromEntries(this.set.services().map(([n, v]) => [n, v.record.snapshot()])), deps.onSaveError);
-    this.set = new TrackerSet(deps, () => this.saver.saveSoon());
+    // one bound for the passes of all trackers (PASS_CONCURRENCY), unless the caller brings its own
+    const slots = pLimit(PASS_CONCURRENCY);
+    this.set = new TrackerSet({ ...deps, passSlot: deps.passSlot ?? ((work) => slots(work)) }, () => this.saver.saveSoon());
     for (const spec of services) this.set.track(spec, deps.saved?.services[spec.service]);
   }
 

@@ -18,71 +18,21 @@
 import AsyncLock from 'async-lock';
 import type { ServiceSpec } from '../config/config.js';
 import type { Trigger } from './control.js';
-import type { GitPort, SourceRef } from '../ports/git.js';
-import type { Clock, ProbePort } from '../ports/host.js';
+import type { SourceRef } from '../ports/git.js';
 import type { PersistedService } from '../ports/state-store.js';
-import type { Outcome, ReconcileDeps } from './reconcile.js';
+import type { Outcome } from './reconcile.js';
 import { DEFAULT_VERIFY_EVERY, QuietPolls, settled } from './quiet-polls.js';
-import { ServiceRecord, type StatusListener } from './service.js';
+import { ServiceRecord } from './service.js';
 import { deploy } from './deploy.js';
-import type { HealthFailure } from './health-check.js';
 import type { Branch } from './operator-actions.js';
-import type { AdmissionDeps, HoldKind, RefusalKind } from './admission.js';
+import type { HoldKind, RefusalKind } from './admission.js';
+import { PASS_CONCURRENCY, type TrackerDeps, type TrackerEvents } from './tracker-deps.js';
 
-export type { HoldKind, RefusalKind };
+export type { HoldKind, RefusalKind, TrackerDeps, TrackerEvents };
 
 export type { Trigger };
-export { DEFAULT_VERIFY_EVERY };
+export { DEFAULT_VERIFY_EVERY, PASS_CONCURRENCY };
 
-/** What a tracker reports; the agent turns these into logs and metrics. Must not throw. */
-export interface TrackerEvents {
-  /** A fetch finished; `error` is set when it failed. `seconds` is its wall time. */
-  fetched(source: SourceRef, seconds: number, tip: string | undefined, error: unknown): void;
-  /** A service's pass finished (also called when the status did not change). */
-  reconciled(service: string, outcome: Outcome, trigger: Trigger, seconds: number): void;
-  /** A service's status changed (`prev` is the status before). */
-  status: StatusListener;
-  /**
-   * After every successful fetch, per service of the tracker (frozen ones too): the upstream tip and
-   * the deployed commit ("" before the first checkout), so "upstream is ahead" can be shown.
-   */
-  upstream(service: string, tip: string, deployed: string): void;
-  /**
-   * A quiet poll skipped `service` (OK at the unchanged tip, nothing pending; see the file's
-   * docstring). Optional.
-   */
-  skipped?(service: string, tip: string): void;
-  /** A health check failed after an apply and the agent rolled back (or could not). Optional. */
-  rolledBack?(service: string, failure: HealthFailure, from: string, to: string | undefined): void;
-  /**
-   * A commit was refused (never checked out): `kind` is `signature` (not signed by an allowed signer)
-   * or `not-descendant` (anti-rollback: a force-push). Once per (service, commit, kind). Optional.
-   */
-  refused?(service: string, commit: string, kind: RefusalKind, reason: string): void;
-  /**
-   * A new commit is held back (`window`, `bake` or `gate`), `until` when known (window, bake); once
-   * per (service, commit, kind). The hold ends with the next `reconciled` of the service. Optional.
-   */
-  held?(service: string, commit: string, kind: HoldKind, reason: string, until: Date | undefined): void;
-}
-
-/** Everything a tracker needs. */
-export interface TrackerDeps extends ReconcileDeps, AdmissionDeps {
-  readonly git: GitPort;
-  readonly clock: Clock;
-  /** Uniform random number in [0, 1), for the jitter. */
-  readonly random: () => number;
-  /** Base pull interval `d` in seconds (gitopper `-t/--duration`). */
-  readonly intervalSeconds: number;
-  readonly events: TrackerEvents;
-  /** For `health.http` checks; omitted = HTTP checks are skipped (tests). */
-  readonly probe?: ProbePort;
-  /**
-   * Full pass every Nth quiet poll (default {@link DEFAULT_VERIFY_EVERY}); 1 = every poll is a
-   * full pass (gitopper's behaviour). `--verify-every`.
-   */
-  readonly verifyEveryPolls?: number;
-}
 
 /** How many recent tips a tracker remembers the first sighting of. */
 const SEEN_KEPT = 16;
@@ -211,11 +161,13 @@ export class Tracker implements Branch {
       const pinned = recs.filter((r) => pinOf(r) !== '');
       await Promise.all(
         pinned.map((r) =>
-          r.exclusive(async () => {
-            const present = await this.deps.git.has(this.source, pinOf(r)).catch(() => false);
-            if (present) await this.deploy(r, pinOf(r), trigger);
-            else unfetched.add(r);
-          }),
+          this.slot(() =>
+            r.exclusive(async () => {
+              const present = await this.deps.git.has(this.source, pinOf(r)).catch(() => false);
+              if (present) await this.deploy(r, pinOf(r), trigger);
+              else unfetched.add(r);
+            }),
+          ),
         ),
       );
     }
@@ -238,19 +190,22 @@ export class Tracker implements Branch {
   private async deployAll(recs: readonly ServiceRecord[], live: readonly ServiceRecord[], unfetched: ReadonlySet<ServiceRecord>, tip: string, trigger: Trigger, askedBy: ReadonlyMap<string, string | undefined>, all: boolean): Promise<void> {
     // pins not deployed (missing from the store at startup, or an apply that failed) are brought there
     const repin = recs.filter((r) => pinOf(r) !== '' && (unfetched.has(r) || r.status.state === 'BROKEN' || r.status.state === 'DIFF'));
-    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.deploy(r, pinOf(r), trigger, askedBy.get(r.name)) : undefined))));
+    await Promise.all(repin.map((r) => this.slot(() => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.deploy(r, pinOf(r), trigger, askedBy.get(r.name)) : undefined)))));
     const quiet = this.quiet.isQuiet(trigger, tip);
     // after an automatic rollback with retry-next-commit, a newer commit is tried again
     const retry = recs.filter((r) => r.status.frozen?.auto?.mode === 'retry-next-commit' && r.status.frozen.auto.bad !== tip);
     for (const r of retry) r.retryNextCommit(this.deps.clock.now());
     await Promise.all(
-      [...live, ...retry].map((r) =>
-        r.exclusive(async () => {
-          if (r.status.frozen || r.removed) return;
-          if (quiet && settled(r, tip)) return this.deps.events.skipped?.(r.name, tip);
-          await this.deploy(r, tip, trigger, askedBy.get(r.name));
-        }),
-      ),
+      [...live, ...retry].map((r) => {
+        const work = () =>
+          r.exclusive(async () => {
+            if (r.status.frozen || r.removed) return;
+            if (quiet && settled(r, tip)) return this.deps.events.skipped?.(r.name, tip);
+            await this.deploy(r, tip, trigger, askedBy.get(r.name));
+          });
+        // a service a quiet poll skips costs nothing: it waits for no slot
+        return quiet && settled(r, tip) ? work() : this.slot(work);
+      }),
     );
     this.quiet.passed(quiet, all, trigger, tip);
   }
@@ -280,6 +235,11 @@ export class Tracker implements Branch {
         return new Error(`fetching ${this.source.branch} from ${this.source.upstream}: ${err instanceof Error ? err.message : String(err)}`);
       }
     });
+  }
+
+  /** `work` in one of the agent's pass slots ({@link TrackerDeps.passSlot}), or at once when there are none. */
+  private slot<T>(work: () => Promise<T>): Promise<T> {
+    return this.deps.passSlot ? this.deps.passSlot(work) : work();
   }
 
   /** Deploy `target` to `r` through the one deploy path (`deploy.ts`). Call inside `r.exclusive`. */
