@@ -7,7 +7,7 @@
  * SECTION… or BENCH_ONLY=setup,idle,steady,daemon,scale (a subset; the report then shows only those),
  * --quick or BENCH_QUICK=1 (fewer runs and passes: a smoke test, not for the record),
  * --polls N or BENCH_POLLS=N (polls the `scale` section measures per service count),
- * --counts 1,10,100 (service counts of the `scale` section), --profile (the `scale` section's daemons CPU-profiled, a heap snapshot each: bench/results/profiles/scale-N/).
+ * --counts 1,10,100 (service counts of the `scale` section on the medium repo), --large-counts 10 (on the large repo; 0 = none), --profile (the `scale` section's daemons CPU-profiled, a heap snapshot each: bench/results/profiles/scale-N/).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -27,7 +27,7 @@ const flagValue = (name: string): string | undefined => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
 };
-const positional = argv.filter((x, i) => !x.startsWith('--') && argv[i - 1] !== '--polls' && argv[i - 1] !== '--counts');
+const positional = argv.filter((x, i) => !x.startsWith('--') && argv[i - 1] !== '--polls' && argv[i - 1] !== '--counts' && argv[i - 1] !== '--large-counts');
 for (const x of positional) if (!SECTIONS.includes(x)) throw new Error(`unknown bench section ${x} (sections: ${SECTIONS.join(', ')})`);
 const quick = process.env.BENCH_QUICK === '1' || argv.includes('--quick');
 const only = positional.length > 0 ? positional : (process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(',').map((s) => s.trim());
@@ -196,7 +196,7 @@ async function main(): Promise<void> {
     }
     if (only.includes('scale')) {
       const t = performance.now();
-      results.scale = await section('scale', { tmp, server: server.ports, counts: (flagValue('--counts') ?? '1,10,100').split(',').map(Number), polls: scalePolls, warmPolls: quick ? 3 : 10, cliPasses: quick ? 5 : 10, ...(argv.includes('--profile') ? { profileDir } : {}) });
+      results.scale = await section('scale', { tmp, server: server.ports, counts: (flagValue('--counts') ?? '1,10,100').split(',').map(Number), largeCounts: (flagValue('--large-counts') ?? '10').split(',').map(Number).filter((n) => n > 0), polls: scalePolls, warmPolls: quick ? 3 : 10, cliPasses: quick ? 5 : 10, ...(argv.includes('--profile') ? { profileDir } : {}) });
       results.seconds.scale = (performance.now() - t) / 1000;
     }
   } finally {

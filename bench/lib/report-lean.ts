@@ -61,7 +61,14 @@ export function leanRows(now: LeanInputs, before: LeanInputs | undefined): strin
     const c = full.cli.wallMs.median;
     out.push(`| full pass, ${full.n} services on one upstream: ≤ 2× the CLI's one-service pass | ${fx(f, 0)} ms = ${r(f, c)} (CLI ${fx(c, 1)} ms) | ${met(f <= 2 * c)} | ${b((x) => { const p = idleRow(x, 'full-verify'); return p.row && p.cli ? `${fx(p.row.wallMs.median, 0)} ms = ${r(p.row.wallMs.median, p.cli.wallMs.median)}` : '–'; })} |`);
   }
-  const scale100 = (x: LeanInputs) => x.scale?.rows.find((y) => y.services === 100);
+  const largeRow = (x: LeanInputs) => x.scale?.rows.find((y) => y.repo === 'large');
+  const lg = largeRow(now);
+  if (lg) {
+    const tenths = lg.rssTrendMiB.filter(Number.isFinite);
+    const drift = tenths.length >= 2 ? tenths[tenths.length - 1]! - tenths[0]! : NaN;
+    out.push(`| large, steady state over ${lg.polls} polls (real daemon, ${lg.services} services): RSS < 150 MiB, flat | ${fx(lg.rssEndMiB, 0)} MiB at the end (median ${fx(lg.rssMiB.median, 0)}, max ${fx(lg.rssMiB.max, 0)}; first to last tenth ${drift >= 0 ? '+' : ''}${fx(drift)} MiB); VmHWM ${fx(lg.hwmMiB, 0)} MiB | ${met(lg.rssMiB.max < 150)}${Number.isFinite(drift) && drift > 10 ? ', rising' : ''} | ${b((x) => { const p = largeRow(x); return p ? `${fx(p.rssEndMiB, 0)} MiB, max ${fx(p.rssMiB.max, 0)}` : 'not measured'; })} |`);
+  }
+  const scale100 = (x: LeanInputs) => x.scale?.rows.find((y) => y.services === 100 && (y.repo ?? 'medium') === 'medium');
   const s = scale100(now);
   if (s && now.scale) {
     const tenths = s.rssTrendMiB.filter(Number.isFinite);

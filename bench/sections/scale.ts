@@ -2,8 +2,9 @@
  * The real daemon's cost by number of services: `dist/cmd/gitopper.js --user` spawned as the shipped
  * unit runs it (`node dist/cmd/gitopper.js`, the unit's `NODE_OPTIONS` and glibc malloc variables, no
  * other node flags) under the bench's systemd user manager, with 1, 10 and 100 services on one
- * upstream (the medium repo; service i links `svcNNN/etc`, 5 files; `action = ""`), `-t 1s` and
- * default flags (`--verify-every 10`). For each count, after the daemon is ready and `warmPolls`
+ * upstream (the medium repo; service i links `svcNNN/etc`, 5 files; `action = ""`), and with
+ * `largeCounts` services on the large repo (the same links in a history of 20,000 files), `-t 1s`
+ * and default flags (`--verify-every 10`). For each count, after the daemon is ready and `warmPolls`
  * polls have passed:
  *  - polls are counted on the git server (each poll's fetch is `perPoll` HTTP requests, calibrated
  *    against `gitopper_machine_git_ops_total` from `/metrics`, which is scraped only at the start and
@@ -25,14 +26,16 @@ import { removeDirs } from '../../test/rig/repo.js';
 import { startUserManager } from '../../test/rig/systemd.js';
 import { cliPass, cliSetup } from '../lib/cli.js';
 import { BenchGitServer, type ServerPorts } from '../lib/gitserver.js';
-import { linksOf } from '../lib/repos.js';
+import { linksOf, type RepoName } from '../lib/repos.js';
 import { childCpuMs, ROOT, sleep, statusKiB, summary, unitEnvironment, type Summary } from '../lib/util.js';
 
 export interface ScaleArgs {
   tmp: string;
   server: ServerPorts;
-  /** Service counts, e.g. [1, 10, 100]. */
+  /** Service counts on the medium repo, e.g. [1, 10, 100]. */
   counts: number[];
+  /** Service counts on the large repo (its history: 20,000 files, an ~80 MiB pack), e.g. [10]; none when omitted. */
+  largeCounts?: number[];
   /** Polls measured per count (after the warm-up). */
   polls: number;
   /** Polls left to pass after `ready` before the window opens. */
@@ -48,6 +51,8 @@ export interface ScaleArgs {
 }
 
 export interface ScaleRow {
+  /** The upstream's repository (results before it was recorded: medium). */
+  repo?: RepoName;
   services: number;
   /** ms from spawn to the `ready` log line (every service's first setup done). */
   readyMs: number;
@@ -69,6 +74,13 @@ export interface ScaleRow {
   hwmMiB: number;
   /** MiB: RSS right after `ready`. */
   rssReadyMiB: number;
+  /**
+   * Where the RSS is, from the daemon's own `/metrics` (prom-client's default metrics): V8's heap
+   * (total = reserved, used = live after the last GC) and memory outside it that V8 knows of
+   * (`external`: Buffers, typed arrays), in MiB, at `ready` and at each tenth of the window (ten
+   * scrapes over the window: their CPU is in the figures, ~0.2 ms per poll).
+   */
+  heapTrend?: { at: string; rssMiB: number; heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }[];
   errors: string[];
 }
 
@@ -79,6 +91,7 @@ export interface ScaleResult {
   pollsPlanned: number;
 }
 
+/** The repo of the CLI's pass and of the `counts` rows. */
 const REPO = 'medium';
 const MiB = (kib: number) => kib / 1024;
 
@@ -150,6 +163,13 @@ function spawnDaemon(args: string[], env: Record<string, string>): { child: Chil
   return { child, ready, lines, stop };
 }
 
+/** The memory figures of {@link ScaleRow.heapTrend} from one scrape of `metricsUrl`, labelled `at`. */
+async function heapOf(metricsUrl: string, at: string, pid: number): Promise<NonNullable<ScaleRow['heapTrend']>[number]> {
+  const text = await (await fetch(metricsUrl)).text();
+  const v = (name: string) => MiB(Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN) / 1024);
+  return { at, rssMiB: MiB(statusKiB(pid, 'VmRSS')), heapTotalMiB: v('nodejs_heap_size_total_bytes'), heapUsedMiB: v('nodejs_heap_size_used_bytes'), externalMiB: v('nodejs_external_memory_bytes') };
+}
+
 async function gitOps(metricsUrl: string): Promise<number> {
   const text = await (await fetch(metricsUrl)).text();
   const m = /^gitopper_machine_git_ops_total (\d+)/m.exec(text);
@@ -162,16 +182,17 @@ async function requestsSince(server: BenchGitServer, mark: number): Promise<numb
   return (await server.count(mark)).requests;
 }
 
-async function one(a: ScaleArgs, server: BenchGitServer, env: Record<string, string>, umEnv: Record<string, string>, n: number): Promise<ScaleRow> {
-  const dir = path.join(a.tmp, `scale-${n}`);
+async function one(a: ScaleArgs, server: BenchGitServer, env: Record<string, string>, umEnv: Record<string, string>, n: number, repo: RepoName): Promise<ScaleRow> {
+  const label = repo === REPO ? `${n}` : `${n}-${repo}`;
+  const dir = path.join(a.tmp, `scale-${label}`);
   await mkdir(dir, { recursive: true });
-  const url = server.url(`${REPO}.git`);
+  const url = server.url(`${repo}.git`);
   const services = Array.from({ length: n }, (_, i) => `
 [[services]]
 machine = "benchhost"
 service = "svc${i}"
 action = ""
-dirs = [ { local = "${dir}/etc/svc${i}", link = "${linksOf(REPO, i)[0]}" } ]
+dirs = [ { local = "${dir}/etc/svc${i}", link = "${linksOf(repo, i)[0]}" } ]
 `).join('');
   const cfg = path.join(dir, 'config.toml');
   await mkdir(path.join(dir, 'keys'));
@@ -181,7 +202,7 @@ dirs = [ { local = "${dir}/etc/svc${i}", link = "${linksOf(REPO, i)[0]}" } ]
   const t0 = performance.now();
   let profEnv: Record<string, string> = {};
   if (a.profileDir) {
-    const pdir = path.join(a.profileDir, `scale-${n}`);
+    const pdir = path.join(a.profileDir, `scale-${label}`);
     await rm(pdir, { recursive: true, force: true });
     await mkdir(pdir, { recursive: true });
     profEnv = { NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --import=${path.join(ROOT, 'bench', 'cpu-prof-preload.mjs')} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${pdir}`.trim(), BENCH_CPU_PROF_DIR: pdir };
@@ -192,6 +213,7 @@ dirs = [ { local = "${dir}/etc/svc${i}", link = "${linksOf(REPO, i)[0]}" } ]
     const readyMs = performance.now() - t0;
     const pid = d.child.pid!;
     const rssReadyMiB = MiB(statusKiB(pid, 'VmRSS'));
+    const heapTrend = [await heapOf(metrics, 'ready', pid)];
     // calibrate: HTTP requests per poll, over the warm-up polls
     const ops0 = await gitOps(metrics);
     const mark0 = await server.mark();
@@ -213,7 +235,10 @@ dirs = [ { local = "${dir}/etc/svc${i}", link = "${linksOf(REPO, i)[0]}" } ]
       await sleep(250);
       rss.push(MiB(statusKiB(pid, 'VmRSS')));
       seen = Math.floor((await requestsSince(server, mark)) / perPoll);
-      while (trend.length < 10 && seen >= ((trend.length + 1) * a.polls) / 10) trend.push(rss[rss.length - 1]!);
+      while (trend.length < 10 && seen >= ((trend.length + 1) * a.polls) / 10) {
+        trend.push(rss[rss.length - 1]!);
+        heapTrend.push(await heapOf(metrics, `${trend.length}/10`, pid));
+      }
     }
     const cpu = cpuMsOf(pid) - cpu0;
     const threads1 = cpuByThread(pid);
@@ -225,7 +250,7 @@ dirs = [ { local = "${dir}/etc/svc${i}", link = "${linksOf(REPO, i)[0]}" } ]
     if (warns.length) errors.push(...warns.filter((l) => !l.includes('--insecure-http')).slice(0, 3));
     if (a.profileDir) {
       // the heap snapshot (written synchronously by the daemon's main thread): wait for its file
-      const pdir = path.join(a.profileDir, `scale-${n}`);
+      const pdir = path.join(a.profileDir, `scale-${label}`);
       process.kill(pid, 'SIGWINCH');
       await sleep(1000); // the window's profile is written before the snapshot starts
       process.kill(pid, 'SIGUSR2');
@@ -233,8 +258,8 @@ dirs = [ { local = "${dir}/etc/svc${i}", link = "${linksOf(REPO, i)[0]}" } ]
       await sleep(2000);
     }
     const cpuSplitMsPerPoll = Object.fromEntries(Object.entries(threads1).map(([k, v]) => [k, (v - (threads0[k] ?? 0)) / polls]).filter(([, v]) => (v as number) > 0));
-    const row: ScaleRow = { services: n, readyMs, polls, requestsPerPoll: perPoll, cpuMsPerPoll: cpu / polls, cpuSplitMsPerPoll, wallMsPerPoll: wall / polls, rssEndMiB: rssEnd, rssMiB: summary(rss), rssTrendMiB: trend, hwmMiB: hwm, rssReadyMiB, errors };
-    process.stderr.write(`  scale ${n}: ready in ${(readyMs / 1000).toFixed(1)} s; ${polls} polls, CPU ${row.cpuMsPerPoll.toFixed(1)} ms/poll (${Object.entries(row.cpuSplitMsPerPoll).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}), RSS ${rssEnd.toFixed(0)} MiB (ready ${rssReadyMiB.toFixed(0)}, ${row.rssMiB.min.toFixed(0)}–${row.rssMiB.max.toFixed(0)}), VmHWM ${hwm.toFixed(0)} MiB${errors.length ? `; ${errors.join('; ')}` : ''}\n`);
+    const row: ScaleRow = { repo, services: n, readyMs, polls, requestsPerPoll: perPoll, cpuMsPerPoll: cpu / polls, cpuSplitMsPerPoll, wallMsPerPoll: wall / polls, rssEndMiB: rssEnd, rssMiB: summary(rss), rssTrendMiB: trend, hwmMiB: hwm, rssReadyMiB, heapTrend, errors };
+    process.stderr.write(`  scale ${label}: ready in ${(readyMs / 1000).toFixed(1)} s; ${polls} polls, CPU ${row.cpuMsPerPoll.toFixed(1)} ms/poll (${Object.entries(row.cpuSplitMsPerPoll).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}), RSS ${rssEnd.toFixed(0)} MiB (ready ${rssReadyMiB.toFixed(0)}, ${row.rssMiB.min.toFixed(0)}–${row.rssMiB.max.toFixed(0)}), VmHWM ${hwm.toFixed(0)} MiB; heap total/used/external: ${heapTrend.map((h) => `${h.at} ${h.heapTotalMiB.toFixed(0)}/${h.heapUsedMiB.toFixed(0)}/${h.externalMiB.toFixed(0)}`).join(', ')}${errors.length ? `; ${errors.join('; ')}` : ''}\n`);
     return row;
   } finally {
     await d.stop();
@@ -268,7 +293,8 @@ export async function scaleSection(a: ScaleArgs): Promise<ScaleResult> {
   const um = await startUserManager(path.join(a.tmp, 'scale-um'));
   const rows: ScaleRow[] = [];
   try {
-    for (const n of a.counts) rows.push(await one(a, server, env, um.env as Record<string, string>, n));
+    for (const n of a.counts) rows.push(await one(a, server, env, um.env as Record<string, string>, n, REPO));
+    for (const n of a.largeCounts ?? []) rows.push(await one(a, server, env, um.env as Record<string, string>, n, 'large'));
   } finally {
     await um.stop();
   }
