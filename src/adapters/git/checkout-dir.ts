@@ -2,13 +2,13 @@
  * A service's checkout directory wired to its upstream's shared object store (the layout of
  * `iso-git.ts`): made, adopted or re-pointed, and never taken over when it holds something else.
  */
-import fs from 'node:fs';
 import { chown, lstat, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import type { CheckoutRef } from '../../ports/git.js';
 import type { Owner } from '../../ports/host.js';
 import { GitopperError } from '../../errors/gitopper-error.js';
+import { isoFs } from './iso-fs.js';
 
 /** Thrown when a checkout directory holds something this agent did not make. */
 export class NotOurCheckoutError extends GitopperError<{ dir: string }> {
@@ -33,7 +33,7 @@ export async function wireCheckout(co: CheckoutRef, objects: string, owner: Owne
   if (fresh && (await readdir(co.dir)).length > 0) throw new NotOurCheckoutError({ dir: co.dir });
   if (owner) await chown(co.dir, owner.uid, owner.gid);
   if (fresh) {
-    await git.init({ fs, dir: co.dir, defaultBranch: co.branch });
+    await git.init({ fs: isoFs, dir: co.dir, defaultBranch: co.branch });
     await rm(path.join(gitdir, 'objects'), { recursive: true });
     await symlink(objects, path.join(gitdir, 'objects'));
     return;

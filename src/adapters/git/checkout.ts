@@ -5,7 +5,6 @@
  * commit lacks are never written through, and the checkout is marked (`apply-marker.ts`) so a
  * write cut short is undone by the next prepare.
  */
-import fs from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
@@ -18,6 +17,7 @@ import { writeAside } from './write-aside.js';
 import { commitTree, entryAt, kindChanges } from './trees.js';
 import { chownTree } from '../host/owner-tree.js';
 import { installSecrets, planSecrets } from './secrets.js';
+import { isoFs } from './iso-fs.js';
 
 /**
  * Write `commit`'s links into `co.dir` from the object store `store`, owned by `owner`; `prev` is
@@ -53,11 +53,11 @@ export async function writeCommit(store: string, co: CheckoutRef, prev: string |
   if (prev !== undefined && prev !== commit) await writeAside(store, co.dir, commit, await changed(), owner, pass).catch((err: unknown) => Promise.reject(firstOf(err)));
   for (const p of stale) {
     await rm(path.join(co.dir, p), { recursive: true, force: true });
-    await git.remove({ fs, dir: co.dir, gitdir, filepath: p, cache: pass.cache });
+    await git.remove({ fs: isoFs, dir: co.dir, gitdir, filepath: p, cache: pass.cache });
   }
   for (const link of present) await makeParentsOfSymlinks(store, co.dir, commit, link, pass);
   if (present.length > 0) {
-    await git.checkout({ fs, dir: co.dir, gitdir, ref: commit, filepaths: present, force: true, noUpdateHead: true, cache: pass.cache }).catch((err: unknown) => {
+    await git.checkout({ fs: isoFs, dir: co.dir, gitdir, ref: commit, filepaths: present, force: true, noUpdateHead: true, cache: pass.cache }).catch((err: unknown) => {
       throw firstOf(err);
     });
   }

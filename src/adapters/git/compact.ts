@@ -30,13 +30,13 @@
  * upstream has any more (a force-push) are dropped; a checkout deployed at such a commit keeps its
  * files, and `deployed()` reports it as not deployed, so the next pass checks out the tip.
  */
-import fs from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import type { SourceRef } from '../../ports/git.js';
 import type { ChildResult, FetchRequest } from './fetch-child.js';
 import { headOf, heads } from './store-refs.js';
+import { isoFs } from './iso-fs.js';
 
 /**
  * How long retired pack files stay after a swap before a fetch deletes them, in ms. isomorphic-git
@@ -127,8 +127,8 @@ export class Compactor {
       for (const f of [...r.fresh].sort(packFirst)) await rename(path.join(r.tmp, 'objects', 'pack', f), path.join(packDir, f));
       this.retired.set(gitdir, { files: r.old.filter((x) => !r.fresh.includes(x)), at: Date.now() });
       for (const b of r.gone) {
-        await git.deleteRef({ fs, gitdir, ref: `refs/heads/${b}` });
-        await git.deleteRef({ fs, gitdir, ref: `refs/remotes/origin/${b}` }).catch(() => undefined); // isomorphic-git's remote-tracking ref, if any
+        await git.deleteRef({ fs: isoFs, gitdir, ref: `refs/heads/${b}` });
+        await git.deleteRef({ fs: isoFs, gitdir, ref: `refs/remotes/origin/${b}` }).catch(() => undefined); // isomorphic-git's remote-tracking ref, if any
       }
       this.backoff.delete(gitdir);
       const packsAfter = (await packCount(gitdir)) - r.old.filter((f) => f.endsWith('.idx') && !r.fresh.includes(f)).length;

@@ -16,6 +16,7 @@ import path from 'node:path';
 import git, { type WalkerEntry } from 'isomorphic-git';
 import type { Pass } from './object-cache.js';
 import { entryAt, listTree } from './trees.js';
+import { isoFs } from './iso-fs.js';
 
 /**
  * Sorted repository paths under `links` that differ between the work tree of the checkout at `dir`
@@ -35,7 +36,7 @@ export async function workTreeDrift(dir: string, links: readonly string[], store
   const work = new Map<string, string>();
   const index = await fs.promises.stat(path.join(dir, '.git', 'index'), { bigint: true }).catch(() => undefined);
   await git.walk({
-    fs,
+    fs: isoFs,
     dir,
     gitdir: path.join(dir, '.git'),
     cache: pass.cache,
@@ -55,7 +56,7 @@ export async function workTreeDrift(dir: string, links: readonly string[], store
   for (const p of work.keys()) {
     // a file the commit lacks is drift unless .gitignore (or .git/info/exclude) ignores it: files a
     // service or an operator keeps beside the tracked ones on purpose are never reported nor reverted
-    if (!deployed.has(p) && !(await git.isIgnored({ fs, dir, gitdir, filepath: p }))) out.add(p);
+    if (!deployed.has(p) && !(await git.isIgnored({ fs: isoFs, dir, gitdir, filepath: p }))) out.add(p);
   }
   return [...out].sort();
 }

@@ -18,7 +18,6 @@
  */
 import { fork } from 'node:child_process';
 import { channel } from 'node:diagnostics_channel';
-import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import git from 'isomorphic-git';
 import type { SourceRef } from '../../ports/git.js';
@@ -26,6 +25,7 @@ import { fetchBranch } from './fetch.js';
 import { BranchNotFoundError } from './store-refs.js';
 import { BlobFetches, ensureBlobs } from './on-demand.js';
 import { redactUpstream } from '../../upstream/upstream.js';
+import { isoFs } from './iso-fs.js';
 
 /** Default bound on one child's whole run, in milliseconds (10 min). */
 export const DEFAULT_CHILD_TIMEOUT_MS = 600_000;
@@ -179,7 +179,7 @@ export async function serveFetchRequest(req: FetchRequest): Promise<FetchReply> 
     if (Object.keys(tips).length === 0) throw new Error(`none of the store's branches (${req.branches.join(', ')}) exists upstream any more`);
     for (const [branch, oid] of Object.entries(req.mustHave)) {
       if (gone.includes(branch)) continue;
-      await git.readCommit({ fs, gitdir: req.gitdir, oid, cache }).catch(() => {
+      await git.readCommit({ fs: isoFs, gitdir: req.gitdir, oid, cache }).catch(() => {
         throw new Error(`commit ${oid} (${branch.includes(' ') ? branch : `the store's ${branch}`}) is no longer reachable from any branch upstream (force-pushed?)`);
       });
     }

@@ -27,6 +27,7 @@ import { openPipe } from './transport/pipe.js';
 import { BranchNotFoundError, ensureStore, headOf, heads } from './store-refs.js';
 import { readToken } from './transport/token.js';
 import { fetchFiltered } from './partial/index.js';
+import { isoFs } from './iso-fs.js';
 
 /** Options of {@link fetchBranch}. */
 export interface FetchOptions {
@@ -100,7 +101,7 @@ export async function fetchBranch(gitdir: string, source: SourceRef, opts: Fetch
     if (!result.fetchHead) throw new BranchNotFoundError(source.branch);
     // isomorphic-git takes its "haves" from refs/heads/<branch>, not refs/remotes/origin/<branch>:
     // without this every fetch downloads the whole history again (bench: 2.1 MiB per idle pass)
-    await git.writeRef({ fs, gitdir, ref: branchRef, value: result.fetchHead, force: true });
+    await git.writeRef({ fs: isoFs, gitdir, ref: branchRef, value: result.fetchHead, force: true });
     return result.fetchHead;
   } catch (err) {
     if (timed.timeout) throw timed.timeout; // isomorphic-git may have turned our timeout into "Empty response"

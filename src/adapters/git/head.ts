@@ -1,10 +1,10 @@
 /**
  * Reading a checkout's `HEAD` (for `git.ts`), and telling "not there" apart from other failures.
  */
-import fs from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
+import { isoFs } from './iso-fs.js';
 
 /**
  * The commit `HEAD` of `gitdir` names. Fast path for the refs this adapter writes (a symbolic HEAD
@@ -17,7 +17,7 @@ export async function headOid(gitdir: string): Promise<string> {
   const ref = /^ref: (refs\/heads\/[^\s]+)$/.exec(head)?.[1];
   const loose = ref === undefined || ref.includes('..') ? '' : (await readFile(path.join(gitdir, ref), 'utf8').catch(() => '')).trim();
   if (/^[0-9a-f]{40}$/.test(loose)) return loose;
-  return git.resolveRef({ fs, gitdir, ref: 'HEAD' });
+  return git.resolveRef({ fs: isoFs, gitdir, ref: 'HEAD' });
 }
 
 /** True for isomorphic-git's NotFoundError (a ref or object that does not exist) and ENOENT. */

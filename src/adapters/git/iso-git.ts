@@ -13,7 +13,6 @@
  * Fetching: `fetch.ts` (one branch, in-process), `fetch-child.ts` (a store's first fetch of a branch
  * in a child process), `compact.ts` (packs compacted), `transport/http.ts` (inactivity timeout).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import AsyncLock from 'async-lock';
 import git from 'isomorphic-git';
@@ -37,6 +36,7 @@ import { storeName } from '../../upstream/upstream.js';
 import { markUsed } from './stores.js';
 import { BlobFetches, ensureBlobs } from './on-demand.js';
 import { redactUpstream } from '../../upstream/upstream.js';
+import { isoFs } from './iso-fs.js';
 
 export { removeForeignSymlinks } from './symlinks.js';
 export { NotOurCheckoutError } from './checkout-dir.js';
@@ -340,7 +340,7 @@ export class IsoGit implements GitPort {
   async isAncestor(source: SourceRef, ancestor: string, descendant: string): Promise<boolean> {
     if (ancestor === descendant) return true;
     const gitdir = this.storeOf(source.upstream);
-    return this.cached(source.upstream, (pass) => git.isDescendent({ fs, gitdir, oid: descendant, ancestor, depth: -1, cache: pass.cache }));
+    return this.cached(source.upstream, (pass) => git.isDescendent({ fs: isoFs, gitdir, oid: descendant, ancestor, depth: -1, cache: pass.cache }));
   }
 
   async findInHistory(source: SourceRef, tip: string, prefix: string): Promise<string | undefined> {
@@ -348,18 +348,18 @@ export class IsoGit implements GitPort {
     return this.cached(source.upstream, async (pass) => {
       let full: string;
       try {
-        full = await git.expandOid({ fs, gitdir, oid: prefix, cache: pass.cache });
+        full = await git.expandOid({ fs: isoFs, gitdir, oid: prefix, cache: pass.cache });
       } catch {
         return undefined; // unknown or ambiguous prefix
       }
       if (full === tip) return full;
-      const ancestor = await git.isDescendent({ fs, gitdir, oid: tip, ancestor: full, depth: -1, cache: pass.cache }).catch(() => false);
+      const ancestor = await git.isDescendent({ fs: isoFs, gitdir, oid: tip, ancestor: full, depth: -1, cache: pass.cache }).catch(() => false);
       return ancestor ? full : undefined;
     });
   }
 
   private async point(gitdir: string, branch: string, commit: string): Promise<void> {
-    await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
-    await git.writeRef({ fs, gitdir, ref: 'HEAD', value: `refs/heads/${branch}`, symbolic: true, force: true });
+    await git.writeRef({ fs: isoFs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
+    await git.writeRef({ fs: isoFs, gitdir, ref: 'HEAD', value: `refs/heads/${branch}`, symbolic: true, force: true });
   }
 }

@@ -15,6 +15,7 @@ import { applyingCommit, clearApplying, markApplying } from './apply-marker.js';
 import { removeForeignSymlinks } from './symlinks.js';
 import { asideOf } from './write-aside.js';
 import { entryAt } from './trees.js';
+import { isoFs } from './iso-fs.js';
 
 /**
  * Write `paths` (repository paths under `co`'s links) of commit `head` into `co.dir`, owned by
@@ -35,7 +36,7 @@ export async function restorePaths(co: CheckoutRef, head: string, paths: readonl
       await rm(file, { recursive: true, force: true });
       continue;
     }
-    const { blob } = await git.readBlob({ fs, gitdir, oid: entry.oid, cache: pass.cache });
+    const { blob } = await git.readBlob({ fs: isoFs, gitdir, oid: entry.oid, cache: pass.cache });
     await mkdir(path.dirname(file), { recursive: true });
     if ((await lstat(file).catch(() => undefined))?.isDirectory()) await rm(file, { recursive: true });
     // a new file renamed into place: readers never see it missing or half written, and a

@@ -24,6 +24,7 @@ import { loadDecrypter } from './secrets-identity.js';
 import { readManifest, writeManifest, type SecretManifest, type SecretRecord } from './secrets-manifest.js';
 import { asideOf } from './write-aside.js';
 import { entryAt, readTreeOid } from './trees.js';
+import { isoFs } from './iso-fs.js';
 
 /** The suffix of an encrypted file (age's convention). */
 export const AGE_SUFFIX = '.age';
@@ -181,7 +182,7 @@ export function digest(data: Uint8Array): string {
  */
 async function decryptOne(store: string, s: Secret, decrypter: Decrypter, identity: string, commit: string, pass: Pass): Promise<Decrypted> {
   const where = `${s.source} at ${commit.slice(0, 8)}`;
-  let { blob } = await git.readBlob({ fs, gitdir: store, oid: s.blob, cache: pass.cache });
+  let { blob } = await git.readBlob({ fs: isoFs, gitdir: store, oid: s.blob, cache: pass.cache });
   const head = Buffer.from(blob.subarray(0, 64)).toString('latin1').trimStart();
   if (head.startsWith('-----BEGIN AGE ENCRYPTED FILE-----')) {
     try {

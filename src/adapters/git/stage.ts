@@ -11,6 +11,7 @@ import type { CheckoutRef, StagePort } from '../../ports/git.js';
 import { ObjectCaches, type Pass } from './object-cache.js';
 import type { Owner } from '../../ports/host.js';
 import { chownTree } from '../host/owner-tree.js';
+import { isoFs } from './iso-fs.js';
 
 /** What {@link IsoStage} asks of the store before reading a commit's files: `IsoGit.ensureFiles`. */
 export interface FileSource {
@@ -40,7 +41,7 @@ export class IsoStage implements StagePort {
 
   private async write(gitdir: string, commit: string, p: string, dest: string, pass: Pass): Promise<void> {
     const parent = path.posix.dirname(p);
-    const { tree } = await git.readTree({ fs, gitdir, oid: commit, ...(parent === '.' ? {} : { filepath: parent }), cache: pass.cache }).catch(() => ({ tree: [] as { path: string; oid: string; type: string; mode: string }[] }));
+    const { tree } = await git.readTree({ fs: isoFs, gitdir, oid: commit, ...(parent === '.' ? {} : { filepath: parent }), cache: pass.cache }).catch(() => ({ tree: [] as { path: string; oid: string; type: string; mode: string }[] }));
     const e = tree.find((t) => t.path === path.posix.basename(p));
     if (e) await this.entry(gitdir, e, path.join(dest, p), pass);
   }
@@ -48,12 +49,12 @@ export class IsoStage implements StagePort {
   private async entry(gitdir: string, e: { oid: string; type: string; mode: string }, target: string, pass: Pass): Promise<void> {
     if (e.type === 'tree') {
       await mkdir(target, { recursive: true });
-      const { tree } = await git.readTree({ fs, gitdir, oid: e.oid, cache: pass.cache });
+      const { tree } = await git.readTree({ fs: isoFs, gitdir, oid: e.oid, cache: pass.cache });
       for (const c of tree) await this.entry(gitdir, c, path.join(target, c.path), pass);
       return;
     }
     if (e.type !== 'blob') return; // submodules are not staged
-    const { blob } = await git.readBlob({ fs, gitdir, oid: e.oid, cache: pass.cache });
+    const { blob } = await git.readBlob({ fs: isoFs, gitdir, oid: e.oid, cache: pass.cache });
     await mkdir(path.dirname(target), { recursive: true });
     if (e.mode === '120000') await symlink(Buffer.from(blob).toString('utf8'), target);
     else await fs.promises.writeFile(target, blob, { mode: e.mode === '100755' ? 0o755 : 0o644 });

@@ -7,9 +7,9 @@
  * above their links, and each isomorphic-git object read costs a failed open of a loose object, a
  * listing of `objects/pack` and an inflate. Objects are immutable, so a memo can never be stale.
  */
-import fs from 'node:fs';
 import git from 'isomorphic-git';
 import type { Pass } from './object-cache.js';
+import { isoFs } from './iso-fs.js';
 
 /** A tree entry as isomorphic-git reports it. */
 export interface Entry {
@@ -47,7 +47,7 @@ function memo(pass: Pass): Memo {
  * @throws isomorphic-git's NotFoundError when the store lacks the commit, ObjectTypeError when it is no commit
  */
 export function commitTree(gitdir: string, commit: string, pass: Pass): Promise<string> {
-  return once(memo(pass).commits, `${gitdir}\0${commit}`, async () => (await git.readCommit({ fs, gitdir, oid: commit, cache: pass.cache })).commit.tree);
+  return once(memo(pass).commits, `${gitdir}\0${commit}`, async () => (await git.readCommit({ fs: isoFs, gitdir, oid: commit, cache: pass.cache })).commit.tree);
 }
 
 /** The tree entry at `filepath` (repository-relative, `/`-separated) in `commit`, or undefined when there is none. */
@@ -103,7 +103,7 @@ export async function listTree(gitdir: string, prefix: string, oid: string, pass
 /** Tree `oid` as name → entry (memoised per pass: treat the map as read-only). */
 export function readTreeOid(gitdir: string, oid: string, pass: Pass): Promise<Map<string, Entry>> {
   return once(memo(pass).trees, `${gitdir}\0${oid}`, async () => {
-    const { tree } = await git.readTree({ fs, gitdir, oid, cache: pass.cache });
+    const { tree } = await git.readTree({ fs: isoFs, gitdir, oid, cache: pass.cache });
     return new Map(tree.map((t) => [t.path, { oid: t.oid, type: t.type, mode: t.mode }]));
   });
 }

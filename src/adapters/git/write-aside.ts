@@ -12,13 +12,13 @@
  * Temporary files are named `.<name>.gitopper-new` beside their target; a checkout killed between
  * writing and renaming leaves them, and `IsoGit.prepare` removes them ({@link asideOf}).
  */
-import fs from 'node:fs';
 import { lchown, lstat, mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import type { Pass } from './object-cache.js';
 import type { Owner } from '../../ports/host.js';
 import { entryAt } from './trees.js';
+import { isoFs } from './iso-fs.js';
 
 /** The temporary name of `file` while it is written aside. */
 export function asideOf(file: string): string {
@@ -52,7 +52,7 @@ export async function writeAside(store: string, dir: string, commit: string, pat
       if (ancestorProblem) continue;
       if ((await lstat(file).catch(() => undefined))?.isDirectory()) continue; // a directory becoming a file
       const tmp = asideOf(file);
-      const { blob } = await git.readBlob({ fs, gitdir: store, oid: entry.oid, cache: pass.cache });
+      const { blob } = await git.readBlob({ fs: isoFs, gitdir: store, oid: entry.oid, cache: pass.cache });
       staged.push({ tmp, file });
       await writeFile(tmp, blob, { mode: entry.mode === '100755' ? 0o755 : 0o644 });
       if (owner) await lchown(tmp, owner.uid, owner.gid);

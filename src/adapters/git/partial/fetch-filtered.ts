@@ -4,7 +4,6 @@
  * (`store-config.ts`), as a promisor pack (`pack-writer.ts`). Blobs come later, exactly those a
  * checkout needs (`fetch-objects.ts`).
  */
-import fs from 'node:fs';
 import git from 'isomorphic-git';
 import type { SourceRef } from '../../../ports/git.js';
 import { redactUpstream } from '../../../upstream/upstream.js';
@@ -14,6 +13,7 @@ import { connect, timed } from './connect.js';
 import type { PartialFetchOptions } from './options.js';
 import { PackWriter } from './pack-writer.js';
 import { ensurePartialStore } from './store-config.js';
+import { isoFs } from '../iso-fs.js';
 
 /**
  * Fetch the commits and trees of `source.branch` (v2 `fetch` with `filter blob:none`) into the bare
@@ -52,7 +52,7 @@ export async function fetchFiltered(gitdir: string, source: SourceRef, opts: Par
         await w.abort();
         throw err;
       }
-      await git.writeRef({ fs, gitdir, ref, value: tip, force: true });
+      await git.writeRef({ fs: isoFs, gitdir, ref, value: tip, force: true });
       return tip;
     })());
   } finally {

@@ -10,10 +10,10 @@
  * index pointing at a partial pack). A pack of 0 objects is checked and dropped.
  */
 import { createHash, type Hash } from 'node:crypto';
-import fs from 'node:fs';
 import { mkdir, open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
+import { isoFs } from '../iso-fs.js';
 
 let seq = 0;
 
@@ -73,7 +73,7 @@ export class PackWriter {
       if (this.head.readUInt32BE(8) === 0) return { name: undefined, oids: [], bytes: this.bytes };
       const name = `pack-${sha}`;
       await rename(path.join(this.tmp, 'incoming'), path.join(this.tmp, `${name}.pack`));
-      const { oids } = await git.indexPack({ fs, dir: this.tmp, gitdir: this.gitdir, filepath: `${name}.pack`, cache: {} });
+      const { oids } = await git.indexPack({ fs: isoFs, dir: this.tmp, gitdir: this.gitdir, filepath: `${name}.pack`, cache: {} });
       const packDir = path.dirname(this.tmp);
       await writeFile(path.join(packDir, `${name}.promisor`), promisor, { mode: 0o444 });
       await rename(path.join(this.tmp, `${name}.pack`), path.join(packDir, `${name}.pack`));

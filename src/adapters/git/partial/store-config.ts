@@ -5,10 +5,10 @@
  * `git fsck`, `git log` and `git show` accept the objects the promisor packs leave out, and git
  * itself fetches a missing blob from `origin` when an operator asks for one.
  */
-import fs from 'node:fs';
 import git from 'isomorphic-git';
 import type { SourceRef } from '../../../ports/git.js';
 import { ensureStore } from '../store-refs.js';
+import { isoFs } from '../iso-fs.js';
 
 /** The promisor remote of every store. */
 const REMOTE = 'origin';
@@ -22,10 +22,10 @@ const REMOTE = 'origin';
 export async function ensurePartialStore(gitdir: string, source: SourceRef): Promise<void> {
   await ensureStore(gitdir, source);
   if (await isPartialStore(gitdir)) return;
-  await git.setConfig({ fs, gitdir, path: 'core.repositoryformatversion', value: '1' });
-  await git.setConfig({ fs, gitdir, path: 'extensions.partialclone', value: REMOTE });
-  await git.setConfig({ fs, gitdir, path: `remote.${REMOTE}.promisor`, value: true });
-  await git.setConfig({ fs, gitdir, path: `remote.${REMOTE}.partialclonefilter`, value: 'blob:none' });
+  await git.setConfig({ fs: isoFs, gitdir, path: 'core.repositoryformatversion', value: '1' });
+  await git.setConfig({ fs: isoFs, gitdir, path: 'extensions.partialclone', value: REMOTE });
+  await git.setConfig({ fs: isoFs, gitdir, path: `remote.${REMOTE}.promisor`, value: true });
+  await git.setConfig({ fs: isoFs, gitdir, path: `remote.${REMOTE}.partialclonefilter`, value: 'blob:none' });
 }
 
 /**
@@ -33,6 +33,6 @@ export async function ensurePartialStore(gitdir: string, source: SourceRef): Pro
  * as git sets it); false for a full store or no store at all.
  */
 export async function isPartialStore(gitdir: string): Promise<boolean> {
-  const v = await git.getConfig({ fs, gitdir, path: 'extensions.partialclone' }).catch(() => undefined);
+  const v = await git.getConfig({ fs: isoFs, gitdir, path: 'extensions.partialclone' }).catch(() => undefined);
   return typeof v === 'string' && v !== '';
 }
