@@ -10,7 +10,8 @@
  * Credentials come from `token_file` at each fetch through `onAuth`; never written to `.git/config`.
  * The checkout dir and its store link: `checkout-dir.ts`; writing a commit's links: `checkout.ts`;
  * putting paths back: `restore.ts`; age-encrypted files decrypted beside the tree: `secrets*.ts`. Tree comparisons are in `trees.ts`, the work tree's symlink guards in `symlinks.ts`.
- * Fetching: `fetch.ts` (one branch, in-process), `fetch-child.ts` (a store's first fetch of a branch
+ * Fetching: `fetch-plan.ts` (which way a fetch goes), `partial/` (commits and trees only, blobs by
+ * id), `fetch.ts` (one branch, in-process), `fetch-child.ts` (a store's first fetch of a whole history
  * in a child process), `compact.ts` (packs compacted), `transport/http.ts` (inactivity timeout).
  */
 import path from 'node:path';
@@ -22,11 +23,10 @@ import { writeCommit } from './checkout.js';
 import { wireCheckout } from './checkout-dir.js';
 import type { Owner } from '../../ports/host.js';
 import { clearApplying, undoInterrupted } from './apply-marker.js';
-import { DEFAULT_CHILD_TIMEOUT_MS, runFetchChild, type FetchRequest } from './fetch-child.js';
+import { DEFAULT_CHILD_TIMEOUT_MS } from './fetch-child.js';
+import { FetchPlan } from './fetch-plan.js';
 import { Compactor, DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS, type Deployed } from './compact.js';
-import { fetchBranch } from './fetch.js';
 import { headOf } from './store-refs.js';
-import { fetchFiltered } from './partial/index.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './transport/http.js';
 import { matchingCommit } from './drift.js';
 import { catchUpSecrets, driftWithSecrets, restoreWithSecrets, withSecretOutputs } from './secrets-drift.js';
@@ -35,7 +35,6 @@ import { commitTree, diffEntries, entryAt } from './trees.js';
 import { storeName } from '../../upstream/upstream.js';
 import { markUsed } from './stores.js';
 import { BlobFetches, ensureBlobs } from './on-demand.js';
-import { redactUpstream } from '../../upstream/upstream.js';
 import { isoFs } from './iso-fs.js';
 
 export { removeForeignSymlinks } from './symlinks.js';
@@ -75,6 +74,10 @@ export class IsoGit implements GitPort {
   private readonly inUse = new Map<string, Map<string, Deployed>>();
   /** isomorphic-git's object cache per store, never seen outside this adapter (`object-cache.ts`). */
   private readonly caches = new ObjectCaches();
+  /** Aborted by {@link close}: fetch children are killed, blob fetches end. */
+  private readonly stopping = new AbortController();
+  /** How each fetch goes: filtered or whole, here or in a child (`fetch-plan.ts`). */
+  private readonly plan: FetchPlan;
 
   /**
    * @param stateDir absolute directory for the shared object stores (`--state-dir`)
@@ -92,7 +95,8 @@ export class IsoGit implements GitPort {
       childTimeoutMs: options.childTimeoutMs ?? DEFAULT_CHILD_TIMEOUT_MS,
       compactGraceMs: options.compactGraceMs ?? RETIRE_GRACE_MS,
     };
-    this.compactor = new Compactor({ runChild: this.runChild, idleTimeoutMs: this.options.idleTimeoutMs, onNotice }, this.options.compactAbove, this.options.compactGraceMs);
+    this.plan = new FetchPlan(this.options, this.stopping.signal, onNotice);
+    this.compactor = new Compactor({ runChild: this.plan.runChild, idleTimeoutMs: this.options.idleTimeoutMs, onNotice }, this.options.compactAbove, this.options.compactGraceMs);
   }
 
   /**
@@ -125,44 +129,11 @@ export class IsoGit implements GitPort {
       const local = await headOf(gitdir, source.branch);
       // stopping the daemon ends it at once; a trickling upstream cannot hold it past the children's bound
       const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.childTimeoutMs)]);
-      let tip: string | undefined;
-      if (local === undefined && this.options.fetchInChild) {
-        // commits and trees only are small: a filtered first fetch runs here; a whole history goes to a child
-        if (this.filtering(gitdir)) tip = await fetchFiltered(gitdir, source, { idleTimeoutMs: this.options.idleTimeoutMs, signal });
-        tip ??= await this.firstFetchInChild(gitdir, source);
-      } else {
-        // an upstream found unable to filter is not asked again until the daemon restarts
-        tip = await fetchBranch(gitdir, source, { cache: pass.cache, idleTimeoutMs: this.options.idleTimeoutMs, signal, filter: this.filtering(gitdir), onUnfiltered: () => this.unfiltered(gitdir, source) });
-      }
+      const tip = await this.plan.fetch(gitdir, source, local, pass.cache, signal);
       if (tip !== local) await this.compactor.afterFetch(gitdir, source, this.inUse.get(gitdir)); // starts in the background when due
       await markUsed(gitdir);
       return tip;
     }), true);
-  }
-
-  /** A store's first fetch of a branch from an upstream that cannot filter: the whole history, in a child process. */
-  private async firstFetchInChild(gitdir: string, source: SourceRef): Promise<string> {
-    const { unfiltered } = await this.runChild({ gitdir, source, branches: [source.branch], mustHave: {}, keep: [], dropGone: false, idleTimeoutMs: this.options.idleTimeoutMs });
-    if (unfiltered) this.unfiltered(gitdir, source);
-    // the store is the truth, not the child's word: re-read the ref it wrote
-    const written = await headOf(gitdir, source.branch);
-    if (written === undefined) throw new Error(`fetching ${source.branch} in a child process left no refs/heads/${source.branch} in ${gitdir}`);
-    return written;
-  }
-
-  /** Stores whose upstream could not filter (logged once per store and process). */
-  private readonly noFilter = new Set<string>();
-
-  /** False when `gitdir`'s fetches ask for no filter (the option is off, or its upstream could not filter). */
-  private filtering(gitdir: string): boolean {
-    return this.options.partialClone && !this.noFilter.has(gitdir);
-  }
-
-  /** The upstream of `gitdir` cannot filter: say so once (its fetches take the whole history). */
-  private unfiltered(gitdir: string, source: SourceRef): void {
-    if (this.noFilter.has(gitdir)) return;
-    this.noFilter.add(gitdir);
-    this.onNotice('upstream cannot filter (no protocol v2 or no filter support): fetching whole history, no partial clone', { upstream: redactUpstream(source.upstream), store: gitdir }, 'warn');
   }
 
   /** Fetches of missing blobs, merged across the services of a store (`on-demand.ts`). */
@@ -197,9 +168,6 @@ export class IsoGit implements GitPort {
     this.inUse.delete(gitdir);
   }
 
-  private readonly stopping = new AbortController();
-  /** A child's fetch asks for a filter as this store's fetches do (a compaction's copy `<store>.compact` as its store). */
-  private readonly runChild = (req: FetchRequest) => runFetchChild({ ...req, filter: req.filter ?? this.filtering(req.gitdir.replace(/\.compact$/, '')) }, this.options.childTimeoutMs, this.stopping.signal);
 
   /** Resolves once no compaction runs in the background (tests). */
   settle(): Promise<void> {
