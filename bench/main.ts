@@ -114,7 +114,7 @@ async function previousResults(dir: string, exclude: string): Promise<{ file: st
     if (!f.endsWith('.json') || f.endsWith('-quick.json') || f === path.basename(exclude)) continue;
     try {
       const data = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { date?: unknown; quick?: unknown };
-      if (data.quick === true) continue; // a quick or partial run kept for its own section: no "before" for a full one
+      if (data.quick === true || (data as { partial?: unknown }).partial === true) continue; // a quick or partial run kept for its own section: no "before" for a full one
       const date = typeof data.date === 'string' ? data.date : '';
       if (!best || date > best.date) best = { file: path.relative(ROOT, path.join(dir, f)), data, date };
     } catch {
@@ -207,12 +207,15 @@ async function main(): Promise<void> {
   results.seconds.total = (performance.now() - t0) / 1000;
   const day = started.toISOString().slice(0, 10);
   await mkdir(path.join(ROOT, 'bench', 'results'), { recursive: true });
-  const jsonFile = path.join(ROOT, 'bench', 'results', `${day}${quick ? '-quick' : ''}.json`);
+  // a run of some sections only never replaces the day's full run: it gets a file of its own
+  const partial = !SECTIONS.every((x) => only.includes(x));
+  if (partial) results.partial = true;
+  const jsonFile = path.join(ROOT, 'bench', 'results', `${day}${partial ? `-${only.join('-')}` : ''}${quick ? '-quick' : ''}.json`);
   const prev = await previousResults(path.join(ROOT, 'bench', 'results'), jsonFile);
   if (prev) results.previousFile = prev.file;
   await writeFile(jsonFile, `${JSON.stringify(results, null, 1)}\n`);
   const page = renderReport(results, path.relative(ROOT, jsonFile), prev);
-  if (!quick && SECTIONS.every((x) => only.includes(x))) await writeFile(path.join(ROOT, 'docs', 'performance.md'), page);
+  if (!quick && !partial) await writeFile(path.join(ROOT, 'docs', 'performance.md'), page);
   else {
     // the page a full run would write, for checking the report: beside the quick results, never in docs/
     await writeFile(jsonFile.replace(/\.json$/, '.preview.md'), page);

@@ -20,7 +20,7 @@ const MB = 1e6 / 2 ** 20; // MiB per MB
 const num = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : NaN);
 const fx = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 const r = (a: number, b: number) => (Number.isFinite(a / b) ? `${fx(a / b, a / b >= 10 ? 0 : 1)}×` : '–');
-const kib = (b: number) => (!Number.isFinite(b) ? '–' : b >= 2 ** 20 ? `${fx(b / 2 ** 20)} MiB` : `${fx(b / 1024, 0)} KiB`);
+const kib = (b: number) => (!Number.isFinite(b) ? '–' : b >= 2 ** 20 ? `${fx(b / 2 ** 20)} MiB` : b >= 1024 ? `${fx(b / 1024, 0)} KiB` : `${fx(b, 0)} B`);
 const met = (ok: boolean) => (ok ? '**met**' : '**not met**');
 
 /** The Markdown rows (without header) for run `now`, with `before` = the previous run's figures when known. */

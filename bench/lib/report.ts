@@ -15,6 +15,8 @@ export { isLat };
 export interface BenchResults {
   date: string;
   quick: boolean;
+  /** Only some sections ran (`npm run bench -- SECTION…`): kept in a file of its own, never the "before" of a full run. */
+  partial?: boolean;
   machine: { cpu: string; cores: number; memGiB: number; kernel: string; node: string; git: string; isomorphicGit: string };
   load: { start: ReturnType<typeof machineLoad>; end: ReturnType<typeof machineLoad> };
   repos: { name: string; files: number; commits: number; packMiB: number; generateSeconds: number }[];
