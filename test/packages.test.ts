@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { packageFamily, SystemPackages } from '../src/adapters/host/packages.js';
@@ -29,7 +29,20 @@ test('real apt: an installed package is present; an unknown one fails with apt\'
   await assert.rejects(p.ensure('-o=Dpkg::Foo'), /not a valid package name/);
 });
 
-test('real apt: while another process holds the dpkg lock, apt-get waits for it instead of failing at once', { skip: debian && findProgram('python3') ? false : 'needs a Debian host, root and python3 (to hold the lock)' }, async () => {
+/** apt's version as [major, minor, patch] (`apt-get --version`: "apt 2.6.1 (amd64)"), or undefined. */
+function aptVersion(): number[] | undefined {
+  try {
+    const m = /^apt (\d+)\.(\d+)\.(\d+)/.exec(execFileSync('apt-get', ['--version'], { encoding: 'utf8' }));
+    return m ? m.slice(1, 4).map(Number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const apt = debian ? aptVersion() : undefined;
+// DPkg::Lock::Timeout is apt >= 1.9.11 (older apt ignores it and fails at once: the adapter's documented floor)
+const lockTimeout = apt !== undefined && (apt[0]! > 1 || (apt[0] === 1 && (apt[1]! > 9 || (apt[1] === 9 && apt[2]! >= 11))));
+
+test('real apt: while another process holds the dpkg lock, apt-get waits for it instead of failing at once', { skip: !debian || !findProgram('python3') ? 'needs a Debian host, root and python3 (to hold the lock)' : lockTimeout ? false : `apt ${apt?.join('.') ?? '?'} has no DPkg::Lock::Timeout (apt >= 1.9.11)` }, async () => {
   // python3's fcntl.lockf takes the same POSIX record lock apt and dpkg take on lock-frontend
   const holder = spawn('python3', ['-c', "import fcntl,sys,time\nf=open('/var/lib/dpkg/lock-frontend','w')\nfcntl.lockf(f,fcntl.LOCK_EX)\nprint('held',flush=True)\ntime.sleep(3)"], { stdio: ['ignore', 'pipe', 'inherit'] });
   let releasedAt = Infinity;

@@ -1,7 +1,7 @@
 /**
- * The agent's pass slots (`PASS_CONCURRENCY`, tracker.ts): a pass reconciles at most that many
- * services at once, across all trackers, and still reconciles them all; an operator's rollback does
- * not wait behind a pass.
+ * The agent's pass slots (`PASS_CONCURRENCY`, tracker-deps.ts; deploy.ts `SLOTTED`): a pass
+ * reconciles at most that many services at once, across all trackers, and still reconciles them all;
+ * an operator's rollback does not wait for a slot.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,13 +68,14 @@ test('an operator rollback runs while every slot is taken by a pass', async () =
     await new Promise((r) => setImmediate(r));
   }
   await agent.ready();
+  // held by the operator: the next poll does not deploy it, so every slot goes to the others
+  const last = `svc${n - 1}`;
+  await agent.freeze(last, { by: 'test' }, 'held for a rollback');
   git.push('cccc3333', { 'grafana/etc/grafana.ini': 'v3' }); // in the history, never deployed
   git.push('bbbb2222', { 'grafana/etc/grafana.ini': 'v2' });
   await until(() => clock.sleeps.length === 1, 'waiting for the next poll');
   clock.tick();
   await until(() => git.running === PASS_CONCURRENCY, 'the poll holds every slot');
-  // svc<n-1> waits for a slot; svc0 is in one (its lock held): roll back the one waiting
-  const last = `svc${n - 1}`;
   const rolled = agent.rollback(last, 'cccc3333', { by: 'test' });
   await until(() => git.running === PASS_CONCURRENCY + 1, 'the rollback checks out beside the full slots');
   git.drain();

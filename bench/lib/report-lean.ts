@@ -66,7 +66,7 @@ export function leanRows(now: LeanInputs, before: LeanInputs | undefined): strin
   if (lg) {
     const tenths = lg.rssTrendMiB.filter(Number.isFinite);
     const drift = tenths.length >= 2 ? tenths[tenths.length - 1]! - tenths[0]! : NaN;
-    out.push(`| large, steady state over ${lg.polls} polls (real daemon, ${lg.services} services): RSS < 150 MiB, flat | ${fx(lg.rssEndMiB, 0)} MiB at the end (median ${fx(lg.rssMiB.median, 0)}, max ${fx(lg.rssMiB.max, 0)}; first to last tenth ${drift >= 0 ? '+' : ''}${fx(drift)} MiB); VmHWM ${fx(lg.hwmMiB, 0)} MiB | ${met(lg.rssMiB.max < 150)}${Number.isFinite(drift) && drift > 10 ? ', rising' : ''} | ${b((x) => { const p = largeRow(x); return p ? `${fx(p.rssEndMiB, 0)} MiB, max ${fx(p.rssMiB.max, 0)}` : 'not measured'; })} |`);
+    out.push(`| large, steady state over ${lg.polls} polls (real daemon, ${lg.services} services): RSS < 150 MiB, flat | ${fx(lg.rssEndMiB, 0)} MiB at the end (median ${fx(lg.rssMiB.median, 0)}, max ${fx(lg.rssMiB.max, 0)}; first to last tenth ${drift >= 0 ? '+' : ''}${fx(drift)} MiB); VmHWM ${fx(lg.hwmMiB, 0)} MiB | ${met(lg.rssEndMiB < 150 && lg.rssMiB.max < 150)}${Number.isFinite(drift) && drift > 10 ? ', rising' : ''} | ${b((x) => { const p = largeRow(x); return p ? `${fx(p.rssEndMiB, 0)} MiB, max ${fx(p.rssMiB.max, 0)}` : 'not measured'; })} |`);
   }
   const scale100 = (x: LeanInputs) => x.scale?.rows.find((y) => y.services === 100 && (y.repo ?? 'medium') === 'medium');
   const s = scale100(now);

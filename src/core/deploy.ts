@@ -27,7 +27,19 @@ export interface DeployDeps extends GateDeps, AdmissionDeps {
   readonly events: DeployEvents;
   /** When this host first saw `commit` as the upstream tip (rollout bake); undefined = unknown (now). */
   readonly seenAt?: (commit: string) => Date | undefined;
+  /**
+   * Runs the reconcile of a pass's deploy (triggers {@link SLOTTED}) when one of the agent's pass
+   * slots is free (`PASS_CONCURRENCY`, tracker-deps.ts); omitted = at once.
+   */
+  readonly passSlot?: <T>(work: () => Promise<T>) => Promise<T>;
 }
+
+/**
+ * Triggers whose reconcile waits for a pass slot: the passes' own. Only the reconcile (git, mounts,
+ * units, hooks) holds it, never admission nor the health checks after it; an operator's action
+ * (rollback, unfreeze), a drift check and an automatic rollback never wait for one.
+ */
+const SLOTTED: ReadonlySet<Trigger> = new Set(['startup', 'poll', 'pull']);
 
 /** Triggers after which a service's health is checked (the agent deployed something new). */
 const HEALTH_CHECKED: ReadonlySet<Trigger> = new Set(['startup', 'poll', 'pull', 'unfreeze']);
@@ -50,7 +62,8 @@ export async function deploy(r: ServiceRecord, target: string, trigger: Trigger,
   if (decision.admission.kind !== 'deploy') return void notAdmitted(r, target, trigger, by, decision.admission, deps);
   r.admission = { ...memory, held: undefined };
   const started = deps.clock.now().getTime();
-  const outcome = await reconcile(r.spec, target, r.runtime, deps);
+  const run = () => reconcile(r.spec, target, r.runtime, deps);
+  const outcome = await (SLOTTED.has(trigger) && deps.passSlot ? deps.passSlot(run) : run());
   r.runtime = outcome.runtime;
   r.drift = outcome.drift;
   const seconds = (deps.clock.now().getTime() - started) / 1000;

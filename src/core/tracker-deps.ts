@@ -10,6 +10,7 @@ import type { Outcome, ReconcileDeps } from './reconcile.js';
 import type { StatusListener } from './service.js';
 import type { HealthFailure } from './health-check.js';
 import type { AdmissionDeps, HoldKind, RefusalKind } from './admission.js';
+import type { DeployDeps } from './deploy.js';
 
 /** What a tracker reports; the agent turns these into logs and metrics. Must not throw. */
 export interface TrackerEvents {
@@ -43,8 +44,11 @@ export interface TrackerEvents {
   held?(service: string, commit: string, kind: HoldKind, reason: string, until: Date | undefined): void;
 }
 
-/** Everything a tracker needs. */
-export interface TrackerDeps extends ReconcileDeps, AdmissionDeps {
+/**
+ * Everything a tracker needs. `passSlot` (from `DeployDeps`) runs the reconcile of a pass's deploy
+ * when a slot is free; the agent shares one among all its trackers ({@link PASS_CONCURRENCY} slots).
+ */
+export interface TrackerDeps extends ReconcileDeps, AdmissionDeps, Pick<DeployDeps, 'passSlot'> {
   readonly git: GitPort;
   readonly clock: Clock;
   /** Uniform random number in [0, 1), for the jitter. */
@@ -59,17 +63,13 @@ export interface TrackerDeps extends ReconcileDeps, AdmissionDeps {
    * full pass (gitopper's behaviour). `--verify-every`.
    */
   readonly verifyEveryPolls?: number;
-  /**
-   * Runs one service's share of a pass (its deploy or its check) when a slot is free; the agent
-   * shares one among all its trackers ({@link PASS_CONCURRENCY} slots). Omitted = no bound (tests).
-   */
-  readonly passSlot?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 /**
  * Services one agent reconciles at once in its passes (all trackers together). A first setup of
  * 100 services at once held 100 checkouts' trees and buffers in memory together (a 350 MiB peak,
  * docs/performance.md); the work is I/O on libuv's 4 threads and one JS thread, so more at once
- * does not finish sooner. Operator actions (API, gitopperctl) do not wait for a slot.
+ * does not finish sooner. Only a pass's reconcile holds a slot: its health checks, operator actions
+ * (API, gitopperctl), drift checks and automatic rollbacks never wait for one (deploy.ts `SLOTTED`).
  */
 export const PASS_CONCURRENCY = 8;

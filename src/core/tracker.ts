@@ -161,13 +161,11 @@ export class Tracker implements Branch {
       const pinned = recs.filter((r) => pinOf(r) !== '');
       await Promise.all(
         pinned.map((r) =>
-          this.slot(() =>
-            r.exclusive(async () => {
-              const present = await this.deps.git.has(this.source, pinOf(r)).catch(() => false);
-              if (present) await this.deploy(r, pinOf(r), trigger);
-              else unfetched.add(r);
-            }),
-          ),
+          r.exclusive(async () => {
+            const present = await this.deps.git.has(this.source, pinOf(r)).catch(() => false);
+            if (present) await this.deploy(r, pinOf(r), trigger);
+            else unfetched.add(r);
+          }),
         ),
       );
     }
@@ -190,22 +188,19 @@ export class Tracker implements Branch {
   private async deployAll(recs: readonly ServiceRecord[], live: readonly ServiceRecord[], unfetched: ReadonlySet<ServiceRecord>, tip: string, trigger: Trigger, askedBy: ReadonlyMap<string, string | undefined>, all: boolean): Promise<void> {
     // pins not deployed (missing from the store at startup, or an apply that failed) are brought there
     const repin = recs.filter((r) => pinOf(r) !== '' && (unfetched.has(r) || r.status.state === 'BROKEN' || r.status.state === 'DIFF'));
-    await Promise.all(repin.map((r) => this.slot(() => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.deploy(r, pinOf(r), trigger, askedBy.get(r.name)) : undefined)))));
+    await Promise.all(repin.map((r) => r.exclusive(async () => void (pinOf(r) !== '' && !r.removed ? await this.deploy(r, pinOf(r), trigger, askedBy.get(r.name)) : undefined))));
     const quiet = this.quiet.isQuiet(trigger, tip);
     // after an automatic rollback with retry-next-commit, a newer commit is tried again
     const retry = recs.filter((r) => r.status.frozen?.auto?.mode === 'retry-next-commit' && r.status.frozen.auto.bad !== tip);
     for (const r of retry) r.retryNextCommit(this.deps.clock.now());
     await Promise.all(
-      [...live, ...retry].map((r) => {
-        const work = () =>
-          r.exclusive(async () => {
-            if (r.status.frozen || r.removed) return;
-            if (quiet && settled(r, tip)) return this.deps.events.skipped?.(r.name, tip);
-            await this.deploy(r, tip, trigger, askedBy.get(r.name));
-          });
-        // a service a quiet poll skips costs nothing: it waits for no slot
-        return quiet && settled(r, tip) ? work() : this.slot(work);
-      }),
+      [...live, ...retry].map((r) =>
+        r.exclusive(async () => {
+          if (r.status.frozen || r.removed) return;
+          if (quiet && settled(r, tip)) return this.deps.events.skipped?.(r.name, tip);
+          await this.deploy(r, tip, trigger, askedBy.get(r.name));
+        }),
+      ),
     );
     this.quiet.passed(quiet, all, trigger, tip);
   }
@@ -235,11 +230,6 @@ export class Tracker implements Branch {
         return new Error(`fetching ${this.source.branch} from ${this.source.upstream}: ${err instanceof Error ? err.message : String(err)}`);
       }
     });
-  }
-
-  /** `work` in one of the agent's pass slots ({@link TrackerDeps.passSlot}), or at once when there are none. */
-  private slot<T>(work: () => Promise<T>): Promise<T> {
-    return this.deps.passSlot ? this.deps.passSlot(work) : work();
   }
 
   /** Deploy `target` to `r` through the one deploy path (`deploy.ts`). Call inside `r.exclusive`. */

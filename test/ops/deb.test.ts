@@ -26,7 +26,7 @@ function dpkg(args: string[]): SpawnSyncReturns<string> {
   const until = Date.now() + 120_000;
   for (;;) {
     const r = run('dpkg', args);
-    if (r.status === 0 || !/frontend lock|lock was locked|could not get lock/i.test(r.stderr) || Date.now() > until) return r;
+    if (r.status === 0 || !/frontend lock|locked by another process|could not get lock/i.test(r.stderr) || Date.now() > until) return r;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
   }
 }

@@ -123,7 +123,7 @@ const PACK_FILE = /\/objects\/pack\/pack-[0-9a-f]*\.(pack|idx)$/;
  */
 export const atomicPackFs = {
   promises: {
-    ...fs.promises,
+    ...isoFs.promises,
     writeFile: async (file: fs.PathLike, data: Parameters<typeof fs.promises.writeFile>[1], options?: Parameters<typeof fs.promises.writeFile>[2]) => {
       if (typeof file !== 'string' || !PACK_FILE.test(file)) return fs.promises.writeFile(file, data, options);
       // never ending in .idx/.pack: readers list objects/pack for *.idx

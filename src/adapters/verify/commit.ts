@@ -5,7 +5,7 @@
  * Read from the object store raw: isomorphic-git's own `payload` knows only OpenPGP armor and
  * normalises line ends, so it is not used.
  */
-import fs from 'node:fs';
+import { isoFs } from '../git/iso-fs.js';
 import git from 'isomorphic-git';
 
 /** A commit as signed: the bytes the signature covers, and the signature, if any. */
@@ -51,7 +51,7 @@ export function splitSignedCommit(raw: Buffer): SignedCommit {
  * @throws Error from isomorphic-git when the object cannot be read; Error when it is not a commit.
  */
 export async function readSignedCommit(gitdir: string, oid: string): Promise<SignedCommit> {
-  const { type, object } = await git.readObject({ fs, gitdir, oid, format: 'content' });
+  const { type, object } = await git.readObject({ fs: isoFs, gitdir, oid, format: 'content' });
   if (type !== 'commit') throw new Error(`${oid} is a ${type}, not a commit`);
   return splitSignedCommit(Buffer.from(object as Uint8Array));
 }
