@@ -26,8 +26,8 @@ export interface TrackerEvents {
    */
   upstream(service: string, tip: string, deployed: string): void;
   /**
-   * A quiet poll skipped `service` (OK at the unchanged tip, nothing pending; see the file's
-   * docstring). Optional.
+   * A quiet poll skipped `service` (OK at the unchanged tip, nothing pending; see `tracker.ts`'s
+   * file docstring). Optional.
    */
   skipped?(service: string, tip: string): void;
   /** A health check failed after an apply and the agent rolled back (or could not). Optional. */
@@ -59,7 +59,7 @@ export interface TrackerDeps extends ReconcileDeps, AdmissionDeps, Pick<DeployDe
   /** For `health.http` checks; omitted = HTTP checks are skipped (tests). */
   readonly probe?: ProbePort;
   /**
-   * Full pass every Nth quiet poll (default {@link DEFAULT_VERIFY_EVERY}); 1 = every poll is a
+   * Full pass every Nth quiet poll (default `DEFAULT_VERIFY_EVERY` of `quiet-polls.ts`); 1 = every poll is a
    * full pass (gitopper's behaviour). `--verify-every`.
    */
   readonly verifyEveryPolls?: number;
