@@ -2,7 +2,8 @@
  * The git adapter's per-store object caches (src/adapters/git/object-cache.ts) with the pack hook: a
  * pass holds one descriptor per pack it read, and they are closed when the cache is dropped (idle,
  * `dropAll`) or replaced by a fresh one and its last operation ends. Counted in /proc/self/fd, on a
- * repository with three packs made by the git CLI.
+ * repository with three packs made by the git CLI. Checkouts reach the store's packs through their
+ * own `.git/objects` symlink: one pass parses and opens each pack once, whatever the path.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,6 +56,30 @@ test('a pass keeps one descriptor per pack it read; dropAll closes them', async 
   assert.equal(openFds(), before + 3, 'an idle cache keeps its packs open until dropped');
   await caches.with(gitdir, readAll); // reused: no new descriptors
   assert.equal(openFds(), before + 3);
+  caches.dropAll();
+  assert.equal(openFds(), before);
+});
+
+test('checkouts whose .git/objects link to the store share one index and descriptor per pack', async () => {
+  // as iso-git.ts wires a service's checkout: a git dir of its own whose objects are the store's
+  const checkouts = ['a', 'b', 'c'].map((n) => {
+    const dir = path.join(tmp, `co-${n}`, '.git');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.symlinkSync(path.join(gitdir, 'objects'), path.join(dir, 'objects'));
+    return dir;
+  });
+  const caches = new ObjectCaches(60_000);
+  const before = openFds();
+  await caches.with(gitdir, async (pass) => {
+    for (const co of checkouts) {
+      for (const oid of blobs) {
+        const { blob } = await git.readBlob({ fs, gitdir: co, oid, cache: pass.cache });
+        assert.deepEqual(Buffer.from(blob), gitSync(gitdir, ['cat-file', 'blob', oid]), `${oid} through ${co}`);
+      }
+    }
+    await readAll(pass); // and through the store's own path
+    assert.equal(openFds(), before + 3, 'one descriptor per pack, not one per pack and path');
+  });
   caches.dropAll();
   assert.equal(openFds(), before);
 });

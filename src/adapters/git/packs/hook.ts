@@ -11,10 +11,19 @@
  * That reaction sets `p.pack` to a {@link PackReader} (one object's bytes per read, by offset) and
  * `p._checksumVerification` to `verifyPackOnce` (once per pack file per process), started lazily.
  *
+ * One index per pack file, however it is reached: every service's checkout reaches the store's packs
+ * through its own `.git/objects` symlink, and isomorphic-git keys the Map by path, so 100 services
+ * sharing a pass parsed and kept 100 copies of each index (a Map of hex object ids per copy: at 600
+ * services, mid-setup, 6,000 indexes and 100 MiB of live heap). The {@link HookedMap} keys by the
+ * pack directory's real path instead (resolved once per directory per cache; a directory that cannot
+ * be resolved keeps its own path), so every path of one pack file finds the same index and reader.
+ *
  * Failing safe: the hook attaches only when everything is as described (the Symbol's description,
  * an empty Map, an index object with `offsets`, `packfileSha`, no `pack` yet, and a `readSlice` whose
  * only use of the pack is `pack.slice(start)`); otherwise isomorphic-git does what it does unhooked.
  */
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
 import { PackReader } from './pack-reader.js';
 import { verifyPackOnce } from './verify.js';
 
@@ -61,19 +70,39 @@ export function hookedCache(): PackHook {
   };
 }
 
-/** The Map isomorphic-git stores its index promises in, noticing each one as it is stored. */
+/**
+ * The Map isomorphic-git stores its index promises in (keyed by `.idx` path), noticing each one as it
+ * is stored, and keyed by the pack directory's real path (see the module doc): `get`, `has`, `set`
+ * and `delete` with any path of one pack file reach one entry.
+ */
 class HookedMap extends Map<unknown, unknown> {
+  /** Directory as isomorphic-git names it → its real path (or itself when that cannot be resolved). */
+  private readonly dirs = new Map<string, string>();
+
   constructor(private readonly onIndex: (filename: string, idx: unknown) => void) {
     super();
   }
 
+  override get(key: unknown): unknown {
+    return super.get(this.canonical(key));
+  }
+
+  override has(key: unknown): boolean {
+    return super.has(this.canonical(key));
+  }
+
+  override delete(key: unknown): boolean {
+    return super.delete(this.canonical(key));
+  }
+
   /** Map's `set`; a stored promise gets the attaching reaction first (its failure is isomorphic-git's to report). */
   override set(key: unknown, value: unknown): this {
-    if (typeof key === 'string' && value instanceof Promise && !super.has(key)) {
+    const k = this.canonical(key);
+    if (typeof k === 'string' && value instanceof Promise && !super.has(k)) {
       value.then(
         (idx) => {
           try {
-            this.onIndex(key, idx);
+            this.onIndex(k, idx);
           } catch {
             // leave the index as isomorphic-git made it: it reads the pack itself
           }
@@ -81,7 +110,23 @@ class HookedMap extends Map<unknown, unknown> {
         () => {},
       );
     }
-    return super.set(key, value);
+    return super.set(k, value);
+  }
+
+  /** `key` with its directory replaced by the directory's real path (other keys unchanged). */
+  private canonical(key: unknown): unknown {
+    if (typeof key !== 'string') return key;
+    const dir = path.dirname(key);
+    let real = this.dirs.get(dir);
+    if (real === undefined) {
+      try {
+        real = realpathSync(dir);
+      } catch {
+        real = dir; // missing or unreadable: isomorphic-git's own read reports it
+      }
+      this.dirs.set(dir, real);
+    }
+    return real === dir ? key : path.join(real, path.basename(key));
   }
 }
 
