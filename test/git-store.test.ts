@@ -14,7 +14,7 @@ import path from 'node:path';
 import git from 'isomorphic-git';
 import fs from 'node:fs';
 import { IsoGit, type IsoGitOptions } from '../src/adapters/git/iso-git.js';
-import { CHILD_CHANNEL, type ChildEvent } from '../src/adapters/git/fetch-child.js';
+import { CHILD_CHANNEL, childNodeOptions, type ChildEvent } from '../src/adapters/git/fetch-child.js';
 import type { CheckoutRef, SourceRef } from '../src/ports/git.js';
 import type { GitServer } from './rig/git-server.js';
 import { git as cli, WorkClone } from './rig/repo.js';
@@ -124,6 +124,30 @@ test('a local upstream (pipe transport) is fetched in the child too', async () =
   const store = f.g.storeOf(src.upstream);
   assert.deepEqual(await commitsOf(store, f.head), await commitsOf(f.bare, 'main'));
   await cli(['--git-dir', store, 'fsck', '--no-dangling']);
+});
+
+test("the child keeps the daemon's NODE_OPTIONS but not its heap limit (the unit's --max-old-space-size)", async () => {
+  const f = await fixture({ fetchInChild: true });
+  const saved = process.env.NODE_OPTIONS;
+  // the unit's options as the daemon inherits them (this process's own options were read at its start)
+  process.env.NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=1024';
+  try {
+    const r = await children(() => f.g.fetch(f.src));
+    assert.deepEqual(r, { ...r, v: f.head });
+    assert.equal(r.spawns.length, 1);
+    const env = r.proc[0]!.environ.split('\0');
+    assert.deepEqual(env.filter((e) => e.startsWith('NODE_OPTIONS=')), ['NODE_OPTIONS=--max-semi-space-size=2']);
+  } finally {
+    if (saved === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = saved;
+  }
+});
+
+test('childNodeOptions drops both spellings of the heap limit and keeps the rest in order', () => {
+  assert.equal(childNodeOptions('--max_old_space_size=64  --enable-source-maps --max-old-space-size=1024 --max-semi-space-size=2'), '--enable-source-maps --max-semi-space-size=2');
+  assert.equal(childNodeOptions('--max-old-space-size=1024'), undefined);
+  assert.equal(childNodeOptions(undefined), undefined);
+  assert.equal(childNodeOptions('--max-old-space-size-foo=1'), '--max-old-space-size-foo=1');
 });
 
 test('token_file through the child: the token is on no argv, in no environment and not in the request', async () => {

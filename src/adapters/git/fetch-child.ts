@@ -5,7 +5,7 @@
  * Used for a store's first fetch of a branch and for compaction (`compact.ts`).
  *
  * Parent ({@link runFetchChild}): `fork(dist/cmd/gitopper-fetch.js)` with `--enable-source-maps` and no
- * other argument; the {@link FetchRequest} goes over the IPC channel, never on argv (ps shows argv)
+ * other argument, in the daemon's environment less its heap bound ({@link childNodeOptions}); the {@link FetchRequest} goes over the IPC channel, never on argv (ps shows argv)
  * and holds no secret: the child reads `token_file` itself. The child answers one {@link FetchReply}
  * and exits 0. Anything else (exit ≠ 0, a signal, no or bad reply, the overall timeout, after which
  * the child is killed with SIGKILL) rejects with the child's error message. Each start and end is
@@ -92,6 +92,19 @@ const events = channel(CHILD_CHANNEL);
 export const CHILD_ENTRY = fileURLToPath(new URL('../../../cmd/gitopper-fetch.js', import.meta.url));
 
 /**
+ * The child's NODE_OPTIONS: the daemon's own (`NODE_OPTIONS` of the unit), less any
+ * `--max-old-space-size`. That flag bounds the daemon's heap for its steady state
+ * (systemd/gitopper.service); a whole-history fetch holds what its pack needs (isomorphic-git indexes
+ * the pack in JS) and then exits, so it runs with node's default limit instead of failing on a large
+ * history. Both spellings (`--max-old-space-size=N`, `--max_old_space_size=N`) are dropped; every other
+ * option is kept in order. Returns undefined when nothing is left.
+ */
+export function childNodeOptions(daemon: string | undefined): string | undefined {
+  const kept = (daemon ?? '').split(/\s+/).filter((o) => o !== '' && !/^--max[-_]old[-_]space[-_]size(=|$)/.test(o));
+  return kept.length > 0 ? kept.join(' ') : undefined;
+}
+
+/**
  * Run `req` in a child process (see the file comment) and return the fetched tips by branch.
  * @param timeoutMs overall bound; the child is killed (SIGKILL) when it runs longer
  * @param abort kills the child at once (the daemon is stopping); the promise then rejects
@@ -106,7 +119,8 @@ export function runFetchChild(req: FetchRequest, timeoutMs: number = DEFAULT_CHI
   const execArgv = ['--enable-source-maps', '--max-semi-space-size=1'];
   const args: string[] = [];
   // its own process group, so a kill reaches what it runs too (ssh for SSH upstreams)
-  const child = fork(CHILD_ENTRY, args, { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json', detached: true });
+  const env = { ...process.env, NODE_OPTIONS: childNodeOptions(process.env.NODE_OPTIONS) };
+  const child = fork(CHILD_ENTRY, args, { execArgv, env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json', detached: true });
   const killGroup = () => {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
