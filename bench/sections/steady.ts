@@ -7,19 +7,20 @@
  * service's link; the poll after it is a full pass that applies it). Sampled every 10 passes:
  * RSS, heap, external memory; every 100 passes also after a forced GC. Leak check: least-squares
  * slope of RSS and of the post-GC heap over the second half of the run. Then the store's size on
- * disk against a fresh clone of the same tip (a fresh IsoGit store: one pack; and `git clone --bare`).
+ * disk at rest (two more quiet polls, the retire grace apart, delete the packs a compaction replaced)
+ * against a fresh clone of the same tip (a fresh IsoGit store: one pack; and `git clone --bare`).
  */
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IsoGit } from '../../src/adapters/git/iso-git.js';
-import { DEFAULT_COMPACT_ABOVE } from '../../src/adapters/git/compact.js';
+import { DEFAULT_COMPACT_ABOVE, RETIRE_GRACE_MS } from '../../src/adapters/git/compact.js';
 import { ChildWatch } from '../lib/children.js';
 import { removeDirs } from '../../test/rig/repo.js';
 import { cliSetup } from '../lib/cli.js';
 import { CoreRig, DAEMON_GIT_OPTIONS } from '../lib/core.js';
 import { BenchGitServer, type ServerPorts } from '../lib/gitserver.js';
 import { fileOf, linksOf } from '../lib/repos.js';
-import { countFiles, duBytes, git, slope, statusKiB, summary, type Summary } from '../lib/util.js';
+import { countFiles, duBytes, git, sleep, slope, statusKiB, summary, type Summary } from '../lib/util.js';
 
 export interface SteadyArgs {
   tmp: string;
@@ -73,7 +74,13 @@ export interface SteadyResult {
   rssSlopeMiBPer100: number;
   gcHeapSlopeMiBPer100: number;
   samples: Sample[];
-  store: { bytes: number; packs: number; freshIsoBytes: number; freshCliBareBytes: number; cliPartialPerServiceBytes: number; ratioToFresh: number };
+  /**
+   * The store at rest (bytes, packs: after the last pass, a compaction in flight swapped in and the
+   * packs it replaced deleted, as the daemon's next polls do), its size as the last pass left it
+   * (`bytesAtLastPass`, `packsAtLastPass`: both copies when a compaction was swapped in within the
+   * retire grace), and fresh clones of the same tip.
+   */
+  store: { bytes: number; packs: number; bytesAtLastPass?: number; packsAtLastPass?: number; freshIsoBytes: number; freshCliBareBytes: number; cliPartialPerServiceBytes: number; ratioToFresh: number };
   errors: string[];
   /** Extra node flags of the process (set by main). */
   nodeArgs?: string[];
@@ -143,13 +150,22 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
   gc?.();
   const end = process.memoryUsage();
   const peakRssMiB = statusKiB('self', 'VmHWM') / 1024;
+  const store = rig.git.storeOf(url);
+  const bytesAtLastPass = duBytes(store);
+  const packsAtLastPass = countFiles(path.join(store, 'objects', 'pack'), '.pack');
+  // the store at rest, as the daemon's next polls leave it (compact.ts): a compaction still running
+  // ends, the next fetch swaps its copy in and retires the packs it replaces, and the first fetch at
+  // least RETIRE_GRACE_MS later deletes them (two nothing-new polls, not counted above)
+  await rig.git.settle();
+  await rig.poll();
+  await sleep(RETIRE_GRACE_MS + 100);
+  await rig.poll();
   await rig.stop();
   watch.close();
 
   const half = samples.filter((s) => s.pass >= done / 2);
   const gcs = samples.filter((s) => s.gcHeapMiB !== undefined);
   const gcHalf = gcs.filter((s) => s.pass >= done / 2);
-  const store = rig.git.storeOf(url);
   const storeBytes = duBytes(store);
   const packs = countFiles(path.join(store, 'objects', 'pack'), '.pack');
   // a fresh clone of the same tip: a new IsoGit store (one fetch, one pack), the CLI's full bare clone,
@@ -185,7 +201,7 @@ export async function steadySection(a: SteadyArgs): Promise<SteadyResult> {
     rssSlopeMiBPer100: slope(ix(half), half.map((s) => s.rssMiB)),
     gcHeapSlopeMiBPer100: gcHalf.length >= 2 ? slope(ix(gcHalf), gcHalf.map((s) => s.gcHeapMiB!)) : NaN,
     samples,
-    store: { bytes: storeBytes, packs, freshIsoBytes, freshCliBareBytes, cliPartialPerServiceBytes, ratioToFresh: storeBytes / freshIsoBytes },
+    store: { bytes: storeBytes, packs, bytesAtLastPass, packsAtLastPass, freshIsoBytes, freshCliBareBytes, cliPartialPerServiceBytes, ratioToFresh: storeBytes / freshIsoBytes },
     errors: [...rig.errors.slice(0, 5), ...rig.notices.filter((n) => n.msg !== 'object store compacted').slice(0, 3).map((n) => `notice: ${n.msg} ${JSON.stringify(n.data)}`)],
   };
 }
