@@ -5,11 +5,12 @@
  * Used for a store's first fetch of a branch and for compaction (`compact.ts`).
  *
  * Parent ({@link runFetchChild}): `fork(dist/cmd/gitopper-fetch.js)` with `--enable-source-maps` and no
- * other argument, in the daemon's environment less its heap bound ({@link childNodeOptions}); the {@link FetchRequest} goes over the IPC channel, never on argv (ps shows argv)
- * and holds no secret: the child reads `token_file` itself. The child answers one {@link FetchReply}
- * and exits 0. Anything else (exit ≠ 0, a signal, no or bad reply, the overall timeout, after which
- * the child is killed with SIGKILL) rejects with the child's error message. Each start and end is
- * published on {@link CHILD_CHANNEL}.
+ * other argument, in the daemon's environment less its heap bound ({@link childNodeOptions}); the
+ * {@link FetchRequest} goes over the IPC channel, never on argv (ps shows argv) and holds no secret:
+ * the child reads `token_file` itself. The child answers one {@link FetchReply} and exits 0.
+ * Anything else (exit ≠ 0, a signal, no or bad reply, the overall timeout, after which the child is
+ * killed with SIGKILL) rejects with the child's error message. Each start and end is published on
+ * {@link CHILD_CHANNEL}.
  *
  * Child ({@link serveFetchRequest}, called by `cmd/gitopper-fetch.ts`): {@link fetchBranch} of each
  * requested branch into the request's store, in order (with `dropGone`, skipping branches the upstream
